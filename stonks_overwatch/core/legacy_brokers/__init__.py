@@ -1,0 +1,1 @@
+"""Brokers still wired in by hand (see ``registry_setup``)."""

@@ -1,0 +1,1 @@
+"""Interactive Brokers, the legacy way: hard-coded imports in ``registry_setup``."""

@@ -1,0 +1,24 @@
+"""Host pages. The home page shows the portfolio of every active broker, plugin or legacy."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from .core.aggregators import PortfolioAggregator
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    portfolio = PortfolioAggregator().get_portfolio()
+    total = round(sum(e.value for e in portfolio.items), 2)
+    return render(
+        request,
+        "home.html",
+        {"portfolio": portfolio, "total": total},
+    )
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})

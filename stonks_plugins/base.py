@@ -1,0 +1,76 @@
+"""Base classes plugin authors subclass (re-exported by :mod:`stonks_plugins.sdk`)."""
+
+from __future__ import annotations
+
+from abc import ABC
+from typing import TYPE_CHECKING, Any
+
+from stonks_overwatch.core.config import BaseConfig
+from stonks_overwatch.core.service_types import ServiceType
+
+from .health import HealthStatus
+
+if TYPE_CHECKING:
+    from .manifest.model import PluginManifest
+
+
+class BasePlugin(ABC):  # noqa: B024 - every hook has a sensible default
+    """Common behaviour of every plugin type.
+
+    A manifest whose ``services`` map names the service classes needs no plugin class at all;
+    subclass this only to run code at initialise/shutdown or to report health and metrics.
+    """
+
+    plugin_type: str = ""
+
+    def __init__(self, manifest: PluginManifest) -> None:
+        self.manifest = manifest
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    def initialize(self) -> bool:
+        return True
+
+    def shutdown(self) -> bool:
+        return True
+
+    def health_check(self) -> HealthStatus:
+        return HealthStatus.healthy()
+
+    def get_metrics(self) -> dict[str, Any]:
+        return {}
+
+
+class BaseBrokerPlugin(BasePlugin):
+    """A broker: services for the legacy registry, and the config class they are built with.
+
+    The defaults come from the manifest (``services`` and ``configuration.config_class``), as
+    resolved by the loader; override to compute them in code.
+    """
+
+    plugin_type = "broker"
+
+    def __init__(self, manifest: PluginManifest) -> None:
+        super().__init__(manifest)
+        self._services: dict[ServiceType, type] = {}
+        self._config_class: type[BaseConfig] = BaseConfig
+
+    def get_services(self) -> dict[ServiceType, type]:
+        return dict(self._services)
+
+    def get_config_class(self) -> type[BaseConfig]:
+        return self._config_class
+
+
+class BaseAggregatorPlugin(BasePlugin):
+    plugin_type = "aggregator"
+
+
+class BaseViewPlugin(BasePlugin):
+    plugin_type = "view"
+
+
+class BaseMiddlewarePlugin(BasePlugin):
+    plugin_type = "middleware"

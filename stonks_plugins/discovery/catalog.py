@@ -1,0 +1,88 @@
+"""Put the sources together: one winner per name, compatibility verdicts.
+
+Duplicate rule (documented in the README): an installed distribution (entry point) beats a
+plugin directory; between directories, the one listed first in PLUGIN_DIRS wins; within one
+directory, the folder whose name sorts first wins. A candidate with a readable, valid manifest
+always beats a broken one. Losers are kept as ``NAME@LOCATION`` in error ``duplicate``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..compat import check_compatibility
+from ..errors import ReasonCode
+from .candidate import Candidate, Problem
+from .directories import scan_directories
+from .entry_points import scan_entry_points
+
+
+@dataclass
+class DiscoveryResult:
+    plugins: list[Candidate] = field(default_factory=list)
+
+    def by_name(self) -> dict[str, Candidate]:
+        return {c.name: c for c in self.plugins}
+
+    def get(self, name: str) -> Candidate | None:
+        return self.by_name().get(name)
+
+
+def resolve_duplicates(candidates: Iterable[Candidate]) -> list[Candidate]:
+    groups: dict[str, list[Candidate]] = defaultdict(list)
+    for cand in candidates:
+        groups[cand.name].append(cand)
+    taken = set(groups)
+    result: list[Candidate] = []
+    for name, group in groups.items():
+        group.sort(key=lambda c: (not c.ok, c.rank))
+        winner, losers = group[0], group[1:]
+        notes: list[str] = []
+        for loser in losers:
+            new_name, n = f"{name}@{loser.label}", 2
+            while new_name in taken:
+                new_name, n = f"{name}@{loser.label}-{n}", n + 1
+            taken.add(new_name)
+            notes.append(f"also found at {loser.location} (kept as '{new_name}')")
+            result.append(loser.with_problem(
+                Problem(
+                    ReasonCode.DUPLICATE,
+                    f"another plugin named '{name}' at {winner.location} takes precedence over "
+                    f"this one at {loser.location} (installed distributions beat plugin "
+                    "directories, earlier PLUGIN_DIRS entries beat later ones, then folder "
+                    "names in order); rename one of them or remove the copy you do not want",
+                ),
+                name=new_name,
+            ))
+        result.append(replace(winner, warnings=(*winner.warnings, *notes)) if notes else winner)
+    return result
+
+
+def apply_compatibility(cand: Candidate) -> Candidate:
+    if not cand.ok or cand.manifest is None:
+        return cand
+    issues = check_compatibility(cand.manifest)
+    if not issues:
+        return cand
+    first = issues[0]
+    message = "; ".join(i.message for i in issues)
+    details = tuple({"code": i.code.value, "message": i.message} for i in issues)
+    return cand.with_problem(Problem(first.code, message, details))
+
+
+def discover(
+    plugin_dirs: list[Path] | None = None, *, entry_points: bool = True
+) -> DiscoveryResult:
+    """Find every plugin. ``plugin_dirs`` defaults to ``settings.PLUGIN_DIRS``."""
+    if plugin_dirs is None:
+        from django.conf import settings
+
+        plugin_dirs = [Path(p) for p in settings.PLUGIN_DIRS]
+    found = scan_entry_points() if entry_points else []
+    found += scan_directories(plugin_dirs)
+    resolved = resolve_duplicates(found)
+    return DiscoveryResult(sorted((apply_compatibility(c) for c in resolved),
+                                  key=lambda c: c.name))

@@ -1,0 +1,1 @@
+"""Bridges between the plugin system and the legacy broker registry."""

@@ -1,0 +1,187 @@
+"""The PluginAdapter of the seed: active broker plugins appear in the legacy
+``BrokerRegistry`` as lazy providers, so the core serves them without knowing plugins exist.
+
+Nothing is imported until a service is first built. The registry calls ``refresh`` before
+each read; it compares the propagation stamp (cheap, throttled) and, when plugins changed,
+re-registers exactly the broker plugins the database says are active.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from django.conf import settings
+
+from stonks_overwatch.core.exceptions import BrokerUnavailableError
+from stonks_overwatch.core.factory import BrokerFactory
+from stonks_overwatch.core.registry import BrokerRegistry
+from stonks_overwatch.core.service_types import ServiceType
+
+from .. import propagation
+from ..discovery import Candidate, discover
+from ..errors import PluginError
+from ..lifecycle.states import PluginState
+from ..registry import plugin_registry
+
+logger = logging.getLogger(__name__)
+
+
+class PluginUnavailable(BrokerUnavailableError):
+    """A plugin's code failed; the consumer skips this broker and renders the rest."""
+
+    def __init__(self, error: PluginError) -> None:
+        super().__init__(error.plugin, f"{error.code.value}: {error.message}")
+        self.code = error.code
+
+
+def _load(name: str) -> Any:
+    try:
+        return plugin_registry.load(name)
+    except PluginError as err:
+        from ..store import mark_failed
+
+        logger.warning("plugin %s failed on first use: %s", name, err)
+        try:
+            mark_failed(err)
+        except Exception:  # recording must never hide the original failure
+            logger.exception("could not record the failure of plugin %s", name)
+        bridge.invalidate()
+        raise PluginUnavailable(err) from err
+
+
+class LazyService:
+    """Stands in the registry for a plugin's service class until first use."""
+
+    def __init__(self, plugin: str, service_type: ServiceType) -> None:
+        self.plugin = plugin
+        self.service_type = service_type
+
+    def __call__(self, **kwargs: Any) -> Any:
+        loaded = _load(self.plugin)
+        cls = loaded.services.get(self.service_type)
+        if cls is None:
+            raise BrokerUnavailableError(
+                self.plugin, f"provides no '{self.service_type.value}' service")
+        return cls(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"<LazyService {self.plugin}:{self.service_type.value}>"
+
+
+class LazyConfigClass:
+    """Stands in the registry for a plugin's config class until first use."""
+
+    def __init__(self, plugin: str) -> None:
+        self.plugin = plugin
+
+    def from_dict(self, data: dict[str, Any] | None) -> Any:
+        return _load(self.plugin).config_class.from_dict(data)
+
+    def __repr__(self) -> str:
+        return f"<LazyConfigClass {self.plugin}>"
+
+
+class LegacyBridge:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._applied: str | None = None
+        self._checked_at = 0.0
+        self._registered: dict[str, str] = {}  # broker name -> manifest fingerprint
+
+    @property
+    def registered(self) -> list[str]:
+        return sorted(self._registered)
+
+    def invalidate(self) -> None:
+        """Refresh on the next registry read, whatever the throttle says."""
+        self._applied = None
+        self._checked_at = 0.0
+
+    def refresh(self, force: bool = False) -> None:
+        interval = float(getattr(settings, "PLUGINS_REFRESH_INTERVAL", 0.25))
+        now = time.monotonic()
+        if not force and now - self._checked_at < interval:
+            return
+        with self._lock:
+            self._checked_at = now
+            stamp = propagation.read()
+            if stamp is None or (stamp == self._applied and not force):
+                return
+            try:
+                active = _active_broker_rows()
+            except Exception:
+                logger.exception("could not read plugin states; keeping the current set")
+                return
+            self._apply(active)
+            self._applied = stamp
+
+    def _apply(self, active: dict[str, str]) -> None:
+        registry, factory = BrokerRegistry(), BrokerFactory()
+        catalog = discover().by_name() if active else {}
+        wanted: dict[str, Candidate] = {}
+        for name in active:
+            cand = catalog.get(name)
+            if cand is not None and cand.ok:
+                wanted[name] = cand
+            else:
+                logger.warning("plugin %s is active in the database but not found or not "
+                               "valid on this host; run 'manage.py plugins sync'", name)
+        for name in list(self._registered):
+            if name not in wanted or wanted[name].fingerprint != self._registered[name]:
+                registry.unregister_broker(name)
+                plugin_registry.unregister(name)
+                factory.clear_cache(name)
+                del self._registered[name]
+        for name, cand in wanted.items():
+            if name in self._registered:
+                continue
+            if registry.is_registered(name):
+                logger.warning("plugin %s not registered: a legacy broker of that name exists",
+                               name)
+                continue
+            assert cand.manifest is not None
+            services = cand.manifest.services or dict.fromkeys(cand.manifest.capabilities.services)
+            plugin_registry.register(cand)
+            registry.register_complete_broker(
+                name, LazyConfigClass(name),
+                **{stype.value: LazyService(name, stype) for stype in services},
+            )
+            factory.clear_cache(name)
+            self._registered[name] = cand.fingerprint
+
+    def reset(self) -> None:
+        """Drop everything this bridge registered (tests, safe mode)."""
+        with self._lock:
+            registry = BrokerRegistry()
+            for name in list(self._registered):
+                registry.unregister_broker(name)
+                plugin_registry.unregister(name)
+                BrokerFactory().clear_cache(name)
+            self._registered.clear()
+            self.invalidate()
+
+
+def _active_broker_rows() -> dict[str, str]:
+    from ..models import Plugin
+
+    rows = Plugin.objects.filter(
+        enabled=True, state=PluginState.ACTIVE.value, type="broker", missing=False
+    ).exclude(source="legacy").values_list("name", "manifest_hash")
+    return dict(rows)
+
+
+bridge = LegacyBridge()
+
+
+def _refresh_hook() -> None:
+    bridge.refresh()
+
+
+def install_bridge() -> None:
+    """Called from ``AppConfig.ready``: warm the discovery cache (no database, no plugin
+    code) and hook the bridge into the registry's reads."""
+    discover()
+    BrokerRegistry().add_refresh_hook(_refresh_hook)

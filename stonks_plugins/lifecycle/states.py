@@ -1,0 +1,37 @@
+"""The seven states of the seed and the one table that says which moves are legal."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from ..errors import IllegalTransition
+
+
+class PluginState(StrEnum):
+    DISCOVERED = "discovered"  # found, manifest read; not (yet) loaded
+    LOADING = "loading"  # being validated and loaded
+    LOADED = "loaded"  # validated, compatible, code reachable; not serving yet
+    ACTIVE = "active"  # serving: its services are registered with the core
+    ERROR = "error"  # failed; error_code and error_message say why
+    DISABLED = "disabled"  # switched off by an operator
+    UNLOADING = "unloading"  # being taken out of service
+
+
+S = PluginState
+TRANSITIONS: dict[PluginState, frozenset[PluginState]] = {
+    S.DISCOVERED: frozenset({S.LOADING, S.DISABLED, S.ERROR}),
+    S.LOADING: frozenset({S.LOADED, S.ERROR, S.DISABLED}),
+    S.LOADED: frozenset({S.ACTIVE, S.UNLOADING, S.ERROR}),
+    S.ACTIVE: frozenset({S.UNLOADING, S.ERROR}),
+    # An errored plugin is retried (back to discovered) or switched off.
+    S.ERROR: frozenset({S.DISCOVERED, S.DISABLED, S.UNLOADING}),
+    S.DISABLED: frozenset({S.DISCOVERED}),
+    S.UNLOADING: frozenset({S.DISCOVERED, S.DISABLED, S.ERROR}),
+}
+
+
+def check_transition(plugin: str, current: PluginState | str, target: PluginState | str) -> None:
+    """Raise :class:`IllegalTransition` unless ``current -> target`` is in the table."""
+    cur, tgt = PluginState(current), PluginState(target)
+    if tgt not in TRANSITIONS[cur]:
+        raise IllegalTransition(plugin, cur, tgt, sorted(TRANSITIONS[cur]))

@@ -1,0 +1,121 @@
+"""Import plugin code, lazily and without collisions (the seed's PluginLoader).
+
+A directory plugin is mounted as a synthetic package ``_stonks_plugin_pkgs.<slug>`` whose
+``__path__`` is the plugin folder, so its own packages import as
+``_stonks_plugin_pkgs.<slug>.<pkg>``: two plugins that both ship ``broker/`` never meet in
+``sys.modules``, and no folder is put on ``sys.path``. Inside a plugin, imports of its own
+modules are therefore relative (``from .config import X``). Installed distributions import
+under their real names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+import sys
+import threading
+import types
+from importlib.machinery import ModuleSpec
+from typing import Any
+
+from .discovery.candidate import Candidate, Source
+from .errors import PluginError, ReasonCode
+
+PKG_ROOT = "_stonks_plugin_pkgs"
+_lock = threading.RLock()
+
+
+def package_prefix(name: str) -> str:
+    return f"{PKG_ROOT}.{re.sub(r'[^0-9a-zA-Z_]', '_', name)}"
+
+
+def _ensure_root() -> None:
+    if PKG_ROOT not in sys.modules:
+        root = types.ModuleType(PKG_ROOT, "Synthetic parent of directory plugins' packages.")
+        root.__path__ = []
+        root.__spec__ = ModuleSpec(PKG_ROOT, None, is_package=True)
+        sys.modules[PKG_ROOT] = root
+
+
+def mount(candidate: Candidate) -> str:
+    """Make a directory plugin importable; returns the module prefix ('' for distributions)."""
+    if candidate.source is not Source.DIRECTORY or candidate.root is None:
+        return ""
+    prefix = package_prefix(candidate.name)
+    with _lock:
+        existing = sys.modules.get(prefix)
+        if existing is not None and list(getattr(existing, "__path__", [])) == [
+            str(candidate.root)
+        ]:
+            return prefix
+        _ensure_root()
+        init = candidate.root / "__init__.py"
+        if init.is_file():
+            spec = importlib.util.spec_from_file_location(
+                prefix, init, submodule_search_locations=[str(candidate.root)]
+            )
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[prefix] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[prefix]
+                raise
+        else:
+            module = types.ModuleType(prefix)
+            module.__path__ = [str(candidate.root)]
+            module.__spec__ = ModuleSpec(prefix, None, is_package=True)
+            module.__spec__.submodule_search_locations = [str(candidate.root)]
+            sys.modules[prefix] = module
+    return prefix
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """'pkg.mod:Obj.attr' or 'pkg.mod.Obj' -> ('pkg.mod', 'Obj.attr')."""
+    if ":" in ref:
+        module, attr = ref.split(":", 1)
+    else:
+        module, _, attr = ref.rpartition(".")
+    return module, attr
+
+
+def resolve(candidate: Candidate, ref: str) -> Any:
+    """Import the object ``ref`` names in the plugin's code; failures become ``import_error``
+    with the module, the exception and where to look."""
+    module_name, attr = split_ref(ref)
+    try:
+        prefix = mount(candidate)
+        full = f"{prefix}.{module_name}" if prefix else module_name
+        module = importlib.import_module(full)
+    except Exception as exc:
+        raise PluginError(
+            candidate.name, ReasonCode.IMPORT_ERROR,
+            f"importing '{module_name}' (for '{ref}') failed: {type(exc).__name__}: {exc}",
+        ) from exc
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise PluginError(
+                candidate.name, ReasonCode.IMPORT_ERROR,
+                f"module '{module_name}' has no attribute '{attr}' (named by '{ref}')",
+            ) from None
+    return obj
+
+
+def release(candidate: Candidate) -> list[str]:
+    """Forget a plugin's modules so the next import reads its files again."""
+    if candidate.source is Source.DIRECTORY:
+        prefix = package_prefix(candidate.name)
+        names = [m for m in sys.modules if m == prefix or m.startswith(prefix + ".")]
+    else:
+        top = split_ref(candidate.entry_point or "")[0].split(".", 1)[0]
+        names = [m for m in sys.modules if top and (m == top or m.startswith(top + "."))]
+    with _lock:
+        for m in names:
+            sys.modules.pop(m, None)
+    importlib.invalidate_caches()
+    return names

@@ -1,0 +1,163 @@
+"""PluginManager: the one facade the admin, the API, the CLI and the Celery tasks call.
+
+It composes the small parts — discovery, validation, the store, the per-process registry and
+the legacy bridge — and holds no state of its own beyond them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from . import store
+from .compat import check_compatibility
+from .discovery import Candidate, DiscoveryResult, discover, scan_directory_plugin
+from .discovery.catalog import apply_compatibility
+from .discovery.candidate import Problem
+from .errors import PluginNotFound, ReasonCode
+from .legacy.bridge import bridge
+from .lifecycle.states import PluginState
+from .manifest.validation import MANIFEST_FILENAME, ManifestError, load_manifest_file
+from .models import EventKind, Plugin, PluginEvent
+from .registry import LoadedPlugin, plugin_registry
+from .sync import SyncReport, sync_plugins
+
+S = PluginState
+
+
+@dataclass
+class ValidationResult:
+    """The verdict on one plugin folder or manifest: valid, or every problem with a path."""
+
+    target: str
+    name: str | None = None
+    version: str | None = None
+    errors: list[dict[str, str]] = field(default_factory=list)
+    code: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "name": self.name, "version": self.version,
+                "valid": self.valid, "code": self.code, "errors": self.errors}
+
+
+def _after_commit() -> None:
+    transaction.on_commit(bridge.invalidate)
+
+
+class PluginManager:
+    # -- discovery and persistence ---------------------------------------------------------
+    def discover_plugins(self) -> DiscoveryResult:
+        return discover()
+
+    def sync(self, actor: str = "system") -> SyncReport:
+        report = sync_plugins(self.discover_plugins(), actor)
+        bridge.invalidate()
+        return report
+
+    def get_available_plugins(self) -> QuerySet[Plugin]:
+        return Plugin.objects.all()
+
+    def get(self, name: str) -> Plugin:
+        try:
+            return Plugin.objects.get(name=name)
+        except Plugin.DoesNotExist:
+            raise PluginNotFound(name) from None
+
+    def events(self, name: str | None = None, limit: int = 50) -> QuerySet[PluginEvent]:
+        qs = PluginEvent.objects.select_related("plugin")
+        if name is not None:
+            qs = qs.filter(plugin=self.get(name))
+        return qs[:limit]
+
+    # -- operator actions ------------------------------------------------------------------
+    def enable(self, name: str, actor: str = "system") -> Plugin:
+        """Switch a plugin on, or retry one in error: revalidate it, then activate it."""
+        cand = self.discover_plugins().get(name)
+        with transaction.atomic():
+            plugin = store.locked(name)
+            was = (plugin.enabled, plugin.state)
+            plugin.enabled = True
+            plugin.save(update_fields=["enabled", "updated_at"])
+            if was != (True, S.ACTIVE):
+                store.record(plugin, EventKind.ACTION, "enabled", actor)
+            if cand is None:
+                store.fail(plugin, Problem(
+                    ReasonCode.MANIFEST_UNREADABLE,
+                    f"cannot enable: not found at {plugin.location}; run 'plugins sync'",
+                ), actor)
+            elif cand.problem is not None:
+                if plugin.state == S.DISABLED:
+                    store.transition(plugin, S.DISCOVERED, "enabled", actor)
+                store.fail(plugin, cand.problem, actor)
+            elif plugin.state != S.ACTIVE:
+                store.activate(plugin, "enabled", actor)
+            _after_commit()
+        return plugin
+
+    def disable(self, name: str, actor: str = "system") -> Plugin:
+        with transaction.atomic():
+            plugin = store.locked(name)
+            if plugin.enabled or plugin.state != S.DISABLED:
+                plugin.enabled = False
+                plugin.save(update_fields=["enabled", "updated_at"])
+                store.record(plugin, EventKind.ACTION, "disabled", actor)
+                store.deactivate(plugin, "disabled", actor)
+            _after_commit()
+        return plugin
+
+    # -- code in this process ---------------------------------------------------------------
+    def load_plugin(self, name: str) -> LoadedPlugin:
+        """Import and initialise a registered plugin in this process now, not on first use."""
+        return plugin_registry.load(name)
+
+    def unload_plugin(self, name: str) -> bool:
+        return plugin_registry.unload(name)
+
+    def get_active_plugins(self) -> list[LoadedPlugin]:
+        return list(plugin_registry.loaded().values())
+
+    # -- validation --------------------------------------------------------------------------
+    def validate_plugin(self, name: str) -> ValidationResult:
+        cand = self.discover_plugins().get(name)
+        if cand is None:
+            raise PluginNotFound(name)
+        return _result_from_candidate(cand)
+
+    def validate_path(self, path: Path) -> ValidationResult:
+        """Check a plugin folder or a manifest file: schema, rules and compatibility."""
+        folder = path if path.is_dir() else path.parent
+        if path.is_dir() or path.name == MANIFEST_FILENAME:
+            cand = apply_compatibility(scan_directory_plugin(folder))
+            return _result_from_candidate(cand, target=str(path))
+        try:  # a manifest file under another name
+            manifest = load_manifest_file(path)
+        except ManifestError as err:
+            return ValidationResult(str(path), code=err.code.value,
+                                    errors=[i.as_dict() for i in err.issues])
+        issues = check_compatibility(manifest)
+        return ValidationResult(
+            str(path), manifest.name, manifest.version, code=issues[0].code if issues else None,
+            errors=[{"path": "$", "message": i.message} for i in issues],
+        )
+
+
+def _result_from_candidate(cand: Candidate, target: str | None = None) -> ValidationResult:
+    result = ValidationResult(target or cand.location, cand.declared_name,
+                              cand.manifest.version if cand.manifest else None)
+    if cand.problem is not None:
+        result.code = cand.problem.code.value
+        details = list(cand.problem.details)
+        result.errors = ([{"path": d.get("path", "$"), "message": d["message"]} for d in details]
+                         or [{"path": "$", "message": cand.problem.message}])
+    return result
+
+
+manager = PluginManager()

@@ -1,0 +1,143 @@
+"""What the database remembers: plugins, their configs and their history.
+
+The database is the source of truth for which plugins are enabled and in what state; every
+process holds its own loaded instances and follows these rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+from .discovery.candidate import Source
+from .errors import ReasonCode
+from .lifecycle.states import PluginState
+
+
+class PluginType(models.TextChoices):
+    BROKER = "broker", "Broker"
+    AGGREGATOR = "aggregator", "Aggregator"
+    VIEW = "view", "View"
+    MIDDLEWARE = "middleware", "Middleware"
+
+
+class Plugin(models.Model):
+    name = models.CharField(max_length=200, unique=True, help_text="Unique; a duplicate is NAME@LOCATION.")
+    declared_name = models.CharField(max_length=100, blank=True, help_text="Name in the manifest.")
+    version = models.CharField(max_length=64, blank=True)
+    type = models.CharField(max_length=20, choices=PluginType.choices, blank=True, db_index=True)
+    source = models.CharField(
+        max_length=20, choices=[(s.value, s.value) for s in Source], db_index=True
+    )
+    location = models.CharField(max_length=1000, blank=True)
+    display_name = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    manifest = models.JSONField(default=dict, blank=True)
+    manifest_hash = models.CharField(max_length=64, blank=True)
+    state = models.CharField(
+        max_length=20,
+        choices=[(s.value, s.value) for s in PluginState],
+        default=PluginState.DISCOVERED.value,
+        db_index=True,
+    )
+    enabled = models.BooleanField(default=True, db_index=True)
+    error_code = models.CharField(
+        max_length=40, blank=True, choices=[(c.value, c.value) for c in ReasonCode]
+    )
+    error_message = models.TextField(blank=True)
+    error_details = models.JSONField(default=list, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    missing = models.BooleanField(default=False, help_text="Not found by the last sync.")
+    discovered_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    state_changed_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("manage_plugin", "Can enable, disable, reload and sync plugins")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def error(self) -> dict[str, str] | None:
+        if not self.error_code:
+            return None
+        return {"code": self.error_code, "message": self.error_message}
+
+    def summary(self) -> dict[str, Any]:
+        """The contract's shape for ``plugins list --json`` and the API list."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "type": self.type,
+            "source": self.source,
+            "state": self.state,
+            "enabled": self.enabled,
+            "error": self.error,
+            "display_name": self.display_name,
+            "location": self.location,
+            "missing": self.missing,
+        }
+
+
+class PluginConfig(models.Model):
+    """One saved version of a plugin's config. History is kept; one version is active."""
+
+    plugin = models.ForeignKey(Plugin, on_delete=models.CASCADE, related_name="configs")
+    version = models.PositiveIntegerField()
+    data = models.JSONField(default=dict)
+    is_active = models.BooleanField(default=False)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["plugin", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["plugin", "version"], name="plugin_config_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plugin.name} config v{self.version}"
+
+
+class EventKind(models.TextChoices):
+    TRANSITION = "transition", "State transition"
+    ACTION = "action", "Operator action"
+    DISCOVERY = "discovery", "Discovery"
+    FAILURE = "failure", "Failure"
+
+
+class PluginEvent(models.Model):
+    """Who did what to which plugin, when, from which state to which, and why."""
+
+    plugin = models.ForeignKey(Plugin, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=EventKind.choices)
+    from_state = models.CharField(max_length=20, blank=True)
+    to_state = models.CharField(max_length=20, blank=True)
+    reason = models.TextField(blank=True)
+    actor = models.CharField(max_length=150, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["plugin", "-created_at"], name="plugin_event_recent")]
+
+    def __str__(self) -> str:
+        arrow = f" {self.from_state}->{self.to_state}" if self.to_state else ""
+        return f"{self.plugin.name}: {self.kind}{arrow} {self.reason}"
+
+
+class Generation(models.Model):
+    """A counter bumped with every committed change to plugins; processes compare it with the
+    value they last applied to know when to refresh (see ``propagation``)."""
+
+    key = models.CharField(max_length=50, unique=True)
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"

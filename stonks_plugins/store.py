@@ -1,0 +1,116 @@
+"""State changes on plugin rows, each one checked against the transition table and recorded
+as an event. Callers hold the row locked (``locked``) inside a transaction, so two processes
+acting on one plugin at once serialise instead of corrupting its state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import propagation
+from .discovery.candidate import Problem
+from .errors import PluginError, PluginNotFound, ReasonCode
+from .lifecycle.states import PluginState, check_transition
+from .models import EventKind, Plugin, PluginEvent
+
+S = PluginState
+RUNTIME_CODES = frozenset({
+    ReasonCode.IMPORT_ERROR, ReasonCode.INITIALIZE_FAILED, ReasonCode.HEALTH_FAILED,
+    ReasonCode.TIMEOUT, ReasonCode.CIRCUIT_OPEN, ReasonCode.CONFIG_INVALID,
+})
+
+_TO_ACTIVE: dict[PluginState, list[PluginState]] = {
+    S.DISCOVERED: [S.LOADING, S.LOADED, S.ACTIVE],
+    S.LOADING: [S.LOADED, S.ACTIVE],
+    S.LOADED: [S.ACTIVE],
+    S.ACTIVE: [],
+    S.ERROR: [S.DISCOVERED, S.LOADING, S.LOADED, S.ACTIVE],
+    S.DISABLED: [S.DISCOVERED, S.LOADING, S.LOADED, S.ACTIVE],
+    S.UNLOADING: [S.DISCOVERED, S.LOADING, S.LOADED, S.ACTIVE],
+}
+_TO_DISABLED: dict[PluginState, list[PluginState]] = {
+    S.ACTIVE: [S.UNLOADING, S.DISABLED],
+    S.LOADED: [S.UNLOADING, S.DISABLED],
+    S.DISABLED: [],
+}
+
+
+def locked(name: str) -> Plugin:
+    """The row, locked until the surrounding transaction ends."""
+    try:
+        return Plugin.objects.select_for_update().get(name=name)
+    except Plugin.DoesNotExist:
+        raise PluginNotFound(name) from None
+
+
+def record(plugin: Plugin, kind: EventKind, reason: str, actor: str = "system",
+           details: dict[str, Any] | None = None) -> PluginEvent:
+    return PluginEvent.objects.create(plugin=plugin, kind=kind, reason=reason, actor=actor,
+                                      details=details or {})
+
+
+def transition(plugin: Plugin, target: PluginState, reason: str, actor: str = "system",
+               problem: Problem | None = None) -> PluginEvent:
+    check_transition(plugin.name, plugin.state, target)
+    previous = plugin.state
+    plugin.state = target.value
+    plugin.state_changed_at = timezone.now()
+    if target is S.ERROR and problem is not None:
+        plugin.error_code = problem.code.value
+        plugin.error_message = problem.message
+        plugin.error_details = list(problem.details)
+    elif target in (S.DISCOVERED, S.ACTIVE, S.DISABLED):
+        plugin.error_code, plugin.error_message, plugin.error_details = "", "", []
+    plugin.save()
+    propagation.bump()
+    details = problem.as_dict() if problem is not None else {}
+    return PluginEvent.objects.create(
+        plugin=plugin, kind=EventKind.TRANSITION, from_state=previous, to_state=target.value,
+        reason=reason, actor=actor, details=details,
+    )
+
+
+def walk(plugin: Plugin, path: list[PluginState], reason: str, actor: str = "system") -> None:
+    for step in path:
+        transition(plugin, step, reason, actor)
+
+
+def activate(plugin: Plugin, reason: str, actor: str = "system") -> None:
+    walk(plugin, _TO_ACTIVE[S(plugin.state)], reason, actor)
+
+
+def deactivate(plugin: Plugin, reason: str, actor: str = "system") -> None:
+    walk(plugin, _TO_DISABLED.get(S(plugin.state), [S.DISABLED]), reason, actor)
+
+
+def fail(plugin: Plugin, problem: Problem, actor: str = "system") -> bool:
+    """Put the plugin in error with ``problem``; False when it already says exactly that."""
+    if plugin.state == S.ERROR:
+        if plugin.error_code == problem.code and plugin.error_message == problem.message:
+            return False
+        plugin.error_code = problem.code.value
+        plugin.error_message = problem.message
+        plugin.error_details = list(problem.details)
+        plugin.save()
+        propagation.bump()
+        PluginEvent.objects.create(
+            plugin=plugin, kind=EventKind.FAILURE, reason=problem.message, actor=actor,
+            details=problem.as_dict(),
+        )
+        return True
+    transition(plugin, S.ERROR, problem.message, actor, problem)
+    return True
+
+
+def mark_failed(error: PluginError, actor: str = "system") -> None:
+    """A plugin failed while serving (import, initialise...): record it on its row."""
+    with transaction.atomic():
+        try:
+            plugin = locked(error.plugin)
+        except PluginNotFound:
+            return
+        if plugin.state in (S.DISABLED, S.UNLOADING):
+            return
+        fail(plugin, Problem(error.code, error.message), actor)

@@ -1,0 +1,138 @@
+"""Write what discovery found to the database, idempotently: one event per change, nothing
+when nothing changed. A plugin that disappeared is marked (its row and config are kept)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from . import store
+from .discovery import Candidate, DiscoveryResult, Problem, Source
+from .errors import ReasonCode
+from .lifecycle.states import PluginState
+from .models import EventKind, Plugin
+
+S = PluginState
+
+
+@dataclass
+class SyncReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    activated: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.missing or self.activated or self.failed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: list(v) for k, v in self.__dict__.items()}
+
+
+def _metadata(cand: Candidate) -> dict[str, Any]:
+    m = cand.manifest
+    raw_plugin = (cand.raw or {}).get("plugin", {}) if isinstance(cand.raw, dict) else {}
+    raw_plugin = raw_plugin if isinstance(raw_plugin, dict) else {}
+
+    def text(key: str) -> str:
+        value = raw_plugin.get(key, "")
+        return value if isinstance(value, str) else ""
+
+    return {
+        "declared_name": cand.declared_name,
+        "version": m.version if m else text("version")[:64],
+        "type": m.type if m else (text("type") if text("type") in
+                                  ("broker", "aggregator", "view", "middleware") else ""),
+        "source": cand.source.value,
+        "location": cand.location,
+        "display_name": m.display_name if m else text("display_name")[:200],
+        "description": m.plugin.description if m else text("description"),
+        "manifest": cand.raw if isinstance(cand.raw, dict) else {},
+        "manifest_hash": cand.fingerprint,
+        "warnings": list(cand.warnings),
+        "missing": False,
+    }
+
+
+def _reconcile_state(row: Plugin, cand: Candidate, manifest_changed: bool,
+                     report: SyncReport, actor: str) -> None:
+    problem = cand.problem
+    if problem is not None:
+        if row.state == S.DISABLED:
+            return  # switched off by an operator: stays off, the problem shows on enable
+        if store.fail(row, problem, actor):
+            report.failed.append(row.name)
+        return
+    if not row.enabled:
+        if row.state != S.DISABLED:
+            store.deactivate(row, "disabled by an operator", actor)
+        return
+    if row.state == S.ACTIVE and not manifest_changed:
+        return
+    if row.state == S.ERROR and row.error_code in store.RUNTIME_CODES and not manifest_changed:
+        return  # a runtime failure is retried by enable/reload, not by every sync
+    if row.state == S.ACTIVE:
+        store.walk(row, [S.UNLOADING], "manifest changed on disk", actor)
+    store.activate(row, "discovered and validated" if not manifest_changed
+                   else "manifest changed on disk; revalidated", actor)
+    report.activated.append(row.name)
+
+
+def sync_plugins(result: DiscoveryResult, actor: str = "system") -> SyncReport:
+    report = SyncReport()
+    now = timezone.now()
+    with transaction.atomic():
+        rows = {p.name: p for p in Plugin.objects.select_for_update()}
+        for cand in result.plugins:
+            row = rows.pop(cand.name, None)
+            fields = _metadata(cand)
+            if row is None:
+                row = Plugin.objects.create(
+                    name=cand.name, enabled=bool(settings.PLUGINS_ENABLE_NEW),
+                    last_seen_at=now, **fields,
+                )
+                store.record(row, EventKind.DISCOVERY,
+                             f"discovered at {cand.location} ({cand.source.value})", actor,
+                             {"version": row.version})
+                report.added.append(row.name)
+                manifest_changed = False
+            else:
+                changes = {k: v for k, v in fields.items() if getattr(row, k) != v}
+                manifest_changed = "manifest_hash" in changes
+                for key, value in changes.items():
+                    setattr(row, key, value)
+                row.last_seen_at = now
+                row.save()
+                if changes.keys() - {"warnings"}:
+                    described = ", ".join(sorted(changes))
+                    store.record(row, EventKind.DISCOVERY, f"changed on disk: {described}",
+                                 actor, {"fields": sorted(changes)})
+                    report.updated.append(row.name)
+            before = (row.state, row.error_code, row.error_message)
+            _reconcile_state(row, cand, manifest_changed, report, actor)
+            if (row.state, row.error_code, row.error_message) == before and \
+                    row.name not in report.added + report.updated:
+                report.unchanged.append(row.name)
+        for row in rows.values():
+            if row.source == Source.LEGACY or row.missing:
+                continue
+            row.missing = True
+            row.save()
+            report.missing.append(row.name)
+            store.record(row, EventKind.DISCOVERY,
+                         f"no longer found at {row.location}; the row and its config are kept",
+                         actor)
+            if row.state != S.DISABLED:
+                store.fail(row, Problem(
+                    ReasonCode.MANIFEST_UNREADABLE,
+                    f"not found by the last sync: {row.location} no longer holds this plugin. "
+                    "Reinstall it, or leave it disabled; its config is kept.",
+                ), actor)
+    return report
