@@ -58,39 +58,49 @@ def check_compatibility(
     hi = Version(manifest.api.max_version) if manifest.api.max_version else None
     if api < lo or (hi is not None and api > hi):
         wanted = f">={lo}" + (f", <={hi}" if hi else "")
-        issues.append(CompatIssue(
-            ReasonCode.INCOMPATIBLE_API,
-            f"needs plugin API {wanted} (api.min_version/max_version) but this core serves "
-            f"API {api}",
-        ))
+        issues.append(
+            CompatIssue(
+                ReasonCode.INCOMPATIBLE_API,
+                f"needs plugin API {wanted} (api.min_version/max_version) but this core serves "
+                f"API {api}",
+            )
+        )
     for name, spec_text in manifest.dependencies.items():
         spec = SpecifierSet(spec_text)
         if name == "python":
             found = Version(platform.python_version())
             if not spec.contains(found, prereleases=True):
-                issues.append(CompatIssue(
-                    ReasonCode.INCOMPATIBLE_CORE,
-                    f"needs Python {spec_text} but this is Python {found}",
-                ))
+                issues.append(
+                    CompatIssue(
+                        ReasonCode.INCOMPATIBLE_CORE,
+                        f"needs Python {spec_text} but this is Python {found}",
+                    )
+                )
             continue
         version = installed_version(name)
         is_core = canonicalize_name(name) == CORE_DISTRIBUTION
         if version is not None and spec.contains(version, prereleases=True):
             continue
         if is_core:
-            issues.append(CompatIssue(
-                ReasonCode.INCOMPATIBLE_CORE,
-                f"needs {CORE_DISTRIBUTION} {spec_text} but this core is {version}",
-            ))
+            issues.append(
+                CompatIssue(
+                    ReasonCode.INCOMPATIBLE_CORE,
+                    f"needs {CORE_DISTRIBUTION} {spec_text} but this core is {version}",
+                )
+            )
         elif version is None:
-            issues.append(CompatIssue(
-                ReasonCode.MISSING_DEPENDENCY,
-                f"needs the distribution '{name}' ({spec_text}) which is not installed; "
-                f"install it with: pip install '{name}{spec_text}'",
-            ))
+            issues.append(
+                CompatIssue(
+                    ReasonCode.MISSING_DEPENDENCY,
+                    f"needs the distribution '{name}' ({spec_text}) which is not installed; "
+                    f"install it with: pip install '{name}{spec_text}'",
+                )
+            )
         else:
-            issues.append(CompatIssue(
-                ReasonCode.MISSING_DEPENDENCY,
-                f"needs '{name}' {spec_text} but version {version} is installed",
-            ))
+            issues.append(
+                CompatIssue(
+                    ReasonCode.MISSING_DEPENDENCY,
+                    f"needs '{name}' {spec_text} but version {version} is installed",
+                )
+            )
     return issues

@@ -91,7 +91,8 @@ def resolve(candidate: Candidate, ref: str) -> Any:
         module = importlib.import_module(full)
     except Exception as exc:
         raise PluginError(
-            candidate.name, ReasonCode.IMPORT_ERROR,
+            candidate.name,
+            ReasonCode.IMPORT_ERROR,
             f"importing '{module_name}' (for '{ref}') failed: {type(exc).__name__}: {exc}",
         ) from exc
     obj: Any = module
@@ -100,7 +101,8 @@ def resolve(candidate: Candidate, ref: str) -> Any:
             obj = getattr(obj, part)
         except AttributeError:
             raise PluginError(
-                candidate.name, ReasonCode.IMPORT_ERROR,
+                candidate.name,
+                ReasonCode.IMPORT_ERROR,
                 f"module '{module_name}' has no attribute '{attr}' (named by '{ref}')",
             ) from None
     return obj

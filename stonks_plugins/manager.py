@@ -16,8 +16,8 @@ from django.db.models import QuerySet
 from . import store
 from .compat import check_compatibility
 from .discovery import Candidate, DiscoveryResult, discover, scan_directory_plugin
-from .discovery.catalog import apply_compatibility
 from .discovery.candidate import Problem
+from .discovery.catalog import apply_compatibility
 from .errors import PluginNotFound, ReasonCode
 from .legacy.bridge import bridge
 from .lifecycle.states import PluginState
@@ -44,8 +44,14 @@ class ValidationResult:
         return not self.errors
 
     def as_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "name": self.name, "version": self.version,
-                "valid": self.valid, "code": self.code, "errors": self.errors}
+        return {
+            "target": self.target,
+            "name": self.name,
+            "version": self.version,
+            "valid": self.valid,
+            "code": self.code,
+            "errors": self.errors,
+        }
 
 
 def _after_commit() -> None:
@@ -89,10 +95,14 @@ class PluginManager:
             if was != (True, S.ACTIVE):
                 store.record(plugin, EventKind.ACTION, "enabled", actor)
             if cand is None:
-                store.fail(plugin, Problem(
-                    ReasonCode.MANIFEST_UNREADABLE,
-                    f"cannot enable: not found at {plugin.location}; run 'plugins sync'",
-                ), actor)
+                store.fail(
+                    plugin,
+                    Problem(
+                        ReasonCode.MANIFEST_UNREADABLE,
+                        f"cannot enable: not found at {plugin.location}; run 'plugins sync'",
+                    ),
+                    actor,
+                )
             elif cand.problem is not None:
                 if plugin.state == S.DISABLED:
                     store.transition(plugin, S.DISCOVERED, "enabled", actor)
@@ -140,23 +150,31 @@ class PluginManager:
         try:  # a manifest file under another name
             manifest = load_manifest_file(path)
         except ManifestError as err:
-            return ValidationResult(str(path), code=err.code.value,
-                                    errors=[i.as_dict() for i in err.issues])
+            return ValidationResult(
+                str(path), code=err.code.value, errors=[i.as_dict() for i in err.issues]
+            )
         issues = check_compatibility(manifest)
         return ValidationResult(
-            str(path), manifest.name, manifest.version, code=issues[0].code if issues else None,
+            str(path),
+            manifest.name,
+            manifest.version,
+            code=issues[0].code if issues else None,
             errors=[{"path": "$", "message": i.message} for i in issues],
         )
 
 
 def _result_from_candidate(cand: Candidate, target: str | None = None) -> ValidationResult:
-    result = ValidationResult(target or cand.location, cand.declared_name,
-                              cand.manifest.version if cand.manifest else None)
+    result = ValidationResult(
+        target or cand.location,
+        cand.declared_name,
+        cand.manifest.version if cand.manifest else None,
+    )
     if cand.problem is not None:
         result.code = cand.problem.code.value
         details = list(cand.problem.details)
-        result.errors = ([{"path": d.get("path", "$"), "message": d["message"]} for d in details]
-                         or [{"path": "$", "message": cand.problem.message}])
+        result.errors = [
+            {"path": d.get("path", "$"), "message": d["message"]} for d in details
+        ] or [{"path": "$", "message": cand.problem.message}]
     return result
 
 

@@ -24,7 +24,9 @@ class PluginType(models.TextChoices):
 
 
 class Plugin(models.Model):
-    name = models.CharField(max_length=200, unique=True, help_text="Unique; a duplicate is NAME@LOCATION.")
+    name = models.CharField(
+        max_length=200, unique=True, help_text="Unique; a duplicate is NAME@LOCATION."
+    )
     declared_name = models.CharField(max_length=100, blank=True, help_text="Name in the manifest.")
     version = models.CharField(max_length=64, blank=True)
     type = models.CharField(max_length=20, choices=PluginType.choices, blank=True, db_index=True)

@@ -47,8 +47,13 @@ def read() -> str | None:
                 token = cache.get(CACHE_KEY)
         return str(token)
     try:
-        with transaction.atomic():  # a failed query must not poison an outer transaction
-            value = Generation.objects.filter(key=KEY).values_list("value", flat=True).first()
+        query = Generation.objects.filter(key=KEY).values_list("value", flat=True)
+        if transaction.get_connection().in_atomic_block:
+            # Inside a transaction a failed query (table not migrated) would poison it.
+            with transaction.atomic():
+                value = query.first()
+        else:
+            value = query.first()
     except DatabaseError:
         return None
     return f"db:{value or 0}"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,7 @@ from stonks_overwatch.core.interfaces import (
 from stonks_overwatch.core.service_types import ServiceType
 
 from . import loader
-from .base import BasePlugin, BaseBrokerPlugin
+from .base import BaseBrokerPlugin, BasePlugin
 from .discovery.candidate import Candidate
 from .errors import PluginError, ReasonCode
 
@@ -82,8 +83,9 @@ class PluginRegistry:
                 return hit
             candidate = self._known.get(name)
             if candidate is None or candidate.manifest is None:
-                raise PluginError(name, ReasonCode.IMPORT_ERROR,
-                                  "is not registered in this process")
+                raise PluginError(
+                    name, ReasonCode.IMPORT_ERROR, "is not registered in this process"
+                )
             try:
                 loaded = _load(candidate)
             except PluginError:
@@ -98,10 +100,9 @@ class PluginRegistry:
         if loaded is None:
             return False
         if loaded.instance is not None:
-            try:
+            # A failing shutdown must not keep the plugin's modules around.
+            with contextlib.suppress(Exception):
                 loaded.instance.shutdown()
-            except Exception:  # a failing shutdown must not keep the plugin around
-                pass
         loader.release(loaded.candidate)
         return True
 
@@ -118,22 +119,30 @@ def _load(candidate: Candidate) -> LoadedPlugin:
     if manifest.entry_points.main:
         cls = loader.resolve(candidate, manifest.entry_points.main)
         if not (isinstance(cls, type) and issubclass(cls, BasePlugin)):
-            raise PluginError(name, ReasonCode.IMPORT_ERROR,
-                              f"entry_points.main '{manifest.entry_points.main}' is not a "
-                              "subclass of stonks_plugins.sdk.BasePlugin")
+            raise PluginError(
+                name,
+                ReasonCode.IMPORT_ERROR,
+                f"entry_points.main '{manifest.entry_points.main}' is not a "
+                "subclass of stonks_plugins.sdk.BasePlugin",
+            )
         try:
             instance = cls(manifest)
         except Exception as exc:
-            raise PluginError(name, ReasonCode.INITIALIZE_FAILED,
-                              f"{cls.__name__}(manifest) raised {type(exc).__name__}: {exc}") from exc
+            raise PluginError(
+                name,
+                ReasonCode.INITIALIZE_FAILED,
+                f"{cls.__name__}(manifest) raised {type(exc).__name__}: {exc}",
+            ) from exc
     services: dict[ServiceType, type] = {}
     for stype, ref in manifest.services.items():
         cls = loader.resolve(candidate, ref)
         interface = SERVICE_INTERFACES[stype]
         if not (isinstance(cls, type) and issubclass(cls, interface)):
-            raise PluginError(name, ReasonCode.IMPORT_ERROR,
-                              f"services.{stype.value} '{ref}' does not implement "
-                              f"{interface.__name__}")
+            raise PluginError(
+                name,
+                ReasonCode.IMPORT_ERROR,
+                f"services.{stype.value} '{ref}' does not implement {interface.__name__}",
+            )
         services[stype] = cls
     config_ref = manifest.configuration.config_class or manifest.entry_points.config
     config_class: Any = loader.resolve(candidate, config_ref) if config_ref else BaseConfig
@@ -150,8 +159,11 @@ def _load(candidate: Candidate) -> LoadedPlugin:
         try:
             ok = instance.initialize()
         except Exception as exc:
-            raise PluginError(name, ReasonCode.INITIALIZE_FAILED,
-                              f"initialize() raised {type(exc).__name__}: {exc}") from exc
+            raise PluginError(
+                name,
+                ReasonCode.INITIALIZE_FAILED,
+                f"initialize() raised {type(exc).__name__}: {exc}",
+            ) from exc
         if ok is False:
             raise PluginError(name, ReasonCode.INITIALIZE_FAILED, "initialize() returned False")
     return LoadedPlugin(candidate, instance, services, config_class)

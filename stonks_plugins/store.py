@@ -16,10 +16,16 @@ from .lifecycle.states import PluginState, check_transition
 from .models import EventKind, Plugin, PluginEvent
 
 S = PluginState
-RUNTIME_CODES = frozenset({
-    ReasonCode.IMPORT_ERROR, ReasonCode.INITIALIZE_FAILED, ReasonCode.HEALTH_FAILED,
-    ReasonCode.TIMEOUT, ReasonCode.CIRCUIT_OPEN, ReasonCode.CONFIG_INVALID,
-})
+RUNTIME_CODES = frozenset(
+    {
+        ReasonCode.IMPORT_ERROR,
+        ReasonCode.INITIALIZE_FAILED,
+        ReasonCode.HEALTH_FAILED,
+        ReasonCode.TIMEOUT,
+        ReasonCode.CIRCUIT_OPEN,
+        ReasonCode.CONFIG_INVALID,
+    }
+)
 
 _TO_ACTIVE: dict[PluginState, list[PluginState]] = {
     S.DISCOVERED: [S.LOADING, S.LOADED, S.ACTIVE],
@@ -45,14 +51,25 @@ def locked(name: str) -> Plugin:
         raise PluginNotFound(name) from None
 
 
-def record(plugin: Plugin, kind: EventKind, reason: str, actor: str = "system",
-           details: dict[str, Any] | None = None) -> PluginEvent:
-    return PluginEvent.objects.create(plugin=plugin, kind=kind, reason=reason, actor=actor,
-                                      details=details or {})
+def record(
+    plugin: Plugin,
+    kind: EventKind,
+    reason: str,
+    actor: str = "system",
+    details: dict[str, Any] | None = None,
+) -> PluginEvent:
+    return PluginEvent.objects.create(
+        plugin=plugin, kind=kind, reason=reason, actor=actor, details=details or {}
+    )
 
 
-def transition(plugin: Plugin, target: PluginState, reason: str, actor: str = "system",
-               problem: Problem | None = None) -> PluginEvent:
+def transition(
+    plugin: Plugin,
+    target: PluginState,
+    reason: str,
+    actor: str = "system",
+    problem: Problem | None = None,
+) -> PluginEvent:
     check_transition(plugin.name, plugin.state, target)
     previous = plugin.state
     plugin.state = target.value
@@ -67,8 +84,13 @@ def transition(plugin: Plugin, target: PluginState, reason: str, actor: str = "s
     propagation.bump()
     details = problem.as_dict() if problem is not None else {}
     return PluginEvent.objects.create(
-        plugin=plugin, kind=EventKind.TRANSITION, from_state=previous, to_state=target.value,
-        reason=reason, actor=actor, details=details,
+        plugin=plugin,
+        kind=EventKind.TRANSITION,
+        from_state=previous,
+        to_state=target.value,
+        reason=reason,
+        actor=actor,
+        details=details,
     )
 
 
@@ -96,7 +118,10 @@ def fail(plugin: Plugin, problem: Problem, actor: str = "system") -> bool:
         plugin.save()
         propagation.bump()
         PluginEvent.objects.create(
-            plugin=plugin, kind=EventKind.FAILURE, reason=problem.message, actor=actor,
+            plugin=plugin,
+            kind=EventKind.FAILURE,
+            reason=problem.message,
+            actor=actor,
             details=problem.as_dict(),
         )
         return True

@@ -48,8 +48,11 @@ def _metadata(cand: Candidate) -> dict[str, Any]:
     return {
         "declared_name": cand.declared_name,
         "version": m.version if m else text("version")[:64],
-        "type": m.type if m else (text("type") if text("type") in
-                                  ("broker", "aggregator", "view", "middleware") else ""),
+        "type": m.type
+        if m
+        else (
+            text("type") if text("type") in ("broker", "aggregator", "view", "middleware") else ""
+        ),
         "source": cand.source.value,
         "location": cand.location,
         "display_name": m.display_name if m else text("display_name")[:200],
@@ -61,8 +64,9 @@ def _metadata(cand: Candidate) -> dict[str, Any]:
     }
 
 
-def _reconcile_state(row: Plugin, cand: Candidate, manifest_changed: bool,
-                     report: SyncReport, actor: str) -> None:
+def _reconcile_state(
+    row: Plugin, cand: Candidate, manifest_changed: bool, report: SyncReport, actor: str
+) -> None:
     problem = cand.problem
     if problem is not None:
         if row.state == S.DISABLED:
@@ -80,8 +84,13 @@ def _reconcile_state(row: Plugin, cand: Candidate, manifest_changed: bool,
         return  # a runtime failure is retried by enable/reload, not by every sync
     if row.state == S.ACTIVE:
         store.walk(row, [S.UNLOADING], "manifest changed on disk", actor)
-    store.activate(row, "discovered and validated" if not manifest_changed
-                   else "manifest changed on disk; revalidated", actor)
+    store.activate(
+        row,
+        "discovered and validated"
+        if not manifest_changed
+        else "manifest changed on disk; revalidated",
+        actor,
+    )
     report.activated.append(row.name)
 
 
@@ -95,12 +104,18 @@ def sync_plugins(result: DiscoveryResult, actor: str = "system") -> SyncReport:
             fields = _metadata(cand)
             if row is None:
                 row = Plugin.objects.create(
-                    name=cand.name, enabled=bool(settings.PLUGINS_ENABLE_NEW),
-                    last_seen_at=now, **fields,
+                    name=cand.name,
+                    enabled=bool(settings.PLUGINS_ENABLE_NEW),
+                    last_seen_at=now,
+                    **fields,
                 )
-                store.record(row, EventKind.DISCOVERY,
-                             f"discovered at {cand.location} ({cand.source.value})", actor,
-                             {"version": row.version})
+                store.record(
+                    row,
+                    EventKind.DISCOVERY,
+                    f"discovered at {cand.location} ({cand.source.value})",
+                    actor,
+                    {"version": row.version},
+                )
                 report.added.append(row.name)
                 manifest_changed = False
             else:
@@ -112,13 +127,21 @@ def sync_plugins(result: DiscoveryResult, actor: str = "system") -> SyncReport:
                 row.save()
                 if changes.keys() - {"warnings"}:
                     described = ", ".join(sorted(changes))
-                    store.record(row, EventKind.DISCOVERY, f"changed on disk: {described}",
-                                 actor, {"fields": sorted(changes)})
+                    store.record(
+                        row,
+                        EventKind.DISCOVERY,
+                        f"changed on disk: {described}",
+                        actor,
+                        {"fields": sorted(changes)},
+                    )
                     report.updated.append(row.name)
             before = (row.state, row.error_code, row.error_message)
             _reconcile_state(row, cand, manifest_changed, report, actor)
-            if (row.state, row.error_code, row.error_message) == before and \
-                    row.name not in report.added + report.updated:
+            if (
+                row.state,
+                row.error_code,
+                row.error_message,
+            ) == before and row.name not in report.added + report.updated:
                 report.unchanged.append(row.name)
         for row in rows.values():
             if row.source == Source.LEGACY or row.missing:
@@ -126,13 +149,20 @@ def sync_plugins(result: DiscoveryResult, actor: str = "system") -> SyncReport:
             row.missing = True
             row.save()
             report.missing.append(row.name)
-            store.record(row, EventKind.DISCOVERY,
-                         f"no longer found at {row.location}; the row and its config are kept",
-                         actor)
+            store.record(
+                row,
+                EventKind.DISCOVERY,
+                f"no longer found at {row.location}; the row and its config are kept",
+                actor,
+            )
             if row.state != S.DISABLED:
-                store.fail(row, Problem(
-                    ReasonCode.MANIFEST_UNREADABLE,
-                    f"not found by the last sync: {row.location} no longer holds this plugin. "
-                    "Reinstall it, or leave it disabled; its config is kept.",
-                ), actor)
+                store.fail(
+                    row,
+                    Problem(
+                        ReasonCode.MANIFEST_UNREADABLE,
+                        f"not found by the last sync: {row.location} no longer holds this plugin. "
+                        "Reinstall it, or leave it disabled; its config is kept.",
+                    ),
+                    actor,
+                )
     return report

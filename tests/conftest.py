@@ -60,3 +60,30 @@ def admin_client_logged(client, django_user_model):  # type: ignore[no-untyped-d
     user = django_user_model.objects.create_superuser("admin", "admin@example.com", "pw")
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def redis_url(settings):  # type: ignore[no-untyped-def]
+    """The real Redis, used as the shared cache. Missing Redis fails in CI, skips elsewhere."""
+    import redis
+
+    url = os.environ.get("STONKS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        if IN_CI:
+            pytest.fail(f"Redis at {url} is required in CI: {exc}")
+        pytest.skip(f"Redis at {url} not reachable: {exc}")
+    from django.core.cache import caches
+
+    settings.REDIS_URL = url
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": f"test-{os.getpid()}",
+        }
+    }
+    caches["default"].clear()
+    yield url
+    caches["default"].clear()

@@ -5,7 +5,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
-from .data import AccountOverview, Deposit, Dividend, Fee, PortfolioEntry, TotalPortfolio, Transaction
+from .data import (
+    AccountOverview,
+    Deposit,
+    Dividend,
+    Fee,
+    PortfolioEntry,
+    TotalPortfolio,
+    Transaction,
+)
 
 if TYPE_CHECKING:
     from .config import BaseConfig

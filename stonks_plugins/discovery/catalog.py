@@ -47,16 +47,18 @@ def resolve_duplicates(candidates: Iterable[Candidate]) -> list[Candidate]:
                 new_name, n = f"{name}@{loser.label}-{n}", n + 1
             taken.add(new_name)
             notes.append(f"also found at {loser.location} (kept as '{new_name}')")
-            result.append(loser.with_problem(
-                Problem(
-                    ReasonCode.DUPLICATE,
-                    f"another plugin named '{name}' at {winner.location} takes precedence over "
-                    f"this one at {loser.location} (installed distributions beat plugin "
-                    "directories, earlier PLUGIN_DIRS entries beat later ones, then folder "
-                    "names in order); rename one of them or remove the copy you do not want",
-                ),
-                name=new_name,
-            ))
+            result.append(
+                loser.with_problem(
+                    Problem(
+                        ReasonCode.DUPLICATE,
+                        f"another plugin named '{name}' at {winner.location} takes precedence over "
+                        f"this one at {loser.location} (installed distributions beat plugin "
+                        "directories, earlier PLUGIN_DIRS entries beat later ones, then folder "
+                        "names in order); rename one of them or remove the copy you do not want",
+                    ),
+                    name=new_name,
+                )
+            )
         result.append(replace(winner, warnings=(*winner.warnings, *notes)) if notes else winner)
     return result
 
@@ -84,5 +86,4 @@ def discover(
     found = scan_entry_points() if entry_points else []
     found += scan_directories(plugin_dirs)
     resolved = resolve_duplicates(found)
-    return DiscoveryResult(sorted((apply_compatibility(c) for c in resolved),
-                                  key=lambda c: c.name))
+    return DiscoveryResult(sorted((apply_compatibility(c) for c in resolved), key=lambda c: c.name))

@@ -35,8 +35,10 @@ def iter_plugin_folders(base: Path) -> list[Path]:
     except (FileNotFoundError, NotADirectoryError):
         return []
     return [
-        Path(e.path) for e in entries
-        if e.is_dir() and not e.name.startswith((".", "_"))
+        Path(e.path)
+        for e in entries
+        if e.is_dir()
+        and not e.name.startswith((".", "_"))
         and os.path.isfile(os.path.join(e.path, MANIFEST_FILENAME))
     ]
 
@@ -78,37 +80,58 @@ def _replace_rank(cand: Candidate, rank: tuple[Any, ...]) -> Candidate:
 def _read(folder: Path, manifest_path: Path, rank: tuple[Any, ...]) -> Candidate:
     folder_name = folder.name
     common: dict[str, Any] = {
-        "source": Source.DIRECTORY, "location": str(folder), "root": folder, "rank": rank,
+        "source": Source.DIRECTORY,
+        "location": str(folder),
+        "root": folder,
+        "rank": rank,
     }
     try:
         data = manifest_path.read_bytes()
     except OSError as exc:
         return Candidate(
-            name=folder_name, manifest=None, raw=None, fingerprint="", **common,
-            problem=Problem(ReasonCode.MANIFEST_UNREADABLE,
-                            f"{manifest_path}: cannot read the file: {exc.strerror or exc}"),
+            name=folder_name,
+            manifest=None,
+            raw=None,
+            fingerprint="",
+            **common,
+            problem=Problem(
+                ReasonCode.MANIFEST_UNREADABLE,
+                f"{manifest_path}: cannot read the file: {exc.strerror or exc}",
+            ),
         )
     fingerprint = hashlib.sha256(data).hexdigest()
     try:
         raw = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        where = (f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
-                 if isinstance(exc, json.JSONDecodeError) else f"not UTF-8: {exc}")
+        where = (
+            f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            if isinstance(exc, json.JSONDecodeError)
+            else f"not UTF-8: {exc}"
+        )
         return Candidate(
-            name=folder_name, manifest=None, raw=None, fingerprint=fingerprint, **common,
-            problem=Problem(ReasonCode.MANIFEST_UNREADABLE,
-                            f"{manifest_path}: invalid JSON at {where}"),
+            name=folder_name,
+            manifest=None,
+            raw=None,
+            fingerprint=fingerprint,
+            **common,
+            problem=Problem(
+                ReasonCode.MANIFEST_UNREADABLE, f"{manifest_path}: invalid JSON at {where}"
+            ),
         )
     try:
         manifest = parse_manifest(raw, str(manifest_path))
     except ManifestError as err:
         return Candidate(
-            name=_name_from_raw(raw, folder_name), manifest=None,
-            raw=raw if isinstance(raw, dict) else None, fingerprint=fingerprint, **common,
+            name=_name_from_raw(raw, folder_name),
+            manifest=None,
+            raw=raw if isinstance(raw, dict) else None,
+            fingerprint=fingerprint,
+            **common,
             problem=Problem(err.code, err.summary, tuple(i.as_dict() for i in err.issues)),
         )
-    return Candidate(name=manifest.name, manifest=manifest, raw=raw,
-                     fingerprint=fingerprint, **common)
+    return Candidate(
+        name=manifest.name, manifest=manifest, raw=raw, fingerprint=fingerprint, **common
+    )
 
 
 def scan_directories(dirs: list[Path]) -> list[Candidate]:

@@ -52,8 +52,11 @@ def _candidate(ep: metadata.EntryPoint, group: str, index: int) -> Candidate:
     dist = getattr(ep, "dist", None)
     location = f"{dist.metadata['Name']}=={dist.version}" if dist is not None else ep.value
     common: dict[str, Any] = {
-        "source": Source.ENTRY_POINT, "location": location, "entry_point": ep.value,
-        "group": group, "rank": (0, index, ep.name),
+        "source": Source.ENTRY_POINT,
+        "location": location,
+        "entry_point": ep.value,
+        "group": group,
+        "rank": (0, index, ep.name),
     }
     pkg = _package_dir(ep.module)
     path = pkg / MANIFEST_FILENAME if pkg is not None else None
@@ -61,7 +64,12 @@ def _candidate(ep: metadata.EntryPoint, group: str, index: int) -> Candidate:
         path = _dist_manifest(dist, ep.module) or path
     if path is None or not path.is_file():
         return Candidate(
-            name=ep.name, root=pkg, manifest=None, raw=None, fingerprint="", **common,
+            name=ep.name,
+            root=pkg,
+            manifest=None,
+            raw=None,
+            fingerprint="",
+            **common,
             problem=Problem(
                 ReasonCode.MANIFEST_UNREADABLE,
                 f"entry point '{ep.name} = {ep.value}' in group {group}: the distribution "
@@ -76,22 +84,38 @@ def _candidate(ep: metadata.EntryPoint, group: str, index: int) -> Candidate:
         manifest = parse_manifest(raw, str(path))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return Candidate(
-            name=ep.name, root=pkg, manifest=None, raw=None, fingerprint=fingerprint, **common,
+            name=ep.name,
+            root=pkg,
+            manifest=None,
+            raw=None,
+            fingerprint=fingerprint,
+            **common,
             problem=Problem(ReasonCode.MANIFEST_UNREADABLE, f"{path}: invalid JSON: {exc}"),
         )
     except ManifestError as err:
         return Candidate(
-            name=ep.name, root=pkg, manifest=None, raw=raw, fingerprint=fingerprint, **common,
+            name=ep.name,
+            root=pkg,
+            manifest=None,
+            raw=raw,
+            fingerprint=fingerprint,
+            **common,
             problem=Problem(err.code, err.summary, tuple(i.as_dict() for i in err.issues)),
         )
     warnings: tuple[str, ...] = ()
     if ep.name != manifest.name:
-        warnings = (f"entry point is named '{ep.name}' but the manifest names the plugin "
-                    f"'{manifest.name}'; the manifest's name is used",)
+        warnings = (
+            f"entry point is named '{ep.name}' but the manifest names the plugin "
+            f"'{manifest.name}'; the manifest's name is used",
+        )
     expected_type = GROUPS[group]
     if manifest.type != expected_type:
         return Candidate(
-            name=manifest.name, root=pkg, manifest=None, raw=raw, fingerprint=fingerprint,
+            name=manifest.name,
+            root=pkg,
+            manifest=None,
+            raw=raw,
+            fingerprint=fingerprint,
             **common,
             problem=Problem(
                 ReasonCode.MANIFEST_INVALID,
@@ -100,8 +124,15 @@ def _candidate(ep: metadata.EntryPoint, group: str, index: int) -> Candidate:
                 ({"path": "$.plugin.type", "message": f"expected '{expected_type}'"},),
             ),
         )
-    return Candidate(name=manifest.name, root=pkg, manifest=manifest, raw=raw,
-                     fingerprint=fingerprint, warnings=warnings, **common)
+    return Candidate(
+        name=manifest.name,
+        root=pkg,
+        manifest=manifest,
+        raw=raw,
+        fingerprint=fingerprint,
+        warnings=warnings,
+        **common,
+    )
 
 
 def scan_entry_points() -> list[Candidate]:

@@ -64,7 +64,8 @@ class LazyService:
         cls = loaded.services.get(self.service_type)
         if cls is None:
             raise BrokerUnavailableError(
-                self.plugin, f"provides no '{self.service_type.value}' service")
+                self.plugin, f"provides no '{self.service_type.value}' service"
+            )
         return cls(**kwargs)
 
     def __repr__(self) -> str:
@@ -127,8 +128,11 @@ class LegacyBridge:
             if cand is not None and cand.ok:
                 wanted[name] = cand
             else:
-                logger.warning("plugin %s is active in the database but not found or not "
-                               "valid on this host; run 'manage.py plugins sync'", name)
+                logger.warning(
+                    "plugin %s is active in the database but not found or not "
+                    "valid on this host; run 'manage.py plugins sync'",
+                    name,
+                )
         for name in list(self._registered):
             if name not in wanted or wanted[name].fingerprint != self._registered[name]:
                 registry.unregister_broker(name)
@@ -139,14 +143,16 @@ class LegacyBridge:
             if name in self._registered:
                 continue
             if registry.is_registered(name):
-                logger.warning("plugin %s not registered: a legacy broker of that name exists",
-                               name)
+                logger.warning(
+                    "plugin %s not registered: a legacy broker of that name exists", name
+                )
                 continue
             assert cand.manifest is not None
             services = cand.manifest.services or dict.fromkeys(cand.manifest.capabilities.services)
             plugin_registry.register(cand)
             registry.register_complete_broker(
-                name, LazyConfigClass(name),
+                name,
+                LazyConfigClass(name),
                 **{stype.value: LazyService(name, stype) for stype in services},
             )
             factory.clear_cache(name)
@@ -167,9 +173,13 @@ class LegacyBridge:
 def _active_broker_rows() -> dict[str, str]:
     from ..models import Plugin
 
-    rows = Plugin.objects.filter(
-        enabled=True, state=PluginState.ACTIVE.value, type="broker", missing=False
-    ).exclude(source="legacy").values_list("name", "manifest_hash")
+    rows = (
+        Plugin.objects.filter(
+            enabled=True, state=PluginState.ACTIVE.value, type="broker", missing=False
+        )
+        .exclude(source="legacy")
+        .values_list("name", "manifest_hash")
+    )
     return dict(rows)
 
 

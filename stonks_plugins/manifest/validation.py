@@ -96,8 +96,11 @@ def _schema_issues(data: Any) -> list[ManifestIssue]:
     for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         path = err.json_path
         if err.validator == "required" and isinstance(err.validator_value, list):
-            missing = [k for k in err.validator_value if isinstance(err.instance, dict)
-                       and k not in err.instance]
+            missing = [
+                k
+                for k in err.validator_value
+                if isinstance(err.instance, dict) and k not in err.instance
+            ]
             for key in missing:
                 issues.append(ManifestIssue(f"{path}.{key}", "is required but missing"))
             continue
@@ -105,14 +108,20 @@ def _schema_issues(data: Any) -> list[ManifestIssue]:
             allowed = sorted(err.schema.get("properties", {}))
             for key in err.instance:
                 if key not in allowed and not key.startswith("x-"):
-                    issues.append(ManifestIssue(
-                        f"{path}.{key}",
-                        f"unknown key; expected one of {', '.join(allowed)} (or an 'x-' key)",
-                    ))
+                    issues.append(
+                        ManifestIssue(
+                            f"{path}.{key}",
+                            f"unknown key; expected one of {', '.join(allowed)} (or an 'x-' key)",
+                        )
+                    )
             continue
         if err.validator == "pattern":
-            issues.append(ManifestIssue(path, f"{err.instance!r} does not match the expected "
-                                              f"format {err.validator_value!r}"))
+            issues.append(
+                ManifestIssue(
+                    path,
+                    f"{err.instance!r} does not match the expected format {err.validator_value!r}",
+                )
+            )
             continue
         issues.append(ManifestIssue(path, err.message))
     return issues
@@ -137,13 +146,17 @@ def _rule_issues(data: dict[str, Any]) -> list[ManifestIssue]:
         if value is not None and (issue := _version_issue(path, value)):
             issues.append(issue)
     api = data["api"]
-    if not issues and api.get("max_version") and (
-        Version(api["max_version"]) < Version(api["min_version"])
+    if (
+        not issues
+        and api.get("max_version")
+        and (Version(api["max_version"]) < Version(api["min_version"]))
     ):
-        issues.append(ManifestIssue(
-            "$.api.max_version",
-            f"{api['max_version']!r} is lower than min_version {api['min_version']!r}",
-        ))
+        issues.append(
+            ManifestIssue(
+                "$.api.max_version",
+                f"{api['max_version']!r} is lower than min_version {api['min_version']!r}",
+            )
+        )
     deps = data.get("dependencies", {})
     specs = [(f"$.dependencies.{k}", v) for k, v in deps.items() if k != "plugins"]
     specs += [(f"$.dependencies.plugins.{k}", v) for k, v in deps.get("plugins", {}).items()]
@@ -151,25 +164,29 @@ def _rule_issues(data: dict[str, Any]) -> list[ManifestIssue]:
         try:
             SpecifierSet(spec)
         except InvalidSpecifier:
-            issues.append(ManifestIssue(
-                path, f"{spec!r} is not a valid version specifier (e.g. '>=1.0,<2')"
-            ))
+            issues.append(
+                ManifestIssue(path, f"{spec!r} is not a valid version specifier (e.g. '>=1.0,<2')")
+            )
     services = data.get("services", {})
     main = data.get("entry_points", {}).get("main")
     if data["plugin"]["type"] == "broker" and not services and not main:
-        issues.append(ManifestIssue(
-            "$.services",
-            "a broker plugin must name its service classes here "
-            "(e.g. {\"portfolio\": \"mypkg.services.PortfolioService\"}) "
-            "or a plugin class in entry_points.main",
-        ))
+        issues.append(
+            ManifestIssue(
+                "$.services",
+                "a broker plugin must name its service classes here "
+                '(e.g. {"portfolio": "mypkg.services.PortfolioService"}) '
+                "or a plugin class in entry_points.main",
+            )
+        )
     if services and not main:
         for i, svc in enumerate(data.get("capabilities", {}).get("services", [])):
             if svc not in services:
-                issues.append(ManifestIssue(
-                    f"$.capabilities.services[{i}]",
-                    f"declares the '{svc}' service but $.services names no class for it",
-                ))
+                issues.append(
+                    ManifestIssue(
+                        f"$.capabilities.services[{i}]",
+                        f"declares the '{svc}' service but $.services names no class for it",
+                    )
+                )
     return issues
 
 
@@ -195,18 +212,30 @@ def read_manifest_json(path: Path) -> Any:
     try:
         text = path.read_text("utf-8-sig")
     except FileNotFoundError:
-        raise ManifestError(ReasonCode.MANIFEST_UNREADABLE, source, [
-            ManifestIssue("$", f"no {MANIFEST_FILENAME} found")]) from None
+        raise ManifestError(
+            ReasonCode.MANIFEST_UNREADABLE,
+            source,
+            [ManifestIssue("$", f"no {MANIFEST_FILENAME} found")],
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(ReasonCode.MANIFEST_UNREADABLE, source, [
-            ManifestIssue("$", f"cannot read the file: {exc}")]) from None
+        raise ManifestError(
+            ReasonCode.MANIFEST_UNREADABLE,
+            source,
+            [ManifestIssue("$", f"cannot read the file: {exc}")],
+        ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ManifestError(ReasonCode.MANIFEST_UNREADABLE, source, [ManifestIssue(
-            "$", f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")]) from None
+        raise ManifestError(
+            ReasonCode.MANIFEST_UNREADABLE,
+            source,
+            [
+                ManifestIssue(
+                    "$", f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+                )
+            ],
+        ) from None
 
 
 def load_manifest_file(path: Path) -> PluginManifest:
     return parse_manifest(read_manifest_json(path), str(path))
-

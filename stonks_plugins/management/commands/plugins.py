@@ -89,15 +89,21 @@ class Command(BaseCommand):
         if options["json"]:
             self._emit(report.as_dict())
             return
-        for label, names in (("added", report.added), ("updated", report.updated),
-                             ("activated", report.activated), ("failed", report.failed),
-                             ("missing", report.missing)):
+        for label, names in (
+            ("added", report.added),
+            ("updated", report.updated),
+            ("activated", report.activated),
+            ("failed", report.failed),
+            ("missing", report.missing),
+        ):
             if names:
                 self.stdout.write(f"{label:>9}: {', '.join(names)}")
         total = Plugin.objects.count()
         errors = Plugin.objects.filter(state="error").count()
-        self.stdout.write(f"{total} plugins known, {errors} in error"
-                          + ("" if report.changed else "; nothing changed"))
+        self.stdout.write(
+            f"{total} plugins known, {errors} in error"
+            + ("" if report.changed else "; nothing changed")
+        )
 
     def do_list(self, options: dict[str, Any]) -> None:
         qs = manager.get_available_plugins()
@@ -117,25 +123,48 @@ class Command(BaseCommand):
         for r in rows:
             err = f"{r['error']['code']}: {r['error']['message']}" if r["error"] else ""
             state = r["state"] + ("" if r["enabled"] else "*")
-            self.stdout.write(f"{r['name']:<28} {r['version']:<9} {r['type']:<11} "
-                              f"{r['source']:<12} {state:<10} {err[:120]}")
+            self.stdout.write(
+                f"{r['name']:<28} {r['version']:<9} {r['type']:<11} "
+                f"{r['source']:<12} {state:<10} {err[:120]}"
+            )
 
     def do_show(self, options: dict[str, Any]) -> None:
         plugin = manager.get(options["name"])
         events = [
-            {"at": e.created_at, "kind": e.kind, "from": e.from_state, "to": e.to_state,
-             "reason": e.reason, "actor": e.actor}
+            {
+                "at": e.created_at,
+                "kind": e.kind,
+                "from": e.from_state,
+                "to": e.to_state,
+                "reason": e.reason,
+                "actor": e.actor,
+            }
             for e in manager.events(plugin.name, limit=10)
         ]
-        data = {**plugin.summary(), "declared_name": plugin.declared_name,
-                "description": plugin.description, "warnings": plugin.warnings,
-                "error_details": plugin.error_details, "manifest": plugin.manifest,
-                "state_changed_at": plugin.state_changed_at, "events": events}
+        data = {
+            **plugin.summary(),
+            "declared_name": plugin.declared_name,
+            "description": plugin.description,
+            "warnings": plugin.warnings,
+            "error_details": plugin.error_details,
+            "manifest": plugin.manifest,
+            "state_changed_at": plugin.state_changed_at,
+            "events": events,
+        }
         if options["json"]:
             self._emit(data)
             return
-        for key in ("name", "display_name", "version", "type", "source", "location", "state",
-                    "enabled", "missing"):
+        for key in (
+            "name",
+            "display_name",
+            "version",
+            "type",
+            "source",
+            "location",
+            "state",
+            "enabled",
+            "missing",
+        ):
             self.stdout.write(f"{key + ':':<14} {data[key]}")
         if plugin.error:
             self.stdout.write(f"{'error:':<14} {plugin.error_code}: {plugin.error_message}")
@@ -146,8 +175,9 @@ class Command(BaseCommand):
         self.stdout.write("recent events:")
         for e in events:
             arrow = f"{e['from']} -> {e['to']} " if e["to"] else ""
-            self.stdout.write(f"  {e['at']:%Y-%m-%d %H:%M:%S} {e['kind']:<10} {arrow}"
-                              f"{e['reason']} ({e['actor']})")
+            self.stdout.write(
+                f"  {e['at']:%Y-%m-%d %H:%M:%S} {e['kind']:<10} {arrow}{e['reason']} ({e['actor']})"
+            )
 
     def _toggle(self, options: dict[str, Any], verb: str) -> None:
         action = manager.enable if verb == "enable" else manager.disable
@@ -155,9 +185,10 @@ class Command(BaseCommand):
         if options["json"]:
             self._emit(plugin.summary())
         else:
-            self.stdout.write(f"{plugin.name}: {plugin.state}"
-                              + (f" ({plugin.error_code}: {plugin.error_message})"
-                                 if plugin.error else ""))
+            self.stdout.write(
+                f"{plugin.name}: {plugin.state}"
+                + (f" ({plugin.error_code}: {plugin.error_message})" if plugin.error else "")
+            )
         if verb == "enable" and plugin.state != "active":
             raise Failed("")
 
@@ -195,8 +226,15 @@ class Command(BaseCommand):
     def do_events(self, options: dict[str, Any]) -> None:
         events = manager.events(options["name"], limit=options["limit"])
         rows = [
-            {"plugin": e.plugin.name, "at": e.created_at, "kind": e.kind,
-             "from": e.from_state, "to": e.to_state, "reason": e.reason, "actor": e.actor}
+            {
+                "plugin": e.plugin.name,
+                "at": e.created_at,
+                "kind": e.kind,
+                "from": e.from_state,
+                "to": e.to_state,
+                "reason": e.reason,
+                "actor": e.actor,
+            }
             for e in events
         ]
         if options["json"]:
@@ -204,5 +242,7 @@ class Command(BaseCommand):
             return
         for r in rows:
             arrow = f"{r['from']} -> {r['to']} " if r["to"] else ""
-            self.stdout.write(f"{r['at']:%Y-%m-%d %H:%M:%S} {r['plugin']:<24} {r['kind']:<10} "
-                              f"{arrow}{r['reason']} ({r['actor']})")
+            self.stdout.write(
+                f"{r['at']:%Y-%m-%d %H:%M:%S} {r['plugin']:<24} {r['kind']:<10} "
+                f"{arrow}{r['reason']} ({r['actor']})"
+            )

@@ -21,8 +21,13 @@ class IbkrPortfolioService(PortfolioServiceInterface):
     def get_portfolio(self) -> list[PortfolioEntry]:
         return [
             PortfolioEntry(
-                name=name, symbol=sym, shares=qty, price=px, value=round(qty * px, 2),
-                currency=cur, broker="ibkr",
+                name=name,
+                symbol=sym,
+                shares=qty,
+                price=px,
+                value=round(qty * px, 2),
+                currency=cur,
+                broker="ibkr",
             )
             for name, sym, qty, px, cur in _POSITIONS
         ]
@@ -36,8 +41,15 @@ class IbkrTransactionService(TransactionServiceInterface):
     def get_transactions(self) -> list[Transaction]:
         return [
             Transaction(
-                date=date(2025, 2, 3), name=name, symbol=sym, kind="buy", quantity=qty,
-                price=px, total=-round(qty * px, 2), currency=cur, broker="ibkr",
+                date=date(2025, 2, 3),
+                name=name,
+                symbol=sym,
+                kind="buy",
+                quantity=qty,
+                price=px,
+                total=-round(qty * px, 2),
+                currency=cur,
+                broker="ibkr",
             )
             for name, sym, qty, px, cur in _POSITIONS
         ]
