@@ -109,6 +109,8 @@ PLUGINS_SAFE_MODE = env.bool("PLUGINS_SAFE_MODE", default=False)
 PLUGINS_ENABLE_NEW = env.bool("PLUGINS_ENABLE_NEW", default=True)
 # Legacy brokers from registry_setup.py are registered too ("alongside" the plugins).
 PLUGINS_REGISTER_LEGACY = env.bool("PLUGINS_REGISTER_LEGACY", default=True)
+# How often (seconds) a process checks whether plugins changed elsewhere (one cache GET).
+PLUGINS_REFRESH_INTERVAL = env.float("PLUGINS_REFRESH_INTERVAL", default=0.25)
 
 BROKER_CONFIGS: dict[str, dict[str, object]] = {}
 

@@ -13,6 +13,7 @@ from .exports import (
     PORTFOLIO_FILE,
     TRANSACTIONS_FILE,
     ExportFormatError,
+    ExportMissingError,
     parse_account,
     parse_portfolio,
     parse_transactions,
@@ -29,7 +30,9 @@ _CHECKS: tuple[tuple[str, str, Callable[[Path], Sized]], ...] = (
 class DegiroPlugin(BaseBrokerPlugin):
     """Services and config class come from the manifest; this class only adds health.
 
-    Healthy means every export file exists and parses, which is what the services need.
+    Healthy: every export file exists and parses. Degraded: Transactions.csv or Account.csv
+    is missing, so only some services work. Unhealthy: Portfolio.csv is missing, or a file
+    is there but cannot be read.
     """
 
     def health_check(self) -> HealthStatus:
@@ -37,12 +40,18 @@ class DegiroPlugin(BaseBrokerPlugin):
         folder = data_folder(getattr(self, "config", None))
         details: dict[str, Any] = {"folder": str(folder)}
         problems: list[str] = []
+        fatal = False
         for file_name, key, parse in _CHECKS:
             try:
                 details[key] = len(parse(folder / file_name))
+            except ExportMissingError as exc:
+                problems.append(str(exc))
+                fatal = fatal or file_name == PORTFOLIO_FILE
             except (ExportFormatError, OSError) as exc:
                 problems.append(str(exc))
+                fatal = True
         if problems:
             details["problems"] = problems
-            return HealthStatus.unhealthy(problems[0], **details)
+            report = HealthStatus.unhealthy if fatal else HealthStatus.degraded
+            return report("; ".join(problems), **details)
         return HealthStatus.healthy("DeGiro export files readable", **details)
