@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import platform
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import metadata
 
 from packaging.specifiers import SpecifierSet
@@ -48,59 +48,102 @@ def installed_version(distribution: str) -> Version | None:
         return None
 
 
+# Verdicts that depend only on strings and on facts fixed for the life of the process (the
+# core's API and version, the running Python) are memoised: a scan of many plugins repeats
+# the same few ranges, and re-parsing them dominated a warm re-scan. Other distributions
+# are looked up live every time, since one may be installed while the process runs.
+
+
+@lru_cache(maxsize=512)
+def _specifier(text: str) -> SpecifierSet:
+    return SpecifierSet(text)
+
+
+@lru_cache(maxsize=512)
+def _canonical(name: str) -> str:
+    return canonicalize_name(name)
+
+
+@lru_cache(maxsize=256)
+def _api_issue(api_version: str, min_version: str, max_version: str | None) -> CompatIssue | None:
+    api = Version(api_version)
+    lo = Version(min_version)
+    hi = Version(max_version) if max_version else None
+    if lo <= api and (hi is None or api <= hi):
+        return None
+    wanted = f">={lo}" + (f", <={hi}" if hi else "")
+    return CompatIssue(
+        ReasonCode.INCOMPATIBLE_API,
+        f"needs plugin API {wanted} (api.min_version/max_version) but this core serves API {api}",
+    )
+
+
+@lru_cache(maxsize=256)
+def _python_issue(spec_text: str) -> CompatIssue | None:
+    found = Version(platform.python_version())
+    if _specifier(spec_text).contains(found, prereleases=True):
+        return None
+    return CompatIssue(
+        ReasonCode.INCOMPATIBLE_CORE, f"needs Python {spec_text} but this is Python {found}"
+    )
+
+
+@lru_cache(maxsize=256)
+def _core_issue(spec_text: str) -> CompatIssue | None:
+    version = core_version()
+    if _specifier(spec_text).contains(version, prereleases=True):
+        return None
+    return CompatIssue(
+        ReasonCode.INCOMPATIBLE_CORE,
+        f"needs {CORE_DISTRIBUTION} {spec_text} but this core is {version}",
+    )
+
+
+def _dependency_issue(name: str, spec_text: str) -> CompatIssue | None:
+    version = installed_version(name)
+    if version is None:
+        return CompatIssue(
+            ReasonCode.MISSING_DEPENDENCY,
+            f"needs the distribution '{name}' ({spec_text}) which is not installed; "
+            f"install it with: pip install '{name}{spec_text}'",
+        )
+    if _specifier(spec_text).contains(version, prereleases=True):
+        return None
+    return CompatIssue(
+        ReasonCode.MISSING_DEPENDENCY,
+        f"needs '{name}' {spec_text} but version {version} is installed",
+    )
+
+
+def depends_on_environment(manifest: PluginManifest) -> bool:
+    """Whether the verdict can change while the process runs: the manifest names a
+    distribution other than Python and the core, which may be installed meanwhile."""
+    return any(
+        name != "python" and _canonical(name) != CORE_DISTRIBUTION for name in manifest.dependencies
+    )
+
+
+def clear_memos() -> None:
+    """Forget the memoised verdicts (a cold discovery measures them too)."""
+    for fn in (_specifier, _canonical, _api_issue, _python_issue, _core_issue):
+        fn.cache_clear()
+
+
 def check_compatibility(
     manifest: PluginManifest, api_version: str = CORE_API_VERSION
 ) -> list[CompatIssue]:
     """Every reason this plugin cannot run here; empty when it can."""
     issues: list[CompatIssue] = []
-    api = Version(api_version)
-    lo = Version(manifest.api.min_version)
-    hi = Version(manifest.api.max_version) if manifest.api.max_version else None
-    if api < lo or (hi is not None and api > hi):
-        wanted = f">={lo}" + (f", <={hi}" if hi else "")
-        issues.append(
-            CompatIssue(
-                ReasonCode.INCOMPATIBLE_API,
-                f"needs plugin API {wanted} (api.min_version/max_version) but this core serves "
-                f"API {api}",
-            )
-        )
+    issue = _api_issue(api_version, manifest.api.min_version, manifest.api.max_version)
+    if issue is not None:
+        issues.append(issue)
     for name, spec_text in manifest.dependencies.items():
-        spec = SpecifierSet(spec_text)
         if name == "python":
-            found = Version(platform.python_version())
-            if not spec.contains(found, prereleases=True):
-                issues.append(
-                    CompatIssue(
-                        ReasonCode.INCOMPATIBLE_CORE,
-                        f"needs Python {spec_text} but this is Python {found}",
-                    )
-                )
-            continue
-        version = installed_version(name)
-        is_core = canonicalize_name(name) == CORE_DISTRIBUTION
-        if version is not None and spec.contains(version, prereleases=True):
-            continue
-        if is_core:
-            issues.append(
-                CompatIssue(
-                    ReasonCode.INCOMPATIBLE_CORE,
-                    f"needs {CORE_DISTRIBUTION} {spec_text} but this core is {version}",
-                )
-            )
-        elif version is None:
-            issues.append(
-                CompatIssue(
-                    ReasonCode.MISSING_DEPENDENCY,
-                    f"needs the distribution '{name}' ({spec_text}) which is not installed; "
-                    f"install it with: pip install '{name}{spec_text}'",
-                )
-            )
+            issue = _python_issue(spec_text)
+        elif _canonical(name) == CORE_DISTRIBUTION:
+            issue = _core_issue(spec_text)
         else:
-            issues.append(
-                CompatIssue(
-                    ReasonCode.MISSING_DEPENDENCY,
-                    f"needs '{name}' {spec_text} but version {version} is installed",
-                )
-            )
+            issue = _dependency_issue(name, spec_text)
+        if issue is not None:
+            issues.append(issue)
     return issues

@@ -49,6 +49,10 @@ def mount(candidate: Candidate) -> str:
             str(candidate.root)
         ]:
             return prefix
+        if existing is not None:
+            # Mounted before from another folder: its submodules would still be served.
+            for stale in [m for m in sys.modules if m.startswith(prefix + ".")]:
+                del sys.modules[stale]
         _ensure_root()
         init = candidate.root / "__init__.py"
         if init.is_file():

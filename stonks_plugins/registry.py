@@ -59,7 +59,10 @@ class PluginRegistry:
     def register(self, candidate: Candidate) -> None:
         with self._lock:
             old = self._known.get(candidate.name)
-            if old is not None and old.fingerprint != candidate.fingerprint:
+            if old is not None and (old.fingerprint, old.location) != (
+                candidate.fingerprint,
+                candidate.location,
+            ):
                 self.unload(candidate.name)
             self._known[candidate.name] = candidate
 

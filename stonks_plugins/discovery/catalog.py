@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..compat import check_compatibility
+from ..compat import check_compatibility, depends_on_environment
 from ..errors import ReasonCode
 from .candidate import Candidate, Problem
 from .directories import scan_directories
@@ -32,8 +32,11 @@ class DiscoveryResult:
 
 
 def resolve_duplicates(candidates: Iterable[Candidate]) -> list[Candidate]:
+    found = list(candidates)
+    if len({c.name for c in found}) == len(found):
+        return found  # the usual case, and cheap to detect: no name is taken twice
     groups: dict[str, list[Candidate]] = defaultdict(list)
-    for cand in candidates:
+    for cand in found:
         groups[cand.name].append(cand)
     taken = set(groups)
     result: list[Candidate] = []
@@ -75,15 +78,61 @@ def apply_compatibility(cand: Candidate) -> Candidate:
     return cand.with_problem(Problem(first.code, message, details))
 
 
+@dataclass(frozen=True)
+class _LastScan:
+    found: list[Candidate]
+    """What the sources returned; the directory cache returns the very same objects for
+    manifests that did not change."""
+    resolved: list[Candidate]
+    """After the duplicate rule, sorted by name, before compatibility."""
+    plugins: list[Candidate]
+    """The verdicts."""
+    live: tuple[int, ...]
+    """Positions whose verdict depends on installed distributions, re-checked every time."""
+
+
+_last: _LastScan | None = None
+
+
+def _unchanged(before: list[Candidate], now: list[Candidate]) -> bool:
+    if len(before) != len(now):
+        return False
+    return all(a is b or a == b for a, b in zip(before, now, strict=True))
+
+
+def forget_last_scan() -> None:
+    global _last
+    _last = None
+
+
 def discover(
     plugin_dirs: list[Path] | None = None, *, entry_points: bool = True
 ) -> DiscoveryResult:
-    """Find every plugin. ``plugin_dirs`` defaults to ``settings.PLUGIN_DIRS``."""
+    """Find every plugin. ``plugin_dirs`` defaults to ``settings.PLUGIN_DIRS``.
+
+    When the sources return what they returned last time (nothing changed on disk or in the
+    installed distributions' manifests), the duplicate rule and the verdicts are reused;
+    only verdicts that depend on installed distributions are worked out again.
+    """
+    global _last
     if plugin_dirs is None:
         from django.conf import settings
 
         plugin_dirs = [Path(p) for p in settings.PLUGIN_DIRS]
     found = scan_entry_points() if entry_points else []
     found += scan_directories(plugin_dirs)
-    resolved = resolve_duplicates(found)
-    return DiscoveryResult(sorted((apply_compatibility(c) for c in resolved), key=lambda c: c.name))
+    last = _last
+    if last is not None and _unchanged(last.found, found):
+        plugins = list(last.plugins)
+        for i in last.live:
+            plugins[i] = apply_compatibility(last.resolved[i])
+        return DiscoveryResult(plugins)
+    resolved = sorted(resolve_duplicates(found), key=lambda c: c.name)
+    live = tuple(
+        i
+        for i, c in enumerate(resolved)
+        if c.ok and c.manifest is not None and depends_on_environment(c.manifest)
+    )
+    plugins = [apply_compatibility(c) for c in resolved]
+    _last = _LastScan(found, resolved, plugins, live)
+    return DiscoveryResult(list(plugins))

@@ -10,7 +10,9 @@ import hashlib
 import json
 import os
 import re
+import stat
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,26 +23,46 @@ from .candidate import Candidate, Problem, Source
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _cache: dict[str, tuple[tuple[int, int, int], Candidate]] = {}
 _cache_lock = threading.Lock()
+_SEP_MANIFEST = os.sep + MANIFEST_FILENAME
 
 
 def clear_cache() -> None:
+    """Forget every scanned manifest, and the memoised checks behind them."""
+    from .. import compat
+    from ..manifest import validation
+    from .catalog import forget_last_scan
+
     with _cache_lock:
         _cache.clear()
+    forget_last_scan()
+    validation.clear_memos()
+    compat.clear_memos()
+
+
+def _plugin_entries(base: Path) -> Iterator[tuple[str, str, str, tuple[int, int, int]]]:
+    """(name, folder, manifest path, stamp) of each sub-folder of ``base`` that holds a
+    manifest, sorted by name (the tie-break rule). The one stat that proves the manifest is
+    a file also gives the stamp the cache is keyed on, so a warm re-scan costs a listing and
+    one stat per plugin."""
+    try:
+        entries = sorted(os.scandir(base), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for e in entries:
+        if e.name.startswith((".", "_")) or not e.is_dir():
+            continue
+        manifest_path = e.path + _SEP_MANIFEST
+        try:
+            st = os.stat(manifest_path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            yield e.name, e.path, manifest_path, (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 def iter_plugin_folders(base: Path) -> list[Path]:
     """Sub-folders of ``base`` that hold a manifest, sorted by name (the tie-break rule)."""
-    try:
-        entries = sorted(os.scandir(base), key=lambda e: e.name)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    return [
-        Path(e.path)
-        for e in entries
-        if e.is_dir()
-        and not e.name.startswith((".", "_"))
-        and os.path.isfile(os.path.join(e.path, MANIFEST_FILENAME))
-    ]
+    return [Path(folder) for _, folder, _, _ in _plugin_entries(base)]
 
 
 def _name_from_raw(raw: Any, fallback: str) -> str:
@@ -53,19 +75,25 @@ def _name_from_raw(raw: Any, fallback: str) -> str:
 
 def scan_directory_plugin(folder: Path, rank: tuple[Any, ...] = ()) -> Candidate:
     """Read and validate one plugin folder (or a manifest file's folder), using the cache."""
-    manifest_path = folder / MANIFEST_FILENAME
-    key = str(manifest_path)
+    key = str(folder / MANIFEST_FILENAME)
     try:
-        st = os.stat(manifest_path)
+        st = os.stat(key)
         stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
     except OSError:
         stamp = (0, 0, 0)
+    return _cached(key, stamp, folder, rank)
+
+
+def _cached(
+    key: str, stamp: tuple[int, int, int], folder: Path | str, rank: tuple[Any, ...]
+) -> Candidate:
     with _cache_lock:
         hit = _cache.get(key)
     if hit is not None and hit[0] == stamp and stamp != (0, 0, 0):
         cand = hit[1]
         return cand if cand.rank == rank else _replace_rank(cand, rank)
-    cand = _read(folder, manifest_path, rank)
+    folder = Path(folder)
+    cand = _read(folder, folder / MANIFEST_FILENAME, rank)
     with _cache_lock:
         _cache[key] = (stamp, cand)
     return cand
@@ -137,6 +165,11 @@ def _read(folder: Path, manifest_path: Path, rank: tuple[Any, ...]) -> Candidate
 def scan_directories(dirs: list[Path]) -> list[Candidate]:
     found: list[Candidate] = []
     for index, base in enumerate(dirs):
-        for folder in iter_plugin_folders(base):
-            found.append(scan_directory_plugin(folder, rank=(1, index, folder.name)))
+        for name, folder, manifest_path, stamp in _plugin_entries(base):
+            rank = (1, index, name)
+            hit = _cache.get(manifest_path)  # the hit path of _cached, inlined: a warm re-scan
+            if hit is not None and hit[0] == stamp and hit[1].rank == rank:  # is this loop
+                found.append(hit[1])
+            else:
+                found.append(_cached(manifest_path, stamp, folder, rank))
     return found

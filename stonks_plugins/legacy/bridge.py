@@ -90,7 +90,7 @@ class LegacyBridge:
         self._lock = threading.RLock()
         self._applied: str | None = None
         self._checked_at = 0.0
-        self._registered: dict[str, str] = {}  # broker name -> manifest fingerprint
+        self._registered: dict[str, str] = {}  # broker name -> _identity(candidate)
 
     @property
     def registered(self) -> list[str]:
@@ -134,7 +134,7 @@ class LegacyBridge:
                     name,
                 )
         for name in list(self._registered):
-            if name not in wanted or wanted[name].fingerprint != self._registered[name]:
+            if name not in wanted or _identity(wanted[name]) != self._registered[name]:
                 registry.unregister_broker(name)
                 plugin_registry.unregister(name)
                 factory.clear_cache(name)
@@ -156,7 +156,7 @@ class LegacyBridge:
                 **{stype.value: LazyService(name, stype) for stype in services},
             )
             factory.clear_cache(name)
-            self._registered[name] = cand.fingerprint
+            self._registered[name] = _identity(cand)
 
     def reset(self) -> None:
         """Drop everything this bridge registered (tests, safe mode)."""
@@ -168,6 +168,11 @@ class LegacyBridge:
                 BrokerFactory().clear_cache(name)
             self._registered.clear()
             self.invalidate()
+
+
+def _identity(cand: Candidate) -> str:
+    """What makes a registration stale: other manifest contents or another folder/package."""
+    return f"{cand.fingerprint}|{cand.location}"
 
 
 def _active_broker_rows() -> dict[str, str]:

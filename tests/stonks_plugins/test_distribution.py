@@ -32,7 +32,8 @@ user = User.objects.create_user("u", password="pw")
 client = Client()
 client.force_login(user)
 page = client.get("/").content.decode()
-mods = sorted(m for m in sys.modules if m.split(".")[0] in ("degiro", "bitvavo", "_stonks_plugin_pkgs"))
+tops = ("degiro", "bitvavo", "_stonks_plugin_pkgs")
+mods = sorted(m for m in sys.modules if m.split(".")[0] in tops)
 print(json.dumps({"rows": rows, "page": page, "modules": mods}))
 """
 

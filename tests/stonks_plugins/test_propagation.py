@@ -77,7 +77,6 @@ def test_shared_cache_token_propagates_on_real_redis(
 
 
 def test_bump_writes_token_after_commit(redis_url, transactional_db) -> None:
-    from django.core.cache import cache
     from django.db import transaction
 
     first = propagation.read()
