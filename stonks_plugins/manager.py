@@ -16,9 +16,8 @@ from django.db.models import QuerySet
 from . import store
 from .compat import check_compatibility
 from .discovery import Candidate, DiscoveryResult, discover, scan_directory_plugin
-from .discovery.candidate import Problem
 from .discovery.catalog import apply_compatibility
-from .errors import PluginNotFound, ReasonCode
+from .errors import IllegalTransition, PluginError, PluginNotFound
 from .legacy.bridge import bridge
 from .lifecycle.states import PluginState
 from .manifest.validation import MANIFEST_FILENAME, ManifestError, load_manifest_file
@@ -85,34 +84,25 @@ class PluginManager:
 
     # -- operator actions ------------------------------------------------------------------
     def enable(self, name: str, actor: str = "system") -> Plugin:
-        """Switch a plugin on, or retry one in error: revalidate it, then activate it."""
-        cand = self.discover_plugins().get(name)
+        """Switch a plugin on, or retry one in error: revalidate it, then activate it. Plugins
+        that were failing because they need this one are brought back too."""
+        result = self.discover_plugins()
         with transaction.atomic():
             plugin = store.locked(name)
-            was = (plugin.enabled, plugin.state)
+            was_on = plugin.enabled and plugin.state == S.ACTIVE
             plugin.enabled = True
             plugin.save(update_fields=["enabled", "updated_at"])
-            if was != (True, S.ACTIVE):
+            if not was_on:
                 store.record(plugin, EventKind.ACTION, "enabled", actor)
-            if cand is None:
-                store.fail(
-                    plugin,
-                    Problem(
-                        ReasonCode.MANIFEST_UNREADABLE,
-                        f"cannot enable: not found at {plugin.location}; run 'plugins sync'",
-                    ),
-                    actor,
-                )
-            elif cand.problem is not None:
-                if plugin.state == S.DISABLED:
-                    store.transition(plugin, S.DISCOVERED, "enabled", actor)
-                store.fail(plugin, cand.problem, actor)
-            elif plugin.state != S.ACTIVE:
-                store.activate(plugin, "enabled", actor)
+            if plugin.state == S.DISABLED:
+                store.transition(plugin, S.DISCOVERED, "enabled", actor)
+            sync_plugins(result, actor, retry=frozenset({name}))
             _after_commit()
-        return plugin
+        return self.get(name)
 
     def disable(self, name: str, actor: str = "system") -> Plugin:
+        """Switch a plugin off; plugins that need it fail with ``missing_dependency``."""
+        result = self.discover_plugins()
         with transaction.atomic():
             plugin = store.locked(name)
             if plugin.enabled or plugin.state != S.DISABLED:
@@ -120,7 +110,35 @@ class PluginManager:
                 plugin.save(update_fields=["enabled", "updated_at"])
                 store.record(plugin, EventKind.ACTION, "disabled", actor)
                 store.deactivate(plugin, "disabled", actor)
+                sync_plugins(result, actor)
             _after_commit()
+        return self.get(name)
+
+    def reload(self, name: str, actor: str = "system") -> Plugin:
+        """Unload a plugin and load it again from its files, in every process: the row's
+        revision changes, so each process drops its modules and imports them afresh. Here
+        the plugin is loaded at once, so a broken edit is reported to the caller."""
+        result = self.discover_plugins()
+        with transaction.atomic():
+            plugin = store.locked(name)
+            if not plugin.enabled:
+                raise IllegalTransition(name, plugin.state, S.LOADING.value, [S.DISCOVERED.value])
+            plugin.revision += 1
+            plugin.save(update_fields=["revision", "updated_at"])
+            store.record(plugin, EventKind.ACTION, f"reload (revision {plugin.revision})", actor)
+            if plugin.state == S.ACTIVE:
+                store.walk(plugin, [S.UNLOADING, S.DISCOVERED], "reloading", actor)
+            sync_plugins(result, actor, retry=frozenset({name}))
+        plugin_registry.unregister(name)
+        bridge.refresh(force=True)
+        plugin = self.get(name)
+        if plugin.state == S.ACTIVE and name in plugin_registry.known():
+            try:
+                plugin_registry.load(name)
+            except PluginError as err:
+                store.mark_failed(err, actor)
+                bridge.invalidate()
+                plugin = self.get(name)
         return plugin
 
     # -- code in this process ---------------------------------------------------------------

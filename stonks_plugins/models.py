@@ -52,6 +52,10 @@ class Plugin(models.Model):
     error_details = models.JSONField(default=list, blank=True)
     warnings = models.JSONField(default=list, blank=True)
     missing = models.BooleanField(default=False, help_text="Not found by the last sync.")
+    revision = models.PositiveIntegerField(
+        default=0, help_text="Bumped by reload: every process re-imports the plugin's code."
+    )
+    consecutive_unhealthy = models.PositiveIntegerField(default=0)
     discovered_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     state_changed_at = models.DateTimeField(default=timezone.now)
@@ -132,6 +136,34 @@ class PluginEvent(models.Model):
     def __str__(self) -> str:
         arrow = f" {self.from_state}->{self.to_state}" if self.to_state else ""
         return f"{self.plugin.name}: {self.kind}{arrow} {self.reason}"
+
+
+class HealthCheck(models.Model):
+    """One health check result. History is bounded per plugin (``PLUGINS_HEALTH_HISTORY``)."""
+
+    plugin = models.ForeignKey(Plugin, on_delete=models.CASCADE, related_name="health_checks")
+    status = models.CharField(max_length=20, db_index=True)
+    message = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    duration_ms = models.FloatField(default=0.0)
+    actor = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.plugin.name}: {self.status} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "plugin": self.plugin.name,
+            "status": self.status,
+            "message": self.message,
+            "details": self.details,
+            "duration_ms": round(self.duration_ms, 3),
+            "at": self.created_at.isoformat(),
+        }
 
 
 class Generation(models.Model):

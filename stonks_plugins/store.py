@@ -12,6 +12,7 @@ from django.utils import timezone
 from . import propagation
 from .discovery.candidate import Problem
 from .errors import PluginError, PluginNotFound, ReasonCode
+from .lifecycle.signals import emit, plugin_state_changed
 from .lifecycle.states import PluginState, check_transition
 from .models import EventKind, Plugin, PluginEvent
 
@@ -83,6 +84,18 @@ def transition(
     plugin.save()
     propagation.bump()
     details = problem.as_dict() if problem is not None else {}
+    name = plugin.name
+    transaction.on_commit(
+        lambda: emit(
+            plugin_state_changed,
+            Plugin,
+            name=name,
+            from_state=previous,
+            to_state=target.value,
+            reason=reason,
+            actor=actor,
+        )
+    )
     return PluginEvent.objects.create(
         plugin=plugin,
         kind=EventKind.TRANSITION,

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import store
+from .dependencies import dependency_problems, load_order
 from .discovery import Candidate, DiscoveryResult, Problem, Source
 from .errors import ReasonCode
 from .lifecycle.states import PluginState
@@ -65,7 +66,12 @@ def _metadata(cand: Candidate) -> dict[str, Any]:
 
 
 def _reconcile_state(
-    row: Plugin, cand: Candidate, manifest_changed: bool, report: SyncReport, actor: str
+    row: Plugin,
+    cand: Candidate,
+    manifest_changed: bool,
+    report: SyncReport,
+    actor: str,
+    retry: bool = False,
 ) -> None:
     problem = cand.problem
     if problem is not None:
@@ -80,7 +86,11 @@ def _reconcile_state(
         return
     if row.state == S.ACTIVE and not manifest_changed:
         return
-    if row.state == S.ERROR and row.error_code in store.RUNTIME_CODES and not manifest_changed:
+    if (
+        row.state == S.ERROR
+        and row.error_code in store.RUNTIME_CODES
+        and not (manifest_changed or retry)
+    ):
         return  # a runtime failure is retried by enable/reload, not by every sync
     if row.state == S.ACTIVE:
         store.walk(row, [S.UNLOADING], "manifest changed on disk", actor)
@@ -94,12 +104,29 @@ def _reconcile_state(
     report.activated.append(row.name)
 
 
-def sync_plugins(result: DiscoveryResult, actor: str = "system") -> SyncReport:
+def _with_dependency_problems(result: DiscoveryResult, rows: dict[str, Plugin]) -> list[Candidate]:
+    """Candidates in load order (needed plugins first), each failing when a plugin it needs
+    cannot run."""
+    by_name = result.by_name()
+    default = bool(settings.PLUGINS_ENABLE_NEW)
+    enabled = {n: rows[n].enabled if n in rows else default for n in by_name}
+    problems = dependency_problems(by_name, enabled)
+    return [
+        by_name[n].with_problem(problems[n]) if n in problems else by_name[n]
+        for n in load_order(by_name.values())
+    ]
+
+
+def sync_plugins(
+    result: DiscoveryResult, actor: str = "system", retry: frozenset[str] = frozenset()
+) -> SyncReport:
+    """Reconcile the database with ``result``. Plugins named in ``retry`` are retried even
+    when they failed at run time (enable and reload do that)."""
     report = SyncReport()
     now = timezone.now()
     with transaction.atomic():
         rows = {p.name: p for p in Plugin.objects.select_for_update()}
-        for cand in result.plugins:
+        for cand in _with_dependency_problems(result, rows):
             row = rows.pop(cand.name, None)
             fields = _metadata(cand)
             if row is None:
@@ -136,7 +163,7 @@ def sync_plugins(result: DiscoveryResult, actor: str = "system") -> SyncReport:
                     )
                     report.updated.append(row.name)
             before = (row.state, row.error_code, row.error_message)
-            _reconcile_state(row, cand, manifest_changed, report, actor)
+            _reconcile_state(row, cand, manifest_changed, report, actor, cand.name in retry)
             if (
                 row.state,
                 row.error_code,

@@ -119,7 +119,7 @@ class LegacyBridge:
             self._apply(active)
             self._applied = stamp
 
-    def _apply(self, active: dict[str, str]) -> None:
+    def _apply(self, active: dict[str, int]) -> None:
         registry, factory = BrokerRegistry(), BrokerFactory()
         catalog = discover().by_name() if active else {}
         wanted: dict[str, Candidate] = {}
@@ -134,7 +134,10 @@ class LegacyBridge:
                     name,
                 )
         for name in list(self._registered):
-            if name not in wanted or _identity(wanted[name]) != self._registered[name]:
+            stale = (
+                name in wanted and _identity(wanted[name], active[name]) != self._registered[name]
+            )
+            if name not in wanted or stale:
                 registry.unregister_broker(name)
                 plugin_registry.unregister(name)
                 factory.clear_cache(name)
@@ -156,7 +159,7 @@ class LegacyBridge:
                 **{stype.value: LazyService(name, stype) for stype in services},
             )
             factory.clear_cache(name)
-            self._registered[name] = _identity(cand)
+            self._registered[name] = _identity(cand, active[name])
 
     def reset(self) -> None:
         """Drop everything this bridge registered (tests, safe mode)."""
@@ -170,12 +173,13 @@ class LegacyBridge:
             self.invalidate()
 
 
-def _identity(cand: Candidate) -> str:
-    """What makes a registration stale: other manifest contents or another folder/package."""
-    return f"{cand.fingerprint}|{cand.location}"
+def _identity(cand: Candidate, revision: int) -> str:
+    """What makes a registration stale: other manifest contents, another folder or package,
+    or a reload (the row's revision)."""
+    return f"{cand.fingerprint}|{cand.location}|{revision}"
 
 
-def _active_broker_rows() -> dict[str, str]:
+def _active_broker_rows() -> dict[str, int]:
     from ..models import Plugin
 
     rows = (
@@ -183,7 +187,7 @@ def _active_broker_rows() -> dict[str, str]:
             enabled=True, state=PluginState.ACTIVE.value, type="broker", missing=False
         )
         .exclude(source="legacy")
-        .values_list("name", "manifest_hash")
+        .values_list("name", "revision")
     )
     return dict(rows)
 
