@@ -12,6 +12,7 @@ from .health import HealthStatus
 
 if TYPE_CHECKING:
     from .manifest.model import PluginManifest
+    from .sandbox import PluginContext
 
 
 class BasePlugin(ABC):  # noqa: B024 - every hook has a sensible default
@@ -25,6 +26,9 @@ class BasePlugin(ABC):  # noqa: B024 - every hook has a sensible default
 
     def __init__(self, manifest: PluginManifest) -> None:
         self.manifest = manifest
+        # Set by the loader before initialize(): create threads, files and connections
+        # through it so they are tracked and released when the plugin is unloaded.
+        self.context: PluginContext | None = None
 
     @property
     def name(self) -> str:

@@ -49,7 +49,7 @@ class Command(BaseCommand):
         p.add_argument("--type", dest="plugin_type", help="only plugins of this type")
         p = add("show", "show one plugin in detail")
         p.add_argument("name")
-        for verb in ("enable", "disable"):
+        for verb in ("enable", "disable", "reload"):
             p = add(verb, f"{verb} a plugin")
             p.add_argument("name")
         p = add("validate", "validate a plugin folder, manifest file or known plugin name")
@@ -180,8 +180,8 @@ class Command(BaseCommand):
             )
 
     def _toggle(self, options: dict[str, Any], verb: str) -> None:
-        action = manager.enable if verb == "enable" else manager.disable
-        plugin = action(options["name"], actor=ACTOR)
+        action = {"enable": manager.enable, "disable": manager.disable, "reload": manager.reload}
+        plugin = action[verb](options["name"], actor=ACTOR)
         if options["json"]:
             self._emit(plugin.summary())
         else:
@@ -189,7 +189,7 @@ class Command(BaseCommand):
                 f"{plugin.name}: {plugin.state}"
                 + (f" ({plugin.error_code}: {plugin.error_message})" if plugin.error else "")
             )
-        if verb == "enable" and plugin.state != "active":
+        if verb in ("enable", "reload") and plugin.state != "active":
             raise Failed("")
 
     def do_enable(self, options: dict[str, Any]) -> None:
@@ -197,6 +197,9 @@ class Command(BaseCommand):
 
     def do_disable(self, options: dict[str, Any]) -> None:
         self._toggle(options, "disable")
+
+    def do_reload(self, options: dict[str, Any]) -> None:
+        self._toggle(options, "reload")
 
     def do_validate(self, options: dict[str, Any]) -> None:
         target = options["target"]
