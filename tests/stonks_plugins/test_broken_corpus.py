@@ -17,11 +17,10 @@ from django.core.management import call_command
 from stonks_plugins.loader import package_prefix
 from stonks_plugins.manager import manager
 from stonks_plugins.models import Plugin
-from tests.conftest import FIXTURES
+from tests.conftest import CORPUS, FIXTURES
 
 pytestmark = pytest.mark.django_db
 
-CORPUS = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
 
 # folder -> (plugin name, reason code, fragments the message must contain)
 BROKEN: dict[str, tuple[str, str, list[str]]] = {
@@ -112,7 +111,7 @@ def test_corpus_is_what_the_readme_describes() -> None:
         "healthy-fixture",
     }
     readme = (FIXTURES / "README.md").read_text()
-    for folder in CORPUS:
+    for folder in sorted(p.name for p in FIXTURES.iterdir() if p.is_dir()):
         assert f"`{folder}`" in readme
 
 

@@ -17,11 +17,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from stonks_plugins.models import Plugin, PluginEvent
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import CORPUS, FIXTURES, ROOT
 
 pytestmark = pytest.mark.django_db
-
-CORPUS = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
 
 
 def cli(*args: str) -> tuple[int, str, str]:
