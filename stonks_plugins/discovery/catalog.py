@@ -97,7 +97,10 @@ _last: _LastScan | None = None
 def _unchanged(before: list[Candidate], now: list[Candidate]) -> bool:
     if len(before) != len(now):
         return False
-    return all(a is b or a == b for a, b in zip(before, now, strict=True))
+    try:
+        return all(a is b or a == b for a, b in zip(before, now, strict=True))
+    except RecursionError:  # comparing two deeply nested manifests: call it a change
+        return False
 
 
 def forget_last_scan() -> None:

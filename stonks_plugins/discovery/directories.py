@@ -49,7 +49,10 @@ def _plugin_entries(base: Path) -> Iterator[tuple[str, str, str, tuple[int, int,
     except (FileNotFoundError, NotADirectoryError):
         return
     for e in entries:
-        if e.name.startswith((".", "_")) or not e.is_dir():
+        try:
+            if e.name.startswith((".", "_")) or not e.is_dir():
+                continue
+        except OSError:  # e.g. a symlink loop: not a plugin, and no reason to stop the scan
             continue
         manifest_path = e.path + _SEP_MANIFEST
         try:
@@ -92,8 +95,7 @@ def _cached(
     if hit is not None and hit[0] == stamp and stamp != (0, 0, 0):
         cand = hit[1]
         return cand if cand.rank == rank else _replace_rank(cand, rank)
-    folder = Path(folder)
-    cand = _read(folder, folder / MANIFEST_FILENAME, rank)
+    cand = _read(Path(folder), key, rank)
     with _cache_lock:
         _cache[key] = (stamp, cand)
     return cand
@@ -105,7 +107,7 @@ def _replace_rank(cand: Candidate, rank: tuple[Any, ...]) -> Candidate:
     return replace(cand, rank=rank)
 
 
-def _read(folder: Path, manifest_path: Path, rank: tuple[Any, ...]) -> Candidate:
+def _read(folder: Path, manifest_path: str, rank: tuple[Any, ...]) -> Candidate:
     folder_name = folder.name
     common: dict[str, Any] = {
         "source": Source.DIRECTORY,
@@ -114,7 +116,8 @@ def _read(folder: Path, manifest_path: Path, rank: tuple[Any, ...]) -> Candidate
         "rank": rank,
     }
     try:
-        data = manifest_path.read_bytes()
+        with open(manifest_path, "rb") as f:
+            data = f.read()
     except OSError as exc:
         return Candidate(
             name=folder_name,
@@ -130,24 +133,23 @@ def _read(folder: Path, manifest_path: Path, rank: tuple[Any, ...]) -> Candidate
     fingerprint = hashlib.sha256(data).hexdigest()
     try:
         raw = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        where = (
-            f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
-            if isinstance(exc, json.JSONDecodeError)
-            else f"not UTF-8: {exc}"
-        )
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        if isinstance(exc, json.JSONDecodeError):
+            fault = f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        elif isinstance(exc, RecursionError):
+            fault = "invalid JSON: arrays or objects nested too deeply to parse"
+        else:
+            fault = f"invalid JSON at not UTF-8: {exc}"
         return Candidate(
             name=folder_name,
             manifest=None,
             raw=None,
             fingerprint=fingerprint,
             **common,
-            problem=Problem(
-                ReasonCode.MANIFEST_UNREADABLE, f"{manifest_path}: invalid JSON at {where}"
-            ),
+            problem=Problem(ReasonCode.MANIFEST_UNREADABLE, f"{manifest_path}: {fault}"),
         )
     try:
-        manifest = parse_manifest(raw, str(manifest_path))
+        manifest = parse_manifest(raw, manifest_path)
     except ManifestError as err:
         return Candidate(
             name=_name_from_raw(raw, folder_name),

@@ -77,12 +77,26 @@ def _candidate(ep: metadata.EntryPoint, group: str, index: int) -> Candidate:
                 f"'{ep.module.split('.', 1)[0]}'",
             ),
         )
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return Candidate(
+            name=ep.name,
+            root=pkg,
+            manifest=None,
+            raw=None,
+            fingerprint="",
+            **common,
+            problem=Problem(
+                ReasonCode.MANIFEST_UNREADABLE,
+                f"{path}: cannot read the file: {exc.strerror or exc}",
+            ),
+        )
     fingerprint = hashlib.sha256(data).hexdigest()
     try:
         raw = json.loads(data.decode("utf-8-sig"))
         manifest = parse_manifest(raw, str(path))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         return Candidate(
             name=ep.name,
             root=pkg,

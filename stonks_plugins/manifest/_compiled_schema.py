@@ -5,27 +5,43 @@
 VERSION = "2.22.3"
 from decimal import Decimal
 import re
-from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException
+
+
+class JsonSchemaValueException(ValueError):
+    """The data does not match the schema. Defined here rather than imported from
+    fastjsonschema, whose import would cost every process start a few milliseconds."""
+
+
+JsonSchemaValuesException = JsonSchemaValueException
 
 
 REGEX_PATTERNS = {
-    '^https?://': re.compile('^https?://'),
-    '^x-': re.compile('^x-'),
-    '^[0-9a-f]{64}$': re.compile('^[0-9a-f]{64}\\Z'),
-    '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$': re.compile('^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*\\Z'),
-    '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)+$': re.compile('^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)+\\Z'),
-    '^[0-9]+(\\.[0-9]+)*([-.+]?[A-Za-z0-9.+-]*)?$': re.compile('^[0-9]+(\\.[0-9]+)*([-.+]?[A-Za-z0-9.+-]*)?\\Z'),
-    '^[a-z0-9][a-z0-9._-]{0,63}$': re.compile('^[a-z0-9][a-z0-9._-]{0,63}\\Z')
+    "^https?://": re.compile("^https?://"),
+    "^x-": re.compile("^x-"),
+    "^[0-9a-f]{64}$": re.compile("^[0-9a-f]{64}\\Z"),
+    "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$": re.compile(
+        "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*\\Z"
+    ),
+    "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)+$": re.compile(
+        "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)+\\Z"
+    ),
+    "^[0-9]+(\\.[0-9]+)*([-.+]?[A-Za-z0-9.+-]*)?$": re.compile(
+        "^[0-9]+(\\.[0-9]+)*([-.+]?[A-Za-z0-9.+-]*)?\\Z"
+    ),
+    "^[a-z0-9][a-z0-9._-]{0,63}$": re.compile("^[a-z0-9][a-z0-9._-]{0,63}\\Z"),
 }
 
 NoneType = type(None)
 
-def validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json(data, custom_formats={}, name_prefix=None):
+
+def validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json(
+    data, custom_formats={}, name_prefix=None
+):
     if not isinstance(data, (dict)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be object")
     data_is_dict = isinstance(data, dict)
     if data_is_dict:
-        data__missing_keys = set(['plugin', 'api']) - data.keys()
+        data__missing_keys = set(["plugin", "api"]) - data.keys()
         if data__missing_keys:
             raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain ")
         data_keys = set(data.keys())
@@ -33,76 +49,135 @@ def validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_jso
             data_keys.remove("plugin")
             data__plugin = data["plugin"]
             if not isinstance(data__plugin, (dict)):
-                raise JsonSchemaValueException("" + (name_prefix or "data") + ".plugin must be object")
+                raise JsonSchemaValueException(
+                    "" + (name_prefix or "data") + ".plugin must be object"
+                )
             data__plugin_is_dict = isinstance(data__plugin, dict)
             if data__plugin_is_dict:
-                data__plugin__missing_keys = set(['name', 'version', 'type']) - data__plugin.keys()
+                data__plugin__missing_keys = set(["name", "version", "type"]) - data__plugin.keys()
                 if data__plugin__missing_keys:
-                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".plugin must contain ")
+                    raise JsonSchemaValueException(
+                        "" + (name_prefix or "data") + ".plugin must contain "
+                    )
                 data__plugin_keys = set(data__plugin.keys())
                 if "name" in data__plugin_keys:
                     data__plugin_keys.remove("name")
                     data__plugin__name = data__plugin["name"]
-                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_plugin_name(data__plugin__name, custom_formats, (name_prefix or "data") + ".plugin.name")
+                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_plugin_name(
+                        data__plugin__name, custom_formats, (name_prefix or "data") + ".plugin.name"
+                    )
                 if "version" in data__plugin_keys:
                     data__plugin_keys.remove("version")
                     data__plugin__version = data__plugin["version"]
-                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_version(data__plugin__version, custom_formats, (name_prefix or "data") + ".plugin.version")
+                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_version(
+                        data__plugin__version,
+                        custom_formats,
+                        (name_prefix or "data") + ".plugin.version",
+                    )
                 if "type" in data__plugin_keys:
                     data__plugin_keys.remove("type")
                     data__plugin__type = data__plugin["type"]
-                    if not (isinstance(data__plugin__type, str) and data__plugin__type == 'broker' or isinstance(data__plugin__type, str) and data__plugin__type == 'aggregator' or isinstance(data__plugin__type, str) and data__plugin__type == 'view' or isinstance(data__plugin__type, str) and data__plugin__type == 'middleware'):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".plugin.type must be one of ['broker', 'aggregator', 'view', 'middleware']")
+                    if not (
+                        isinstance(data__plugin__type, str)
+                        and data__plugin__type == "broker"
+                        or isinstance(data__plugin__type, str)
+                        and data__plugin__type == "aggregator"
+                        or isinstance(data__plugin__type, str)
+                        and data__plugin__type == "view"
+                        or isinstance(data__plugin__type, str)
+                        and data__plugin__type == "middleware"
+                    ):
+                        raise JsonSchemaValueException(
+                            ""
+                            + (name_prefix or "data")
+                            + ".plugin.type must be one of ['broker', 'aggregator', 'view', 'middleware']"
+                        )
                 if "display_name" in data__plugin_keys:
                     data__plugin_keys.remove("display_name")
                     data__plugin__displayname = data__plugin["display_name"]
                     if not isinstance(data__plugin__displayname, (str)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".plugin.display_name must be string")
+                        raise JsonSchemaValueException(
+                            "" + (name_prefix or "data") + ".plugin.display_name must be string"
+                        )
                     if isinstance(data__plugin__displayname, str):
                         data__plugin__displayname_len = len(data__plugin__displayname)
                         if data__plugin__displayname_len > 200:
-                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".plugin.display_name must be shorter than or equal to 200 characters")
+                            raise JsonSchemaValueException(
+                                ""
+                                + (name_prefix or "data")
+                                + ".plugin.display_name must be shorter than or equal to 200 characters"
+                            )
                 if "description" in data__plugin_keys:
                     data__plugin_keys.remove("description")
                     data__plugin__description = data__plugin["description"]
                     if not isinstance(data__plugin__description, (str)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".plugin.description must be string")
+                        raise JsonSchemaValueException(
+                            "" + (name_prefix or "data") + ".plugin.description must be string"
+                        )
                     if isinstance(data__plugin__description, str):
                         data__plugin__description_len = len(data__plugin__description)
                         if data__plugin__description_len > 2000:
-                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".plugin.description must be shorter than or equal to 2000 characters")
+                            raise JsonSchemaValueException(
+                                ""
+                                + (name_prefix or "data")
+                                + ".plugin.description must be shorter than or equal to 2000 characters"
+                            )
                 if "author" in data__plugin_keys:
                     data__plugin_keys.remove("author")
                     data__plugin__author = data__plugin["author"]
                     if not isinstance(data__plugin__author, (str)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".plugin.author must be string")
+                        raise JsonSchemaValueException(
+                            "" + (name_prefix or "data") + ".plugin.author must be string"
+                        )
                     if isinstance(data__plugin__author, str):
                         data__plugin__author_len = len(data__plugin__author)
                         if data__plugin__author_len > 200:
-                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".plugin.author must be shorter than or equal to 200 characters")
+                            raise JsonSchemaValueException(
+                                ""
+                                + (name_prefix or "data")
+                                + ".plugin.author must be shorter than or equal to 200 characters"
+                            )
                 if "license" in data__plugin_keys:
                     data__plugin_keys.remove("license")
                     data__plugin__license = data__plugin["license"]
                     if not isinstance(data__plugin__license, (str)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".plugin.license must be string")
+                        raise JsonSchemaValueException(
+                            "" + (name_prefix or "data") + ".plugin.license must be string"
+                        )
                     if isinstance(data__plugin__license, str):
                         data__plugin__license_len = len(data__plugin__license)
                         if data__plugin__license_len > 100:
-                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".plugin.license must be shorter than or equal to 100 characters")
+                            raise JsonSchemaValueException(
+                                ""
+                                + (name_prefix or "data")
+                                + ".plugin.license must be shorter than or equal to 100 characters"
+                            )
                 if "homepage" in data__plugin_keys:
                     data__plugin_keys.remove("homepage")
                     data__plugin__homepage = data__plugin["homepage"]
                     if not isinstance(data__plugin__homepage, (str)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".plugin.homepage must be string")
+                        raise JsonSchemaValueException(
+                            "" + (name_prefix or "data") + ".plugin.homepage must be string"
+                        )
                     if isinstance(data__plugin__homepage, str):
-                        if not REGEX_PATTERNS['^https?://'].search(data__plugin__homepage):
-                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".plugin.homepage must match pattern ^https?://")
+                        if not REGEX_PATTERNS["^https?://"].search(data__plugin__homepage):
+                            raise JsonSchemaValueException(
+                                ""
+                                + (name_prefix or "data")
+                                + ".plugin.homepage must match pattern ^https?://"
+                            )
                 for data__plugin_key, data__plugin_val in data__plugin.items():
-                    if REGEX_PATTERNS['^x-'].search(data__plugin_key):
+                    if REGEX_PATTERNS["^x-"].search(data__plugin_key):
                         if data__plugin_key in data__plugin_keys:
                             data__plugin_keys.remove(data__plugin_key)
                 if data__plugin_keys:
-                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".plugin must not contain "+str(data__plugin_keys)+" properties")
+                    raise JsonSchemaValueException(
+                        ""
+                        + (name_prefix or "data")
+                        + ".plugin must not contain "
+                        + str(data__plugin_keys)
+                        + " properties"
+                    )
         if "api" in data_keys:
             data_keys.remove("api")
             data__api = data["api"]
@@ -110,29 +185,51 @@ def validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_jso
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".api must be object")
             data__api_is_dict = isinstance(data__api, dict)
             if data__api_is_dict:
-                data__api__missing_keys = set(['min_version']) - data__api.keys()
+                data__api__missing_keys = set(["min_version"]) - data__api.keys()
                 if data__api__missing_keys:
-                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".api must contain ")
+                    raise JsonSchemaValueException(
+                        "" + (name_prefix or "data") + ".api must contain "
+                    )
                 data__api_keys = set(data__api.keys())
                 if "min_version" in data__api_keys:
                     data__api_keys.remove("min_version")
                     data__api__minversion = data__api["min_version"]
-                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_version(data__api__minversion, custom_formats, (name_prefix or "data") + ".api.min_version")
+                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_version(
+                        data__api__minversion,
+                        custom_formats,
+                        (name_prefix or "data") + ".api.min_version",
+                    )
                 if "max_version" in data__api_keys:
                     data__api_keys.remove("max_version")
                     data__api__maxversion = data__api["max_version"]
-                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_version(data__api__maxversion, custom_formats, (name_prefix or "data") + ".api.max_version")
+                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_version(
+                        data__api__maxversion,
+                        custom_formats,
+                        (name_prefix or "data") + ".api.max_version",
+                    )
                 if "interfaces" in data__api_keys:
                     data__api_keys.remove("interfaces")
                     data__api__interfaces = data__api["interfaces"]
-                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_string_list(data__api__interfaces, custom_formats, (name_prefix or "data") + ".api.interfaces")
+                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_string_list(
+                        data__api__interfaces,
+                        custom_formats,
+                        (name_prefix or "data") + ".api.interfaces",
+                    )
                 if data__api_keys:
-                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".api must not contain "+str(data__api_keys)+" properties")
+                    raise JsonSchemaValueException(
+                        ""
+                        + (name_prefix or "data")
+                        + ".api must not contain "
+                        + str(data__api_keys)
+                        + " properties"
+                    )
         if "dependencies" in data_keys:
             data_keys.remove("dependencies")
             data__dependencies = data["dependencies"]
             if not isinstance(data__dependencies, (dict)):
-                raise JsonSchemaValueException("" + (name_prefix or "data") + ".dependencies must be object")
+                raise JsonSchemaValueException(
+                    "" + (name_prefix or "data") + ".dependencies must be object"
+                )
             data__dependencies_is_dict = isinstance(data__dependencies, dict)
             if data__dependencies_is_dict:
                 data__dependencies_keys = set(data__dependencies.keys())
@@ -140,40 +237,68 @@ def validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_jso
                     data__dependencies_keys.remove("python")
                     data__dependencies__python = data__dependencies["python"]
                     if not isinstance(data__dependencies__python, (str)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".dependencies.python must be string")
+                        raise JsonSchemaValueException(
+                            "" + (name_prefix or "data") + ".dependencies.python must be string"
+                        )
                 if "plugins" in data__dependencies_keys:
                     data__dependencies_keys.remove("plugins")
                     data__dependencies__plugins = data__dependencies["plugins"]
                     if not isinstance(data__dependencies__plugins, (dict)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".dependencies.plugins must be object")
-                    data__dependencies__plugins_is_dict = isinstance(data__dependencies__plugins, dict)
+                        raise JsonSchemaValueException(
+                            "" + (name_prefix or "data") + ".dependencies.plugins must be object"
+                        )
+                    data__dependencies__plugins_is_dict = isinstance(
+                        data__dependencies__plugins, dict
+                    )
                     if data__dependencies__plugins_is_dict:
                         data__dependencies__plugins_keys = set(data__dependencies__plugins.keys())
                         for data__dependencies__plugins_key in data__dependencies__plugins_keys:
                             if data__dependencies__plugins_key not in []:
-                                data__dependencies__plugins_value = data__dependencies__plugins.get(data__dependencies__plugins_key)
+                                data__dependencies__plugins_value = data__dependencies__plugins.get(
+                                    data__dependencies__plugins_key
+                                )
                                 if not isinstance(data__dependencies__plugins_value, (str)):
-                                    raise JsonSchemaValueException("" + (name_prefix or "data") + f".dependencies.plugins.{data__dependencies__plugins_key}" + " must be string")
+                                    raise JsonSchemaValueException(
+                                        ""
+                                        + (name_prefix or "data")
+                                        + f".dependencies.plugins.{data__dependencies__plugins_key}"
+                                        + " must be string"
+                                    )
                         data__dependencies__plugins_len = len(data__dependencies__plugins)
                         if data__dependencies__plugins_len != 0:
                             data__dependencies__plugins_property_names = True
                             for data__dependencies__plugins_key in data__dependencies__plugins:
                                 try:
-                                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_plugin_name(data__dependencies__plugins_key, custom_formats, (name_prefix or "data") + ".dependencies.plugins")
+                                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_plugin_name(
+                                        data__dependencies__plugins_key,
+                                        custom_formats,
+                                        (name_prefix or "data") + ".dependencies.plugins",
+                                    )
                                 except (JsonSchemaValueException, JsonSchemaValuesException):
                                     data__dependencies__plugins_property_names = False
                             if not data__dependencies__plugins_property_names:
-                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".dependencies.plugins must be named by propertyName definition")
+                                raise JsonSchemaValueException(
+                                    ""
+                                    + (name_prefix or "data")
+                                    + ".dependencies.plugins must be named by propertyName definition"
+                                )
                 for data__dependencies_key in data__dependencies_keys:
-                    if data__dependencies_key not in ['python', 'plugins']:
+                    if data__dependencies_key not in ["python", "plugins"]:
                         data__dependencies_value = data__dependencies.get(data__dependencies_key)
                         if not isinstance(data__dependencies_value, (str)):
-                            raise JsonSchemaValueException("" + (name_prefix or "data") + f".dependencies.{data__dependencies_key}" + " must be string")
+                            raise JsonSchemaValueException(
+                                ""
+                                + (name_prefix or "data")
+                                + f".dependencies.{data__dependencies_key}"
+                                + " must be string"
+                            )
         if "capabilities" in data_keys:
             data_keys.remove("capabilities")
             data__capabilities = data["capabilities"]
             if not isinstance(data__capabilities, (dict)):
-                raise JsonSchemaValueException("" + (name_prefix or "data") + ".capabilities must be object")
+                raise JsonSchemaValueException(
+                    "" + (name_prefix or "data") + ".capabilities must be object"
+                )
             data__capabilities_is_dict = isinstance(data__capabilities, dict)
             if data__capabilities_is_dict:
                 data__capabilities_keys = set(data__capabilities.keys())
@@ -181,114 +306,232 @@ def validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_jso
                     data__capabilities_keys.remove("services")
                     data__capabilities__services = data__capabilities["services"]
                     if not isinstance(data__capabilities__services, (list, tuple)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".capabilities.services must be array")
-                    data__capabilities__services_is_list = isinstance(data__capabilities__services, (list, tuple))
+                        raise JsonSchemaValueException(
+                            "" + (name_prefix or "data") + ".capabilities.services must be array"
+                        )
+                    data__capabilities__services_is_list = isinstance(
+                        data__capabilities__services, (list, tuple)
+                    )
                     if data__capabilities__services_is_list:
-                        def fn(var): return frozenset(dict((k, fn(v)) for k, v in var.items()).items()) if hasattr(var, "items") else tuple(fn(v) for v in var) if isinstance(var, (dict, list)) else (bool, var) if isinstance(var, bool) else var
+
+                        def fn(var):
+                            return (
+                                frozenset(dict((k, fn(v)) for k, v in var.items()).items())
+                                if hasattr(var, "items")
+                                else tuple(fn(v) for v in var)
+                                if isinstance(var, (dict, list))
+                                else (bool, var)
+                                if isinstance(var, bool)
+                                else var
+                            )
+
                         data__capabilities__services_len = len(data__capabilities__services)
-                        if data__capabilities__services_len > _count_unique(data__capabilities__services, fn):
-                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".capabilities.services must contain unique items")
-                        for data__capabilities__services_x, data__capabilities__services_item in enumerate(data__capabilities__services):
-                            validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_service_type(data__capabilities__services_item, custom_formats, (name_prefix or "data") + f".capabilities.services[{data__capabilities__services_x}]")
+                        if data__capabilities__services_len > _count_unique(
+                            data__capabilities__services, fn
+                        ):
+                            raise JsonSchemaValueException(
+                                ""
+                                + (name_prefix or "data")
+                                + ".capabilities.services must contain unique items"
+                            )
+                        for (
+                            data__capabilities__services_x,
+                            data__capabilities__services_item,
+                        ) in enumerate(data__capabilities__services):
+                            validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_service_type(
+                                data__capabilities__services_item,
+                                custom_formats,
+                                (name_prefix or "data")
+                                + f".capabilities.services[{data__capabilities__services_x}]",
+                            )
                 if "features" in data__capabilities_keys:
                     data__capabilities_keys.remove("features")
                     data__capabilities__features = data__capabilities["features"]
-                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_string_list(data__capabilities__features, custom_formats, (name_prefix or "data") + ".capabilities.features")
+                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_string_list(
+                        data__capabilities__features,
+                        custom_formats,
+                        (name_prefix or "data") + ".capabilities.features",
+                    )
                 if "supported_markets" in data__capabilities_keys:
                     data__capabilities_keys.remove("supported_markets")
                     data__capabilities__supportedmarkets = data__capabilities["supported_markets"]
-                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_string_list(data__capabilities__supportedmarkets, custom_formats, (name_prefix or "data") + ".capabilities.supported_markets")
+                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_string_list(
+                        data__capabilities__supportedmarkets,
+                        custom_formats,
+                        (name_prefix or "data") + ".capabilities.supported_markets",
+                    )
                 if "supported_currencies" in data__capabilities_keys:
                     data__capabilities_keys.remove("supported_currencies")
-                    data__capabilities__supportedcurrencies = data__capabilities["supported_currencies"]
-                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_string_list(data__capabilities__supportedcurrencies, custom_formats, (name_prefix or "data") + ".capabilities.supported_currencies")
+                    data__capabilities__supportedcurrencies = data__capabilities[
+                        "supported_currencies"
+                    ]
+                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_string_list(
+                        data__capabilities__supportedcurrencies,
+                        custom_formats,
+                        (name_prefix or "data") + ".capabilities.supported_currencies",
+                    )
                 for data__capabilities_key, data__capabilities_val in data__capabilities.items():
-                    if REGEX_PATTERNS['^x-'].search(data__capabilities_key):
+                    if REGEX_PATTERNS["^x-"].search(data__capabilities_key):
                         if data__capabilities_key in data__capabilities_keys:
                             data__capabilities_keys.remove(data__capabilities_key)
                 if data__capabilities_keys:
-                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".capabilities must not contain "+str(data__capabilities_keys)+" properties")
+                    raise JsonSchemaValueException(
+                        ""
+                        + (name_prefix or "data")
+                        + ".capabilities must not contain "
+                        + str(data__capabilities_keys)
+                        + " properties"
+                    )
         if "configuration" in data_keys:
             data_keys.remove("configuration")
             data__configuration = data["configuration"]
             if not isinstance(data__configuration, (dict)):
-                raise JsonSchemaValueException("" + (name_prefix or "data") + ".configuration must be object")
+                raise JsonSchemaValueException(
+                    "" + (name_prefix or "data") + ".configuration must be object"
+                )
             data__configuration_is_dict = isinstance(data__configuration, dict)
             if data__configuration_is_dict:
                 data__configuration_keys = set(data__configuration.keys())
                 if "config_class" in data__configuration_keys:
                     data__configuration_keys.remove("config_class")
                     data__configuration__configclass = data__configuration["config_class"]
-                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_dotted(data__configuration__configclass, custom_formats, (name_prefix or "data") + ".configuration.config_class")
+                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_dotted(
+                        data__configuration__configclass,
+                        custom_formats,
+                        (name_prefix or "data") + ".configuration.config_class",
+                    )
                 if "required_credentials" in data__configuration_keys:
                     data__configuration_keys.remove("required_credentials")
-                    data__configuration__requiredcredentials = data__configuration["required_credentials"]
-                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_string_list(data__configuration__requiredcredentials, custom_formats, (name_prefix or "data") + ".configuration.required_credentials")
+                    data__configuration__requiredcredentials = data__configuration[
+                        "required_credentials"
+                    ]
+                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_string_list(
+                        data__configuration__requiredcredentials,
+                        custom_formats,
+                        (name_prefix or "data") + ".configuration.required_credentials",
+                    )
                 if "optional_settings" in data__configuration_keys:
                     data__configuration_keys.remove("optional_settings")
                     data__configuration__optionalsettings = data__configuration["optional_settings"]
-                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_string_list(data__configuration__optionalsettings, custom_formats, (name_prefix or "data") + ".configuration.optional_settings")
+                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_string_list(
+                        data__configuration__optionalsettings,
+                        custom_formats,
+                        (name_prefix or "data") + ".configuration.optional_settings",
+                    )
                 if "schema" in data__configuration_keys:
                     data__configuration_keys.remove("schema")
                     data__configuration__schema = data__configuration["schema"]
                     if not isinstance(data__configuration__schema, (dict, str)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".configuration.schema must be object or string")
+                        raise JsonSchemaValueException(
+                            ""
+                            + (name_prefix or "data")
+                            + ".configuration.schema must be object or string"
+                        )
                 if data__configuration_keys:
-                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".configuration must not contain "+str(data__configuration_keys)+" properties")
+                    raise JsonSchemaValueException(
+                        ""
+                        + (name_prefix or "data")
+                        + ".configuration must not contain "
+                        + str(data__configuration_keys)
+                        + " properties"
+                    )
         if "services" in data_keys:
             data_keys.remove("services")
             data__services = data["services"]
             if not isinstance(data__services, (dict)):
-                raise JsonSchemaValueException("" + (name_prefix or "data") + ".services must be object")
+                raise JsonSchemaValueException(
+                    "" + (name_prefix or "data") + ".services must be object"
+                )
             data__services_is_dict = isinstance(data__services, dict)
             if data__services_is_dict:
                 data__services_keys = set(data__services.keys())
                 for data__services_key in data__services_keys:
                     if data__services_key not in []:
                         data__services_value = data__services.get(data__services_key)
-                        validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_dotted(data__services_value, custom_formats, (name_prefix or "data") + f".services.{data__services_key}")
+                        validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_dotted(
+                            data__services_value,
+                            custom_formats,
+                            (name_prefix or "data") + f".services.{data__services_key}",
+                        )
                 data__services_len = len(data__services)
                 if data__services_len != 0:
                     data__services_property_names = True
                     for data__services_key in data__services:
                         try:
-                            validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_service_type(data__services_key, custom_formats, (name_prefix or "data") + ".services")
+                            validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_service_type(
+                                data__services_key,
+                                custom_formats,
+                                (name_prefix or "data") + ".services",
+                            )
                         except (JsonSchemaValueException, JsonSchemaValuesException):
                             data__services_property_names = False
                     if not data__services_property_names:
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".services must be named by propertyName definition")
+                        raise JsonSchemaValueException(
+                            ""
+                            + (name_prefix or "data")
+                            + ".services must be named by propertyName definition"
+                        )
         if "entry_points" in data_keys:
             data_keys.remove("entry_points")
             data__entrypoints = data["entry_points"]
             if not isinstance(data__entrypoints, (dict)):
-                raise JsonSchemaValueException("" + (name_prefix or "data") + ".entry_points must be object")
+                raise JsonSchemaValueException(
+                    "" + (name_prefix or "data") + ".entry_points must be object"
+                )
             data__entrypoints_is_dict = isinstance(data__entrypoints, dict)
             if data__entrypoints_is_dict:
                 data__entrypoints_keys = set(data__entrypoints.keys())
                 if "main" in data__entrypoints_keys:
                     data__entrypoints_keys.remove("main")
                     data__entrypoints__main = data__entrypoints["main"]
-                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_object_ref(data__entrypoints__main, custom_formats, (name_prefix or "data") + ".entry_points.main")
+                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_object_ref(
+                        data__entrypoints__main,
+                        custom_formats,
+                        (name_prefix or "data") + ".entry_points.main",
+                    )
                 if "config" in data__entrypoints_keys:
                     data__entrypoints_keys.remove("config")
                     data__entrypoints__config = data__entrypoints["config"]
-                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_object_ref(data__entrypoints__config, custom_formats, (name_prefix or "data") + ".entry_points.config")
+                    validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_object_ref(
+                        data__entrypoints__config,
+                        custom_formats,
+                        (name_prefix or "data") + ".entry_points.config",
+                    )
                 if data__entrypoints_keys:
-                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".entry_points must not contain "+str(data__entrypoints_keys)+" properties")
+                    raise JsonSchemaValueException(
+                        ""
+                        + (name_prefix or "data")
+                        + ".entry_points must not contain "
+                        + str(data__entrypoints_keys)
+                        + " properties"
+                    )
         if "isolation" in data_keys:
             data_keys.remove("isolation")
             data__isolation = data["isolation"]
-            if not (isinstance(data__isolation, str) and data__isolation == 'in_process' or isinstance(data__isolation, str) and data__isolation == 'process'):
-                raise JsonSchemaValueException("" + (name_prefix or "data") + ".isolation must be one of ['in_process', 'process']")
+            if not (
+                isinstance(data__isolation, str)
+                and data__isolation == "in_process"
+                or isinstance(data__isolation, str)
+                and data__isolation == "process"
+            ):
+                raise JsonSchemaValueException(
+                    ""
+                    + (name_prefix or "data")
+                    + ".isolation must be one of ['in_process', 'process']"
+                )
         if "permissions" in data_keys:
             data_keys.remove("permissions")
             data__permissions = data["permissions"]
-            validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_string_list(data__permissions, custom_formats, (name_prefix or "data") + ".permissions")
+            validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_string_list(
+                data__permissions, custom_formats, (name_prefix or "data") + ".permissions"
+            )
         if "integrity" in data_keys:
             data_keys.remove("integrity")
             data__integrity = data["integrity"]
             if not isinstance(data__integrity, (dict)):
-                raise JsonSchemaValueException("" + (name_prefix or "data") + ".integrity must be object")
+                raise JsonSchemaValueException(
+                    "" + (name_prefix or "data") + ".integrity must be object"
+                )
             data__integrity_is_dict = isinstance(data__integrity, dict)
             if data__integrity_is_dict:
                 data__integrity_keys = set(data__integrity.keys())
@@ -296,76 +539,167 @@ def validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_jso
                     if data__integrity_key not in []:
                         data__integrity_value = data__integrity.get(data__integrity_key)
                         if not isinstance(data__integrity_value, (str)):
-                            raise JsonSchemaValueException("" + (name_prefix or "data") + f".integrity.{data__integrity_key}" + " must be string")
+                            raise JsonSchemaValueException(
+                                ""
+                                + (name_prefix or "data")
+                                + f".integrity.{data__integrity_key}"
+                                + " must be string"
+                            )
                         if isinstance(data__integrity_value, str):
-                            if not REGEX_PATTERNS['^[0-9a-f]{64}$'].search(data__integrity_value):
-                                raise JsonSchemaValueException("" + (name_prefix or "data") + f".integrity.{data__integrity_key}" + " must match pattern ^[0-9a-f]{64}$")
+                            if not REGEX_PATTERNS["^[0-9a-f]{64}$"].search(data__integrity_value):
+                                raise JsonSchemaValueException(
+                                    ""
+                                    + (name_prefix or "data")
+                                    + f".integrity.{data__integrity_key}"
+                                    + " must match pattern ^[0-9a-f]{64}$"
+                                )
         for data_key, data_val in data.items():
-            if REGEX_PATTERNS['^x-'].search(data_key):
+            if REGEX_PATTERNS["^x-"].search(data_key):
                 if data_key in data_keys:
                     data_keys.remove(data_key)
         if data_keys:
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties")
+            raise JsonSchemaValueException(
+                "" + (name_prefix or "data") + " must not contain " + str(data_keys) + " properties"
+            )
     return data
 
-def validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_object_ref(data, custom_formats={}, name_prefix=None):
+
+def validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_object_ref(
+    data, custom_formats={}, name_prefix=None
+):
     if not isinstance(data, (str)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
     if isinstance(data, str):
-        if not REGEX_PATTERNS['^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$'].search(data):
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$")
+        if not REGEX_PATTERNS[
+            "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$"
+        ].search(data):
+            raise JsonSchemaValueException(
+                ""
+                + (name_prefix or "data")
+                + " must match pattern ^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$"
+            )
     return data
 
-def validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_dotted(data, custom_formats={}, name_prefix=None):
+
+def validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_dotted(
+    data, custom_formats={}, name_prefix=None
+):
     if not isinstance(data, (str)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
     if isinstance(data, str):
-        if not REGEX_PATTERNS['^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)+$'].search(data):
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)+$")
+        if not REGEX_PATTERNS["^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)+$"].search(data):
+            raise JsonSchemaValueException(
+                ""
+                + (name_prefix or "data")
+                + " must match pattern ^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)+$"
+            )
     return data
 
-def validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_service_type(data, custom_formats={}, name_prefix=None):
-    if not (isinstance(data, str) and data == 'portfolio' or isinstance(data, str) and data == 'transaction' or isinstance(data, str) and data == 'deposit' or isinstance(data, str) and data == 'dividend' or isinstance(data, str) and data == 'fee' or isinstance(data, str) and data == 'account' or isinstance(data, str) and data == 'authentication' or isinstance(data, str) and data == 'update'):
-        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be one of ['portfolio', 'transaction', 'deposit', 'dividend', 'fee', 'account', 'authentication', 'update']")
+
+def validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_service_type(
+    data, custom_formats={}, name_prefix=None
+):
+    if not (
+        isinstance(data, str)
+        and data == "portfolio"
+        or isinstance(data, str)
+        and data == "transaction"
+        or isinstance(data, str)
+        and data == "deposit"
+        or isinstance(data, str)
+        and data == "dividend"
+        or isinstance(data, str)
+        and data == "fee"
+        or isinstance(data, str)
+        and data == "account"
+        or isinstance(data, str)
+        and data == "authentication"
+        or isinstance(data, str)
+        and data == "update"
+    ):
+        raise JsonSchemaValueException(
+            ""
+            + (name_prefix or "data")
+            + " must be one of ['portfolio', 'transaction', 'deposit', 'dividend', 'fee', 'account', 'authentication', 'update']"
+        )
     return data
 
-def validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_string_list(data, custom_formats={}, name_prefix=None):
+
+def validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_string_list(
+    data, custom_formats={}, name_prefix=None
+):
     if not isinstance(data, (list, tuple)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be array")
     data_is_list = isinstance(data, (list, tuple))
     if data_is_list:
-        def fn(var): return frozenset(dict((k, fn(v)) for k, v in var.items()).items()) if hasattr(var, "items") else tuple(fn(v) for v in var) if isinstance(var, (dict, list)) else (bool, var) if isinstance(var, bool) else var
+
+        def fn(var):
+            return (
+                frozenset(dict((k, fn(v)) for k, v in var.items()).items())
+                if hasattr(var, "items")
+                else tuple(fn(v) for v in var)
+                if isinstance(var, (dict, list))
+                else (bool, var)
+                if isinstance(var, bool)
+                else var
+            )
+
         data_len = len(data)
         if data_len > _count_unique(data, fn):
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain unique items")
+            raise JsonSchemaValueException(
+                "" + (name_prefix or "data") + " must contain unique items"
+            )
         for data_x, data_item in enumerate(data):
             if not isinstance(data_item, (str)):
-                raise JsonSchemaValueException("" + (name_prefix or "data") + f"[{data_x}]" + " must be string")
+                raise JsonSchemaValueException(
+                    "" + (name_prefix or "data") + f"[{data_x}]" + " must be string"
+                )
             if isinstance(data_item, str):
                 data_item_len = len(data_item)
                 if data_item_len < 1:
-                    raise JsonSchemaValueException("" + (name_prefix or "data") + f"[{data_x}]" + " must be longer than or equal to 1 characters")
+                    raise JsonSchemaValueException(
+                        ""
+                        + (name_prefix or "data")
+                        + f"[{data_x}]"
+                        + " must be longer than or equal to 1 characters"
+                    )
     return data
 
-def validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_version(data, custom_formats={}, name_prefix=None):
+
+def validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_version(
+    data, custom_formats={}, name_prefix=None
+):
     if not isinstance(data, (str)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
     if isinstance(data, str):
         data_len = len(data)
         if data_len < 1:
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be longer than or equal to 1 characters")
+            raise JsonSchemaValueException(
+                "" + (name_prefix or "data") + " must be longer than or equal to 1 characters"
+            )
         if data_len > 64:
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be shorter than or equal to 64 characters")
-        if not REGEX_PATTERNS['^[0-9]+(\\.[0-9]+)*([-.+]?[A-Za-z0-9.+-]*)?$'].search(data):
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[0-9]+(\\.[0-9]+)*([-.+]?[A-Za-z0-9.+-]*)?$")
+            raise JsonSchemaValueException(
+                "" + (name_prefix or "data") + " must be shorter than or equal to 64 characters"
+            )
+        if not REGEX_PATTERNS["^[0-9]+(\\.[0-9]+)*([-.+]?[A-Za-z0-9.+-]*)?$"].search(data):
+            raise JsonSchemaValueException(
+                ""
+                + (name_prefix or "data")
+                + " must match pattern ^[0-9]+(\\.[0-9]+)*([-.+]?[A-Za-z0-9.+-]*)?$"
+            )
     return data
 
-def validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_plugin_name(data, custom_formats={}, name_prefix=None):
+
+def validate_https___stonks_overwatch_example_schemas_plugin_manifest_schema_json__definitions_plugin_name(
+    data, custom_formats={}, name_prefix=None
+):
     if not isinstance(data, (str)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
     if isinstance(data, str):
-        if not REGEX_PATTERNS['^[a-z0-9][a-z0-9._-]{0,63}$'].search(data):
-            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[a-z0-9][a-z0-9._-]{0,63}$")
+        if not REGEX_PATTERNS["^[a-z0-9][a-z0-9._-]{0,63}$"].search(data):
+            raise JsonSchemaValueException(
+                "" + (name_prefix or "data") + " must match pattern ^[a-z0-9][a-z0-9._-]{0,63}$"
+            )
     return data
 
 

@@ -69,6 +69,16 @@ _FORMAT_LOCALS = re.compile(
     r'"([^"{}\\\n]*\{[A-Za-z_][A-Za-z0-9_]*\}[^"{}\\\n]*)"\.format\(\*\*locals\(\)\)'
 )
 _UNIQUE_SET = re.compile(r"len\(set\(fn\((\w+)\) for \1 in (\w+)\)\)")
+_FJS_IMPORT = "from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException\n"
+_LOCAL_EXCEPTIONS = '''
+
+class JsonSchemaValueException(ValueError):
+    """The data does not match the schema. Defined here rather than imported from
+    fastjsonschema, whose import would cost every process start a few milliseconds."""
+
+
+JsonSchemaValuesException = JsonSchemaValueException
+'''
 _UNIQUE_HELPER = '''
 def _count_unique(items, fn):
     """uniqueItems: plain strings (the usual case) are counted as they are, anything else the
@@ -88,11 +98,15 @@ def generate_compiled_validator() -> str:
     rewritten with the same meaning: ``"...{x}".format(**locals())`` (the path of an array
     item or map key, built for every item even when valid) becomes an f-string, and
     uniqueItems over plain strings skips the per-item hashing helper. Together they halve the
-    time of a valid manifest (see benchmarks/bench_discovery.py).
+    time of a valid manifest (see benchmarks/bench_discovery.py). The module defines its own
+    exception class, so loading it does not import fastjsonschema at start-up.
     """
     import fastjsonschema
 
     code: str = fastjsonschema.compile_to_code(manifest_schema(), detailed_exceptions=False)
+    if _FJS_IMPORT not in code:
+        raise RuntimeError("fastjsonschema's generated code changed shape; update the generator")
+    code = code.replace(_FJS_IMPORT, _LOCAL_EXCEPTIONS)
     code = _FORMAT_LOCALS.sub(r'f"\1"', code)
     code = _UNIQUE_SET.sub(r"_count_unique(\2, fn)", code)
     header = (
@@ -231,11 +245,14 @@ def _rule_issues(data: dict[str, Any]) -> list[ManifestIssue]:
 
 def validate_manifest(data: Any) -> list[ManifestIssue]:
     """Every problem with ``data`` (parsed JSON); an empty list means valid."""
-    if not _fast_valid(data):
-        issues = _schema_issues(data)
-        # The compiled validator and jsonschema agree on the schema; this is a safety net.
-        return issues or [ManifestIssue("$", "does not match the manifest schema")]
-    return _rule_issues(data)
+    try:
+        if not _fast_valid(data):
+            issues = _schema_issues(data)
+            # The compiled validator and jsonschema agree on the schema; this is a safety net.
+            return issues or [ManifestIssue("$", "does not match the manifest schema")]
+        return _rule_issues(data)
+    except RecursionError:  # both validators recurse into nested arrays (uniqueItems)
+        return [ManifestIssue("$", "arrays or objects are nested too deeply to be checked")]
 
 
 def parse_manifest(data: Any, source: str) -> PluginManifest:
@@ -264,6 +281,12 @@ def read_manifest_json(path: Path) -> Any:
         ) from None
     try:
         return json.loads(text)
+    except RecursionError:
+        raise ManifestError(
+            ReasonCode.MANIFEST_UNREADABLE,
+            source,
+            [ManifestIssue("$", "invalid JSON: arrays or objects nested too deeply to parse")],
+        ) from None
     except json.JSONDecodeError as exc:
         raise ManifestError(
             ReasonCode.MANIFEST_UNREADABLE,
