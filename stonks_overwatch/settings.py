@@ -112,6 +112,22 @@ PLUGINS_REGISTER_LEGACY = env.bool("PLUGINS_REGISTER_LEGACY", default=True)
 # How often (seconds) a process checks whether plugins changed elsewhere (one cache GET).
 PLUGINS_REFRESH_INTERVAL = env.float("PLUGINS_REFRESH_INTERVAL", default=0.25)
 
+# The isolation boundary: time limits (seconds) for calls into plugin code, the number of
+# consecutive failures that opens a plugin's circuit, and the retry backoff.
+PLUGINS_TIMEOUTS = {
+    "import": env.float("PLUGINS_IMPORT_TIMEOUT", default=30.0),
+    "initialize": env.float("PLUGINS_INITIALIZE_TIMEOUT", default=10.0),
+    "health_check": env.float("PLUGINS_HEALTH_TIMEOUT", default=5.0),
+    "shutdown": env.float("PLUGINS_SHUTDOWN_TIMEOUT", default=5.0),
+}
+PLUGINS_CIRCUIT_THRESHOLD = env.int("PLUGINS_CIRCUIT_THRESHOLD", default=5)
+PLUGINS_BACKOFF_BASE = env.float("PLUGINS_BACKOFF_BASE", default=1.0)
+PLUGINS_BACKOFF_MAX = env.float("PLUGINS_BACKOFF_MAX", default=300.0)
+# Health: unhealthy this many times in a row puts a plugin in error (health_failed); this
+# many results are kept per plugin.
+PLUGINS_HEALTH_FAILURE_THRESHOLD = env.int("PLUGINS_HEALTH_FAILURE_THRESHOLD", default=3)
+PLUGINS_HEALTH_HISTORY = env.int("PLUGINS_HEALTH_HISTORY", default=50)
+
 BROKER_CONFIGS: dict[str, dict[str, object]] = {}
 
 LOGGING = {

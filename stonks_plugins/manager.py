@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from . import store
+from .checks import CheckOutcome, run_check
 from .compat import check_compatibility
 from .discovery import Candidate, DiscoveryResult, discover, scan_directory_plugin
 from .discovery.catalog import apply_compatibility
@@ -21,8 +22,9 @@ from .errors import IllegalTransition, PluginError, PluginNotFound
 from .legacy.bridge import bridge
 from .lifecycle.states import PluginState
 from .manifest.validation import MANIFEST_FILENAME, ManifestError, load_manifest_file
-from .models import EventKind, Plugin, PluginEvent
+from .models import EventKind, HealthCheck, Plugin, PluginEvent
 from .registry import LoadedPlugin, plugin_registry
+from .sandbox import LeakReport
 from .sync import SyncReport, sync_plugins
 
 S = PluginState
@@ -146,11 +148,28 @@ class PluginManager:
         """Import and initialise a registered plugin in this process now, not on first use."""
         return plugin_registry.load(name)
 
-    def unload_plugin(self, name: str) -> bool:
+    def unload_plugin(self, name: str) -> LeakReport | None:
+        """Shut the plugin down in this process and release its modules and resources;
+        returns what leaked (None when it was not loaded here)."""
         return plugin_registry.unload(name)
 
     def get_active_plugins(self) -> list[LoadedPlugin]:
         return list(plugin_registry.loaded().values())
+
+    # -- health and metrics ------------------------------------------------------------------
+    def check_health(self, name: str | None = None, actor: str = "system") -> list[CheckOutcome]:
+        """Run health checks now (one plugin, or every enabled plugin) and store them."""
+        bridge.refresh(force=True)
+        plugins = [self.get(name)] if name else list(Plugin.objects.filter(enabled=True))
+        return [run_check(p, actor) for p in plugins]
+
+    def health_history(self, name: str, limit: int = 50) -> QuerySet[HealthCheck]:
+        return HealthCheck.objects.filter(plugin=self.get(name))[:limit]
+
+    def metrics(self, name: str) -> dict[str, Any]:
+        """Calls, errors and latency per operation in this process, and the circuit."""
+        self.get(name)
+        return plugin_registry.sandbox(name).snapshot()
 
     # -- validation --------------------------------------------------------------------------
     def validate_plugin(self, name: str) -> ValidationResult:

@@ -1,11 +1,20 @@
 """This process's catalog of plugins it may serve, and of those whose code it has loaded
-(the seed's PluginRegistry). Loading happens on first use and only once per process."""
+(the seed's PluginRegistry). Loading happens on first use and only once per process.
+
+Every call into plugin code — import, construction, initialize, shutdown, service methods —
+goes through the plugin's :class:`~stonks_plugins.sandbox.PluginSandbox`. Loading has its
+own circuit with a threshold of one: a plugin that failed to load is not tried again on every
+request but after an exponential backoff (Home Assistant's setup retry), so a hanging
+``initialize`` costs one bounded wait per backoff period, not one per request.
+"""
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from stonks_overwatch.core.config import BaseConfig
@@ -25,6 +34,9 @@ from . import loader
 from .base import BaseBrokerPlugin, BasePlugin
 from .discovery.candidate import Candidate
 from .errors import PluginError, ReasonCode
+from .sandbox import CircuitBreaker, LeakReport, PluginSandbox, SandboxError
+
+logger = logging.getLogger(__name__)
 
 SERVICE_INTERFACES: dict[ServiceType, type] = {
     ServiceType.PORTFOLIO: PortfolioServiceInterface,
@@ -39,15 +51,44 @@ SERVICE_INTERFACES: dict[ServiceType, type] = {
 
 
 @dataclass
+class Hooks:
+    """What the registry tells the rest of the system; set once by the app (Django side)."""
+
+    on_failure: Callable[[SandboxError], None] | None = None
+    on_recover: Callable[[str, str], None] | None = None  # (plugin, operation)
+    worker_exit: Callable[[], None] | None = None
+    before_load: Callable[[Candidate], None] | None = None
+    loaded: Callable[[LoadedPlugin], None] | None = None
+    before_unload: Callable[[LoadedPlugin], None] | None = None
+    unloaded: Callable[[str, LeakReport], None] | None = None
+    timeouts: dict[str, float | None] = field(default_factory=dict)
+    circuit_threshold: int = 5
+    backoff_base: float = 1.0
+    backoff_max: float = 300.0
+
+
+@dataclass
 class LoadedPlugin:
     candidate: Candidate
     instance: BasePlugin | None
     services: dict[ServiceType, type] = field(default_factory=dict)
     config_class: Any = BaseConfig
+    sandbox: PluginSandbox | None = None
 
     @property
     def name(self) -> str:
         return self.candidate.name
+
+    def create_service(self, service_type: ServiceType, **kwargs: Any) -> Any:
+        """A service instance whose every public method goes through the boundary."""
+        cls = self.services.get(service_type)
+        if cls is None:
+            raise PluginError(
+                self.name, ReasonCode.IMPORT_ERROR, f"provides no '{service_type.value}' service"
+            )
+        assert self.sandbox is not None
+        instance = self.sandbox.run(f"{service_type.value}.__init__", cls, timeout=None, **kwargs)
+        return self.sandbox.wrap(instance, service_type.value)
 
 
 class PluginRegistry:
@@ -55,7 +96,11 @@ class PluginRegistry:
         self._lock = threading.RLock()
         self._known: dict[str, Candidate] = {}
         self._loaded: dict[str, LoadedPlugin] = {}
+        self._sandboxes: dict[str, PluginSandbox] = {}
+        self._load_circuits: dict[str, CircuitBreaker] = {}
+        self.hooks = Hooks()
 
+    # -- catalog ---------------------------------------------------------------------------
     def register(self, candidate: Candidate) -> None:
         with self._lock:
             old = self._known.get(candidate.name)
@@ -70,6 +115,8 @@ class PluginRegistry:
         with self._lock:
             self.unload(name)
             self._known.pop(name, None)
+            self._sandboxes.pop(name, None)
+            self._load_circuits.pop(name, None)
 
     def known(self) -> dict[str, Candidate]:
         with self._lock:
@@ -79,6 +126,38 @@ class PluginRegistry:
         with self._lock:
             return dict(self._loaded)
 
+    def sandbox(self, name: str) -> PluginSandbox:
+        """The plugin's boundary in this process (created on first use, kept across
+        reloads so its metrics and circuit survive)."""
+        with self._lock:
+            box = self._sandboxes.get(name)
+            if box is None:
+                h = self.hooks
+                recover = h.on_recover
+                box = PluginSandbox(
+                    name,
+                    timeouts=h.timeouts,
+                    circuit=CircuitBreaker(
+                        threshold=h.circuit_threshold,
+                        base_delay=h.backoff_base,
+                        max_delay=h.backoff_max,
+                    ),
+                    on_failure=h.on_failure,
+                    on_recover=(partial(_named, recover, name) if recover else None),
+                    worker_exit=h.worker_exit,
+                )
+                self._sandboxes[name] = box
+            return box
+
+    def _load_circuit(self, name: str) -> CircuitBreaker:
+        circuit = self._load_circuits.get(name)
+        if circuit is None:
+            circuit = self._load_circuits[name] = CircuitBreaker(
+                threshold=1, base_delay=self.hooks.backoff_base, max_delay=self.hooks.backoff_max
+            )
+        return circuit
+
+    # -- loading ---------------------------------------------------------------------------
     def load(self, name: str) -> LoadedPlugin:
         with self._lock:
             hit = self._loaded.get(name)
@@ -89,56 +168,87 @@ class PluginRegistry:
                 raise PluginError(
                     name, ReasonCode.IMPORT_ERROR, "is not registered in this process"
                 )
+            for dep in candidate.manifest.plugin_dependencies:
+                if dep in self._known:
+                    self.load(dep)  # needed plugins first
+            circuit = self._load_circuit(name)
+            if not circuit.allow():
+                raise SandboxError(
+                    name,
+                    ReasonCode.CIRCUIT_OPEN,
+                    "load",
+                    f"loading failed before; next attempt in {circuit.retry_in():.1f} s",
+                    retry_in=circuit.retry_in(),
+                )
+            retrying = circuit.failures > 0
+            box = self.sandbox(name)
+            if self.hooks.before_load:
+                self.hooks.before_load(candidate)
             try:
-                loaded = _load(candidate)
+                loaded = _load(candidate, box)
             except PluginError:
+                circuit.record_failure()
+                box.close(join_timeout=0.5)
                 loader.release(candidate)  # a half-imported plugin must not linger
                 raise
+            circuit.record_success()
             self._loaded[name] = loaded
-            return loaded
+        if retrying and self.hooks.on_recover:
+            self.hooks.on_recover(name, "load")
+        if self.hooks.loaded:
+            self.hooks.loaded(loaded)
+        return loaded
 
-    def unload(self, name: str) -> bool:
+    def unload(self, name: str) -> LeakReport | None:
         with self._lock:
             loaded = self._loaded.pop(name, None)
         if loaded is None:
-            return False
+            return None
+        if self.hooks.before_unload:
+            self.hooks.before_unload(loaded)
+        box = loaded.sandbox
+        assert box is not None
         if loaded.instance is not None:
-            # A failing shutdown must not keep the plugin's modules around.
-            with contextlib.suppress(Exception):
-                loaded.instance.shutdown()
+            try:
+                box.run("shutdown", loaded.instance.shutdown)
+            except SandboxError as err:  # a failing shutdown must not keep the plugin around
+                logger.warning("%s", err)
+        report = box.close()
         loader.release(loaded.candidate)
-        return True
+        if not report.ok:
+            logger.warning("plugin %s leaked on unload: %s", name, report.as_dict())
+        if self.hooks.unloaded:
+            self.hooks.unloaded(name, report)
+        return report
 
     def clear(self) -> None:
         for name in list(self.known()):
             self.unregister(name)
 
 
-def _load(candidate: Candidate) -> LoadedPlugin:
+def _load(candidate: Candidate, box: PluginSandbox) -> LoadedPlugin:
     manifest = candidate.manifest
     assert manifest is not None
     name = candidate.name
+
+    def resolve(ref: str) -> Any:
+        return box.run("import", loader.resolve, candidate, ref)
+
     instance: BasePlugin | None = None
     if manifest.entry_points.main:
-        cls = loader.resolve(candidate, manifest.entry_points.main)
+        cls = resolve(manifest.entry_points.main)
         if not (isinstance(cls, type) and issubclass(cls, BasePlugin)):
             raise PluginError(
                 name,
                 ReasonCode.IMPORT_ERROR,
-                f"entry_points.main '{manifest.entry_points.main}' is not a "
-                "subclass of stonks_plugins.sdk.BasePlugin",
+                f"entry_points.main '{manifest.entry_points.main}' is not a subclass of "
+                "stonks_plugins.sdk.BasePlugin",
             )
-        try:
-            instance = cls(manifest)
-        except Exception as exc:
-            raise PluginError(
-                name,
-                ReasonCode.INITIALIZE_FAILED,
-                f"{cls.__name__}(manifest) raised {type(exc).__name__}: {exc}",
-            ) from exc
+        instance = box.run("initialize", cls, manifest, timeout=None)
+        instance.context = box.context
     services: dict[ServiceType, type] = {}
     for stype, ref in manifest.services.items():
-        cls = loader.resolve(candidate, ref)
+        cls = resolve(ref)
         interface = SERVICE_INTERFACES[stype]
         if not (isinstance(cls, type) and issubclass(cls, interface)):
             raise PluginError(
@@ -148,7 +258,7 @@ def _load(candidate: Candidate) -> LoadedPlugin:
             )
         services[stype] = cls
     config_ref = manifest.configuration.config_class or manifest.entry_points.config
-    config_class: Any = loader.resolve(candidate, config_ref) if config_ref else BaseConfig
+    config_class: Any = resolve(config_ref) if config_ref else BaseConfig
     if isinstance(instance, BaseBrokerPlugin):
         if services:
             instance._services = dict(services)
@@ -159,17 +269,14 @@ def _load(candidate: Candidate) -> LoadedPlugin:
         else:
             config_class = instance.get_config_class()
     if instance is not None:
-        try:
-            ok = instance.initialize()
-        except Exception as exc:
-            raise PluginError(
-                name,
-                ReasonCode.INITIALIZE_FAILED,
-                f"initialize() raised {type(exc).__name__}: {exc}",
-            ) from exc
+        ok = box.run("initialize", instance.initialize)
         if ok is False:
             raise PluginError(name, ReasonCode.INITIALIZE_FAILED, "initialize() returned False")
-    return LoadedPlugin(candidate, instance, services, config_class)
+    return LoadedPlugin(candidate, instance, services, config_class, box)
+
+
+def _named(hook: Callable[[str, str], None], name: str, operation: str) -> None:
+    hook(name, operation)
 
 
 plugin_registry = PluginRegistry()

@@ -17,6 +17,15 @@ from .lifecycle.states import PluginState, check_transition
 from .models import EventKind, Plugin, PluginEvent
 
 S = PluginState
+RETRYABLE_CODES = frozenset(
+    {
+        ReasonCode.INITIALIZE_FAILED,
+        ReasonCode.TIMEOUT,
+        ReasonCode.CIRCUIT_OPEN,
+    }
+)
+"""Failures that may pass: each process keeps such a plugin registered and retries it with
+backoff; the first success brings the row back to active."""
 RUNTIME_CODES = frozenset(
     {
         ReasonCode.IMPORT_ERROR,
@@ -151,4 +160,31 @@ def mark_failed(error: PluginError, actor: str = "system") -> None:
             return
         if plugin.state in (S.DISABLED, S.UNLOADING):
             return
-        fail(plugin, Problem(error.code, error.message), actor)
+        details: tuple[dict[str, Any], ...] = ()
+        as_dict = getattr(error, "as_dict", None)  # a SandboxError carries its traceback
+        if callable(as_dict):
+            info = dict(as_dict())
+            for key in ("traceback", "stack"):
+                info[key] = str(info.get(key, ""))[-8000:]
+            details = (info,)
+        fail(plugin, Problem(error.code, error.message, details), actor)
+
+
+def record_failure(name: str, reason: str, details: dict[str, Any]) -> None:
+    """An event for a failure that does not (by itself) change the plugin's state."""
+    plugin = Plugin.objects.filter(name=name).first()
+    if plugin is not None:
+        PluginEvent.objects.create(
+            plugin=plugin, kind=EventKind.FAILURE, reason=reason[:2000], details=details
+        )
+
+
+def recover(name: str, reason: str) -> None:
+    """A plugin in a retryable error worked again: back to active."""
+    with transaction.atomic():
+        try:
+            plugin = locked(name)
+        except PluginNotFound:
+            return
+        if plugin.state == S.ERROR and plugin.error_code in RETRYABLE_CODES and plugin.enabled:
+            activate(plugin, reason)

@@ -30,6 +30,18 @@ def _fresh_plugin_runtime(settings: pytest.FixtureRequest) -> Iterator[None]:
     from stonks_plugins.registry import plugin_registry
 
     settings.PLUGINS_REFRESH_INTERVAL = 0  # type: ignore[attr-defined]
+    # Short limits so the fault corpus runs quickly; tests that need others set their own.
+    settings.PLUGINS_TIMEOUTS = {  # type: ignore[attr-defined]
+        "import": 5.0,
+        "initialize": 0.5,
+        "health_check": 0.5,
+        "shutdown": 0.5,
+    }
+    settings.PLUGINS_BACKOFF_BASE = 0.2  # type: ignore[attr-defined]
+    settings.PLUGINS_BACKOFF_MAX = 1.0  # type: ignore[attr-defined]
+    from stonks_plugins import reporting
+
+    reporting.configure(plugin_registry)
     bridge.reset()
     plugin_registry.clear()
     clear_cache()

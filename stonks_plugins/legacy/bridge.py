@@ -14,42 +14,45 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 
-from stonks_overwatch.core.exceptions import BrokerUnavailableError
 from stonks_overwatch.core.factory import BrokerFactory
 from stonks_overwatch.core.registry import BrokerRegistry
 from stonks_overwatch.core.service_types import ServiceType
 
 from .. import propagation
 from ..discovery import Candidate, discover
-from ..errors import PluginError
+from ..errors import PluginError, ReasonCode
 from ..lifecycle.states import PluginState
-from ..registry import plugin_registry
+from ..registry import LoadedPlugin, plugin_registry
+from ..sandbox import SandboxError
 
 logger = logging.getLogger(__name__)
 
 
-class PluginUnavailable(BrokerUnavailableError):
-    """A plugin's code failed; the consumer skips this broker and renders the rest."""
-
-    def __init__(self, error: PluginError) -> None:
-        super().__init__(error.plugin, f"{error.code.value}: {error.message}")
-        self.code = error.code
-
-
-def _load(name: str) -> Any:
+def _load(name: str) -> LoadedPlugin:
+    """The plugin's code, loaded on first use; a failure is recorded on the plugin's row and
+    reaches the consumer as a ``SandboxError`` (a ``BrokerUnavailableError``)."""
     try:
         return plugin_registry.load(name)
+    except SandboxError as err:
+        if err.code is not ReasonCode.CIRCUIT_OPEN:  # a refused retry is no news
+            _record(err)
+        raise
     except PluginError as err:
-        from ..store import mark_failed
+        _record(err)
+        raise SandboxError(err.plugin, err.code, "load", err.message) from err
 
-        logger.warning("plugin %s failed on first use: %s", name, err)
-        try:
-            mark_failed(err)
-        except Exception:  # recording must never hide the original failure
-            logger.exception("could not record the failure of plugin %s", name)
-        bridge.invalidate()
-        raise PluginUnavailable(err) from err
+
+def _record(err: PluginError) -> None:
+    from ..store import mark_failed
+
+    logger.warning("plugin %s failed to load: %s", err.plugin, err)
+    try:
+        mark_failed(err)
+    except Exception:  # recording must never hide the original failure
+        logger.exception("could not record the failure of plugin %s", err.plugin)
+    bridge.invalidate()
 
 
 class LazyService:
@@ -60,13 +63,7 @@ class LazyService:
         self.service_type = service_type
 
     def __call__(self, **kwargs: Any) -> Any:
-        loaded = _load(self.plugin)
-        cls = loaded.services.get(self.service_type)
-        if cls is None:
-            raise BrokerUnavailableError(
-                self.plugin, f"provides no '{self.service_type.value}' service"
-            )
-        return cls(**kwargs)
+        return _load(self.plugin).create_service(self.service_type, **kwargs)
 
     def __repr__(self) -> str:
         return f"<LazyService {self.plugin}:{self.service_type.value}>"
@@ -79,7 +76,11 @@ class LazyConfigClass:
         self.plugin = plugin
 
     def from_dict(self, data: dict[str, Any] | None) -> Any:
-        return _load(self.plugin).config_class.from_dict(data)
+        loaded = _load(self.plugin)
+        assert loaded.sandbox is not None
+        return loaded.sandbox.run(
+            "config.from_dict", loaded.config_class.from_dict, data, timeout=None
+        )
 
     def __repr__(self) -> str:
         return f"<LazyConfigClass {self.plugin}>"
@@ -181,11 +182,13 @@ def _identity(cand: Candidate, revision: int) -> str:
 
 def _active_broker_rows() -> dict[str, int]:
     from ..models import Plugin
+    from ..store import RETRYABLE_CODES
 
+    serving = Q(state=PluginState.ACTIVE.value) | Q(
+        state=PluginState.ERROR.value, error_code__in=[c.value for c in RETRYABLE_CODES]
+    )
     rows = (
-        Plugin.objects.filter(
-            enabled=True, state=PluginState.ACTIVE.value, type="broker", missing=False
-        )
+        Plugin.objects.filter(serving, enabled=True, type="broker", missing=False)
         .exclude(source="legacy")
         .values_list("name", "revision")
     )
@@ -202,5 +205,8 @@ def _refresh_hook() -> None:
 def install_bridge() -> None:
     """Called from ``AppConfig.ready``: warm the discovery cache (no database, no plugin
     code) and hook the bridge into the registry's reads."""
+    from .. import reporting
+
+    reporting.configure(plugin_registry)
     discover()
     BrokerRegistry().add_refresh_hook(_refresh_hook)

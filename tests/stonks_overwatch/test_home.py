@@ -136,7 +136,7 @@ def test_plugin_failing_on_first_use_leaves_the_rest_of_the_page(
 
     html = page(admin_client_logged)
     assert symbols(html) == {"ibkr": {"EXSC", "SMTB"}, "healthy-fixture": {"HLTH"}}
-    assert "import_error" in failures(html)["import-error"]
+    assert "import failed" in failures(html)["import-error"]
     plugin = Plugin.objects.get(name="import-error")
     assert (plugin.state, plugin.error_code) == ("error", "import_error")
     assert "stonks_fixture_module_that_does_not_exist" in plugin.error_message

@@ -54,6 +54,8 @@ class Command(BaseCommand):
             p.add_argument("name")
         p = add("validate", "validate a plugin folder, manifest file or known plugin name")
         p.add_argument("target", nargs="?", help="PATH or NAME; all discovered when omitted")
+        p = add("health", "run health checks now (exit 1 when any plugin is unhealthy)")
+        p.add_argument("name", nargs="?", help="one plugin; every enabled plugin when omitted")
         p = add("events", "recent events")
         p.add_argument("name", nargs="?")
         p.add_argument("--limit", type=int, default=50)
@@ -224,6 +226,28 @@ class Command(BaseCommand):
                 for e in r.errors:
                     self.stdout.write(f"  {e['path']}: {e['message']}")
         if any(not r.valid for r in results):
+            raise Failed("")
+
+    def do_health(self, options: dict[str, Any]) -> None:
+        outcomes = manager.check_health(options["name"], actor=ACTOR)
+        rows = [
+            {
+                "name": o.plugin,
+                "status": o.status.status.value,
+                "message": o.status.message,
+                "details": o.status.details,
+                "duration_ms": round(o.duration_ms, 2),
+            }
+            for o in outcomes
+        ]
+        if options["json"]:
+            self._emit(rows if options["name"] is None else rows[0])
+        else:
+            for r in rows:
+                self.stdout.write(
+                    f"{r['name']:<28} {r['status']:<10} {r['duration_ms']:>8.1f} ms {r['message']}"
+                )
+        if any(r["status"] == "unhealthy" for r in rows):
             raise Failed("")
 
     def do_events(self, options: dict[str, Any]) -> None:

@@ -1,0 +1,97 @@
+"""Bounded-time calls: run a function in a worker thread and stop waiting for it.
+
+Python cannot kill a thread, so a plugin that hangs in ``initialize`` cannot be stopped; what
+can be guaranteed is that the *caller* — a request, a Celery task, ``ready()`` — is freed when
+the limit passes. The function runs in a fresh daemon thread; the caller waits on an event
+for at most ``timeout`` seconds and, on overrun, gets an :class:`Outcome` that says so and
+carries the still-running thread (the sandbox lists it as abandoned and reports it as a leak
+on unload) and that thread's current stack, which tells an operator *where* it hangs.
+A daemon thread never keeps the process from exiting.
+
+Things a bounded call cannot undo, and why they are acceptable here:
+
+- the abandoned thread keeps running and holding whatever it holds. If it hangs inside an
+  ``import``, it holds that module's import lock, so any later import of the same module
+  blocks too — which is why the sandbox bounds *every* ``import`` operation, making the
+  retry time out as well instead of wedging its caller;
+- thread-local state (a Django database connection, for one) is per thread: ``on_exit`` runs
+  in the worker's ``finally`` so the integrator can close such things (it is not called for a
+  thread that never finishes).
+
+The worker runs the function in a copy of the caller's :mod:`contextvars` context so that
+context-bound state (request ids, log context) follows the call.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What became of a bounded call. ``finished`` False means it was abandoned."""
+
+    finished: bool
+    value: Any = None
+    error: BaseException | None = None
+    thread: threading.Thread | None = None
+    stack: str = ""
+
+
+def thread_stack(thread: threading.Thread) -> str:
+    """The formatted current stack of a running thread ('' when it is gone)."""
+    if thread.ident is None:
+        return ""
+    frame = sys._current_frames().get(thread.ident)
+    if frame is None:
+        return ""
+    return "".join(traceback.format_stack(frame))
+
+
+def call_with_timeout(
+    func: Callable[..., Any],
+    args: tuple[Any, ...] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    timeout: float,
+    name: str = "bounded-call",
+    on_exit: Callable[[], None] | None = None,
+) -> Outcome:
+    """Call ``func(*args, **kwargs)`` in a daemon thread and wait at most ``timeout`` s.
+
+    Never raises what ``func`` raises: the exception (any ``BaseException``, ``SystemExit``
+    included — a plugin calling ``sys.exit`` in a worker must be reported, not silently end
+    the thread) comes back in ``Outcome.error`` with its traceback intact.
+    """
+    kw = dict(kwargs or {})
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            box["value"] = func(*args, **kw)
+        except BaseException as exc:  # handed to the caller, who decides what to re-raise
+            box["error"] = exc
+        finally:
+            done.set()
+            if on_exit is not None:
+                try:
+                    on_exit()
+                except Exception:
+                    logger.exception("on_exit hook of %s failed", name)
+
+    context = contextvars.copy_context()
+    thread = threading.Thread(target=context.run, args=(work,), name=name, daemon=True)
+    thread.start()
+    if not done.wait(timeout):
+        return Outcome(False, thread=thread, stack=thread_stack(thread))
+    return Outcome(True, value=box.get("value"), error=box.get("error"), thread=thread)
