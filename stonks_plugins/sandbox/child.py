@@ -1,0 +1,372 @@
+"""The child side of process isolation: the loop a process-isolated plugin runs in.
+
+:class:`stonks_plugins.sandbox.process.ProcessHost` starts a ``spawn`` child whose target is
+:func:`serve`. The child
+
+1. puts itself under limits (``RLIMIT_DATA`` - or ``RLIMIT_AS`` where that is not enforced - for
+   memory, see :func:`memory_resource`; ``RLIMIT_CPU`` re-armed before every
+   request, so the CPU limit is a budget *per call*, not a lifetime total that a long-lived,
+   busy plugin would eventually exhaust), ignores SIGINT (a Ctrl-C in the terminal is the
+   host's to handle), and points :mod:`faulthandler` at a crash log the host reads after a
+   segfault, or after it sends SIGUSR1 to a call that overran its deadline - so a crash
+   report says *where* the plugin was, not only that it died;
+2. loads the plugin with the same code path as in-process (``PluginRegistry.register`` and
+   ``load``), so the reason codes of a failed load (``import_error``,
+   ``initialize_failed``) are the same in both modes;
+3. answers requests until the host says ``shutdown`` or goes away (EOF on the pipe).
+
+Nothing here imports Django: the child starts without Django settings, and everything it
+imports (the loader, the registry, discovery's ``Candidate``, the manifest model, the SDK)
+is Django-free.
+
+Wire format. Both directions are ``pickle`` payloads framed by
+``multiprocessing.connection.Connection.send_bytes``/``recv_bytes`` (measured faster than
+``send``/``recv``, which go through ``ForkingPickler``). Requests are tuples whose first item
+is an ``OP_*`` constant; replies are
+
+- ``("ok", result)``;
+- ``("err", code, exception type name, message, traceback text)`` - the plugin's code raised
+  and the child carries on. Exceptions travel as text, never pickled: their classes live in
+  the plugin's modules, which the host must not import;
+- ``("fatal", cause, message, traceback text)`` - the child is about to exit (it ran out of
+  memory; its state cannot be trusted);
+- at start-up, ``("ready", pid)`` or an ``"err"`` reply followed by the child's exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import math
+import os
+import pickle
+import resource
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import IO, Any
+
+from stonks_overwatch.core.service_types import ServiceType
+
+from ..discovery.candidate import Candidate
+from ..errors import PluginError, ReasonCode
+from ..registry import LoadedPlugin, plugin_registry
+
+OP_CALL = 0
+OP_HEALTH = 1
+OP_METRICS = 2
+OP_PING = 3
+OP_SHUTDOWN = 4
+
+EXIT_OUT_OF_MEMORY = 97
+"""Exit status of a child that hit its memory limit and reported it before exiting."""
+
+ISOLATION_ENV = "STONKS_PLUGIN_ISOLATION"
+"""Set to ``process`` in the child, so plugin code (and fault fixtures) can tell it runs
+isolated."""
+
+PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+_crash_log: IO[str] | None = None  # faulthandler writes to its fd: it must stay open
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one plugin process. ``0`` means no limit."""
+
+    memory_mb: int = 512
+    cpu_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """What the child needs to rebuild the plugin: the very ``Candidate`` the host validated.
+
+    The candidate (a frozen dataclass of plain data: paths, the typed manifest, the raw
+    manifest dict) is sent rather than rescanned from the folder so the child loads exactly
+    what the host checked - the same manifest bytes, the same compatibility verdict - and so
+    entry-point plugins, which have no folder to rescan, need no second code path.
+    """
+
+    candidate: Candidate
+    crash_log: str | None = None
+
+
+def serve(conn: Connection, spec: ChildSpec, limits: Limits) -> None:
+    """Entry point of the child process (the ``target`` of the ``spawn`` Process)."""
+    _prepare_process(spec, limits)
+    try:
+        loaded = _load(spec.candidate)
+    except PluginError as err:
+        _send(conn, ("err", err.code.value, type(err).__name__, err.message, _tb_text(err)))
+        return
+    except MemoryError as exc:
+        _free(exc)
+        _send(
+            conn,
+            (
+                "err",
+                ReasonCode.INITIALIZE_FAILED.value,
+                "MemoryError",
+                _memory_message(limits, "loading the plugin"),
+                _tb_text(exc),
+            ),
+        )
+        raise SystemExit(EXIT_OUT_OF_MEMORY) from None
+    except Exception as exc:
+        _send(
+            conn,
+            (
+                "err",
+                ReasonCode.INITIALIZE_FAILED.value,
+                type(exc).__name__,
+                f"loading the plugin raised {type(exc).__name__}: {exc}",
+                _tb_text(exc),
+            ),
+        )
+        return
+    _send(conn, ("ready", os.getpid()))
+    _Server(conn, loaded, limits).run()
+
+
+def _prepare_process(spec: ChildSpec, limits: Limits) -> None:
+    global _crash_log
+    os.environ[ISOLATION_ENV] = "process"
+    with contextlib.suppress(ValueError):  # not the main thread: cannot happen in a child
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if spec.crash_log:
+        try:
+            _crash_log = open(spec.crash_log, "w", encoding="utf-8")  # noqa: SIM115
+        except OSError:
+            _crash_log = None
+        if _crash_log is not None:
+            faulthandler.enable(_crash_log, all_threads=True)
+            faulthandler.register(signal.SIGUSR1, _crash_log, all_threads=True)
+    if limits.memory_mb > 0:
+        _set_limit(memory_resource(), limits.memory_mb * 2**20)
+    _arm_cpu(limits.cpu_seconds)
+
+
+def memory_resource() -> int:
+    """The rlimit that bounds a plugin's memory: ``RLIMIT_DATA`` on Linux >= 4.7, else
+    ``RLIMIT_AS``.
+
+    Measured: under ``RLIMIT_AS`` = 200 MB a child cannot even start 16 threads (each
+    reserves an 8 MB stack and glibc a 64 MB malloc arena - address space, not memory), so a
+    plugin using a thread pool would fail for no real reason. Since Linux 4.7 ``RLIMIT_DATA``
+    counts private writable mappings (heap, anonymous ``mmap``), i.e. memory the plugin can
+    actually fill: the same 16 threads start, and a hog still gets ``MemoryError`` at ~192 MB
+    of 200. Older kernels only applied it to ``brk``, which misses Python's large blocks.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+        except ValueError:
+            major, minor = 0, 0
+        if (major, minor) >= (4, 7):
+            return resource.RLIMIT_DATA
+    return resource.RLIMIT_AS
+
+
+def _set_limit(which: int, value: int) -> None:
+    """Lower soft and hard limit to ``value`` (never above the inherited hard limit)."""
+    _, hard = resource.getrlimit(which)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    resource.setrlimit(which, (value, value))
+
+
+_cpu_soft_limit: int | None = None  # the soft RLIMIT_CPU last set by _arm_cpu
+
+
+def _arm_cpu(cpu_seconds: int) -> None:
+    """Allow ``cpu_seconds`` more CPU time from now: SIGXCPU (which kills) beyond that.
+
+    The hard limit is left alone so the soft limit can be raised again before the next call.
+    The limit is whole seconds, so it only moves once a full CPU second has been used: the
+    common case costs one ``clock_gettime``, not two ``*rlimit`` syscalls.
+    """
+    global _cpu_soft_limit
+    if cpu_seconds <= 0:
+        return
+    soft = math.ceil(time.process_time()) + cpu_seconds
+    if soft == _cpu_soft_limit:
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+    _cpu_soft_limit = soft
+
+
+def _load(candidate: Candidate) -> LoadedPlugin:
+    plugin_registry.register(candidate)
+    return plugin_registry.load(candidate.name)
+
+
+def _send(conn: Connection, reply: tuple[Any, ...]) -> None:
+    with contextlib.suppress(OSError):  # the host went away: nothing left to tell
+        conn.send_bytes(pickle.dumps(reply, PROTOCOL))
+
+
+def _tb_text(exc: BaseException) -> str:
+    try:
+        return "".join(traceback.format_exception(exc))
+    except MemoryError:
+        return f"{type(exc).__name__} (no traceback: out of memory while formatting it)\n"
+
+
+def _free(exc: BaseException) -> None:
+    """Drop the locals of the frames ``exc`` went through, so what a memory hog allocated is
+    released before anything else is attempted (the traceback keeps the frames alive)."""
+    with contextlib.suppress(Exception):
+        traceback.clear_frames(exc.__traceback__)
+    context = exc.__context__
+    while context is not None:
+        with contextlib.suppress(Exception):
+            traceback.clear_frames(context.__traceback__)
+        context = context.__context__
+
+
+def _memory_message(limits: Limits, doing: str) -> str:
+    limit = f"its {limits.memory_mb} MB memory limit" if limits.memory_mb else "memory"
+    return f"ran out of memory ({limit}) while {doing}: MemoryError"
+
+
+class _Server:
+    """The request loop. One request at a time: the host serialises calls per plugin."""
+
+    def __init__(self, conn: Connection, loaded: LoadedPlugin, limits: Limits) -> None:
+        self.conn = conn
+        self.loaded = loaded
+        self.limits = limits
+        self.instances: dict[str, Any] = {}
+
+    def run(self) -> None:
+        recv, send, loads, dumps = (
+            self.conn.recv_bytes,
+            self.conn.send_bytes,
+            pickle.loads,
+            pickle.dumps,
+        )
+        cpu = self.limits.cpu_seconds
+        while True:
+            try:
+                msg = loads(recv())
+            except (EOFError, OSError):
+                return  # the host closed the pipe or died: nobody left to serve
+            op = msg[0]
+            try:
+                if cpu > 0:
+                    _arm_cpu(cpu)
+                if op == OP_CALL:
+                    result = self._call(msg[1], msg[2], msg[3], msg[4], msg[5])
+                elif op == OP_PING:
+                    result = os.getpid()
+                elif op == OP_HEALTH:
+                    result = self._health()
+                elif op == OP_METRICS:
+                    result = self._metrics()
+                elif op == OP_SHUTDOWN:
+                    self._shutdown(send, dumps)
+                    return
+                else:
+                    raise ValueError(f"unknown request {op!r}")
+                reply: tuple[Any, ...] = ("ok", result)
+            except MemoryError as exc:
+                self._out_of_memory(exc, msg)
+            except Exception as exc:
+                reply = _error_reply(exc)
+            try:
+                payload = dumps(reply, PROTOCOL)
+            except MemoryError as exc:
+                self._out_of_memory(exc, msg)
+            except Exception as exc:
+                payload = dumps(
+                    (
+                        "err",
+                        "",
+                        type(exc).__name__,
+                        f"the result ({type(reply[1]).__name__}) cannot be sent to the host: "
+                        f"{type(exc).__name__}: {exc}; return the SDK's data classes",
+                        _tb_text(exc),
+                    ),
+                    PROTOCOL,
+                )
+            send(payload)
+
+    def _service(self, stype: str, config: dict[str, Any] | None) -> Any:
+        """The service instance for ``stype``; rebuilt when the host sends a (new) config."""
+        inst = self.instances.get(stype) if config is None else None
+        if inst is None:
+            cls = self.loaded.services.get(ServiceType(stype))
+            if cls is None:
+                offered = ", ".join(sorted(s.value for s in self.loaded.services)) or "none"
+                raise LookupError(
+                    f"the plugin provides no '{stype}' service (it provides: {offered})"
+                )
+            inst = cls(config=self.loaded.config_class.from_dict(config or {}))
+            self.instances[stype] = inst
+        return inst
+
+    def _call(
+        self,
+        stype: str,
+        method: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        config: dict[str, Any] | None,
+    ) -> Any:
+        if method.startswith("_"):
+            raise AttributeError(f"'{method}' is private: only public service methods are called")
+        return getattr(self._service(stype, config), method)(*args, **kwargs)
+
+    def _health(self) -> Any:
+        from ..health import HealthStatus
+
+        instance = self.loaded.instance
+        if instance is None:
+            return HealthStatus.healthy("no plugin class; the plugin process answers")
+        return instance.health_check()
+
+    def _metrics(self) -> dict[str, Any]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        instance = self.loaded.instance
+        return {
+            "plugin": instance.get_metrics() if instance is not None else {},
+            "process": {
+                "pid": os.getpid(),
+                "max_rss_kb": usage.ru_maxrss,
+                "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
+            },
+        }
+
+    def _shutdown(self, send: Any, dumps: Any) -> None:
+        """Let the plugin clean up (its own shutdown hook), then say goodbye and return."""
+        try:
+            plugin_registry.unload(self.loaded.name)
+            reply: tuple[Any, ...] = ("ok", None)
+        except Exception as exc:
+            reply = _error_reply(exc)
+        with contextlib.suppress(OSError):
+            send(dumps(reply, PROTOCOL))
+
+    def _out_of_memory(self, exc: MemoryError, msg: tuple[Any, ...]) -> None:
+        """Report a MemoryError, then exit: the plugin's state after a failed allocation
+        cannot be trusted, and what it holds may not be freeable, so a fresh process is the
+        only safe recovery."""
+        _free(exc)
+        doing = f"running {msg[1]}.{msg[2]}" if msg and msg[0] == OP_CALL else "serving a request"
+        text = _tb_text(exc)
+        del exc
+        _send(self.conn, ("fatal", "memory", _memory_message(self.limits, doing), text))
+        raise SystemExit(EXIT_OUT_OF_MEMORY)
+
+
+def _error_reply(exc: BaseException) -> tuple[Any, ...]:
+    code = exc.code.value if isinstance(exc, PluginError) else ""
+    message = exc.message if isinstance(exc, PluginError) else str(exc)
+    return ("err", code, type(exc).__name__, message, _tb_text(exc))
