@@ -4,3 +4,4 @@ The distribution is ``stonks-overwatch-core``; plugin manifests depend on it by 
 """
 
 __version__ = "2.0.0"
+

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -18,7 +19,11 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "home.html",
-        {"portfolio": portfolio, "total": total},
+        {
+            "portfolio": portfolio,
+            "total": total,
+            "safe_mode": getattr(settings, "PLUGINS_SAFE_MODE", False),
+        },
     )
 
 

@@ -29,6 +29,9 @@ class BasePlugin(ABC):  # noqa: B024 - every hook has a sensible default
         # Set by the loader before initialize(): create threads, files and connections
         # through it so they are tracked and released when the plugin is unloaded.
         self.context: PluginContext | None = None
+        # The plugin's config object (built by its config class from the effective config);
+        # set before initialize() and replaced by on_config_change().
+        self.config: BaseConfig | None = None
 
     @property
     def name(self) -> str:
@@ -39,6 +42,14 @@ class BasePlugin(ABC):  # noqa: B024 - every hook has a sensible default
 
     def shutdown(self) -> bool:
         return True
+
+    def on_config_change(self, config: BaseConfig) -> bool:
+        """A new config was saved: apply it without a restart. Return False (or raise) to
+        refuse it; the previous config then stays live. The default re-initialises the
+        plugin with the new config; override to apply changes in place."""
+        self.config = config
+        self.shutdown()
+        return self.initialize()
 
     def health_check(self) -> HealthStatus:
         return HealthStatus.healthy()

@@ -13,9 +13,11 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 
-from . import store
+from . import store, tasks
 from .checks import CheckOutcome, run_check
 from .compat import check_compatibility
+from .config import versions
+from .config.versions import ConfigView
 from .discovery import Candidate, DiscoveryResult, discover, scan_directory_plugin
 from .discovery.catalog import apply_compatibility
 from .errors import IllegalTransition, PluginError, PluginNotFound
@@ -155,6 +157,51 @@ class PluginManager:
 
     def get_active_plugins(self) -> list[LoadedPlugin]:
         return list(plugin_registry.loaded().values())
+
+    # -- configuration -----------------------------------------------------------------------
+    def get_config(self, name: str) -> ConfigView:
+        """The latest saved version (secrets masked); version 0 when none was ever saved."""
+        plugin = self.get(name)
+        schema = versions.schema_of(plugin)
+        return versions.view(plugin, versions.latest(plugin), schema)
+
+    def config_schema(self, name: str) -> dict[str, Any]:
+        return versions.public_schema_of(self.get(name))
+
+    def config_history(self, name: str) -> list[ConfigView]:
+        return versions.history(self.get(name))
+
+    def set_config(
+        self,
+        name: str,
+        data: Any,
+        *,
+        actor: str = "system",
+        base_version: int | None = None,
+        partial: bool = False,
+    ) -> ConfigView:
+        """Validate and save a new version, then have it applied in every process. Raises
+        ``ConfigInvalid`` (nothing changes) or ``StaleConfig`` (``base_version`` is not the
+        latest version)."""
+        cfg = versions.save(name, data, actor=actor, base_version=base_version, partial=partial)
+        tasks.enqueue_apply(name, cfg.version)
+        return self._view(name, cfg.version)
+
+    def rollback_config(
+        self, name: str, version: int, *, actor: str = "system", base_version: int | None = None
+    ) -> ConfigView:
+        cfg = versions.rollback(name, version, actor=actor, base_version=base_version)
+        tasks.enqueue_apply(name, cfg.version)
+        return self._view(name, cfg.version)
+
+    def rotate_secrets(self) -> int:
+        """Re-encrypt every stored secret with the primary key; returns versions rewritten."""
+        return versions.rotate_all()
+
+    def _view(self, name: str, version: int) -> ConfigView:
+        plugin = self.get(name)
+        cfg = plugin.configs.get(version=version)
+        return versions.view(plugin, cfg, versions.schema_of(plugin))
 
     # -- health and metrics ------------------------------------------------------------------
     def check_health(self, name: str | None = None, actor: str = "system") -> list[CheckOutcome]:

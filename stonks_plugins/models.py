@@ -90,20 +90,40 @@ class Plugin(models.Model):
         }
 
 
+class ConfigStatus(models.TextChoices):
+    PENDING = "pending", "Saved, being applied"
+    ACTIVE = "active", "Live"
+    FAILED = "failed", "Refused when applied"
+    SUPERSEDED = "superseded", "Replaced by a later version"
+
+
 class PluginConfig(models.Model):
-    """One saved version of a plugin's config. History is kept; one version is active."""
+    """One saved version of a plugin's config. History is kept; at most one version is
+    active. Secret fields are stored encrypted (see ``config.secrets``)."""
 
     plugin = models.ForeignKey(Plugin, on_delete=models.CASCADE, related_name="configs")
     version = models.PositiveIntegerField()
     data = models.JSONField(default=dict)
     is_active = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=20, choices=ConfigStatus.choices, default=ConfigStatus.PENDING
+    )
+    base_version = models.PositiveIntegerField(null=True, blank=True)
+    message = models.TextField(blank=True, help_text="Why applying it failed, or what it is.")
+    changed = models.JSONField(default=list, blank=True, help_text="JSON paths that changed.")
     created_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    applied_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["plugin", "-version"]
         constraints = [
             models.UniqueConstraint(fields=["plugin", "version"], name="plugin_config_version"),
+            models.UniqueConstraint(
+                fields=["plugin"],
+                condition=models.Q(is_active=True),
+                name="plugin_config_one_active",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -61,6 +61,9 @@ class Hooks:
     loaded: Callable[[LoadedPlugin], None] | None = None
     before_unload: Callable[[LoadedPlugin], None] | None = None
     unloaded: Callable[[str, LeakReport], None] | None = None
+    config_provider: Callable[[str], dict[str, Any] | None] | None = None
+    """The plugin's effective (flattened) config, for the object set on the plugin before
+    initialize()."""
     timeouts: dict[str, float | None] = field(default_factory=dict)
     circuit_threshold: int = 5
     backoff_base: float = 1.0
@@ -185,7 +188,7 @@ class PluginRegistry:
             if self.hooks.before_load:
                 self.hooks.before_load(candidate)
             try:
-                loaded = _load(candidate, box)
+                loaded = _load(candidate, box, self.hooks.config_provider)
             except PluginError:
                 circuit.record_failure()
                 box.close(join_timeout=0.5)
@@ -226,7 +229,11 @@ class PluginRegistry:
             self.unregister(name)
 
 
-def _load(candidate: Candidate, box: PluginSandbox) -> LoadedPlugin:
+def _load(
+    candidate: Candidate,
+    box: PluginSandbox,
+    config_provider: Callable[[str], dict[str, Any] | None] | None = None,
+) -> LoadedPlugin:
     manifest = candidate.manifest
     assert manifest is not None
     name = candidate.name
@@ -269,6 +276,10 @@ def _load(candidate: Candidate, box: PluginSandbox) -> LoadedPlugin:
         else:
             config_class = instance.get_config_class()
     if instance is not None:
+        data = config_provider(name) if config_provider else None
+        instance.config = box.run(
+            "config.from_dict", config_class.from_dict, data or {}, timeout=None
+        )
         ok = box.run("initialize", instance.initialize)
         if ok is False:
             raise PluginError(name, ReasonCode.INITIALIZE_FAILED, "initialize() returned False")

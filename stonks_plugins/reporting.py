@@ -64,6 +64,16 @@ def unloaded(name: str, report: LeakReport) -> None:
     signals.emit(signals.plugin_unloaded, PluginRegistry, name=name, leaks=leaks)
 
 
+def _config_provider(name: str) -> dict[str, object] | None:
+    from .config.system import config_system
+
+    try:
+        return config_system.effective_flat(name)
+    except Exception:  # no row (tests, a plugin not synced yet): the class defaults apply
+        logger.debug("no stored config for plugin %s", name, exc_info=True)
+        return None
+
+
 def configure(registry: PluginRegistry) -> None:
     registry.hooks = Hooks(
         on_failure=on_failure,
@@ -73,6 +83,7 @@ def configure(registry: PluginRegistry) -> None:
         loaded=loaded,
         before_unload=before_unload,
         unloaded=unloaded,
+        config_provider=_config_provider,
         timeouts=dict(getattr(settings, "PLUGINS_TIMEOUTS", {})),
         circuit_threshold=int(getattr(settings, "PLUGINS_CIRCUIT_THRESHOLD", 5)),
         backoff_base=float(getattr(settings, "PLUGINS_BACKOFF_BASE", 1.0)),

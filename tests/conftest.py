@@ -18,7 +18,7 @@ BUNDLED = ROOT / "plugins"
 CORPUS = sorted(
     p.name
     for p in FIXTURES.iterdir()
-    if p.is_dir() and not p.name.startswith(("fault-", "dep-", "proc-"))
+    if p.is_dir() and not p.name.startswith(("fault-", "dep-", "proc-", "config-"))
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 
 from stonks_overwatch.core.factory import BrokerFactory
 from stonks_overwatch.core.registry import BrokerRegistry
@@ -92,6 +93,8 @@ class LegacyBridge:
         self._applied: str | None = None
         self._checked_at = 0.0
         self._registered: dict[str, str] = {}  # broker name -> _identity(candidate)
+        self._config_versions: dict[str, int] = {}
+        self._hook_done: set[str] = set()
 
     @property
     def registered(self) -> list[str]:
@@ -120,7 +123,7 @@ class LegacyBridge:
             self._apply(active)
             self._applied = stamp
 
-    def _apply(self, active: dict[str, int]) -> None:
+    def _apply(self, active: dict[str, Serving]) -> None:
         registry, factory = BrokerRegistry(), BrokerFactory()
         catalog = discover().by_name() if active else {}
         wanted: dict[str, Candidate] = {}
@@ -136,15 +139,21 @@ class LegacyBridge:
                 )
         for name in list(self._registered):
             stale = (
-                name in wanted and _identity(wanted[name], active[name]) != self._registered[name]
+                name in wanted
+                and _identity(wanted[name], active[name].revision) != self._registered[name]
             )
             if name not in wanted or stale:
                 registry.unregister_broker(name)
                 plugin_registry.unregister(name)
                 factory.clear_cache(name)
                 del self._registered[name]
+                self._config_versions.pop(name, None)
         for name, cand in wanted.items():
             if name in self._registered:
+                version = active[name].config_version
+                if self._config_versions.get(name) != version:
+                    self._config_versions[name] = version
+                    self._config_changed(name)
                 continue
             if registry.is_registered(name):
                 logger.warning(
@@ -160,7 +169,52 @@ class LegacyBridge:
                 **{stype.value: LazyService(name, stype) for stype in services},
             )
             factory.clear_cache(name)
-            self._registered[name] = _identity(cand, active[name])
+            self._registered[name] = _identity(cand, active[name].revision)
+            self._config_versions[name] = active[name].config_version
+
+    def _config_changed(self, name: str) -> None:
+        """A new config version is live: rebuild the plugin's services with it, and hand it
+        to the loaded plugin's hook (unless this process already did, when applying it);
+        a plugin that refuses it here is unloaded and re-initialised on next use."""
+        BrokerFactory().clear_cache(name)
+        if name in self._hook_done:
+            self._hook_done.discard(name)
+            return
+        loaded = plugin_registry.loaded().get(name)
+        if loaded is None or loaded.instance is None or loaded.sandbox is None:
+            return
+        try:
+            from ..config.system import config_system
+
+            box = loaded.sandbox
+            config = box.run(
+                "config.from_dict",
+                loaded.config_class.from_dict,
+                config_system.effective_flat(name),
+                timeout=None,
+            )
+            if box.run("config_change", loaded.instance.on_config_change, config) is False:
+                raise ValueError("on_config_change() returned False")
+        except Exception as exc:  # re-initialise from scratch on next use instead
+            logger.warning(
+                "plugin %s could not take its new config in place (%s); "
+                "unloading it to re-initialise",
+                name,
+                exc,
+            )
+            plugin_registry.unload(name)
+
+    def note_config_applied(self, name: str) -> None:
+        """The apply task already ran the plugin's hook in this process."""
+        self._hook_done.add(name)
+
+    def config_source(self, name: str) -> dict[str, Any] | None:
+        """Effective config of a plugin this bridge serves (the BrokerFactory asks)."""
+        if name not in self._registered:
+            return None
+        from ..config.system import config_system
+
+        return config_system.effective_flat(name)
 
     def reset(self) -> None:
         """Drop everything this bridge registered (tests, safe mode)."""
@@ -171,6 +225,8 @@ class LegacyBridge:
                 plugin_registry.unregister(name)
                 BrokerFactory().clear_cache(name)
             self._registered.clear()
+            self._config_versions.clear()
+            self._hook_done.clear()
             self.invalidate()
 
 
@@ -180,19 +236,39 @@ def _identity(cand: Candidate, revision: int) -> str:
     return f"{cand.fingerprint}|{cand.location}|{revision}"
 
 
-def _active_broker_rows() -> dict[str, int]:
-    from ..models import Plugin
+@dataclass(frozen=True)
+class Serving:
+    revision: int
+    config_version: int
+
+
+def _active_broker_rows() -> dict[str, Serving]:
+    """Broker plugins this process should serve: active ones, and ones in a failure that may
+    pass (retried with backoff on use) — for a process-isolated plugin that includes a crash
+    of its child, which is restarted."""
+    from ..models import Plugin, PluginConfig
     from ..store import RETRYABLE_CODES
 
-    serving = Q(state=PluginState.ACTIVE.value) | Q(
-        state=PluginState.ERROR.value, error_code__in=[c.value for c in RETRYABLE_CODES]
+    retryable = [c.value for c in RETRYABLE_CODES]
+    serving = (
+        Q(state=PluginState.ACTIVE.value)
+        | Q(state=PluginState.ERROR.value, error_code__in=retryable)
+        | Q(
+            state=PluginState.ERROR.value,
+            error_code=ReasonCode.HEALTH_FAILED.value,
+            manifest__isolation="process",
+        )
     )
+    live_config = PluginConfig.objects.filter(plugin=OuterRef("pk"), is_active=True).values(
+        "version"
+    )[:1]
     rows = (
         Plugin.objects.filter(serving, enabled=True, type="broker", missing=False)
         .exclude(source="legacy")
-        .values_list("name", "revision")
+        .annotate(config_version=Subquery(live_config))
+        .values_list("name", "revision", "config_version")
     )
-    return dict(rows)
+    return {name: Serving(rev, cv or 0) for name, rev, cv in rows}
 
 
 bridge = LegacyBridge()
@@ -208,5 +284,6 @@ def install_bridge() -> None:
     from .. import reporting
 
     reporting.configure(plugin_registry)
+    BrokerFactory().add_config_source(bridge.config_source)
     discover()
     BrokerRegistry().add_refresh_hook(_refresh_hook)

@@ -1,0 +1,37 @@
+"""The ``plugins`` command's subcommands, one module per family; each module's
+``register(add)`` declares its subcommands and returns their handlers. Handlers only parse,
+call the manager and print: no logic lives here."""
+
+from __future__ import annotations
+
+import json
+from argparse import ArgumentParser
+from collections.abc import Callable
+from typing import Any, Protocol
+
+ACTOR = "cli"
+
+
+class Failed(Exception):
+    """The command ran and the thing failed: exit 1."""
+
+
+class Output(Protocol):
+    stdout: Any
+    stderr: Any
+
+    def emit(self, data: Any) -> None: ...
+
+
+Handler = Callable[[Output, dict[str, Any]], None]
+Adder = Callable[..., ArgumentParser]
+
+
+def json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, default=json_default)

@@ -1,0 +1,241 @@
+"""The core subcommands: sync, list, show, enable, disable, reload, validate, health, events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import CommandError
+
+from stonks_plugins.manager import ValidationResult, manager
+from stonks_plugins.models import Plugin
+
+from . import ACTOR, Adder, Failed, Handler, Output
+
+
+def register(add: Adder) -> dict[str, Handler]:
+    add("sync", "discover plugins and record them in the database")
+    p = add("list", "list known plugins")
+    p.add_argument("--state", help="only plugins in this state")
+    p.add_argument("--type", dest="plugin_type", help="only plugins of this type")
+    p = add("show", "show one plugin in detail")
+    p.add_argument("name")
+    for verb in ("enable", "disable", "reload"):
+        p = add(verb, f"{verb} a plugin")
+        p.add_argument("name")
+    p = add("validate", "validate a plugin folder, manifest file or known plugin name")
+    p.add_argument("target", nargs="?", help="PATH or NAME; all discovered when omitted")
+    p = add("health", "run health checks now (exit 1 when any plugin is unhealthy)")
+    p.add_argument("name", nargs="?", help="one plugin; every enabled plugin when omitted")
+    p = add("events", "recent events")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--limit", type=int, default=50)
+    return {
+        "sync": do_sync,
+        "list": do_list,
+        "show": do_show,
+        "enable": do_enable,
+        "disable": do_disable,
+        "reload": do_reload,
+        "validate": do_validate,
+        "health": do_health,
+        "events": do_events,
+    }
+
+
+def do_sync(out: Output, options: dict[str, Any]) -> None:
+    report = manager.sync(actor=ACTOR)
+    if options["json"]:
+        out.emit(report.as_dict())
+        return
+    for label, names in (
+        ("added", report.added),
+        ("updated", report.updated),
+        ("activated", report.activated),
+        ("failed", report.failed),
+        ("missing", report.missing),
+    ):
+        if names:
+            out.stdout.write(f"{label:>9}: {', '.join(names)}")
+    total = Plugin.objects.count()
+    errors = Plugin.objects.filter(state="error").count()
+    out.stdout.write(
+        f"{total} plugins known, {errors} in error"
+        + ("" if report.changed else "; nothing changed")
+    )
+
+
+def do_list(out: Output, options: dict[str, Any]) -> None:
+    qs = manager.get_available_plugins()
+    if options["state"]:
+        qs = qs.filter(state=options["state"])
+    if options["plugin_type"]:
+        qs = qs.filter(type=options["plugin_type"])
+    rows = [p.summary() for p in qs]
+    if options["json"]:
+        out.emit(rows)
+        return
+    if not rows:
+        out.stdout.write("no plugins known; run 'manage.py plugins sync'")
+        return
+    header = f"{'NAME':<28} {'VERSION':<9} {'TYPE':<11} {'SOURCE':<12} {'STATE':<10} ERROR"
+    out.stdout.write(header)
+    for r in rows:
+        err = f"{r['error']['code']}: {r['error']['message']}" if r["error"] else ""
+        state = r["state"] + ("" if r["enabled"] else "*")
+        out.stdout.write(
+            f"{r['name']:<28} {r['version']:<9} {r['type']:<11} "
+            f"{r['source']:<12} {state:<10} {err[:120]}"
+        )
+
+
+def do_show(out: Output, options: dict[str, Any]) -> None:
+    plugin = manager.get(options["name"])
+    events = [
+        {
+            "at": e.created_at,
+            "kind": e.kind,
+            "from": e.from_state,
+            "to": e.to_state,
+            "reason": e.reason,
+            "actor": e.actor,
+        }
+        for e in manager.events(plugin.name, limit=10)
+    ]
+    data = {
+        **plugin.summary(),
+        "declared_name": plugin.declared_name,
+        "description": plugin.description,
+        "warnings": plugin.warnings,
+        "error_details": plugin.error_details,
+        "manifest": plugin.manifest,
+        "state_changed_at": plugin.state_changed_at,
+        "events": events,
+    }
+    if options["json"]:
+        out.emit(data)
+        return
+    for key in (
+        "name",
+        "display_name",
+        "version",
+        "type",
+        "source",
+        "location",
+        "state",
+        "enabled",
+        "missing",
+    ):
+        out.stdout.write(f"{key + ':':<14} {data[key]}")
+    if plugin.error:
+        out.stdout.write(f"{'error:':<14} {plugin.error_code}: {plugin.error_message}")
+        for d in plugin.error_details:
+            out.stdout.write(f"{'':<14} {d.get('path', '')} {d.get('message', '')}")
+    for w in plugin.warnings:
+        out.stdout.write(f"{'warning:':<14} {w}")
+    out.stdout.write("recent events:")
+    for e in events:
+        arrow = f"{e['from']} -> {e['to']} " if e["to"] else ""
+        out.stdout.write(
+            f"  {e['at']:%Y-%m-%d %H:%M:%S} {e['kind']:<10} {arrow}{e['reason']} ({e['actor']})"
+        )
+
+
+def _toggle(out: Output, options: dict[str, Any], verb: str) -> None:
+    action = {"enable": manager.enable, "disable": manager.disable, "reload": manager.reload}
+    plugin = action[verb](options["name"], actor=ACTOR)
+    if options["json"]:
+        out.emit(plugin.summary())
+    else:
+        out.stdout.write(
+            f"{plugin.name}: {plugin.state}"
+            + (f" ({plugin.error_code}: {plugin.error_message})" if plugin.error else "")
+        )
+    if verb in ("enable", "reload") and plugin.state != "active":
+        raise Failed("")
+
+
+def do_enable(out: Output, options: dict[str, Any]) -> None:
+    _toggle(out, options, "enable")
+
+
+def do_disable(out: Output, options: dict[str, Any]) -> None:
+    _toggle(out, options, "disable")
+
+
+def do_reload(out: Output, options: dict[str, Any]) -> None:
+    _toggle(out, options, "reload")
+
+
+def do_validate(out: Output, options: dict[str, Any]) -> None:
+    target = options["target"]
+    results: list[ValidationResult]
+    if target is None:
+        results = [manager.validate_plugin(c.name) for c in manager.discover_plugins().plugins]
+    elif Path(target).exists():
+        results = [manager.validate_path(Path(target))]
+    elif "/" in target or target.endswith(".json"):
+        raise CommandError(f"no such file or folder: {target}", returncode=2)
+    else:
+        results = [manager.validate_plugin(target)]
+    if options["json"]:
+        out.emit([r.as_dict() for r in results] if target is None else results[0].as_dict())
+    else:
+        for r in results:
+            label = f"{r.name} {r.version or ''}".strip() if r.name else r.target
+            if r.valid:
+                out.stdout.write(f"ok: {label} ({r.target})")
+                continue
+            out.stdout.write(f"invalid: {label} ({r.target}) [{r.code}]")
+            for e in r.errors:
+                out.stdout.write(f"  {e['path']}: {e['message']}")
+    if any(not r.valid for r in results):
+        raise Failed("")
+
+
+def do_health(out: Output, options: dict[str, Any]) -> None:
+    outcomes = manager.check_health(options["name"], actor=ACTOR)
+    rows = [
+        {
+            "name": o.plugin,
+            "status": o.status.status.value,
+            "message": o.status.message,
+            "details": o.status.details,
+            "duration_ms": round(o.duration_ms, 2),
+        }
+        for o in outcomes
+    ]
+    if options["json"]:
+        out.emit(rows if options["name"] is None else rows[0])
+    else:
+        for r in rows:
+            out.stdout.write(
+                f"{r['name']:<28} {r['status']:<10} {r['duration_ms']:>8.1f} ms {r['message']}"
+            )
+    if any(r["status"] == "unhealthy" for r in rows):
+        raise Failed("")
+
+
+def do_events(out: Output, options: dict[str, Any]) -> None:
+    events = manager.events(options["name"], limit=options["limit"])
+    rows = [
+        {
+            "plugin": e.plugin.name,
+            "at": e.created_at,
+            "kind": e.kind,
+            "from": e.from_state,
+            "to": e.to_state,
+            "reason": e.reason,
+            "actor": e.actor,
+        }
+        for e in events
+    ]
+    if options["json"]:
+        out.emit(rows)
+        return
+    for r in rows:
+        arrow = f"{r['from']} -> {r['to']} " if r["to"] else ""
+        out.stdout.write(
+            f"{r['at']:%Y-%m-%d %H:%M:%S} {r['plugin']:<24} {r['kind']:<10} "
+            f"{arrow}{r['reason']} ({r['actor']})"
+        )
