@@ -106,7 +106,8 @@ def pct(sorted_ns: list[int], q: float) -> float:
 def run(n: int, warmup: int, repeat: int = 5) -> dict[str, Any]:
     from stonks_overwatch.core.service_types import ServiceType
     from stonks_plugins.discovery.directories import scan_directory_plugin
-    from stonks_plugins.registry import PluginRegistry
+    from stonks_plugins.registry import _load
+    from stonks_plugins.sandbox import PluginSandbox
     from stonks_plugins.sandbox.process import ProcessHost
 
     with tempfile.TemporaryDirectory(prefix="bench-process-") as tmp:
@@ -115,9 +116,9 @@ def run(n: int, warmup: int, repeat: int = 5) -> dict[str, Any]:
         if not candidate.ok:
             raise SystemExit(f"benchmark plugin is invalid: {candidate.problem}")
 
-        registry = PluginRegistry()
-        registry.register(candidate)
-        loaded = registry.load(candidate.name)
+        # The baseline: the same plugin loaded in this process (the in-process loader,
+        # whatever the manifest's isolation says).
+        loaded = _load(candidate, PluginSandbox(candidate.name))
         direct_service = loaded.services[ServiceType.PORTFOLIO](
             config=loaded.config_class.from_dict({})
         )
@@ -145,7 +146,8 @@ def run(n: int, warmup: int, repeat: int = 5) -> dict[str, Any]:
             restarts = host.restarts
         finally:
             host.close()
-            registry.clear()
+            if loaded.sandbox is not None:
+                loaded.sandbox.close()
 
     figures: dict[str, dict[str, Any]] = {}
     for name, samples in rounds.items():

@@ -127,6 +127,14 @@ PLUGINS_BACKOFF_MAX = env.float("PLUGINS_BACKOFF_MAX", default=300.0)
 # many results are kept per plugin.
 PLUGINS_HEALTH_FAILURE_THRESHOLD = env.int("PLUGINS_HEALTH_FAILURE_THRESHOLD", default=3)
 PLUGINS_HEALTH_HISTORY = env.int("PLUGINS_HEALTH_HISTORY", default=50)
+# Plugins whose manifest asks for "isolation": "process" run in a child process with these
+# limits: memory (MB), CPU seconds per call, and the time a call or the start may take.
+PLUGINS_PROCESS_LIMITS = {
+    "memory_mb": env.int("PLUGINS_PROCESS_MEMORY_MB", default=512),
+    "cpu_seconds": env.int("PLUGINS_PROCESS_CPU_SECONDS", default=60),
+    "call_timeout": env.float("PLUGINS_PROCESS_CALL_TIMEOUT", default=30.0),
+    "start_timeout": env.float("PLUGINS_PROCESS_START_TIMEOUT", default=20.0),
+}
 
 BROKER_CONFIGS: dict[str, dict[str, object]] = {}
 

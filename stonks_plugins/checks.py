@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 
+from stonks_overwatch.core.exceptions import BrokerUnavailableError
+
 from . import store
 from .discovery.candidate import Problem
 from .errors import PluginError, ReasonCode
@@ -38,6 +40,11 @@ def _probe(plugin: Plugin) -> HealthStatus:
     except PluginError as err:
         store.mark_failed(err)
         return HealthStatus.unhealthy(f"{err.code.value}: {err.message}", code=err.code.value)
+    if loaded.host is not None:
+        try:
+            return loaded.host.health_check()
+        except BrokerUnavailableError as exc:
+            return HealthStatus.unhealthy(str(exc), code=getattr(exc, "code", ""))
     if loaded.instance is None:
         return HealthStatus.healthy("loaded; services only, no health_check of its own")
     sandbox = plugin_registry.sandbox(plugin.name)

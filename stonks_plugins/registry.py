@@ -11,11 +11,12 @@ request but after an exponential backoff (Home Assistant's setup retry), so a ha
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stonks_overwatch.core.config import BaseConfig
 from stonks_overwatch.core.interfaces import (
@@ -35,6 +36,9 @@ from .base import BaseBrokerPlugin, BasePlugin
 from .discovery.candidate import Candidate
 from .errors import PluginError, ReasonCode
 from .sandbox import CircuitBreaker, LeakReport, PluginSandbox, SandboxError
+
+if TYPE_CHECKING:
+    from .sandbox.process import ProcessHost
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +65,9 @@ class Hooks:
     loaded: Callable[[LoadedPlugin], None] | None = None
     before_unload: Callable[[LoadedPlugin], None] | None = None
     unloaded: Callable[[str, LeakReport], None] | None = None
+    on_crash: Callable[[SandboxError], None] | None = None
+    """A process-isolated plugin's child died: put the plugin in error."""
+    process_limits: dict[str, float] = field(default_factory=dict)
     config_provider: Callable[[str], dict[str, Any] | None] | None = None
     """The plugin's effective (flattened) config, for the object set on the plugin before
     initialize()."""
@@ -77,6 +84,10 @@ class LoadedPlugin:
     services: dict[ServiceType, type] = field(default_factory=dict)
     config_class: Any = BaseConfig
     sandbox: PluginSandbox | None = None
+    host: ProcessHost | None = None
+    """The child process of a process-isolated plugin."""
+    hooks: Hooks | None = None
+    crashed: bool = False
 
     @property
     def name(self) -> str:
@@ -90,6 +101,12 @@ class LoadedPlugin:
                 self.name, ReasonCode.IMPORT_ERROR, f"provides no '{service_type.value}' service"
             )
         assert self.sandbox is not None
+        if self.host is not None:
+            assert self.hooks is not None
+            from .isolation import IsolatedService
+
+            proxy = self.host.service_proxy(service_type, kwargs.get("config"))
+            return IsolatedService(self, service_type, proxy, self.hooks)
         instance = self.sandbox.run(f"{service_type.value}.__init__", cls, timeout=None, **kwargs)
         return self.sandbox.wrap(instance, service_type.value)
 
@@ -188,7 +205,12 @@ class PluginRegistry:
             if self.hooks.before_load:
                 self.hooks.before_load(candidate)
             try:
-                loaded = _load(candidate, box, self.hooks.config_provider)
+                # Inside the child the plugin runs in-process: the child is the isolation.
+                in_child = os.environ.get("STONKS_PLUGIN_ISOLATION") == "process"
+                if candidate.manifest.isolation == "process" and not in_child:
+                    loaded = _load_isolated(candidate, box, self.hooks)
+                else:
+                    loaded = _load(candidate, box, self.hooks.config_provider)
             except PluginError:
                 circuit.record_failure()
                 box.close(join_timeout=0.5)
@@ -211,6 +233,8 @@ class PluginRegistry:
             self.hooks.before_unload(loaded)
         box = loaded.sandbox
         assert box is not None
+        if loaded.host is not None:
+            loaded.host.close()
         if loaded.instance is not None:
             try:
                 box.run("shutdown", loaded.instance.shutdown)
@@ -284,6 +308,18 @@ def _load(
         if ok is False:
             raise PluginError(name, ReasonCode.INITIALIZE_FAILED, "initialize() returned False")
     return LoadedPlugin(candidate, instance, services, config_class, box)
+
+
+def _load_isolated(candidate: Candidate, box: PluginSandbox, hooks: Hooks) -> LoadedPlugin:
+    # Imported here: the process host's child side imports this module.
+    from .isolation import ForwardedConfig, IsolatedService, start_host
+
+    manifest = candidate.manifest
+    assert manifest is not None
+    host = start_host(candidate, hooks)
+    declared = list(manifest.services) or list(manifest.capabilities.services)
+    services: dict[ServiceType, type] = dict.fromkeys(declared, IsolatedService)
+    return LoadedPlugin(candidate, None, services, ForwardedConfig, box, host, hooks)
 
 
 def _named(hook: Callable[[str, str], None], name: str, operation: str) -> None:

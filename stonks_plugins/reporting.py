@@ -84,6 +84,8 @@ def configure(registry: PluginRegistry) -> None:
         before_unload=before_unload,
         unloaded=unloaded,
         config_provider=_config_provider,
+        on_crash=store.mark_failed,
+        process_limits=dict(getattr(settings, "PLUGINS_PROCESS_LIMITS", {})),
         timeouts=dict(getattr(settings, "PLUGINS_TIMEOUTS", {})),
         circuit_threshold=int(getattr(settings, "PLUGINS_CIRCUIT_THRESHOLD", 5)),
         backoff_base=float(getattr(settings, "PLUGINS_BACKOFF_BASE", 1.0)),

@@ -186,5 +186,8 @@ def recover(name: str, reason: str) -> None:
             plugin = locked(name)
         except PluginNotFound:
             return
-        if plugin.state == S.ERROR and plugin.error_code in RETRYABLE_CODES and plugin.enabled:
+        retryable = set(RETRYABLE_CODES)
+        if (plugin.manifest or {}).get("isolation") == "process":
+            retryable.add(ReasonCode.HEALTH_FAILED)  # its crashed child was restarted
+        if plugin.state == S.ERROR and plugin.error_code in retryable and plugin.enabled:
             activate(plugin, reason)

@@ -439,14 +439,16 @@ def test_the_child_side_imports_no_django() -> None:
 def test_fault_fixtures_refuse_to_misbehave_in_the_host_process(tmp_path: Path) -> None:
     """Loaded in-process by mistake, a process-mode fault fixture raises instead of killing
     or hanging the test run."""
-    registry = PluginRegistry()
+    from stonks_plugins.registry import _load
+    from stonks_plugins.sandbox import PluginSandbox
+
     for folder in ("proc-exit", "proc-endless-loop", "proc-segfault", "proc-memory-hog"):
         cand = copy_plugin(FIXTURES / folder, tmp_path)
-        registry.register(cand)
-        service = registry.load(cand.name).services[ServiceType.PORTFOLIO]()
+        # The in-process loader, as if the manifest's isolation had been ignored.
+        loaded = _load(cand, PluginSandbox(cand.name))
+        service = loaded.services[ServiceType.PORTFOLIO]()
         with pytest.raises(RuntimeError, match="only misbehaves in an isolated"):
             service.get_portfolio()
-    registry.clear()
 
 
 def test_the_benchmark_runs_and_prints_its_figures() -> None:

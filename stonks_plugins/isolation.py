@@ -1,0 +1,128 @@
+"""Process-isolated plugins in the registry: a ``ProcessHost`` stands where the imported code
+would be, and each service is a forwarder whose calls cross the pipe.
+
+A crash of the child (exit, signal, memory, CPU, timeout) is reported — an event with the
+crash's traceback and the plugin in error — and the child is restarted with backoff by the
+next call; the first call that succeeds after a crash brings the plugin back to active.
+Every failure reaches the caller as a ``SandboxError``, like in-process plugins.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from stonks_overwatch.core.service_types import ServiceType
+
+from .discovery.candidate import Candidate
+from .sandbox import PluginSandbox, SandboxError
+from .sandbox.process import (
+    ProcessCircuitOpen,
+    ProcessCrashed,
+    ProcessHost,
+    ProcessIsolationError,
+)
+
+if TYPE_CHECKING:
+    from .registry import Hooks, LoadedPlugin
+
+
+class ForwardedConfig:
+    """Config object of a process-isolated plugin: its real config class lives in the child,
+    so the host keeps every key and forwards them as a dict."""
+
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        self._data = dict(data or {})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> ForwardedConfig:
+        return cls(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._data)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._data[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def start_host(candidate: Candidate, hooks: Hooks) -> ProcessHost:
+    limits = hooks.process_limits
+    host = ProcessHost(
+        candidate,
+        memory_mb=int(limits.get("memory_mb", 512)),
+        cpu_seconds=int(limits.get("cpu_seconds", 60)),
+        call_timeout=float(limits.get("call_timeout", 30.0)),
+        start_timeout=float(limits.get("start_timeout", 20.0)),
+        base_delay=hooks.backoff_base,
+        max_delay=hooks.backoff_max,
+    )
+    try:
+        host.start()
+    except ProcessIsolationError as exc:
+        host.close()
+        raise SandboxError(candidate.name, exc.code, "load", exc.message, exc.traceback) from exc
+    return host
+
+
+class IsolatedService:
+    """Forwards a service's methods to the child, reporting crashes and recoveries."""
+
+    def __init__(
+        self, loaded: LoadedPlugin, service_type: ServiceType, proxy: Any, hooks: Hooks
+    ) -> None:
+        self._loaded = loaded
+        self._prefix = service_type.value
+        self._proxy = proxy
+        self._hooks = hooks
+        self.config = getattr(proxy, "config", None)
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        target = getattr(self._proxy, name)
+        operation = f"{self._prefix}.{name}"
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._call(operation, target, args, kwargs)
+
+        return call
+
+    def _call(
+        self,
+        operation: str,
+        target: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        box: PluginSandbox = self._loaded.sandbox  # type: ignore[assignment]
+        stats = box.metrics.stats(operation)
+        stats.calls += 1
+        start = time.perf_counter_ns()
+        try:
+            result = target(*args, **kwargs)
+        except ProcessIsolationError as exc:
+            stats.errors += 1
+            stats.observe(time.perf_counter_ns() - start)
+            raise self._failed(exc, operation) from exc
+        stats.observe(time.perf_counter_ns() - start)
+        if self._loaded.crashed:
+            self._loaded.crashed = False
+            if self._hooks.on_recover:
+                self._hooks.on_recover(self._loaded.name, "call after a restart of its process")
+        return result
+
+    def _failed(self, exc: ProcessIsolationError, operation: str) -> SandboxError:
+        err = SandboxError(self._loaded.name, exc.code, operation, exc.message, exc.traceback)
+        if isinstance(exc, ProcessCircuitOpen):
+            return err  # waiting out the backoff: no news
+        if self._hooks.on_failure:
+            self._hooks.on_failure(err)
+        if isinstance(exc, ProcessCrashed):
+            self._loaded.crashed = True
+            if self._hooks.on_crash:
+                self._hooks.on_crash(err)
+        return err
