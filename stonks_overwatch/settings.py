@@ -45,12 +45,19 @@ TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [BASE_DIR / "templates"],
-        "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "stonks_plugins.hosting.nav.plugin_navigation",
+            ],
+            # View plugins' templates (plugins/<name>/...) come from the plugin's package
+            # while it is enabled; not cached, so disabling one takes effect at once.
+            "loaders": [
+                "django.template.loaders.filesystem.Loader",
+                "django.template.loaders.app_directories.Loader",
+                "stonks_plugins.hosting.templates.Loader",
             ],
         },
     },

@@ -9,6 +9,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from stonks_plugins.hosting.aggregators import panels as insight_panels
+
 from .core.aggregators import PortfolioAggregator
 
 
@@ -23,6 +25,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "portfolio": portfolio,
             "total": total,
             "safe_mode": getattr(settings, "PLUGINS_SAFE_MODE", False),
+            "insights": [] if settings.PLUGINS_SAFE_MODE else insight_panels(portfolio.items),
         },
     )
 

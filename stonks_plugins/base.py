@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from abc import ABC
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stonks_overwatch.core.config import BaseConfig
+from stonks_overwatch.core.data import PortfolioEntry
 from stonks_overwatch.core.service_types import ServiceType
 
 from .health import HealthStatus
+from .panels import Panel
 
 if TYPE_CHECKING:
     from .manifest.model import PluginManifest
@@ -80,12 +84,52 @@ class BaseBrokerPlugin(BasePlugin):
 
 
 class BaseAggregatorPlugin(BasePlugin):
+    """Combines data across every active broker into panels the host shows (home page
+    "Insights"), e.g. allocation by currency, broker and product type."""
+
     plugin_type = "aggregator"
+
+    def aggregate(self, portfolio: list[PortfolioEntry]) -> list[Panel]:
+        """Panels computed from the portfolio of every active broker."""
+        return []
 
 
 class BaseViewPlugin(BasePlugin):
+    """Contributes pages mounted under ``/plugins/<name>/``: URL patterns, templates (the
+    package's ``templates/`` folder, addressed as ``plugins/<name>/<file>``), static files
+    (the package's ``static/`` folder, served at ``/plugins/<name>/static/<file>``) and a
+    navigation entry. A disabled view plugin's pages answer 404."""
+
     plugin_type = "view"
+    nav_label: str = ""
+    """Label of the navigation entry; empty: the plugin's display name."""
+    nav_path: str = ""
+    """Path under ``/plugins/<name>/`` the navigation entry opens."""
+
+    def get_urlpatterns(self) -> list[Any]:
+        """Django URL patterns, relative to ``/plugins/<name>/``."""
+        return []
+
+
+@dataclass(frozen=True)
+class ServiceCall:
+    """A call to a broker service method, as a middleware sees it."""
+
+    broker: str
+    service_type: ServiceType
+    method: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 class BaseMiddlewarePlugin(BasePlugin):
+    """Intercepts broker service calls, in ``order`` (lower first), e.g. caching or
+    converting values to a base currency. Enabled and disabled at runtime."""
+
     plugin_type = "middleware"
+    order: int = 100
+
+    def intercept(self, call: ServiceCall, proceed: Callable[[], Any]) -> Any:
+        """Return the result of the call; ``proceed()`` runs the rest of the chain and the
+        service itself. The default passes through."""
+        return proceed()

@@ -34,10 +34,21 @@ from .base import (
     BaseMiddlewarePlugin,
     BasePlugin,
     BaseViewPlugin,
+    ServiceCall,
 )
 from .health import Health, HealthStatus
+from .panels import Panel, PanelRow
 
 SDK_VERSION = CORE_API_VERSION
+
+
+def get_portfolio() -> list[PortfolioEntry]:
+    """The portfolio of every active broker, as the home page shows it (for view and
+    aggregator plugins that present data of their own)."""
+    from stonks_overwatch.core.aggregators import PortfolioAggregator
+
+    return list(PortfolioAggregator().get_portfolio().items)
+
 
 __all__ = [
     "CORE_API_VERSION",
@@ -60,11 +71,15 @@ __all__ = [
     "FeeServiceInterface",
     "Health",
     "HealthStatus",
+    "Panel",
+    "PanelRow",
     "PortfolioEntry",
     "PortfolioServiceInterface",
+    "ServiceCall",
     "ServiceType",
     "TotalPortfolio",
     "Transaction",
     "TransactionServiceInterface",
     "UpdateServiceInterface",
+    "get_portfolio",
 ]

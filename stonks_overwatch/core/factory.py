@@ -10,6 +10,7 @@ from .registry import BrokerRegistry
 from .service_types import ServiceType
 
 ConfigSource = Callable[[str], dict[str, Any] | None]
+ServiceWrapper = Callable[[str, ServiceType, Any], Any]
 
 
 def _settings_config_source(name: str) -> dict[str, Any] | None:
@@ -30,6 +31,7 @@ class BrokerFactory:
     _config_cache: dict[str, Any]
     _service_cache: dict[tuple[str, ServiceType], Any]
     _config_sources: list[ConfigSource]
+    _service_wrappers: list[ServiceWrapper]
 
     def __new__(cls) -> BrokerFactory:
         with cls._instance_lock:
@@ -39,6 +41,7 @@ class BrokerFactory:
                 inst._config_cache = {}
                 inst._service_cache = {}
                 inst._config_sources = [_settings_config_source]
+                inst._service_wrappers = []
                 cls._instance = inst
             return cls._instance
 
@@ -50,6 +53,14 @@ class BrokerFactory:
         with self._lock:
             if source not in self._config_sources:
                 self._config_sources.insert(0, source)
+
+    def add_service_wrapper(self, wrapper: ServiceWrapper) -> None:
+        """``wrapper(broker, service_type, service)`` returns what consumers get instead of
+        the service (e.g. a proxy that intercepts its calls); applied in order."""
+        with self._lock:
+            if wrapper not in self._service_wrappers:
+                self._service_wrappers.append(wrapper)
+                self._service_cache.clear()
 
     def create_config(self, name: str) -> Any:
         config_class = self.registry.get_config_class(name)
@@ -77,6 +88,8 @@ class BrokerFactory:
             return cached[1]
         config = self.create_config(name) if self.registry.has_config(name) else None
         service = provider(config=config)
+        for wrapper in list(self._service_wrappers):
+            service = wrapper(name, stype, service)
         with self._lock:
             self._service_cache[key] = (provider, service)
         return service

@@ -94,6 +94,7 @@ class LegacyBridge:
         self._checked_at = 0.0
         self._registered: dict[str, str] = {}  # broker name -> _identity(candidate)
         self._config_versions: dict[str, int] = {}
+        self._types: dict[str, str] = {}
         self._hook_done: set[str] = set()
 
     @property
@@ -106,6 +107,8 @@ class LegacyBridge:
         self._checked_at = 0.0
 
     def refresh(self, force: bool = False) -> None:
+        if settings.PLUGINS_SAFE_MODE:
+            return  # no plugin is served, whoever asks (views, tasks, the CLI)
         interval = float(getattr(settings, "PLUGINS_REFRESH_INTERVAL", 0.25))
         now = time.monotonic()
         if not force and now - self._checked_at < interval:
@@ -116,7 +119,7 @@ class LegacyBridge:
             if stamp is None or (stamp == self._applied and not force):
                 return
             try:
-                active = _active_broker_rows()
+                active = _serving_rows()
             except Exception:
                 logger.exception("could not read plugin states; keeping the current set")
                 return
@@ -143,7 +146,8 @@ class LegacyBridge:
                 and _identity(wanted[name], active[name].revision) != self._registered[name]
             )
             if name not in wanted or stale:
-                registry.unregister_broker(name)
+                if self._types.pop(name, "broker") == "broker":
+                    registry.unregister_broker(name)
                 plugin_registry.unregister(name)
                 factory.clear_cache(name)
                 del self._registered[name]
@@ -155,20 +159,25 @@ class LegacyBridge:
                     self._config_versions[name] = version
                     self._config_changed(name)
                 continue
-            if registry.is_registered(name):
+            assert cand.manifest is not None
+            is_broker = cand.manifest.type == "broker"
+            if is_broker and registry.is_registered(name):
                 logger.warning(
                     "plugin %s not registered: a legacy broker of that name exists", name
                 )
                 continue
-            assert cand.manifest is not None
-            services = cand.manifest.services or dict.fromkeys(cand.manifest.capabilities.services)
             plugin_registry.register(cand)
-            registry.register_complete_broker(
-                name,
-                LazyConfigClass(name),
-                **{stype.value: LazyService(name, stype) for stype in services},
-            )
-            factory.clear_cache(name)
+            if is_broker:
+                services = cand.manifest.services or dict.fromkeys(
+                    cand.manifest.capabilities.services
+                )
+                registry.register_complete_broker(
+                    name,
+                    LazyConfigClass(name),
+                    **{stype.value: LazyService(name, stype) for stype in services},
+                )
+                factory.clear_cache(name)
+            self._types[name] = cand.manifest.type
             self._registered[name] = _identity(cand, active[name].revision)
             self._config_versions[name] = active[name].config_version
 
@@ -204,6 +213,11 @@ class LegacyBridge:
             )
             plugin_registry.unload(name)
 
+    def serving(self, plugin_type: str) -> list[str]:
+        """Plugins of a type this process serves now (after a cheap freshness check)."""
+        self.refresh()
+        return sorted(n for n, t in self._types.items() if t == plugin_type)
+
     def note_config_applied(self, name: str) -> None:
         """The apply task already ran the plugin's hook in this process."""
         self._hook_done.add(name)
@@ -221,13 +235,27 @@ class LegacyBridge:
         with self._lock:
             registry = BrokerRegistry()
             for name in list(self._registered):
-                registry.unregister_broker(name)
+                if self._types.get(name, "broker") == "broker":
+                    registry.unregister_broker(name)
                 plugin_registry.unregister(name)
                 BrokerFactory().clear_cache(name)
             self._registered.clear()
             self._config_versions.clear()
+            self._types.clear()
             self._hook_done.clear()
             self.invalidate()
+
+
+def load_serving(plugin_type: str) -> list[tuple[str, LoadedPlugin]]:
+    """Loaded instances of the plugins of a type served here; one that fails to load is
+    recorded (state error) and left out."""
+    out = []
+    for name in bridge.serving(plugin_type):
+        try:
+            out.append((name, _load(name)))
+        except SandboxError:
+            continue
+    return out
 
 
 def _identity(cand: Candidate, revision: int) -> str:
@@ -242,8 +270,8 @@ class Serving:
     config_version: int
 
 
-def _active_broker_rows() -> dict[str, Serving]:
-    """Broker plugins this process should serve: active ones, and ones in a failure that may
+def _serving_rows() -> dict[str, Serving]:
+    """Plugins this process should serve: active ones, and ones in a failure that may
     pass (retried with backoff on use) — for a process-isolated plugin that includes a crash
     of its child, which is restarted."""
     from ..models import Plugin, PluginConfig
@@ -263,7 +291,7 @@ def _active_broker_rows() -> dict[str, Serving]:
         "version"
     )[:1]
     rows = (
-        Plugin.objects.filter(serving, enabled=True, type="broker", missing=False)
+        Plugin.objects.filter(serving, enabled=True, missing=False)
         .exclude(source="legacy")
         .annotate(config_version=Subquery(live_config))
         .values_list("name", "revision", "config_version")
@@ -285,5 +313,8 @@ def install_bridge() -> None:
 
     reporting.configure(plugin_registry)
     BrokerFactory().add_config_source(bridge.config_source)
+    from ..hosting.middleware import wrap_service
+
+    BrokerFactory().add_service_wrapper(wrap_service)
     discover()
     BrokerRegistry().add_refresh_hook(_refresh_hook)

@@ -1,0 +1,1 @@
+"""Allocation aggregator plugin."""

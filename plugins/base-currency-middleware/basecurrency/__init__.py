@@ -1,0 +1,1 @@
+"""Base-currency middleware plugin."""

@@ -1,0 +1,54 @@
+"""A template loader for view plugins: ``plugins/<name>/<file>`` is ``<file>`` in the
+``templates/`` folder of the plugin's package, while the plugin is served."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from django.template import Origin, TemplateDoesNotExist
+from django.template.loaders.base import Loader as BaseLoader
+
+PREFIX = "plugins/"
+
+
+def plugin_dir(name: str, folder: str) -> Path | None:
+    """The ``templates``/``static`` folder next to the plugin's main class."""
+    import inspect
+
+    from ..legacy.bridge import bridge
+    from ..registry import plugin_registry
+
+    if name not in bridge.serving("view"):
+        return None
+    loaded = plugin_registry.load(name)
+    if loaded.instance is None:
+        return None
+    path = Path(inspect.getfile(type(loaded.instance))).parent / folder
+    return path if path.is_dir() else None
+
+
+class Loader(BaseLoader):
+    def get_template_sources(self, template_name: str) -> Iterator[Origin]:
+        if not template_name.startswith(PREFIX):
+            return
+        name, _, rest = template_name[len(PREFIX) :].partition("/")
+        if not name or not rest:
+            return
+        base = plugin_dir(name, "templates")
+        if base is None:
+            return
+        path = (base / rest).resolve()
+        if base.resolve() not in path.parents:
+            return
+        yield Origin(name=str(path), template_name=template_name, loader=self)
+
+    def get_contents(self, origin: Origin) -> str:
+        try:
+            return Path(origin.name).read_text("utf-8")
+        except FileNotFoundError:
+            raise TemplateDoesNotExist(origin) from None
+
+    def get_template(self, template_name: str, skip: Any = None) -> Any:
+        return super().get_template(template_name, skip)
