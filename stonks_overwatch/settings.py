@@ -152,3 +152,49 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# -- REST API -------------------------------------------------------------------------------
+# /api/v1/ (stonks_plugins.api): token or session login; reading needs the view permission on
+# plugins, changing the change permission. Tokens: `manage.py drf_create_token USERNAME`.
+INSTALLED_APPS += [
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+]
+REST_FRAMEWORK = {
+    # Token first: its WWW-Authenticate header makes an anonymous request a 401, not a 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "stonks_plugins.api.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Stonks Overwatch plugins API",
+    "DESCRIPTION": (
+        "Plugins' state, actions, health, metrics and events. Authenticate with "
+        "`Authorization: Token <key>` (or a session); reading needs the view permission on "
+        "plugins, changing the change permission. Every error is "
+        '`{"error": {"code", "message", "details"}}`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "PluginStateEnum": "stonks_plugins.api.serializers.PLUGIN_STATES",
+        "PluginTypeEnum": "stonks_plugins.models.PluginType",
+        "PluginSourceEnum": "stonks_plugins.api.serializers.PLUGIN_SOURCES",
+        "ReasonCodeEnum": "stonks_plugins.api.serializers.REASON_CODES",
+        "EventKindEnum": "stonks_plugins.models.EventKind",
+        "HealthStatusEnum": "stonks_plugins.api.serializers.HEALTH_STATUSES",
+        "CircuitStateEnum": "stonks_plugins.api.serializers.CIRCUIT_STATES",
+        "SystemStatusEnum": "stonks_plugins.api.serializers.SYSTEM_STATUSES",
+        "CheckResultEnum": "stonks_plugins.api.serializers.CHECK_RESULTS",
+        "ErrorLocationEnum": "stonks_plugins.api.serializers.ERROR_LOCATIONS",
+    },
+}

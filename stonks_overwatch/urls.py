@@ -8,4 +8,5 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("plugins/", include("stonks_plugins.hosting.urls")),
+    path("api/v1/", include("stonks_plugins.api.urls")),
 ]

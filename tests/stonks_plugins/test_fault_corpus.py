@@ -116,8 +116,11 @@ def test_initialize_failure_is_retried_with_backoff_and_recovers(
     assert PluginEvent.objects.filter(plugin=row, kind="failure").count() == failures
 
     marker.unlink()  # the broker comes back
-    time.sleep(1.2)  # past the backoff (0.2 s doubling, capped at 1 s in tests)
-    assert "fault-init-raises" in _brokers(admin_client_logged)
+    # Past the backoff (0.2 s doubling, capped at 1 s in tests) a request retries it.
+    deadline = time.monotonic() + 10
+    while "fault-init-raises" not in _brokers(admin_client_logged):
+        assert time.monotonic() < deadline, "not retried after the backoff"
+        time.sleep(0.3)
     row = _row("fault-init-raises")
     assert (row.state, row.error_code) == ("active", "")
     assert PluginEvent.objects.filter(plugin=row, reason__startswith="recovered").exists()
@@ -162,6 +165,11 @@ def test_healthy_plugins_pass_the_health_command(plugin_dirs) -> None:
 
 
 def test_service_failures_open_the_circuit(plugin_dirs, admin_client_logged, settings) -> None:
+    from stonks_plugins import reporting
+    from stonks_plugins.registry import plugin_registry
+
+    settings.PLUGINS_BACKOFF_BASE = 60  # stays open for the whole test, however slow
+    reporting.configure(plugin_registry)
     _install(plugin_dirs, "fault-service-raises")
     for _ in range(settings.PLUGINS_CIRCUIT_THRESHOLD):
         resp = admin_client_logged.get("/")

@@ -1,0 +1,13 @@
+"""The REST API under ``/api/v1/``: a thin HTTP layer over ``stonks_plugins.manager``.
+
+Views translate requests into manager calls (with the requesting user as the actor) and the
+results into JSON; every state change goes through the manager, so the API, the admin, the
+CLI and the Celery tasks behave alike. The engine never imports this package.
+
+Modules: ``serializers`` (response shapes, which are also the OpenAPI components),
+``views`` (the plugin viewset and the system health view), ``permissions``, ``filters``,
+``pagination``, ``errors`` (the one error shape and the exception handler), ``redaction``
+(nothing secret leaves through the API), ``system`` (the load balancer's health rule) and
+``urls``. The configuration endpoints (``plugins/{name}/config/...``) arrive with the
+configuration system in ``config_views`` (see ``urls``).
+"""

@@ -1,0 +1,59 @@
+"""Page-number pagination: ``{"count", "next", "previous", "results"}``, ``?page=`` and
+``?page_size=`` (larger than 1,000 is capped at 1,000, so a dashboard can fetch every plugin in
+one request).
+
+Unlike DRF's default, a malformed ``page`` or ``page_size`` (``abc``, ``0``, ``2.5``) is a 400
+naming the parameter, not silently the first page: the schema says "integer, at least 1" and
+the API holds to it. A page beyond the last is a 404.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.core.paginator import Paginator
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+
+from .errors import QueryValidationError
+
+_WHOLE = re.compile(r"^[0-9]+$")
+
+
+def positive_int(request: Request, param: str) -> int | None:
+    """The query parameter as an integer >= 1, None when absent; a 400 otherwise."""
+    raw = request.query_params.get(param)
+    if raw is None:
+        return None
+    if not _WHOLE.match(raw) or int(raw) < 1:
+        raise QueryValidationError({param: [f"must be a whole number of at least 1, not {raw!r}"]})
+    return int(raw)
+
+
+class StandardPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+    last_page_strings = ()  # the schema says integer: no "last"
+
+    def get_page_size(self, request: Request) -> int:
+        size = positive_int(request, self.page_size_query_param)
+        return self.page_size if size is None else min(size, self.max_page_size)
+
+    def get_page_number(self, request: Request, paginator: Paginator) -> int:
+        number = positive_int(request, self.page_query_param)
+        return 1 if number is None else number
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        params = super().get_schema_operation_parameters(view)
+        for param in params:
+            param["schema"]["minimum"] = 1
+            if param["name"] == self.page_size_query_param:
+                param["description"] = (
+                    f"Results per page (default {self.page_size}; more than "
+                    f"{self.max_page_size} is capped at {self.max_page_size})."
+                )
+            else:
+                param["description"] = "Page number, from 1; beyond the last page is a 404."
+        return params

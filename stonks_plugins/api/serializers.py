@@ -1,0 +1,443 @@
+"""The API's response shapes. Each serializer is also an OpenAPI component, so the fields
+declared here are the contract a generated client sees.
+
+The plugin serializers build their output directly (``to_representation``) from
+``Plugin.summary()`` — the same dict ``plugins list --json`` prints — instead of running DRF's
+per-field machinery: listing 1,000 plugins must cost no more than a bare DRF list view, and the
+per-field path is the slow part. The declared fields still describe that output exactly; a
+test compares the two, and schemathesis checks every response against the schema.
+
+Everything here only reads: the API changes plugins through the manager alone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+from urllib.parse import quote
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.request import Request
+
+from ..checks import CheckOutcome
+from ..discovery.candidate import Source
+from ..errors import ReasonCode
+from ..health import Health
+from ..lifecycle.states import PluginState
+from ..models import EventKind, HealthCheck, Plugin, PluginEvent, PluginType
+from .redaction import redact, scrub_text
+
+
+def _values(enum: Any) -> list[str]:
+    return [member.value for member in enum]
+
+
+SUMMARY_FIELDS = (
+    "name",
+    "version",
+    "type",
+    "source",
+    "state",
+    "enabled",
+    "error_code",
+    "error_message",
+    "display_name",
+    "location",
+    "missing",
+)
+"""The model fields ``Plugin.summary()`` reads: the list loads only these columns."""
+
+# Choice sets, as plain values, named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] so that
+# each is one named enum in the schema.
+PLUGIN_STATES = _values(PluginState)
+PLUGIN_SOURCES = _values(Source)
+REASON_CODES = _values(ReasonCode)
+HEALTH_STATUSES = _values(Health)
+CIRCUIT_STATES = ["closed", "open", "half_open"]
+SYSTEM_STATUSES = ["ok", "degraded", "unavailable"]
+CHECK_RESULTS = ["ok", "error"]
+ERROR_LOCATIONS = ["body", "query"]
+
+# Links of a plugin's detail. The configuration system adds "config" here and a matching
+# field to PluginLinksSerializer (the schema), with its views in config_views.py.
+DETAIL_LINKS = ("enable", "disable", "reload", "health", "metrics", "events")
+
+_DATETIME = serializers.DateTimeField()
+
+
+def _datetime(value: Any) -> str | None:
+    return None if value is None else str(_DATETIME.to_representation(value))
+
+
+class ReadOnlySerializer(serializers.Serializer):
+    # A response shape: never used to read input, so create/update are not supported. (No
+    # docstring: the schema would show it as every subclass's description.)
+
+    def create(self, validated_data: Any) -> Any:  # pragma: no cover - never called
+        raise NotImplementedError
+
+    def update(self, instance: Any, validated_data: Any) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+class ErrorDetailItemSerializer(ReadOnlySerializer):
+    path = serializers.CharField(
+        help_text="JSON path of the bad field in the body ($.a.b[0]) or the query parameter."
+    )
+    message = serializers.CharField()
+    code = serializers.CharField(help_text="DRF's code for this problem (required, invalid...)")
+    location = serializers.ChoiceField(choices=ERROR_LOCATIONS)
+
+
+class ErrorBodySerializer(ReadOnlySerializer):
+    code = serializers.CharField(
+        help_text="Stable machine-readable code: not_authenticated, authentication_failed, "
+        "permission_denied, not_found, method_not_allowed, validation_error, conflict, "
+        "precondition_failed, server_error, or a plugin reason code ("
+        + ", ".join(REASON_CODES)
+        + ")."
+    )
+    message = serializers.CharField(help_text="What is wrong, for a person.")
+    details = ErrorDetailItemSerializer(
+        many=True, help_text="Every problem of a validation error; empty otherwise."
+    )
+
+
+class ErrorSerializer(ReadOnlySerializer):
+    error = ErrorBodySerializer()
+
+
+# -- plugins ------------------------------------------------------------------------------------
+
+
+class PluginErrorSerializer(ReadOnlySerializer):
+    code = serializers.ChoiceField(choices=REASON_CODES)
+    message = serializers.CharField()
+
+
+class PluginSerializer(ReadOnlySerializer):
+    """The contract's summary of a plugin (``plugins list --json``), plus its URL."""
+
+    name = serializers.CharField(help_text="Unique; a duplicate is NAME@LOCATION.")
+    version = serializers.CharField(allow_blank=True)
+    type = serializers.ChoiceField(
+        choices=PluginType.choices,
+        allow_blank=True,
+        help_text="Empty when the manifest could not be read.",
+    )
+    source = serializers.ChoiceField(choices=PLUGIN_SOURCES)
+    state = serializers.ChoiceField(choices=PLUGIN_STATES)
+    enabled = serializers.BooleanField()
+    error = PluginErrorSerializer(
+        allow_null=True, help_text="Why the plugin is in error (null when it is not)."
+    )
+    display_name = serializers.CharField(allow_blank=True)
+    location = serializers.CharField(
+        allow_blank=True, help_text="Plugin folder, or DIST==VERSION for an installed package."
+    )
+    missing = serializers.BooleanField(help_text="Not found by the last sync.")
+    url = serializers.URLField(help_text="This plugin's detail in the API.")
+
+    _base: str | None = None
+
+    def plugin_url(self, plugin: Plugin) -> str:
+        """``.../plugins/<name>/``; the prefix is resolved once per response, not per row."""
+        if self._base is None:
+            request: Request | None = self.context.get("request")
+            base = reverse("plugins_api:plugin-list")
+            if request is not None:
+                base = request.build_absolute_uri(base)
+            self._base = base
+        return f"{self._base}{quote(plugin.name, safe='@')}/"
+
+    def to_representation(self, instance: Plugin) -> dict[str, Any]:
+        data = instance.summary()
+        error = data["error"]
+        if error is not None:  # messages quote exceptions, which may quote a credential
+            data["error"] = {"code": error["code"], "message": scrub_text(error["message"])}
+        data["url"] = self.plugin_url(instance)
+        return data
+
+
+class PluginLinksSerializer(ReadOnlySerializer):
+    self = serializers.URLField()
+    enable = serializers.URLField()
+    disable = serializers.URLField()
+    reload = serializers.URLField()
+    health = serializers.URLField()
+    metrics = serializers.URLField()
+    events = serializers.URLField()
+
+
+class PluginDetailSerializer(PluginSerializer):
+    """Everything the database knows about a plugin, and where to act on it."""
+
+    declared_name = serializers.CharField(allow_blank=True, help_text="Name in the manifest.")
+    description = serializers.CharField(allow_blank=True)
+    warnings = serializers.ListField(child=serializers.CharField())
+    error_details = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Structured details of the error (JSON paths of manifest problems, the "
+        "traceback of a failure); secrets are masked.",
+    )
+    manifest = serializers.DictField(help_text="plugin_manifest.json as found.")
+    capabilities = serializers.DictField(help_text="The manifest's capabilities section.")
+    services = serializers.DictField(
+        help_text="The manifest's services map: service type to class."
+    )
+    revision = serializers.IntegerField(help_text="Bumped by every reload.")
+    consecutive_unhealthy = serializers.IntegerField()
+    state_changed_at = serializers.DateTimeField()
+    discovered_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField(allow_null=True)
+    updated_at = serializers.DateTimeField()
+    links = PluginLinksSerializer()
+
+    def to_representation(self, instance: Plugin) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        manifest = instance.manifest if isinstance(instance.manifest, dict) else {}
+        capabilities = manifest.get("capabilities")
+        services = manifest.get("services")
+        details = instance.error_details if isinstance(instance.error_details, list) else []
+        url = data["url"]
+        data.update(
+            declared_name=instance.declared_name,
+            description=instance.description,
+            warnings=[str(w) for w in instance.warnings or []],
+            error_details=[redact(d) for d in details if isinstance(d, dict)],
+            manifest=manifest,
+            capabilities=capabilities if isinstance(capabilities, dict) else {},
+            services=services if isinstance(services, dict) else {},
+            revision=instance.revision,
+            consecutive_unhealthy=instance.consecutive_unhealthy,
+            state_changed_at=_datetime(instance.state_changed_at),
+            discovered_at=_datetime(instance.discovered_at),
+            last_seen_at=_datetime(instance.last_seen_at),
+            updated_at=_datetime(instance.updated_at),
+            links={"self": url, **{link: f"{url}{link}/" for link in DETAIL_LINKS}},
+        )
+        return data
+
+
+# -- events -------------------------------------------------------------------------------------
+
+
+@extend_schema_field(OpenApiTypes.OBJECT)
+class RedactedJSONField(serializers.JSONField):
+    """Free-form JSON with secret-looking keys masked and secrets scrubbed from text."""
+
+    def to_representation(self, value: Any) -> Any:
+        return redact(value if isinstance(value, dict) else {})
+
+
+class RedactedCharField(serializers.CharField):
+    def to_representation(self, value: Any) -> str:
+        return scrub_text(str(value))
+
+
+class PluginEventSerializer(serializers.ModelSerializer):
+    """Who did what, when, from which state to which, and why."""
+
+    plugin = serializers.CharField(source="plugin.name")
+    kind = serializers.ChoiceField(choices=EventKind.choices)
+    from_state = serializers.ChoiceField(
+        choices=PLUGIN_STATES, allow_blank=True, help_text="Empty unless a transition."
+    )
+    to_state = serializers.ChoiceField(
+        choices=PLUGIN_STATES, allow_blank=True, help_text="Empty unless a transition."
+    )
+    reason = RedactedCharField(allow_blank=True)
+    actor = serializers.CharField(
+        allow_blank=True, help_text="Username, 'cli', or 'system' for the engine itself."
+    )
+    details = RedactedJSONField(help_text="Structured details (tracebacks...); secrets masked.")
+    at = serializers.DateTimeField(source="created_at")
+
+    class Meta:
+        model = PluginEvent
+        fields = ["id", "plugin", "kind", "from_state", "to_state", "reason", "actor", "details"]
+        fields += ["at"]
+        read_only_fields = fields
+
+
+# -- health -------------------------------------------------------------------------------------
+
+
+class HealthCheckSerializer(serializers.ModelSerializer):
+    """One stored health check result."""
+
+    status = serializers.ChoiceField(choices=HEALTH_STATUSES)
+    message = RedactedCharField(allow_blank=True)
+    details = RedactedJSONField()
+    actor = serializers.CharField(allow_blank=True)
+    at = serializers.DateTimeField(source="created_at")
+
+    class Meta:
+        model = HealthCheck
+        fields = ["id", "status", "message", "details", "duration_ms", "actor", "at"]
+        read_only_fields = fields
+
+
+class PluginHealthSerializer(ReadOnlySerializer):
+    """A plugin's latest health check and its history, newest first."""
+
+    plugin = serializers.CharField()
+    state = serializers.ChoiceField(choices=PLUGIN_STATES)
+    enabled = serializers.BooleanField()
+    consecutive_unhealthy = serializers.IntegerField()
+    latest = HealthCheckSerializer(allow_null=True)
+    history = HealthCheckSerializer(many=True)
+
+    def to_representation(self, instance: dict[str, Any]) -> dict[str, Any]:
+        plugin: Plugin = instance["plugin"]
+        history: list[HealthCheck] = instance["history"]
+        rows = HealthCheckSerializer(history, many=True).data
+        return {
+            "plugin": plugin.name,
+            "state": plugin.state,
+            "enabled": plugin.enabled,
+            "consecutive_unhealthy": plugin.consecutive_unhealthy,
+            "latest": rows[0] if rows else None,
+            "history": rows,
+        }
+
+
+class HealthCheckResultSerializer(ReadOnlySerializer):
+    """The result of a check run now, and the plugin's state after it (three unhealthy
+    results in a row put a plugin in error ``health_failed``)."""
+
+    plugin = serializers.CharField()
+    status = serializers.ChoiceField(choices=HEALTH_STATUSES)
+    message = serializers.CharField(allow_blank=True)
+    details = RedactedJSONField()
+    duration_ms = serializers.FloatField()
+    state = serializers.ChoiceField(choices=PLUGIN_STATES)
+    error = PluginErrorSerializer(allow_null=True)
+
+    def to_representation(self, instance: dict[str, Any]) -> dict[str, Any]:
+        outcome: CheckOutcome = instance["outcome"]
+        plugin: Plugin = instance["plugin"]
+        return {
+            "plugin": outcome.plugin,
+            "status": outcome.status.status.value,
+            "message": scrub_text(outcome.status.message),
+            "details": redact(dict(outcome.status.details)),
+            "duration_ms": round(outcome.duration_ms, 3),
+            "state": plugin.state,
+            "error": plugin.error,
+        }
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """Digits only: DRF's own accepts ``"2.0"`` as 2, which the schema's integer does not."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, str) and not re.fullmatch(r"-?[0-9]+", data):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+class HealthQuerySerializer(serializers.Serializer):
+    limit = StrictIntegerField(
+        min_value=1, max_value=1000, default=50, help_text="How many past results to return."
+    )
+
+
+# -- metrics ------------------------------------------------------------------------------------
+
+
+class CircuitSerializer(ReadOnlySerializer):
+    state = serializers.ChoiceField(choices=CIRCUIT_STATES)
+    failures = serializers.IntegerField()
+    threshold = serializers.IntegerField()
+    opens = serializers.IntegerField()
+    delay = serializers.FloatField(help_text="Seconds the circuit stays open this time.")
+    retry_in = serializers.FloatField(help_text="Seconds until the next trial call.")
+
+
+class CallStatsSerializer(ReadOnlySerializer):
+    calls = serializers.IntegerField()
+    errors = serializers.IntegerField()
+    rejected = serializers.IntegerField(help_text="Refused by the open circuit.")
+    timeouts = serializers.IntegerField()
+    timed = serializers.IntegerField(help_text="Calls whose latency was measured (sampled).")
+    avg_ms = serializers.FloatField()
+    max_ms = serializers.FloatField()
+    histogram = serializers.DictField(
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="Calls per latency bucket (le_<ms>ms, inf); absent in the totals.",
+    )
+
+
+class AbandonedCallSerializer(ReadOnlySerializer):
+    operation = serializers.CharField()
+    thread = serializers.CharField()
+    timeout = serializers.FloatField()
+
+
+class PluginMetricsSerializer(ReadOnlySerializer):
+    """Calls, errors and latency per operation, and the circuit — in the process that
+    answered (each web and worker process counts its own calls)."""
+
+    plugin = serializers.CharField()
+    process = serializers.IntegerField(help_text="Id of the process whose counters these are.")
+    circuit = CircuitSerializer()
+    metrics = serializers.DictField(
+        child=CallStatsSerializer(), help_text="Per operation, and '__total__' for the sum."
+    )
+    abandoned = AbandonedCallSerializer(many=True, help_text="Timed-out calls still running.")
+    threads = serializers.ListField(child=serializers.CharField())
+    tracked = serializers.ListField(
+        child=serializers.CharField(), help_text="Resources the plugin holds open."
+    )
+
+    def to_representation(self, instance: dict[str, Any]) -> dict[str, Any]:
+        return {**instance, "process": os.getpid()}
+
+
+# -- sync and system health ---------------------------------------------------------------------
+
+
+class SyncReportSerializer(ReadOnlySerializer):
+    """What a sync changed, by plugin name."""
+
+    added = serializers.ListField(child=serializers.CharField())
+    updated = serializers.ListField(child=serializers.CharField())
+    missing = serializers.ListField(child=serializers.CharField())
+    activated = serializers.ListField(child=serializers.CharField())
+    failed = serializers.ListField(child=serializers.CharField())
+    unchanged = serializers.ListField(child=serializers.CharField())
+
+
+class SystemChecksSerializer(ReadOnlySerializer):
+    database = serializers.ChoiceField(choices=CHECK_RESULTS)
+    cache = serializers.ChoiceField(choices=CHECK_RESULTS)
+
+
+class SystemPluginsSerializer(ReadOnlySerializer):
+    total = serializers.IntegerField()
+    enabled = serializers.IntegerField()
+    active = serializers.IntegerField()
+    failing_count = serializers.IntegerField(help_text="Enabled plugins in state error.")
+    failing = serializers.ListField(
+        child=serializers.CharField(), help_text="Their names (at most 100)."
+    )
+
+
+class SystemHealthSerializer(ReadOnlySerializer):
+    status = serializers.ChoiceField(
+        choices=SYSTEM_STATUSES,
+        help_text="ok: all good. degraded: some enabled plugins are in error (the site "
+        "serves everything else; HTTP 200). unavailable: the database or the cache does "
+        "not answer (HTTP 503).",
+    )
+    checks = SystemChecksSerializer()
+    plugins = SystemPluginsSerializer(allow_null=True, help_text="Null when the database is down.")

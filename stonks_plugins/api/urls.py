@@ -1,0 +1,33 @@
+"""Routes under ``/api/v1/`` (included by the host's urls as ``plugins_api``).
+
+``plugins/sync/`` is matched before ``plugins/{name}/``; a GET there answers with the detail
+of a plugin named ``sync`` (see ``PluginViewSet.retrieve_sync``), a POST syncs. Any other
+path under ``/api/v1/`` is a JSON 404 in the API's error shape.
+"""
+
+from __future__ import annotations
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from .errors import unknown_endpoint
+from .views import PluginViewSet, SystemHealthView
+
+app_name = "plugins_api"
+
+router = SimpleRouter()
+router.register("plugins", PluginViewSet, basename="plugin")
+# The configuration system adds plugins/{name}/config/, config/schema/ and config/history/
+# in config_views.py: a viewset mixing in views.PluginAPIView (same authentication,
+# permissions, name lookup and actor), registered on the same prefix:
+# from .config_views import PluginConfigViewSet
+# router.register("plugins", PluginConfigViewSet, basename="plugin-config")
+
+urlpatterns = [
+    path("health/", SystemHealthView.as_view(), name="health"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="plugins_api:schema"), name="docs"),
+    *router.urls,
+    re_path(r"^", unknown_endpoint),
+]
