@@ -169,6 +169,7 @@ def test_service_failures_open_the_circuit(plugin_dirs, admin_client_logged, set
     from stonks_plugins.registry import plugin_registry
 
     settings.PLUGINS_BACKOFF_BASE = 60  # stays open for the whole test, however slow
+    settings.PLUGINS_BACKOFF_MAX = 120
     reporting.configure(plugin_registry)
     _install(plugin_dirs, "fault-service-raises")
     for _ in range(settings.PLUGINS_CIRCUIT_THRESHOLD):
