@@ -13,10 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from typing import Any
 
 from stonks_plugins.sdk import (
     AccountOverview,
     AccountServiceInterface,
+    BrokerServiceInterface,
     Deposit,
     DepositServiceInterface,
     Fee,
@@ -28,7 +30,7 @@ from stonks_plugins.sdk import (
     TransactionServiceInterface,
 )
 
-from .exports import HistoryRow, read_history
+from .exports import History, HistoryRow, RowIssue, read_history
 
 BROKER = "bitvavo"
 CASH_CURRENCY = "EUR"
@@ -58,8 +60,20 @@ def data_folder(config: object | None) -> Path:
     return Path(str(folder)).expanduser() if folder else SAMPLE_DATA_FOLDER
 
 
-def _history(config: object | None) -> list[HistoryRow]:
-    return read_history(data_folder(config))
+class _ImportReporting(BrokerServiceInterface):
+    """Keeps the rows the last call had to skip, as ``(file, line, reason)`` tuples."""
+
+    def __init__(self, config: Any = None, **kwargs: Any) -> None:
+        super().__init__(config=config, **kwargs)
+        self.import_report: list[RowIssue] = []
+
+    def _history(self) -> History:
+        history = read_history(data_folder(getattr(self, "config", None)))
+        self.import_report = list(history.issues)
+        return history
+
+    def _rows(self) -> list[HistoryRow]:
+        return self._history().rows
 
 
 def _money(value: Decimal) -> Decimal:
@@ -103,11 +117,11 @@ def holdings(rows: Iterable[HistoryRow]) -> tuple[list[Holding], Decimal]:
     return positions, cash
 
 
-class PortfolioService(PortfolioServiceInterface):
+class PortfolioService(_ImportReporting, PortfolioServiceInterface):
     """Crypto positions rebuilt from the transaction history, valued in EUR."""
 
     def get_portfolio(self) -> list[PortfolioEntry]:
-        positions, _ = holdings(_history(self.config))
+        positions, _ = holdings(self._rows())
         return [
             PortfolioEntry(
                 name=COIN_NAMES.get(holding.currency, holding.currency),
@@ -123,7 +137,7 @@ class PortfolioService(PortfolioServiceInterface):
         ]
 
     def get_portfolio_total(self) -> TotalPortfolio:
-        rows = _history(self.config)
+        rows = self._rows()
         positions, cash = holdings(rows)
         deposits = _sum(row.amount for row in rows if _is_cash_transfer(row))
         return TotalPortfolio(
@@ -135,7 +149,7 @@ class PortfolioService(PortfolioServiceInterface):
         )
 
 
-class TransactionService(TransactionServiceInterface):
+class TransactionService(_ImportReporting, TransactionServiceInterface):
     """Buys and sells; ``total`` is what was paid or received, fee included."""
 
     def get_transactions(self) -> list[Transaction]:
@@ -152,7 +166,7 @@ class TransactionService(TransactionServiceInterface):
                 currency=row.quote_currency or row.paid_currency or CASH_CURRENCY,
                 broker=BROKER,
             )
-            for row in _history(self.config)
+            for row in self._rows()
             if row.kind in ("buy", "sell")
         ]
         return list(reversed(transactions))
@@ -162,7 +176,7 @@ def _is_cash_transfer(row: HistoryRow) -> bool:
     return row.kind in ("deposit", "withdrawal") and row.currency == CASH_CURRENCY
 
 
-class DepositService(DepositServiceInterface):
+class DepositService(_ImportReporting, DepositServiceInterface):
     """EUR deposits (positive) and withdrawals (negative); crypto transfers are not cash."""
 
     def get_cash_deposits(self) -> list[Deposit]:
@@ -174,18 +188,18 @@ class DepositService(DepositServiceInterface):
                 description=row.kind.capitalize(),
                 broker=BROKER,
             )
-            for row in _history(self.config)
+            for row in self._rows()
             if _is_cash_transfer(row)
         ]
         return list(reversed(deposits))
 
 
-class FeeService(FeeServiceInterface):
+class FeeService(_ImportReporting, FeeServiceInterface):
     """Trading and withdrawal fees (negative) and fee rebates (positive)."""
 
     def get_fees(self) -> list[Fee]:
         fees: list[Fee] = []
-        for row in _history(self.config):
+        for row in self._rows():
             if row.kind == "rebate":
                 fees.append(
                     Fee(
@@ -209,17 +223,19 @@ class FeeService(FeeServiceInterface):
         return list(reversed(fees))
 
 
-class AccountService(AccountServiceInterface):
+class AccountService(_ImportReporting, AccountServiceInterface):
     """EUR cash balance and a summary of the history (never the API credentials)."""
 
     def get_account_overview(self) -> AccountOverview:
         folder = data_folder(self.config)
-        rows = read_history(folder)
+        history = self._history()
+        rows = history.rows
         positions, cash = holdings(rows)
         extra = {
             "source": "sample" if folder == SAMPLE_DATA_FOLDER else "import",
             "assets": str(len(positions)),
             "history_rows": str(len(rows)),
+            "skipped_rows": str(len(history.issues)),
         }
         if rows:
             extra["last_activity"] = rows[-1].day.isoformat()

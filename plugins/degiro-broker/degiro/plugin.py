@@ -2,56 +2,68 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sized
-from pathlib import Path
 from typing import Any
 
 from stonks_plugins.sdk import BaseBrokerPlugin, HealthStatus
 
-from .exports import (
-    ACCOUNT_FILE,
-    PORTFOLIO_FILE,
-    TRANSACTIONS_FILE,
-    ExportFormatError,
-    ExportMissingError,
-    parse_account,
-    parse_portfolio,
-    parse_transactions,
-)
-from .services import data_folder
+from .classify import Kind, classify
+from .csvio import ExportFormatError, Parsed
+from .exports import ACCOUNT_FILE, PORTFOLIO_FILE, TRANSACTIONS_FILE
+from .services import data_folder, load_exports
 
-_CHECKS: tuple[tuple[str, str, Callable[[Path], Sized]], ...] = (
-    (PORTFOLIO_FILE, "portfolio_rows", lambda path: parse_portfolio(path)[1]),
-    (TRANSACTIONS_FILE, "transaction_rows", parse_transactions),
-    (ACCOUNT_FILE, "account_rows", parse_account),
-)
+SHOWN_ISSUES = 5
+"""How many skipped rows the health details spell out (the count is always complete)."""
 
 
 class DegiroPlugin(BaseBrokerPlugin):
     """Services and config class come from the manifest; this class only adds health.
 
-    Healthy: every export file exists and parses. Degraded: Transactions.csv or Account.csv
-    is missing, so only some services work. Unhealthy: Portfolio.csv is missing, or a file
-    is there but cannot be read.
+    Healthy: the three exports are there and every row was read. Degraded: some rows were
+    skipped (``details["issues"]`` counts them, ``details["first_issues"]`` says where and
+    why), or Portfolio.csv, Transactions.csv or Account.csv is missing so only some services
+    work. Unhealthy: the import folder or all three files are missing, or a file is there
+    but cannot be read at all.
     """
 
     def health_check(self) -> HealthStatus:
-        # The host may attach the plugin's config; without one the shipped samples are used.
+        # The host attaches the plugin's config; without one the shipped samples are used.
         folder = data_folder(getattr(self, "config", None))
         details: dict[str, Any] = {"folder": str(folder)}
+        try:
+            exports = load_exports(folder)
+        except (ExportFormatError, OSError) as exc:
+            return HealthStatus.unhealthy(str(exc), **details)
+        files: list[tuple[str, Parsed[Any] | None]] = [
+            (PORTFOLIO_FILE, exports.portfolio),
+            (TRANSACTIONS_FILE, exports.transactions),
+            (ACCOUNT_FILE, exports.account),
+        ]
+        missing = [name for name, parsed in files if parsed is None]
+        for name, parsed in files:
+            if parsed is not None:
+                details[name] = {
+                    "rows": len(parsed.rows),
+                    "skipped": len(parsed.issues),
+                    "language": parsed.language or "unknown",
+                    **({"layout": parsed.layout} if parsed.layout else {}),
+                }
+        if exports.account is not None:
+            unknown = sorted(
+                {row.description for row in exports.account.rows if classify(row) is Kind.OTHER}
+            )
+            if unknown:
+                details["unclassified_descriptions"] = unknown[:SHOWN_ISSUES]
+        issues = exports.issues
+        details["issues"] = len(issues)
         problems: list[str] = []
-        fatal = False
-        for file_name, key, parse in _CHECKS:
-            try:
-                details[key] = len(parse(folder / file_name))
-            except ExportMissingError as exc:
-                problems.append(str(exc))
-                fatal = fatal or file_name == PORTFOLIO_FILE
-            except (ExportFormatError, OSError) as exc:
-                problems.append(str(exc))
-                fatal = True
+        if issues:
+            details["first_issues"] = [str(issue) for issue in issues[:SHOWN_ISSUES]]
+            shown = "; ".join(details["first_issues"][:2])
+            more = f" (and {len(issues) - 2} more)" if len(issues) > 2 else ""
+            problems.append(f"{len(issues)} row(s) skipped: {shown}{more}")
+        if missing:
+            details["missing"] = missing
+            problems.append(f"missing in {folder}: {', '.join(missing)}")
         if problems:
-            details["problems"] = problems
-            report = HealthStatus.unhealthy if fatal else HealthStatus.degraded
-            return report("; ".join(problems), **details)
+            return HealthStatus.degraded("; ".join(problems), **details)
         return HealthStatus.healthy("DeGiro export files readable", **details)
