@@ -4,4 +4,3 @@ The distribution is ``stonks-overwatch-core``; plugin manifests depend on it by 
 """
 
 __version__ = "2.0.0"
-

@@ -1,79 +1,753 @@
-"""Django admin for plugins: a thin layer over the manager (the full console comes later)."""
+"""The Django admin plugin console: a thin layer over ``stonks_plugins.manager.manager``.
+
+Every change — enable, disable, reload, health check, sync, a new config — is a manager call
+with the operator's username as the actor, so the admin, the API, the CLI and the tasks behave
+alike and leave the same events. The admin itself only reads and presents:
+
+- the plugin list: state badges, type, version, source, latest health, last error; filters,
+  search and bulk actions that report one message per plugin;
+- the plugin page: its fields, manifest, capabilities and services, its config as a form
+  generated from the config JSON Schema (``admin_forms``), config history, events, health
+  history and this process's metrics, with small server-rendered SVG charts;
+- the console overview (``overview/``): every plugin's state and health at a glance.
+
+Read-only staff (``view_plugin`` only) see all of it and change nothing: no action buttons,
+a disabled config form, and any POST is refused with 403. Secrets never reach a page: the
+config is read masked, and free text (events, health, errors, apply messages) is scrubbed of
+secret-looking pairs and of the plugin's stored secret values.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
-from .errors import IllegalTransition, PluginNotFound
+from .admin_forms import SUBMIT_FIELD, ConfigForm, get_path
+from .api.redaction import redact, scrub_text
+from .config import versions
+from .config.schema import secret_paths
+from .config.validation import ConfigInvalid
+from .config.versions import ConfigView, StaleConfig
+from .errors import IllegalTransition, PluginError, PluginNotFound
+from .health import Health
+from .lifecycle.states import PluginState
 from .manager import manager
-from .models import Plugin, PluginConfig, PluginEvent
+from .models import HealthCheck, Plugin, PluginConfig, PluginEvent
+
+EVENTS_SHOWN = 50
+HEALTH_SHOWN = 50
+STATES = [s.value for s in PluginState]
+HEALTH_STATES = [h.value for h in Health]
 
 
-class PluginEventInline(admin.TabularInline):
-    model = PluginEvent
-    extra = 0
-    can_delete = False
-    fields = ("created_at", "kind", "from_state", "to_state", "reason", "actor")
-    readonly_fields = fields
-    ordering = ("-created_at", "-id")
-    max_num = 0
+# -- presentation helpers -------------------------------------------------------------------
+def state_badge(state: str) -> str:
+    return format_html('<span class="so-badge so-state-{0}">{0}</span>', state or "unknown")
+
+
+def health_badge(status: str | None) -> str:
+    if not status:
+        return format_html('<span class="so-badge so-health-none">{}</span>', "not checked")
+    return format_html('<span class="so-badge so-health-{0}">{0}</span>', status)
+
+
+def secret_values(plugin: Plugin) -> list[str]:
+    """The clear values of every secret this plugin ever stored, so that any text shown on
+    its page can be scrubbed of them even when a plugin echoed one into a message."""
+    try:
+        schema = versions.schema_of(plugin)
+        paths = list(secret_paths(schema))
+    except Exception:  # an unreadable schema or manifest: nothing to decrypt with
+        return []
+    if not paths:
+        return []
+    found: set[str] = set()
+    for cfg in plugin.configs.all():
+        try:
+            plain = versions.plain_data(plugin, cfg, schema)
+        except Exception:  # a secret no key decrypts: it cannot be shown either
+            continue
+        for p in paths:
+            value = get_path(plain, p)
+            if isinstance(value, str | int | float) and str(value):
+                found.add(str(value))
+    return sorted(found, key=len, reverse=True)
+
+
+def _scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    return scrub_text(str(text or ""), secrets)
+
+
+def _pretty(value: Any, secrets: Iterable[str] = ()) -> str:
+    return json.dumps(redact(value, secrets), indent=2, sort_keys=False, default=str)
+
+
+# -- charts (server-rendered SVG; no scripts, no external libraries) ------------------------
+def metrics_chart(operations: list[tuple[str, dict[str, Any]]]) -> dict[str, Any] | None:
+    """Bars per operation: calls and errors on one scale, average and max latency on
+    another. Geometry only; ``_metrics_chart.html`` draws it."""
+    if not operations:
+        return None
+    label_w, bar_w, gap, row_h, top = 170, 210, 40, 30, 26
+    max_calls = max(max(s["calls"], _errors(s)) for _, s in operations) or 1
+    max_ms = max(float(s["max_ms"]) for _, s in operations) or 1.0
+    x_lat = label_w + bar_w + gap
+    rows = []
+    for i, (op, s) in enumerate(operations):
+        y = top + i * row_h
+        widths = {
+            "calls_w": bar_w * s["calls"] / max_calls,
+            "errors_w": bar_w * _errors(s) / max_calls,
+            "avg_w": bar_w * float(s["avg_ms"]) / max_ms,
+            "max_w": bar_w * float(s["max_ms"]) / max_ms,
+        }
+        rows.append(
+            {
+                "op": op,
+                "y": y,
+                "y2": y + 12,
+                "ty": y + 12,
+                "calls": s["calls"],
+                "errors": _errors(s),
+                "avg_ms": round(float(s["avg_ms"]), 3),
+                "max_ms": round(float(s["max_ms"]), 3),
+                **{k: round(w, 1) for k, w in widths.items()},
+                "calls_tx": round(label_w + max(widths["calls_w"], widths["errors_w"]) + 4, 1),
+                "lat_tx": round(x_lat + max(widths["avg_w"], widths["max_w"]) + 4, 1),
+            }
+        )
+    return {
+        "width": x_lat + bar_w + 90,
+        "height": top + len(rows) * row_h + 6,
+        "label_w": label_w,
+        "x_calls": label_w,
+        "x_lat": x_lat,
+        "bar_w": bar_w,
+        "rows": rows,
+        "max_calls": max_calls,
+        "max_ms": round(max_ms, 3),
+    }
+
+
+def _errors(stats: dict[str, Any]) -> int:
+    return int(stats.get("errors", 0)) + int(stats.get("timeouts", 0))
+
+
+def health_chart(checks: list[HealthCheck]) -> dict[str, Any] | None:
+    """One bar per check, oldest first: its height is how long it took, its colour the
+    status — latency and health over time."""
+    if not checks:
+        return None
+    ordered = sorted(checks, key=lambda c: (c.created_at, c.id))
+    height, top, bottom, left = 120, 10, 20, 64
+    slot = max(6, min(24, 600 // len(ordered)))
+    width = max(320, left + len(ordered) * slot + 10)
+    peak = max(c.duration_ms for c in ordered) or 1.0
+    bars = []
+    for i, c in enumerate(ordered):
+        h = max(2.0, (height - top - bottom) * c.duration_ms / peak)
+        bars.append(
+            {
+                "x": left + i * slot,
+                "y": round(height - bottom - h, 1),
+                "w": slot - 2,
+                "h": round(h, 1),
+                "status": c.status,
+                "ms": round(c.duration_ms, 2),
+                "at": c.created_at,
+            }
+        )
+    return {
+        "width": width,
+        "end": max(left + len(bars) * slot, left + 90),  # "oldest" and "latest" apart
+        "height": height,
+        "base": height - bottom,
+        "top": top,
+        "left": left,
+        "peak": round(peak, 2),
+        "bars": bars,
+    }
+
+
+# -- filters --------------------------------------------------------------------------------
+class HealthFilter(admin.SimpleListFilter):
+    title = "health"
+    parameter_name = "health"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [*((h, h) for h in HEALTH_STATES), ("none", "not checked")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value == "none":
+            return queryset.filter(latest_health__isnull=True)
+        if value in HEALTH_STATES:
+            return queryset.filter(latest_health=value)
+        return queryset
+
+
+def with_latest_health(qs: QuerySet[Plugin]) -> QuerySet[Plugin]:
+    latest = HealthCheck.objects.filter(plugin=OuterRef("pk")).order_by("-created_at", "-id")
+    return qs.annotate(
+        latest_health=Subquery(latest.values("status")[:1]),
+        latest_health_at=Subquery(latest.values("created_at")[:1]),
+    )
+
+
+# -- the plugin console ---------------------------------------------------------------------
+Runner = Callable[[str, str], tuple[int, str]]
 
 
 @admin.register(Plugin)
 class PluginAdmin(admin.ModelAdmin):
-    list_display = ("name", "version", "type", "source", "state", "enabled", "error_code")
-    list_filter = ("state", "type", "source", "enabled", "missing")
-    search_fields = ("name", "display_name", "description")
-    readonly_fields = [f.name for f in Plugin._meta.fields]
-    inlines = [PluginEventInline]
-    actions = ["enable_plugins", "disable_plugins", "sync_plugins"]
+    list_display = (
+        "name",
+        "state_badge",
+        "enabled",
+        "type",
+        "version",
+        "source",
+        "health_badge",
+        "last_error",
+    )
+    list_filter = ("state", "type", "source", "enabled", "missing", HealthFilter)
+    search_fields = ("name", "display_name", "description", "error_code", "error_message")
+    list_per_page = 100
+    fieldsets = (
+        (
+            "State",
+            {
+                "fields": (
+                    "state_badge",
+                    "enabled",
+                    "missing",
+                    "error_display",
+                    "revision",
+                    "consecutive_unhealthy",
+                    "state_changed_at",
+                    "last_seen_at",
+                )
+            },
+        ),
+        (
+            "Plugin",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "name",
+                    "display_name",
+                    "declared_name",
+                    "version",
+                    "type",
+                    "source",
+                    "location",
+                    "description",
+                    "manifest_hash",
+                    "discovered_at",
+                    "updated_at",
+                ),
+            },
+        ),
+        ("Problems", {"classes": ("collapse",), "fields": ("error_details_json", "warnings_json")}),
+    )
+    readonly_fields = (
+        *(f.name for f in Plugin._meta.fields),
+        "state_badge",
+        "error_display",
+        "error_details_json",
+        "warnings_json",
+    )
+    actions = ["enable_plugins", "disable_plugins", "reload_plugins", "check_health", "sync"]
+    change_form_template = "admin/stonks_plugins/plugin/change_form.html"
+    change_list_template = "admin/stonks_plugins/plugin/change_list.html"
 
+    class Media:
+        css = {"all": ("stonks_plugins/console.css",)}
+
+    # -- permissions: plugins come from discovery, and the audit trail is kept -------------
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # plugins come from discovery, not from a form
+        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Plugin | None = None) -> bool:
         return False
 
-    def _each(self, request: HttpRequest, queryset: QuerySet[Plugin], verb: str) -> None:
-        action = manager.enable if verb == "enable" else manager.disable
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Plugin]:
+        return with_latest_health(super().get_queryset(request))
+
+    # -- columns ---------------------------------------------------------------------------
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, obj: Plugin) -> str:
+        return state_badge(obj.state)
+
+    @admin.display(description="health", ordering="latest_health")
+    def health_badge(self, obj: Plugin) -> str:
+        return health_badge(getattr(obj, "latest_health", None))
+
+    @admin.display(description="last error", ordering="error_code")
+    def last_error(self, obj: Plugin) -> str:
+        if not obj.error_code:
+            return "—"
+        message = _scrub(obj.error_message)
+        short = message if len(message) <= 70 else message[:67] + "…"
+        return format_html(
+            '<span class="so-error" title="{}"><code>{}</code> {}</span>',
+            message,
+            obj.error_code,
+            short,
+        )
+
+    @admin.display(description="error")
+    def error_display(self, obj: Plugin) -> str:
+        if not obj.error_code:
+            return "—"
+        return format_html(
+            '<span class="so-error"><code>{}</code> {}</span>',
+            obj.error_code,
+            _scrub(obj.error_message, secret_values(obj)),
+        )
+
+    @admin.display(description="error details")
+    def error_details_json(self, obj: Plugin) -> str:
+        return format_html("<pre class='so-json'>{}</pre>", _pretty(obj.error_details))
+
+    @admin.display(description="warnings")
+    def warnings_json(self, obj: Plugin) -> str:
+        return format_html("<pre class='so-json'>{}</pre>", _pretty(obj.warnings))
+
+    # -- running manager operations --------------------------------------------------------
+    def _run(self, request: HttpRequest, names: Iterable[str], verb: str, runner: Runner) -> None:
+        """One message per plugin, errors included; one plugin failing never stops the rest."""
         actor = request.user.get_username()
-        for plugin in queryset:
+        for name in names:
             try:
-                result = action(plugin.name, actor=actor)
-            except (PluginNotFound, IllegalTransition) as exc:
-                self.message_user(request, str(exc), messages.ERROR)
-                continue
-            level = messages.ERROR if result.error else messages.SUCCESS
-            detail = f" ({result.error_code}: {result.error_message})" if result.error else ""
-            self.message_user(request, f"{result.name}: {result.state}{detail}", level)
+                level, text = runner(name, actor)
+            except (PluginNotFound, IllegalTransition, PluginError) as exc:
+                level, text = messages.ERROR, f"Could not {verb} {name}: {exc}"
+            except Exception as exc:  # a plugin's fault must not cost the operator the page
+                level, text = (
+                    messages.ERROR,
+                    f"Could not {verb} {name}: {type(exc).__name__}: {exc}",
+                )
+            self.message_user(request, _scrub(text), level)
+
+    @staticmethod
+    def _state_change(verb: str, action: Callable[..., Plugin]) -> Runner:
+        def run(name: str, actor: str) -> tuple[int, str]:
+            plugin = action(name, actor=actor)
+            if plugin.error_code:
+                return (
+                    messages.ERROR,
+                    f"{verb.capitalize()} {name}, but it is in {plugin.state} — "
+                    f"{plugin.error_code}: {plugin.error_message}",
+                )
+            return messages.SUCCESS, f"{verb.capitalize()} {name}: now {plugin.state}"
+
+        return run
+
+    @staticmethod
+    def _health(name: str, actor: str) -> tuple[int, str]:
+        outcome = manager.check_health(name, actor=actor)[0]
+        status = outcome.status
+        level = {
+            Health.HEALTHY: messages.SUCCESS,
+            Health.DEGRADED: messages.WARNING,
+        }.get(status.status, messages.ERROR)
+        detail = f": {status.message}" if status.message else ""
+        return (
+            level,
+            f"Health of {name}: {status.status.value} ({outcome.duration_ms:.1f} ms){detail}",
+        )
+
+    def runner(self, verb: str) -> Runner:
+        if verb == "check_health":
+            return self._health
+        action = {"enable": manager.enable, "disable": manager.disable, "reload": manager.reload}
+        past = {"enable": "enabled", "disable": "disabled", "reload": "reloaded"}
+        return self._state_change(past[verb], action[verb])
+
+    def _sync(self, request: HttpRequest) -> None:
+        try:
+            report = manager.sync(actor=request.user.get_username())
+        except Exception as exc:
+            self.message_user(request, _scrub(f"Sync failed: {exc}"), messages.ERROR)
+            return
+        self.message_user(
+            request,
+            f"Sync: {len(report.added)} added, {len(report.updated)} updated, "
+            f"{len(report.activated)} activated, {len(report.failed)} failed, "
+            f"{len(report.missing)} missing, {len(report.unchanged)} unchanged",
+            messages.INFO,
+        )
+        rows = {p.name: p for p in Plugin.objects.filter(name__in=report.failed)}
+        for name in report.failed:
+            row = rows.get(name)
+            why = f" — {row.error_code}: {row.error_message}" if row and row.error_code else ""
+            self.message_user(request, _scrub(f"Sync: {name} failed{why}"), messages.ERROR)
+        for label, names, level in (
+            ("added", report.added, messages.SUCCESS),
+            ("updated", report.updated, messages.SUCCESS),
+            ("activated", report.activated, messages.SUCCESS),
+            ("missing (kept, with its config)", report.missing, messages.WARNING),
+        ):
+            for name in names:
+                self.message_user(request, f"Sync: {name} {label}", level)
+
+    # -- bulk actions ----------------------------------------------------------------------
+    def _names(self, queryset: QuerySet[Plugin]) -> list[str]:
+        return list(queryset.values_list("name", flat=True))
 
     @admin.action(description="Enable selected plugins", permissions=["change"])
     def enable_plugins(self, request: HttpRequest, queryset: QuerySet[Plugin]) -> None:
-        self._each(request, queryset, "enable")
+        self._run(request, self._names(queryset), "enable", self.runner("enable"))
 
     @admin.action(description="Disable selected plugins", permissions=["change"])
     def disable_plugins(self, request: HttpRequest, queryset: QuerySet[Plugin]) -> None:
-        self._each(request, queryset, "disable")
+        self._run(request, self._names(queryset), "disable", self.runner("disable"))
+
+    @admin.action(description="Reload selected plugins", permissions=["change"])
+    def reload_plugins(self, request: HttpRequest, queryset: QuerySet[Plugin]) -> None:
+        self._run(request, self._names(queryset), "reload", self.runner("reload"))
+
+    @admin.action(description="Check health of selected plugins", permissions=["change"])
+    def check_health(self, request: HttpRequest, queryset: QuerySet[Plugin]) -> None:
+        self._run(request, self._names(queryset), "check health", self.runner("check_health"))
 
     @admin.action(
-        description="Sync plugins from disk and installed packages", permissions=["change"]
+        description="Sync all plugins from disk and packages (selection ignored)",
+        permissions=["change"],
     )
-    def sync_plugins(self, request: HttpRequest, queryset: QuerySet[Plugin]) -> None:
-        report = manager.sync(actor=request.user.get_username())
-        self.message_user(
-            request,
-            f"sync: {len(report.added)} added, {len(report.updated)} updated, "
-            f"{len(report.failed)} failed, {len(report.missing)} missing",
-        )
+    def sync(self, request: HttpRequest, queryset: QuerySet[Plugin]) -> None:
+        self._sync(request)
+
+    # -- extra pages -----------------------------------------------------------------------
+    def get_urls(self) -> list[Any]:
+        info = (self.opts.app_label, self.opts.model_name)
+        wrap = self.admin_site.admin_view
+        return [
+            path("overview/", wrap(self.overview_view), name="{}_{}_overview".format(*info)),
+            path("sync-now/", wrap(self.sync_view), name="{}_{}_sync".format(*info)),
+            path(
+                "<path:object_id>/do/<str:verb>/",
+                wrap(self.plugin_action_view),
+                name="{}_{}_do".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def _url(self, name: str, *args: Any) -> str:
+        return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_{name}", args=args)
+
+    def overview_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        plugins = list(with_latest_health(Plugin.objects.all()).order_by("name"))
+        by_state = Counter(p.state for p in plugins)
+        by_health = Counter(getattr(p, "latest_health", None) or "none" for p in plugins)
+        changelist = self._url("changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Plugin console",
+            "opts": self.opts,
+            "media": self.media,
+            "plugins": plugins,
+            "total": len(plugins),
+            "enabled": sum(1 for p in plugins if p.enabled),
+            "states": [
+                {
+                    "state": s,
+                    "count": by_state.get(s, 0),
+                    "badge": state_badge(s),
+                    "url": f"{changelist}?state__exact={s}",
+                }
+                for s in STATES
+            ],
+            "healths": [
+                {
+                    "status": h,
+                    "count": by_health.get(h, 0),
+                    "badge": health_badge(None if h == "none" else h),
+                    "url": f"{changelist}?health={h}",
+                }
+                for h in [*HEALTH_STATES, "none"]
+            ],
+            "can_change": self.has_change_permission(request),
+            "sync_url": self._url("sync"),
+            "changelist_url": changelist,
+        }
+        return TemplateResponse(request, "admin/stonks_plugins/plugin/overview.html", context)
+
+    def _require_change(self, request: HttpRequest, obj: Plugin | None = None) -> None:
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+
+    def sync_view(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        self._require_change(request)
+        self._sync(request)
+        return HttpResponseRedirect(request.POST.get("next") or self._url("changelist"))
+
+    def plugin_action_view(self, request: HttpRequest, object_id: str, verb: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        plugin = get_object_or_404(Plugin, pk=unquote(object_id))
+        self._require_change(request, plugin)
+        if verb not in ("enable", "disable", "reload", "check_health"):
+            raise PermissionDenied(f"unknown action {verb!r}")
+        self._run(request, [plugin.name], verb.replace("_", " "), self.runner(verb))
+        return HttpResponseRedirect(self._url("change", plugin.pk))
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if request.method == "POST":
+            self._require_change(request)
+        context = {
+            **(extra_context or {}),
+            "overview_url": self._url("overview"),
+            "sync_url": self._url("sync"),
+            "can_change": self.has_change_permission(request),
+        }
+        return super().changelist_view(request, extra_context=context)
+
+    # -- the plugin page -------------------------------------------------------------------
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        plugin = self.get_object(request, unquote(object_id))
+        if plugin is None or not self.has_view_or_change_permission(request, plugin):
+            return super().change_view(request, object_id, form_url, extra_context)
+        can_change = self.has_change_permission(request, plugin)
+        bound: ConfigForm | None = None
+        if request.method == "POST":
+            if not can_change:
+                raise PermissionDenied
+            if SUBMIT_FIELD not in request.POST:
+                # The model's own fields are read-only: there is nothing else to save here.
+                return HttpResponseRedirect(request.path)
+            outcome = self._save_config(request, plugin)
+            if isinstance(outcome, HttpResponse):
+                return outcome
+            bound = outcome
+            # Render the page again around the bound form: to the model form below this is a
+            # plain view of the plugin.
+            request.method = "GET"
+        context = {
+            **(extra_context or {}),
+            **self.console_context(request, plugin, can_change, bound),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            "show_delete": False,
+        }
+        return super().change_view(request, object_id, form_url, context)
+
+    def _save_config(self, request: HttpRequest, plugin: Plugin) -> ConfigForm | HttpResponse:
+        try:
+            schema = manager.config_schema(plugin.name)
+            latest = manager.get_config(plugin.name)
+        except Exception as exc:
+            self.message_user(request, _scrub(f"config cannot be edited: {exc}"), messages.ERROR)
+            return HttpResponseRedirect(request.path)
+        form = ConfigForm(schema, latest.data, latest.version, request.POST)
+        if not form.is_valid():
+            return form
+        try:
+            saved = manager.set_config(
+                plugin.name,
+                form.config_data(),
+                actor=request.user.get_username(),
+                base_version=form.base_version,
+            )
+        except ConfigInvalid as exc:
+            if exc.issues:
+                form.add_issues(exc.issues)
+            else:
+                form.add_error(None, str(exc))
+            return form
+        except StaleConfig as exc:
+            form.add_stale(str(exc))
+            return form
+        self._report_saved(request, plugin, saved)
+        return HttpResponseRedirect(request.path + "#config")
+
+    def _report_saved(self, request: HttpRequest, plugin: Plugin, saved: ConfigView) -> None:
+        secrets = secret_values(plugin)
+        changed = ", ".join(saved.changed) or "nothing changed"
+        head = f"Saved config version {saved.version} ({changed})"
+        if saved.status == "active":
+            self.message_user(request, f"{head}: active — in effect now.", messages.SUCCESS)
+        elif saved.status == "failed":
+            why = _scrub(saved.message, secrets)
+            self.message_user(
+                request,
+                f"{head}, but the plugin refused it: failed — {why}. "
+                "The previous config stays in effect.",
+                messages.ERROR,
+            )
+        else:
+            self.message_user(
+                request,
+                f"{head}: {saved.status} — being applied by the workers; reload to see it.",
+                messages.INFO,
+            )
+
+    def console_context(
+        self, request: HttpRequest, plugin: Plugin, can_change: bool, bound: ConfigForm | None
+    ) -> dict[str, Any]:
+        secrets = secret_values(plugin)
+        manifest = plugin.manifest if isinstance(plugin.manifest, dict) else {}
+        capabilities = manifest.get("capabilities") or {}
+        services = manifest.get("services") or {}
+        events = list(manager.events(plugin.name, limit=EVENTS_SHOWN))
+        checks = list(manager.health_history(plugin.name, limit=HEALTH_SHOWN))
+        try:
+            snapshot = manager.metrics(plugin.name)
+        except Exception as exc:
+            snapshot = {"error": str(exc)}
+        stats = snapshot.get("metrics") or {}
+        operations = [(op, s) for op, s in stats.items() if op != "__total__"]
+        return {
+            "plugin": plugin,
+            "can_change": can_change,
+            "plugin_actions": [
+                (verb, label, self._url("do", plugin.pk, verb))
+                for verb, label in (
+                    ("enable", "Enable"),
+                    ("disable", "Disable"),
+                    ("reload", "Reload"),
+                    ("check_health", "Check health"),
+                )
+            ],
+            "state_badge": state_badge(plugin.state),
+            "health_badge": health_badge(checks[0].status if checks else None),
+            "plugin_error_message": _scrub(plugin.error_message, secrets),
+            "manifest_json": _pretty(manifest, secrets),
+            "capability_lists": [
+                (key, value if isinstance(value, list) else [value])
+                for key, value in capabilities.items()
+                if key != "services"
+            ],
+            "capability_services": capabilities.get("services") or [],
+            "services": sorted(services.items()) if isinstance(services, dict) else [],
+            **self._config_context(plugin, can_change, bound, secrets),
+            "events": [
+                {
+                    "at": e.created_at,
+                    "kind": e.kind,
+                    "from": e.from_state,
+                    "to": e.to_state,
+                    "reason": _scrub(e.reason, secrets),
+                    "actor": e.actor,
+                }
+                for e in events
+            ],
+            "events_url": reverse("admin:stonks_plugins_pluginevent_changelist")
+            + f"?plugin__id__exact={plugin.pk}"
+            if request.user.has_perm("stonks_plugins.view_pluginevent")
+            else "",
+            "checks": [
+                {
+                    "at": c.created_at,
+                    "status": c.status,
+                    "badge": health_badge(c.status),
+                    "message": _scrub(c.message, secrets),
+                    "ms": round(c.duration_ms, 2),
+                    "actor": c.actor,
+                }
+                for c in checks
+            ],
+            "health_chart": health_chart(checks),
+            "metrics_error": _scrub(snapshot.get("error", "")),
+            "metrics_rows": [{"op": op, **s, "errors_all": _errors(s)} for op, s in operations],
+            "metrics_total": stats.get("__total__"),
+            "metrics_chart": metrics_chart(operations),
+            "circuit": snapshot.get("circuit"),
+            "metrics_pid": os.getpid(),
+        }
+
+    def _config_context(
+        self, plugin: Plugin, can_change: bool, bound: ConfigForm | None, secrets: list[str]
+    ) -> dict[str, Any]:
+        try:
+            schema = manager.config_schema(plugin.name)
+            latest = manager.get_config(plugin.name)
+            history = manager.config_history(plugin.name)
+        except Exception as exc:  # a broken manifest or schema: say so, show the rest
+            return {"config_error": _scrub(str(exc), secrets)}
+        form = bound or ConfigForm(schema, latest.data, latest.version, read_only=not can_change)
+        newest = history[0] if history else None
+        return {
+            "config_form": form,
+            "config_latest": latest,
+            "config_refused": newest if newest and newest.status == "failed" else None,
+            "config_refused_message": _scrub(newest.message, secrets) if newest else "",
+            "config_history": [
+                {
+                    "version": h.version,
+                    "status": h.status,
+                    "by": h.created_by,
+                    "at": h.created_at,
+                    "changed": ", ".join(h.changed),
+                    "message": _scrub(h.message, secrets),
+                }
+                for h in history[:20]
+            ],
+            "config_submit": SUBMIT_FIELD,
+        }
 
 
+# -- the audit trail and the config versions: read-only views -------------------------------
 @admin.register(PluginEvent)
 class PluginEventAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "plugin", "kind", "from_state", "to_state", "reason", "actor")
+    list_display = ("created_at", "plugin", "kind", "from_state", "to_state", "why", "actor")
     list_filter = ("kind", "plugin")
-    readonly_fields = [f.name for f in PluginEvent._meta.fields]
+    search_fields = ("plugin__name", "reason", "actor")
+    list_select_related = ("plugin",)
+    fields = (
+        "plugin",
+        "kind",
+        "from_state",
+        "to_state",
+        "why",
+        "actor",
+        "created_at",
+        "details_json",
+    )
+    readonly_fields = fields
+
+    class Media:
+        css = {"all": ("stonks_plugins/console.css",)}
+
+    @admin.display(description="reason", ordering="reason")
+    def why(self, obj: PluginEvent) -> str:
+        return _scrub(obj.reason)
+
+    @admin.display(description="details")
+    def details_json(self, obj: PluginEvent) -> str:
+        return format_html("<pre class='so-json'>{}</pre>", _pretty(obj.details))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -81,13 +755,52 @@ class PluginEventAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
 
 @admin.register(PluginConfig)
 class PluginConfigAdmin(admin.ModelAdmin):
-    list_display = ("plugin", "version", "is_active", "created_by", "created_at")
-    # The data may hold credentials; it is not shown until secrets are masked.
-    exclude = ("data",)
-    readonly_fields = [f.name for f in PluginConfig._meta.fields if f.name != "data"]
+    """Versions as saved; the data is shown masked (secrets are write-only)."""
+
+    list_display = ("plugin", "version", "status", "is_active", "created_by", "created_at")
+    list_filter = ("status", "plugin")
+    list_select_related = ("plugin",)
+    fields = (
+        "plugin",
+        "version",
+        "status",
+        "is_active",
+        "base_version",
+        "changed",
+        "why",
+        "created_by",
+        "created_at",
+        "applied_at",
+        "masked_data",
+    )
+    readonly_fields = fields
+
+    class Media:
+        css = {"all": ("stonks_plugins/console.css",)}
+
+    @admin.display(description="message")
+    def why(self, obj: PluginConfig) -> str:
+        return _scrub(obj.message, secret_values(obj.plugin))
+
+    @admin.display(description="data (secrets masked)")
+    def masked_data(self, obj: PluginConfig) -> str:
+        try:
+            shown = versions.view(obj.plugin, obj, versions.schema_of(obj.plugin)).data
+        except Exception as exc:
+            return f"cannot be shown: {_scrub(str(exc))}"
+        return format_html("<pre class='so-json'>{}</pre>", _pretty(shown))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

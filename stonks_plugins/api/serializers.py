@@ -64,7 +64,7 @@ ERROR_LOCATIONS = ["body", "query"]
 
 # Links of a plugin's detail. The configuration system adds "config" here and a matching
 # field to PluginLinksSerializer (the schema), with its views in config_views.py.
-DETAIL_LINKS = ("enable", "disable", "reload", "health", "metrics", "events")
+DETAIL_LINKS = ("enable", "disable", "reload", "health", "metrics", "events", "config")
 
 _DATETIME = serializers.DateTimeField()
 
@@ -174,6 +174,7 @@ class PluginLinksSerializer(ReadOnlySerializer):
     health = serializers.URLField()
     metrics = serializers.URLField()
     events = serializers.URLField()
+    config = serializers.URLField()
 
 
 class PluginDetailSerializer(PluginSerializer):

@@ -11,6 +11,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from .config_views import PluginConfigViewSet
 from .errors import unknown_endpoint
 from .views import PluginViewSet, SystemHealthView
 
@@ -18,11 +19,9 @@ app_name = "plugins_api"
 
 router = SimpleRouter()
 router.register("plugins", PluginViewSet, basename="plugin")
-# The configuration system adds plugins/{name}/config/, config/schema/ and config/history/
-# in config_views.py: a viewset mixing in views.PluginAPIView (same authentication,
-# permissions, name lookup and actor), registered on the same prefix:
-# from .config_views import PluginConfigViewSet
-# router.register("plugins", PluginConfigViewSet, basename="plugin-config")
+# plugins/{name}/config/ (+ schema/, history/, rollback/): same authentication,
+# permissions, name lookup and actor (views.PluginAPIView), on the same prefix.
+router.register("plugins", PluginConfigViewSet, basename="plugin-config")
 
 urlpatterns = [
     path("health/", SystemHealthView.as_view(), name="health"),

@@ -181,6 +181,7 @@ def test_detail_has_everything_and_links_to_its_actions(reader, rows) -> None:
         "health": base + "health/",
         "metrics": base + "metrics/",
         "events": base + "events/",
+        "config": base + "config/",
     }
     for link in ("self", "health", "metrics", "events"):
         assert reader.get(data["links"][link]).status_code == 200, link
