@@ -143,6 +143,11 @@ PLUGINS_PROCESS_LIMITS = {
     "start_timeout": env.float("PLUGINS_PROCESS_START_TIMEOUT", default=20.0),
 }
 
+# Fernet key encrypting plugin config secrets at rest; older keys in the fallbacks still
+# decrypt (rotation: see README). Unset in development: derived from SECRET_KEY.
+PLUGINS_SECRET_KEY = env.str("PLUGINS_SECRET_KEY", default="")
+PLUGINS_SECRET_KEY_FALLBACKS = env.list("PLUGINS_SECRET_KEY_FALLBACKS", default=[])
+
 BROKER_CONFIGS: dict[str, dict[str, object]] = {}
 
 LOGGING = {

@@ -115,4 +115,8 @@ def apply_version(name: str, version: int) -> ApplyResult:
             {"config_version": version},
         )
         propagation.bump()
+        # This process saw the version before it was live; look again after the commit.
+        from ..legacy.bridge import bridge
+
+        transaction.on_commit(bridge.invalidate)
     return ApplyResult(name, version, True)
