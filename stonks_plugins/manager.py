@@ -27,7 +27,7 @@ from .manifest.validation import MANIFEST_FILENAME, ManifestError, load_manifest
 from .models import EventKind, HealthCheck, Plugin, PluginEvent
 from .registry import LoadedPlugin, plugin_registry
 from .sandbox import LeakReport
-from .sync import SyncReport, sync_plugins
+from .sync import Progress, SyncReport, sync_plugins
 
 S = PluginState
 
@@ -66,8 +66,8 @@ class PluginManager:
     def discover_plugins(self) -> DiscoveryResult:
         return discover()
 
-    def sync(self, actor: str = "system") -> SyncReport:
-        report = sync_plugins(self.discover_plugins(), actor)
+    def sync(self, actor: str = "system", progress: Progress | None = None) -> SyncReport:
+        report = sync_plugins(self.discover_plugins(), actor, progress=progress)
         bridge.invalidate()
         return report
 

@@ -3,6 +3,7 @@ when nothing changed. A plugin that disappeared is marked (its row and config ar
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,16 +118,26 @@ def _with_dependency_problems(result: DiscoveryResult, rows: dict[str, Plugin]) 
     ]
 
 
+Progress = Callable[[int, int, str], None]
+
+
 def sync_plugins(
-    result: DiscoveryResult, actor: str = "system", retry: frozenset[str] = frozenset()
+    result: DiscoveryResult,
+    actor: str = "system",
+    retry: frozenset[str] = frozenset(),
+    progress: Progress | None = None,
 ) -> SyncReport:
     """Reconcile the database with ``result``. Plugins named in ``retry`` are retried even
-    when they failed at run time (enable and reload do that)."""
+    when they failed at run time (enable and reload do that). ``progress(done, total, name)``
+    is called after each plugin (the CLI shows it on long runs)."""
     report = SyncReport()
     now = timezone.now()
     with transaction.atomic():
         rows = {p.name: p for p in Plugin.objects.select_for_update()}
-        for cand in _with_dependency_problems(result, rows):
+        ordered = _with_dependency_problems(result, rows)
+        for done, cand in enumerate(ordered, 1):
+            if progress is not None:
+                progress(done, len(ordered), cand.name)
             row = rows.pop(cand.name, None)
             fields = _metadata(cand)
             if row is None:

@@ -328,3 +328,15 @@ def test_real_exit_codes_in_a_subprocess(tmp_path: Path) -> None:
     missing = manage("plugins", "validate", str(tmp_path / "nowhere" / "x.json"))
     assert missing.returncode == 2 and "no such file or folder" in missing.stderr
     assert manage("plugins", "show", "nope").returncode == 1
+
+
+@pytest.mark.django_db
+def test_sync_shows_progress_on_request(plugin_dirs) -> None:
+    for name in ("healthy-fixture", "collide-one", "collide-two"):
+        plugin_dirs.add(name)
+    out, err = StringIO(), StringIO()
+    call_command("plugins", "sync", "--progress", stdout=out, stderr=err)
+    assert "syncing 3/3" in err.getvalue()
+    out, err = StringIO(), StringIO()
+    call_command("plugins", "sync", "--json", stdout=out, stderr=err)
+    assert err.getvalue() == ""  # machine-readable runs stay quiet

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,13 @@ from . import ACTOR, Adder, Failed, Handler, Output
 
 
 def register(add: Adder) -> dict[str, Handler]:
-    add("sync", "discover plugins and record them in the database")
+    p = add("sync", "discover plugins and record them in the database")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show progress on stderr (default: when stderr is a terminal)",
+    )
     p = add("list", "list known plugins")
     p.add_argument("--state", help="only plugins in this state")
     p.add_argument("--type", dest="plugin_type", help="only plugins of this type")
@@ -43,8 +51,27 @@ def register(add: Adder) -> dict[str, Handler]:
     }
 
 
+def _progress_printer(out: Output) -> Any:
+    """One line rewritten in place: 'syncing 120/1000 name', every 1% or so."""
+    last = [-1]
+
+    def show(done: int, total: int, name: str) -> None:
+        step = max(1, total // 100)
+        if done != total and done - last[0] < step:
+            return
+        last[0] = done
+        end = "\n" if done == total else ""
+        out.stderr.write(f"\rsyncing {done}/{total} {name[:40]:<40}", ending=end)
+        out.stderr.flush()
+
+    return show
+
+
 def do_sync(out: Output, options: dict[str, Any]) -> None:
-    report = manager.sync(actor=ACTOR)
+    show = options.get("progress")
+    if show is None:
+        show = not options["json"] and sys.stderr.isatty()
+    report = manager.sync(actor=ACTOR, progress=_progress_printer(out) if show else None)
     if options["json"]:
         out.emit(report.as_dict())
         return
