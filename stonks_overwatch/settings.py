@@ -118,6 +118,14 @@ PLUGINS_ENABLE_NEW = env.bool("PLUGINS_ENABLE_NEW", default=True)
 PLUGINS_REGISTER_LEGACY = env.bool("PLUGINS_REGISTER_LEGACY", default=True)
 # How often (seconds) a process checks whether plugins changed elsewhere (one cache GET).
 PLUGINS_REFRESH_INTERVAL = env.float("PLUGINS_REFRESH_INTERVAL", default=0.25)
+# Plugins that are Django apps ("x-django-app" in the manifest): installing one needs a
+# restart and `manage.py migrate`; enabling, disabling and configuring it need neither.
+try:
+    from stonks_plugins.django_apps import plugin_apps
+
+    INSTALLED_APPS += [] if PLUGINS_SAFE_MODE else plugin_apps(PLUGIN_DIRS)
+except Exception:  # a broken plugin folder never breaks settings
+    pass
 
 # The isolation boundary: time limits (seconds) for calls into plugin code, the number of
 # consecutive failures that opens a plugin's circuit, and the retry backoff.

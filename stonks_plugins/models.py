@@ -52,6 +52,12 @@ class Plugin(models.Model):
     error_details = models.JSONField(default=list, blank=True)
     warnings = models.JSONField(default=list, blank=True)
     missing = models.BooleanField(default=False, help_text="Not found by the last sync.")
+    requires = models.CharField(
+        max_length=10,
+        blank=True,
+        help_text="What a plugin that is a Django app waits for: 'restart' (its app is not "
+        "loaded by this process) or 'migrate' (its migrations are not applied); set by sync.",
+    )
     revision = models.PositiveIntegerField(
         default=0, help_text="Bumped by reload: every process re-imports the plugin's code."
     )
@@ -87,6 +93,8 @@ class Plugin(models.Model):
             "display_name": self.display_name,
             "location": self.location,
             "missing": self.missing,
+            "restart_required": self.requires == "restart",
+            "migrate_required": self.requires == "migrate",
         }
 
 
@@ -152,6 +160,18 @@ class PluginEvent(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["plugin", "-created_at"], name="plugin_event_recent")]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The CLI's ``--json`` shape (details left out: they may hold a traceback)."""
+        return {
+            "plugin": self.plugin.name,
+            "at": self.created_at,
+            "kind": self.kind,
+            "from": self.from_state,
+            "to": self.to_state,
+            "reason": self.reason,
+            "actor": self.actor,
+        }
 
     def __str__(self) -> str:
         arrow = f" {self.from_state}->{self.to_state}" if self.to_state else ""

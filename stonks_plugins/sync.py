@@ -14,6 +14,7 @@ from django.utils import timezone
 from . import store
 from .dependencies import dependency_problems, load_order
 from .discovery import Candidate, DiscoveryResult, Problem, Source
+from .django_apps import pending_action
 from .errors import ReasonCode
 from .lifecycle.states import PluginState
 from .models import EventKind, Plugin
@@ -118,6 +119,33 @@ def _with_dependency_problems(result: DiscoveryResult, rows: dict[str, Plugin]) 
     ]
 
 
+def _check_django_app(row: Plugin, cand: Candidate, actor: str) -> Candidate:
+    """A plugin that is a Django app (``x-django-app``) is served only once this process has
+    loaded its app (installing one needs a restart) and its migrations are applied; until
+    then ``row.requires`` says which, and the plugin fails with that as its reason."""
+    action, message = "", ""
+    if cand.problem is None:
+        try:
+            action, message = pending_action(
+                cand.name, cand.raw, cand.source.value, cand.entry_point
+            )
+        except Exception as exc:  # never let the check break a sync
+            action, message = "migrate", f"its Django app could not be checked: {exc}"
+    if action != row.requires:
+        row.requires = action
+        row.save(update_fields=["requires", "updated_at"])
+        store.record(
+            row,
+            EventKind.DISCOVERY,
+            message or "its Django app is loaded and migrated; no restart or migrate needed",
+            actor,
+            {"requires": action},
+        )
+    if not action:
+        return cand
+    return cand.with_problem(Problem(ReasonCode.INCOMPATIBLE_CORE, message))
+
+
 Progress = Callable[[int, int, str], None]
 
 
@@ -173,6 +201,7 @@ def sync_plugins(
                         {"fields": sorted(changes)},
                     )
                     report.updated.append(row.name)
+            cand = _check_django_app(row, cand, actor)
             before = (row.state, row.error_code, row.error_message)
             _reconcile_state(row, cand, manifest_changed, report, actor, cand.name in retry)
             if (

@@ -18,7 +18,7 @@ BUNDLED = ROOT / "plugins"
 CORPUS = sorted(
     p.name
     for p in FIXTURES.iterdir()
-    if p.is_dir() and not p.name.startswith(("fault-", "dep-", "proc-", "config-"))
+    if p.is_dir() and not p.name.startswith(("fault-", "dep-", "proc-", "config-", "app-"))
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -30,6 +30,8 @@ def _fresh_plugin_runtime(settings: pytest.FixtureRequest) -> Iterator[None]:
     from stonks_plugins.registry import plugin_registry
 
     settings.PLUGINS_REFRESH_INTERVAL = 0  # type: ignore[attr-defined]
+    # Legacy brokers get plugin rows only in the tests that ask (test_legacy_adapter.py).
+    settings.PLUGINS_LEGACY_AS_PLUGINS = False  # type: ignore[attr-defined]
     # Short limits so the fault corpus runs quickly; tests that need others set their own.
     settings.PLUGINS_TIMEOUTS = {  # type: ignore[attr-defined]
         "import": 5.0,

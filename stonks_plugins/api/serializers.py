@@ -48,6 +48,7 @@ SUMMARY_FIELDS = (
     "display_name",
     "location",
     "missing",
+    "requires",
 )
 """The model fields ``Plugin.summary()`` reads: the list loads only these columns."""
 
@@ -143,6 +144,12 @@ class PluginSerializer(ReadOnlySerializer):
         allow_blank=True, help_text="Plugin folder, or DIST==VERSION for an installed package."
     )
     missing = serializers.BooleanField(help_text="Not found by the last sync.")
+    restart_required = serializers.BooleanField(
+        help_text="A Django-app plugin this process has not loaded: restart, then migrate."
+    )
+    migrate_required = serializers.BooleanField(
+        help_text="A Django-app plugin whose migrations are not applied: run migrate."
+    )
     url = serializers.URLField(help_text="This plugin's detail in the API.")
 
     _base: str | None = None

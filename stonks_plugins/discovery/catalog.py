@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..compat import check_compatibility, depends_on_environment
@@ -62,7 +62,7 @@ def resolve_duplicates(candidates: Iterable[Candidate]) -> list[Candidate]:
                     name=new_name,
                 )
             )
-        result.append(replace(winner, warnings=(*winner.warnings, *notes)) if notes else winner)
+        result.append(winner.evolve(warnings=(*winner.warnings, *notes)) if notes else winner)
     return result
 
 

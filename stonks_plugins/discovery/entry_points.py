@@ -15,8 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ReasonCode
-from ..manifest.validation import MANIFEST_FILENAME, ManifestError, parse_manifest
-from .candidate import Candidate, Problem, Source
+from ..manifest.validation import (
+    MANIFEST_FILENAME,
+    ManifestError,
+    fast_parse_manifest,
+    parse_manifest,
+)
+from .candidate import RAW_FROM_MANIFEST, Candidate, Problem, Source
 
 GROUPS: dict[str, str] = {
     "stonks_overwatch.brokers": "broker",
@@ -93,9 +98,14 @@ def _candidate(ep: metadata.EntryPoint, group: str, index: int) -> Candidate:
             ),
         )
     fingerprint = hashlib.sha256(data).hexdigest()
+    raw: Any = RAW_FROM_MANIFEST
     try:
-        raw = json.loads(data.decode("utf-8-sig"))
-        manifest = parse_manifest(raw, str(path))
+        fast = fast_parse_manifest(data, str(path))
+        if fast is None:  # the slow path decides: parse with json, check with jsonschema
+            raw = json.loads(data.decode("utf-8-sig"))
+            manifest = parse_manifest(raw, str(path))
+        else:
+            manifest = fast
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         return Candidate(
             name=ep.name,
@@ -107,6 +117,8 @@ def _candidate(ep: metadata.EntryPoint, group: str, index: int) -> Candidate:
             problem=Problem(ReasonCode.MANIFEST_UNREADABLE, f"{path}: invalid JSON: {exc}"),
         )
     except ManifestError as err:
+        if raw is RAW_FROM_MANIFEST:  # the fast path's rule check failed
+            raw = json.loads(data.decode("utf-8-sig"))
         return Candidate(
             name=ep.name,
             root=pkg,
@@ -124,6 +136,8 @@ def _candidate(ep: metadata.EntryPoint, group: str, index: int) -> Candidate:
         )
     expected_type = GROUPS[group]
     if manifest.type != expected_type:
+        if raw is RAW_FROM_MANIFEST:
+            raw = manifest.raw
         return Candidate(
             name=manifest.name,
             root=pkg,

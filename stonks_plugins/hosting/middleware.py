@@ -60,9 +60,7 @@ def run_chain(
         instance = loaded.instance
         assert loaded.sandbox is not None and isinstance(instance, BaseMiddlewarePlugin)
         try:
-            return loaded.sandbox.run(
-                "intercept", instance.intercept, call, proceed, timeout=None
-            )
+            return loaded.sandbox.run("intercept", instance.intercept, call, proceed, timeout=None)
         except SandboxError as err:
             if failed:  # the rest of the chain (or the service) failed: not this middleware
                 raise failed[0] from None

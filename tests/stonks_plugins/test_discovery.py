@@ -239,3 +239,11 @@ def test_problem_as_dict_is_the_api_shape() -> None:
         "message": "msg",
         "details": [{"path": "$", "message": "m"}],
     }
+
+
+def test_quick_candidate_is_the_dataclass_instance() -> None:
+    problem = Problem(ReasonCode.DUPLICATE, "msg")
+    args = ("n", Source.DIRECTORY, "/x", Path("/x"), None, None, "", problem)
+    slow, quick = Candidate(*args, rank=(1, 0, "n")), Candidate.quick(*args, rank=(1, 0, "n"))
+    assert quick == slow and quick.__dict__ == slow.__dict__ and repr(quick) == repr(slow)
+    assert hash(quick) == hash(slow)

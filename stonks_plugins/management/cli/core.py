@@ -110,6 +110,10 @@ def do_list(out: Output, options: dict[str, Any]) -> None:
     for r in rows:
         err = f"{r['error']['code']}: {r['error']['message']}" if r["error"] else ""
         state = r["state"] + ("" if r["enabled"] else "*")
+        if r.get("restart_required"):
+            state += " (restart required)"
+        elif r.get("migrate_required"):
+            state += " (migrate required)"
         out.stdout.write(
             f"{r['name']:<28} {r['version']:<9} {r['type']:<11} "
             f"{r['source']:<12} {state:<10} {err[:120]}"
@@ -118,17 +122,7 @@ def do_list(out: Output, options: dict[str, Any]) -> None:
 
 def do_show(out: Output, options: dict[str, Any]) -> None:
     plugin = manager.get(options["name"])
-    events = [
-        {
-            "at": e.created_at,
-            "kind": e.kind,
-            "from": e.from_state,
-            "to": e.to_state,
-            "reason": e.reason,
-            "actor": e.actor,
-        }
-        for e in manager.events(plugin.name, limit=10)
-    ]
+    events = [e.as_dict() for e in manager.events(plugin.name, limit=10)]
     data = {
         **plugin.summary(),
         "declared_name": plugin.declared_name,
@@ -244,19 +238,7 @@ def do_health(out: Output, options: dict[str, Any]) -> None:
 
 
 def do_events(out: Output, options: dict[str, Any]) -> None:
-    events = manager.events(options["name"], limit=options["limit"])
-    rows = [
-        {
-            "plugin": e.plugin.name,
-            "at": e.created_at,
-            "kind": e.kind,
-            "from": e.from_state,
-            "to": e.to_state,
-            "reason": e.reason,
-            "actor": e.actor,
-        }
-        for e in events
-    ]
+    rows = [e.as_dict() for e in manager.events(options["name"], limit=options["limit"])]
     if options["json"]:
         out.emit(rows)
         return

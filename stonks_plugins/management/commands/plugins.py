@@ -13,9 +13,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from stonks_plugins.errors import IllegalTransition, PluginNotFound
-from stonks_plugins.management.cli import Failed, Handler, config, core, dumps
+from stonks_plugins.management.cli import Failed, Handler, config, core, dumps, scaffold
 
-GROUPS = [core, config]
+GROUPS = [core, config, scaffold]
 
 
 class Command(BaseCommand):

@@ -56,6 +56,8 @@ def test_list_is_the_contract_summary_sorted_by_name(reader, catalog) -> None:
         "display_name": "Broken One",
         "location": "/srv/plugins/broken-one",
         "missing": False,
+        "restart_required": False,
+        "migrate_required": False,
         "url": "http://testserver/api/v1/plugins/broken-one/",
     }
     ok = next(p for p in body["results"] if p["name"] == "degiro-broker")

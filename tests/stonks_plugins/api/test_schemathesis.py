@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 import schemathesis
-from schemathesis.checks import positive_data_acceptance
 from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 from schemathesis import GenerationMode
+from schemathesis.checks import positive_data_acceptance
 
 from stonks_plugins.manager import manager
 
@@ -81,9 +81,9 @@ def test_api_conforms_to_its_schema(api_schema) -> None:  # type: ignore[no-unty
                 assert response.status_code < 500, (case.as_curl_command(), response.text)
                 # A write carries If-Match: any schema-valid ETag but the current one is
                 # refused with 412 by design, which "valid data accepted" cannot know.
-                excluded = [positive_data_acceptance] if "If-Match" in str(
-                    case.operation.headers
-                ) else []
+                excluded = (
+                    [positive_data_acceptance] if "If-Match" in str(case.operation.headers) else []
+                )
                 case.validate_response(response, headers=AUTH, excluded_checks=excluded)
 
             check()

@@ -1,0 +1,72 @@
+"""``plugins new NAME --type broker|aggregator|view|middleware [--dir DIR] [--force]``.
+
+Exit status: 0 written; 1 the folder already exists (without ``--force``) or cannot be
+written; 2 a bad name or type.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import CommandError
+
+from stonks_plugins.scaffold import PLUGIN_TYPES, ScaffoldError, create_plugin
+
+from . import Adder, Failed, Handler, Output
+
+
+def register(add: Adder) -> dict[str, Handler]:
+    p = add("new", "write a new plugin (manifest, package, config schema, tests, pyproject)")
+    p.add_argument("name", help="the plugin's name, e.g. acme-broker")
+    p.add_argument(
+        "--type",
+        dest="plugin_type",
+        default="broker",
+        metavar="TYPE",
+        help=f"one of {', '.join(PLUGIN_TYPES)} (default: broker)",
+    )
+    p.add_argument(
+        "--dir",
+        dest="directory",
+        type=Path,
+        help="folder to create the plugin in (default: the first PLUGIN_DIRS entry)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write over an existing plugin folder (only the generated files are replaced)",
+    )
+    return {"new": do_new}
+
+
+def do_new(out: Output, options: dict[str, Any]) -> None:
+    plugin_dirs = [Path(p) for p in getattr(settings, "PLUGIN_DIRS", [])]
+    directory = options["directory"] or (plugin_dirs[0] if plugin_dirs else Path("plugins"))
+    try:
+        result = create_plugin(
+            options["name"],
+            options["plugin_type"],
+            directory,
+            force=options["force"],
+            plugin_dirs=plugin_dirs,
+        )
+    except ScaffoldError as exc:
+        if exc.exit_code == 2:
+            raise CommandError(str(exc), returncode=2) from exc
+        if options["json"]:
+            out.emit({"error": str(exc)})
+            raise Failed("") from exc
+        raise Failed(f"error: {exc}") from exc
+    if options["json"]:
+        out.emit(result.as_dict())
+        return
+    out.stdout.write(f"created {result.plugin_type} plugin '{result.name}' in {result.path}")
+    for name in result.files:
+        out.stdout.write(f"  {name}")
+    for warning in result.warnings:
+        out.stderr.write(f"warning: {warning}")
+    out.stdout.write("next:")
+    for step in result.next_steps():
+        out.stdout.write(f"  {step}")
