@@ -116,6 +116,11 @@ PLUGINS_SAFE_MODE = env.bool("PLUGINS_SAFE_MODE", default=False)
 PLUGINS_ENABLE_NEW = env.bool("PLUGINS_ENABLE_NEW", default=True)
 # Legacy brokers from registry_setup.py are registered too ("alongside" the plugins).
 PLUGINS_REGISTER_LEGACY = env.bool("PLUGINS_REGISTER_LEGACY", default=True)
+# legacy: registry_setup.py brokers only; alongside: both (legacy brokers managed as plugins,
+# source "legacy"); plugins: plugins only.
+PLUGINS_REGISTRY_MODE = env.str("PLUGINS_REGISTRY_MODE", default="alongside")
+# List the legacy brokers as plugins (enable, disable, health, config) in "alongside" mode.
+PLUGINS_LEGACY_AS_PLUGINS = env.bool("PLUGINS_LEGACY_AS_PLUGINS", default=True)
 # How often (seconds) a process checks whether plugins changed elsewhere (one cache GET).
 PLUGINS_REFRESH_INTERVAL = env.float("PLUGINS_REFRESH_INTERVAL", default=0.25)
 # Plugins that are Django apps ("x-django-app" in the manifest): installing one needs a

@@ -21,6 +21,7 @@ from .config.versions import ConfigView
 from .discovery import Candidate, DiscoveryResult, discover, scan_directory_plugin
 from .discovery.catalog import apply_compatibility
 from .errors import IllegalTransition, PluginError, PluginNotFound
+from .legacy import adapter as legacy_adapter
 from .legacy.bridge import bridge
 from .lifecycle.states import PluginState
 from .manifest.validation import MANIFEST_FILENAME, ManifestError, load_manifest_file
@@ -68,6 +69,10 @@ class PluginManager:
 
     def sync(self, actor: str = "system", progress: Progress | None = None) -> SyncReport:
         report = sync_plugins(self.discover_plugins(), actor, progress=progress)
+        legacy = legacy_adapter.sync_legacy(actor)  # brokers registered by registry_setup
+        report.added.extend(legacy.added)
+        report.updated.extend(legacy.updated)
+        report.missing.extend(legacy.missing)
         bridge.invalidate()
         return report
 
@@ -101,6 +106,7 @@ class PluginManager:
             if plugin.state == S.DISABLED:
                 store.transition(plugin, S.DISCOVERED, "enabled", actor)
             sync_plugins(result, actor, retry=frozenset({name}))
+            legacy_adapter.reconcile(plugin, actor)  # discovery never sees legacy brokers
             _after_commit()
         return self.get(name)
 
@@ -133,6 +139,7 @@ class PluginManager:
             if plugin.state == S.ACTIVE:
                 store.walk(plugin, [S.UNLOADING, S.DISCOVERED], "reloading", actor)
             sync_plugins(result, actor, retry=frozenset({name}))
+            legacy_adapter.reconcile(plugin, actor)
         plugin_registry.unregister(name)
         bridge.refresh(force=True)
         plugin = self.get(name)

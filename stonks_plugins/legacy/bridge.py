@@ -27,6 +27,7 @@ from ..errors import PluginError, ReasonCode
 from ..lifecycle.states import PluginState
 from ..registry import LoadedPlugin, plugin_registry
 from ..sandbox import SandboxError
+from .adapter import LegacyRow, LegacyServing, legacy_rows, registry_mode
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class LegacyBridge:
         self._config_versions: dict[str, int] = {}
         self._types: dict[str, str] = {}
         self._hook_done: set[str] = set()
+        self.legacy = LegacyServing()  # legacy brokers served as plugins (adapter.py)
 
     @property
     def registered(self) -> list[str]:
@@ -118,16 +120,26 @@ class LegacyBridge:
             stamp = propagation.read()
             if stamp is None or (stamp == self._applied and not force):
                 return
+            mode = registry_mode()
             try:
-                active = _serving_rows()
+                active = _serving_rows() if mode != "legacy" else {}
+                legacy = legacy_rows() if mode != "legacy" else {}
             except Exception:
                 logger.exception("could not read plugin states; keeping the current set")
                 return
-            self._apply(active)
+            self._apply(active, legacy, mode)
             self._applied = stamp
 
-    def _apply(self, active: dict[str, Serving]) -> None:
+    def _apply(
+        self,
+        active: dict[str, Serving],
+        legacy: dict[str, LegacyRow] | None = None,
+        mode: str = "alongside",
+    ) -> None:
         registry, factory = BrokerRegistry(), BrokerFactory()
+        # Legacy brokers first: disabled ones (or all, in 'plugins' mode) leave the registry
+        # before plugins are registered, so a plugin may take over the name.
+        self.legacy.apply(legacy or {}, mode, set(self._registered))
         catalog = discover().by_name() if active else {}
         wanted: dict[str, Candidate] = {}
         for name in active:
@@ -224,7 +236,7 @@ class LegacyBridge:
 
     def config_source(self, name: str) -> dict[str, Any] | None:
         """Effective config of a plugin this bridge serves (the BrokerFactory asks)."""
-        if name not in self._registered:
+        if name not in self._registered and name not in self.legacy.wrapped():
             return None
         from ..config.system import config_system
 
@@ -243,6 +255,7 @@ class LegacyBridge:
             self._config_versions.clear()
             self._types.clear()
             self._hook_done.clear()
+            self.legacy.restore()
             self.invalidate()
 
 

@@ -18,8 +18,8 @@ Things a bounded call cannot undo, and why they are acceptable here:
   in the worker's ``finally`` so the integrator can close such things (it is not called for a
   thread that never finishes).
 
-The worker runs the function in a copy of the caller's :mod:`contextvars` context so that
-context-bound state (request ids, log context) follows the call.
+The worker runs the function in a fresh :mod:`contextvars` context: context-bound state
+(Django's database connections among it) must not be shared with the caller's thread.
 """
 
 from __future__ import annotations
@@ -89,7 +89,10 @@ def call_with_timeout(
                 except Exception:
                     logger.exception("on_exit hook of %s failed", name)
 
-    context = contextvars.copy_context()
+    # A fresh context, not a copy of the caller's: Django keeps database connections in
+    # context-local storage, so a copy would hand the worker the caller's connection — two
+    # threads on one connection, and on_exit closing it under the caller.
+    context = contextvars.Context()
     thread = threading.Thread(target=context.run, args=(work,), name=name, daemon=True)
     thread.start()
     if not done.wait(timeout):

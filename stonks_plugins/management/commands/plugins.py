@@ -13,9 +13,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from stonks_plugins.errors import IllegalTransition, PluginNotFound
-from stonks_plugins.management.cli import Failed, Handler, config, core, dumps, scaffold
+from stonks_plugins.management.cli import Failed, Handler, config, core, dumps, legacy, scaffold
 
-GROUPS = [core, config, scaffold]
+GROUPS = [core, config, scaffold, legacy]
 
 
 class Command(BaseCommand):

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
@@ -38,7 +40,15 @@ def api_schema(plugin_dirs, django_user_model) -> Any:  # type: ignore[no-untype
     manager.sync()
     user = django_user_model.objects.create_superuser("schemathesis", "st@x.io", None)
     Token.objects.create(user=user, key=TOKEN)
-    return schemathesis.openapi.from_wsgi(f"{API}/schema/?format=json", get_wsgi_application())
+    # The real WSGI handler closes the database connection around each request; inside the
+    # test's transaction that would drop it (Django's own test client disconnects this too).
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield schemathesis.openapi.from_wsgi(f"{API}/schema/?format=json", get_wsgi_application())
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 PLUGINS = ("healthy-fixture", "import-error", "degiro-broker", "config-fixture")

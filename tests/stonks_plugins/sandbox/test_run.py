@@ -148,7 +148,7 @@ def test_sandbox_error_pickles() -> None:
 # -- results and threads -------------------------------------------------------------------------
 
 
-def test_results_args_and_context_travel() -> None:
+def test_results_and_args_travel_but_not_the_callers_context() -> None:
     var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
     var.set("req-42")
 
@@ -157,8 +157,21 @@ def test_results_args_and_context_travel() -> None:
 
     sandbox = PluginSandbox("acme")
     total, seen, thread = sandbox.run("initialize", work, 1, b=2)
-    assert (total, seen) == (3, "req-42")
+    # A fresh context: context-local state such as Django's database connections stays with
+    # the caller's thread.
+    assert (total, seen) == (3, "-")
     assert thread == "plugin:acme:initialize"  # bounded: ran in a worker thread
+
+
+def test_worker_never_shares_the_callers_database_connection() -> None:
+    import django
+    from django.db import connections
+
+    if not django.apps.apps.ready:  # pragma: no cover - the suite always sets Django up
+        pytest.skip("needs Django")
+    mine = connections["default"]
+    theirs = PluginSandbox("acme").run("initialize", lambda: connections["default"])
+    assert theirs is not mine
 
 
 def test_operations_without_a_limit_run_inline() -> None:
