@@ -147,6 +147,10 @@ PLUGINS_BACKOFF_MAX = env.float("PLUGINS_BACKOFF_MAX", default=300.0)
 # many results are kept per plugin.
 PLUGINS_HEALTH_FAILURE_THRESHOLD = env.int("PLUGINS_HEALTH_FAILURE_THRESHOLD", default=3)
 PLUGINS_HEALTH_HISTORY = env.int("PLUGINS_HEALTH_HISTORY", default=50)
+# Metrics over time: each process adds its plugin call counts to a per-minute row at most
+# every this many seconds; rows older than the retention (hours) are deleted.
+PLUGINS_METRICS_FLUSH_INTERVAL = env.float("PLUGINS_METRICS_FLUSH_INTERVAL", default=15.0)
+PLUGINS_METRICS_RETENTION_HOURS = env.float("PLUGINS_METRICS_RETENTION_HOURS", default=24.0)
 # Plugins whose manifest asks for "isolation": "process" run in a child process with these
 # limits: memory (MB), CPU seconds per call, and the time a call or the start may take.
 PLUGINS_PROCESS_LIMITS = {

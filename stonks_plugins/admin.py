@@ -20,6 +20,7 @@ secret-looking pairs and of the plugin's stored secret values.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -38,6 +39,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from .admin_forms import SUBMIT_FIELD, ConfigForm, get_path
@@ -52,8 +54,11 @@ from .lifecycle.states import PluginState
 from .manager import manager
 from .models import HealthCheck, Plugin, PluginConfig, PluginEvent
 
+logger = logging.getLogger(__name__)
+
 EVENTS_SHOWN = 50
 HEALTH_SHOWN = 50
+HISTORY_MINUTES = 60
 STATES = [s.value for s in PluginState]
 HEALTH_STATES = [h.value for h in Health]
 
@@ -144,6 +149,60 @@ def metrics_chart(operations: list[tuple[str, dict[str, Any]]]) -> dict[str, Any
         "rows": rows,
         "max_calls": max_calls,
         "max_ms": round(max_ms, 3),
+    }
+
+
+def history_chart(points: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Calls (bars) and errors (overlaid bars) per minute on one scale, average latency (a
+    line) on another; the shared time series of every process. Geometry only;
+    ``_history_chart.html`` draws it. ``None`` when nothing ran in the window."""
+    if not points or not any(p["calls"] or p["errors"] for p in points):
+        return None
+    left, top, height, step, right = 44, 22, 110, 8, 52
+    max_calls = max(max(p["calls"], p["errors"]) for p in points) or 1
+    max_ms = max(float(p["avg_ms"]) for p in points) or 1.0
+    base = top + height
+    bars, line = [], []
+    for i, p in enumerate(points):
+        x = left + i * step
+        calls_h = height * p["calls"] / max_calls
+        errors_h = height * p["errors"] / max_calls
+        avg = float(p["avg_ms"])
+        at = timezone.localtime(p["minute"]).strftime("%H:%M")
+        bars.append(
+            {
+                "x": x,
+                "at": at,
+                "calls": p["calls"],
+                "errors": p["errors"],
+                "avg_ms": round(avg, 3),
+                "max_ms": round(float(p["max_ms"]), 3),
+                "calls_y": round(base - calls_h, 1),
+                "calls_h": round(calls_h, 1),
+                "errors_y": round(base - errors_h, 1),
+                "errors_h": round(errors_h, 1),
+            }
+        )
+        if p["calls"]:
+            line.append(f"{x + step / 2:g},{round(base - height * avg / max_ms, 1):g}")
+    width = left + len(points) * step + right
+    return {
+        "width": width,
+        "height": base + 18,
+        "left": left,
+        "top": top,
+        "base": base,
+        "step": step - 2,
+        "x_end": left + len(points) * step,
+        "bars": bars,
+        "line": " ".join(line),
+        "max_calls": max_calls,
+        "max_ms": round(max_ms, 3),
+        "first": bars[0]["at"],
+        "last": bars[-1]["at"],
+        "total_calls": sum(p["calls"] for p in points),
+        "total_errors": sum(p["errors"] for p in points),
+        "minutes": len(points),
     }
 
 
@@ -629,6 +688,11 @@ class PluginAdmin(admin.ModelAdmin):
             snapshot = {"error": str(exc)}
         stats = snapshot.get("metrics") or {}
         operations = [(op, s) for op, s in stats.items() if op != "__total__"]
+        try:
+            history = manager.metrics_history(plugin.name, minutes=HISTORY_MINUTES)
+        except Exception:
+            logger.warning("no metrics history for %s", plugin.name, exc_info=True)
+            history = []
         return {
             "plugin": plugin,
             "can_change": can_change,
@@ -684,6 +748,8 @@ class PluginAdmin(admin.ModelAdmin):
             "metrics_rows": [{"op": op, **s, "errors_all": _errors(s)} for op, s in operations],
             "metrics_total": stats.get("__total__"),
             "metrics_chart": metrics_chart(operations),
+            "history_chart": history_chart(history),
+            "history_minutes": HISTORY_MINUTES,
             "circuit": snapshot.get("circuit"),
             "metrics_pid": os.getpid(),
         }

@@ -18,6 +18,7 @@ from packaging.version import Version
 from . import CORE_API_VERSION
 from .errors import ReasonCode
 from .manifest.model import PluginManifest
+from .versioning import check_interfaces
 
 CORE_DISTRIBUTION = "stonks-overwatch-core"
 
@@ -127,6 +128,7 @@ def clear_memos() -> None:
     """Forget the memoised verdicts (a cold discovery measures them too)."""
     for fn in (_specifier, _canonical, _api_issue, _python_issue, _core_issue):
         fn.cache_clear()
+    check_interfaces.cache_clear()
 
 
 def check_compatibility(
@@ -137,6 +139,9 @@ def check_compatibility(
     issue = _api_issue(api_version, manifest.api.min_version, manifest.api.max_version)
     if issue is not None:
         issues.append(issue)
+    # Each declared interface (api.interfaces) against the versions the core serves.
+    for found in check_interfaces(tuple(manifest.api.interfaces)):
+        issues.append(CompatIssue(found.code, found.message))
     for name, spec_text in manifest.dependencies.items():
         if name == "python":
             issue = _python_issue(spec_text)

@@ -13,7 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 
-from . import store, tasks
+from . import metrics_store, store, tasks
 from .checks import CheckOutcome, run_check
 from .compat import check_compatibility
 from .config import versions
@@ -223,7 +223,15 @@ class PluginManager:
     def metrics(self, name: str) -> dict[str, Any]:
         """Calls, errors and latency per operation in this process, and the circuit."""
         self.get(name)
+        metrics_store.flush(force=True)
         return plugin_registry.sandbox(name).snapshot()
+
+    def metrics_history(self, name: str, minutes: int = 60) -> list[dict[str, Any]]:
+        """Calls, errors and latency per minute over the last ``minutes``, summed over
+        every process (this one's latest calls flushed first)."""
+        self.get(name)
+        metrics_store.flush(force=True)
+        return metrics_store.series(name, minutes)
 
     # -- validation --------------------------------------------------------------------------
     def validate_plugin(self, name: str) -> ValidationResult:

@@ -215,3 +215,34 @@ class Generation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}={self.value}"
+
+
+class MetricSample(models.Model):
+    """One process's calls into a plugin during one minute (``metrics_store.flush``).
+
+    Every process adds its deltas to its own row of the minute; ``metrics_store.series`` sums
+    the rows of all processes, so the admin's chart over time covers the whole deployment.
+    """
+
+    plugin = models.ForeignKey(Plugin, on_delete=models.CASCADE, related_name="metric_samples")
+    bucket = models.DateTimeField(help_text="Start of the minute (UTC, seconds zeroed).")
+    process = models.CharField(max_length=200, help_text="hostname:pid of the process.")
+    calls = models.PositiveBigIntegerField(default=0)
+    errors = models.PositiveBigIntegerField(default=0)
+    timed = models.PositiveBigIntegerField(
+        default=0, help_text="Calls whose latency was measured (timing is sampled)."
+    )
+    total_ms = models.FloatField(default=0.0, help_text="Summed latency of the timed calls.")
+    max_ms = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["plugin", "bucket", "process"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plugin", "bucket", "process"], name="metric_sample_minute"
+            )
+        ]
+        indexes = [models.Index(fields=["bucket"], name="metric_sample_bucket")]
+
+    def __str__(self) -> str:
+        return f"{self.plugin.name} {self.bucket:%Y-%m-%d %H:%M} {self.process}: {self.calls}"

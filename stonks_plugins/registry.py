@@ -281,7 +281,7 @@ def _load(
     for stype, ref in manifest.services.items():
         cls = resolve(ref)
         interface = SERVICE_INTERFACES[stype]
-        if not (isinstance(cls, type) and issubclass(cls, interface)):
+        if not (isinstance(cls, type) and issubclass(cls, interface)) and not _is_v2(stype, cls):
             raise PluginError(
                 name,
                 ReasonCode.IMPORT_ERROR,
@@ -320,6 +320,14 @@ def _load_isolated(candidate: Candidate, box: PluginSandbox, hooks: Hooks) -> Lo
     declared = list(manifest.services) or list(manifest.capabilities.services)
     services: dict[ServiceType, type] = dict.fromkeys(declared, IsolatedService)
     return LoadedPlugin(candidate, None, services, ForwardedConfig, box, host, hooks)
+
+
+# -- API v2 (stonks_plugins.versioning): a service may implement v2 of its interface ----------
+def _is_v2(stype: ServiceType, cls: Any) -> bool:
+    from .compat_adapters import SERVICE_INTERFACES_V2
+
+    v2 = SERVICE_INTERFACES_V2.get(stype)
+    return v2 is not None and isinstance(cls, type) and issubclass(cls, v2)
 
 
 def _named(hook: Callable[[str, str], None], name: str, operation: str) -> None:

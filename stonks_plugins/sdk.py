@@ -36,8 +36,19 @@ from .base import (
     BaseViewPlugin,
     ServiceCall,
 )
+from .compat_adapters import CompatibilityAdapter, get_service_v2
 from .health import Health, HealthStatus
+from .interfaces_v2 import (
+    BrokerServiceV2,
+    Money,
+    PortfolioEntryV2,
+    PortfolioServiceV2,
+    TotalPortfolioV2,
+    TransactionServiceV2,
+    TransactionV2,
+)
 from .panels import Panel, PanelRow
+from .versioning import InterfaceVersion, VersionedInterface
 
 SDK_VERSION = CORE_API_VERSION
 
@@ -63,6 +74,8 @@ __all__ = [
     "BasePlugin",
     "BaseViewPlugin",
     "BrokerServiceInterface",
+    "BrokerServiceV2",
+    "CompatibilityAdapter",
     "Deposit",
     "DepositServiceInterface",
     "Dividend",
@@ -71,15 +84,24 @@ __all__ = [
     "FeeServiceInterface",
     "Health",
     "HealthStatus",
+    "InterfaceVersion",
+    "Money",
     "Panel",
     "PanelRow",
     "PortfolioEntry",
+    "PortfolioEntryV2",
     "PortfolioServiceInterface",
+    "PortfolioServiceV2",
     "ServiceCall",
     "ServiceType",
     "TotalPortfolio",
+    "TotalPortfolioV2",
     "Transaction",
     "TransactionServiceInterface",
+    "TransactionServiceV2",
+    "TransactionV2",
     "UpdateServiceInterface",
+    "VersionedInterface",
     "get_portfolio",
+    "get_service_v2",
 ]

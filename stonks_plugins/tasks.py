@@ -17,9 +17,11 @@ from django.db import transaction
 @task_prerun.connect
 def _fresh_plugins(**kwargs: Any) -> None:
     """Each task sees the plugin states and configs committed before it started."""
+    from . import metrics_store
     from .legacy.bridge import bridge
 
     bridge.refresh()
+    metrics_store.flush()  # this worker's calls join the shared time series
 
 
 @shared_task(name="stonks_plugins.apply_plugin_config", acks_late=True)

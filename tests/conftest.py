@@ -18,7 +18,7 @@ BUNDLED = ROOT / "plugins"
 CORPUS = sorted(
     p.name
     for p in FIXTURES.iterdir()
-    if p.is_dir() and not p.name.startswith(("fault-", "dep-", "proc-", "config-", "app-"))
+    if p.is_dir() and not p.name.startswith(("fault-", "dep-", "proc-", "config-", "app-", "v2-"))
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -44,6 +44,10 @@ def _fresh_plugin_runtime(settings: pytest.FixtureRequest) -> Iterator[None]:
     from stonks_plugins import reporting
 
     reporting.configure(plugin_registry)
+    # No automatic flush of metrics inside a test (tests that want one force it).
+    from stonks_plugins import metrics_store
+
+    metrics_store.reset()
     bridge.reset()
     plugin_registry.clear()
     clear_cache()

@@ -21,7 +21,7 @@ from stonks_overwatch.core.factory import BrokerFactory
 from stonks_overwatch.core.registry import BrokerRegistry
 from stonks_overwatch.core.service_types import ServiceType
 
-from .. import propagation
+from .. import metrics_store, propagation
 from ..discovery import Candidate, discover
 from ..errors import PluginError, ReasonCode
 from ..lifecycle.states import PluginState
@@ -65,7 +65,11 @@ class LazyService:
         self.service_type = service_type
 
     def __call__(self, **kwargs: Any) -> Any:
-        return _load(self.plugin).create_service(self.service_type, **kwargs)
+        service = _load(self.plugin).create_service(self.service_type, **kwargs)
+        # API v2: the legacy registry serves v1; a v2 service is adapted (compat_adapters).
+        from ..compat_adapters import serve_v1
+
+        return serve_v1(service)
 
     def __repr__(self) -> str:
         return f"<LazyService {self.plugin}:{self.service_type.value}>"
@@ -115,6 +119,7 @@ class LegacyBridge:
         now = time.monotonic()
         if not force and now - self._checked_at < interval:
             return
+        metrics_store.flush()  # throttled on its own; never raises
         with self._lock:
             self._checked_at = now
             stamp = propagation.read()

@@ -55,6 +55,7 @@ from ..health import Health, HealthStatus
 from ..manifest.validation import MANIFEST_FILENAME, ManifestError, load_manifest_file
 from ..registry import SERVICE_INTERFACES, LoadedPlugin, PluginRegistry
 from ..sandbox import PluginSandbox, SandboxError
+from ..versioning import default_checker
 from .conformance import hint_name, interface_methods, returns_nothing, type_problem
 from .results import BenchmarkResult, MethodTiming, TestResult
 
@@ -234,13 +235,10 @@ class PluginTestSuite:
 
     def _check_declared_interfaces(self, result: TestResult, cand: Candidate) -> None:
         assert cand.manifest is not None
-        unknown = [n for n in cand.manifest.api.interfaces if n not in KNOWN_INTERFACES]
-        if unknown:
-            result.fail(
-                "api.interfaces",
-                f"names {', '.join(repr(n) for n in unknown)}, which stonks_plugins.sdk does not "
-                f"define; use some of: {', '.join(sorted(KNOWN_INTERFACES))}",
-            )
+        # API versions: what the core serves (stonks_plugins.versioning.VersionChecker).
+        issues = default_checker.check(cand.manifest.api.interfaces)
+        if issues:
+            result.fail("api.interfaces", "; ".join(i.message for i in issues))
         elif cand.manifest.api.interfaces:
             result.ok("api.interfaces", ", ".join(cand.manifest.api.interfaces))
 
@@ -804,6 +802,8 @@ class PluginTestSuite:
         if report_ok:
             result.ok("manifest.valid", f"{cand.name} {cand.manifest.version} ({cand.location})")
         if problem is not None:
+            if problem.code is ReasonCode.INCOMPATIBLE_API:  # name the interfaces at fault
+                self._check_declared_interfaces(result, cand)
             result.fail("manifest.compatible", f"{problem.code.value}: {problem.message}")
             return None
         if report_ok:
