@@ -43,7 +43,6 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from .admin_forms import SUBMIT_FIELD, ConfigForm, get_path
-from .api.redaction import redact, scrub_text
 from .config import versions
 from .config.schema import secret_paths
 from .config.validation import ConfigInvalid
@@ -53,6 +52,7 @@ from .health import Health
 from .lifecycle.states import PluginState
 from .manager import manager
 from .models import HealthCheck, Plugin, PluginConfig, PluginEvent
+from .redaction import redact, scrub_text
 
 logger = logging.getLogger(__name__)
 

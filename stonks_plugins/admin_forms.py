@@ -22,7 +22,8 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.utils.text import capfirst
 
-from .config.schema import MASK, is_secret
+from .config.schema import is_secret
+from .redaction import MASK
 
 BASE_VERSION_FIELD = "_config_base_version"
 """The hidden field carrying the version the form was rendered from (stale-write check)."""

@@ -85,11 +85,12 @@ class PluginManager:
         except Plugin.DoesNotExist:
             raise PluginNotFound(name) from None
 
-    def events(self, name: str | None = None, limit: int = 50) -> QuerySet[PluginEvent]:
+    def events(self, name: str | None = None, limit: int | None = 50) -> QuerySet[PluginEvent]:
+        """Newest first; ``limit=None`` gives the whole lazy history (to filter or page)."""
         qs = PluginEvent.objects.select_related("plugin")
         if name is not None:
             qs = qs.filter(plugin=self.get(name))
-        return qs[:limit]
+        return qs if limit is None else qs[:limit]
 
     # -- operator actions ------------------------------------------------------------------
     def enable(self, name: str, actor: str = "system") -> Plugin:
@@ -218,7 +219,7 @@ class PluginManager:
         return [run_check(p, actor) for p in plugins]
 
     def health_history(self, name: str, limit: int = 50) -> QuerySet[HealthCheck]:
-        return HealthCheck.objects.filter(plugin=self.get(name))[:limit]
+        return HealthCheck.objects.filter(plugin=self.get(name)).select_related("plugin")[:limit]
 
     def metrics(self, name: str) -> dict[str, Any]:
         """Calls, errors and latency per operation in this process, and the circuit."""

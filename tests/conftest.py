@@ -112,3 +112,35 @@ def redis_url(settings):  # type: ignore[no-untyped-def]
     caches["default"].clear()
     yield url
     caches["default"].clear()
+
+
+def manage_in_subprocess(tmp_path: Path, plugin_dir: Path):  # type: ignore[no-untyped-def]
+    """``manage(*args)`` running ``manage.py`` in a fresh process on its own SQLite file and
+    plugin folder, with no Redis or broker from the environment: real exit codes."""
+    import subprocess
+    import sys
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")
+    }
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "PLUGIN_DIRS": str(plugin_dir),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
+
+    def manage(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    return manage

@@ -30,7 +30,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 from ..errors import IllegalTransition, PluginError, PluginNotFound
-from .redaction import scrub_text
+from ..redaction import scrub_text
 
 logger = logging.getLogger(__name__)
 

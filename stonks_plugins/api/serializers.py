@@ -29,7 +29,7 @@ from ..errors import ReasonCode
 from ..health import Health
 from ..lifecycle.states import PluginState
 from ..models import EventKind, HealthCheck, Plugin, PluginEvent, PluginType
-from .redaction import redact, scrub_text
+from ..redaction import redact, scrub_text
 
 
 def _values(enum: Any) -> list[str]:

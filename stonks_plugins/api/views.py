@@ -32,7 +32,6 @@ from .filters import (
 )
 from .pagination import StandardPagination
 from .permissions import PluginPermission
-from .queries import plugin_events
 from .serializers import (
     SUMMARY_FIELDS,
     ErrorSerializer,
@@ -269,7 +268,7 @@ class PluginViewSet(PluginAPIView, viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["get"])
     def events(self, request: Request, name: str) -> Response:
-        events = EventFilter(request.query_params, queryset=plugin_events(manager.get(name)))
+        events = EventFilter(request.query_params, queryset=manager.events(name, limit=None))
         if not events.is_valid():
             raise QueryValidationError(events.errors)
         page = self.paginate_queryset(events.qs)

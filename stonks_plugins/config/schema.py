@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..manifest.model import PluginManifest
+from ..redaction import is_secret_key
 
-SECRET_NAME = re.compile(r"(pass(word|phrase)?|secret|token|api_?key|private_?key|pin)$", re.I)
-MASK = "********"
 Path_ = tuple[str, ...]
 
 
@@ -30,7 +28,7 @@ def generated_schema(manifest: PluginManifest) -> dict[str, Any]:
     credentials: dict[str, Any] = {}
     for name in conf.required_credentials:
         field: dict[str, Any] = {"type": "string", "minLength": 1}
-        if SECRET_NAME.search(name):
+        if is_secret_key(name):
             field.update(writeOnly=True, format="password")
         credentials[name] = field
     settings = {

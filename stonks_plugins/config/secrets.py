@@ -19,7 +19,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from .schema import MASK, Path_
+from ..redaction import MASK
+from .schema import Path_
 
 ENC = "$enc"
 

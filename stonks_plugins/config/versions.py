@@ -16,8 +16,9 @@ from django.db.models import Max
 from .. import store
 from ..manifest.model import PluginManifest
 from ..models import ConfigStatus, EventKind, Plugin, PluginConfig
+from ..redaction import MASK
 from . import secrets
-from .schema import MASK, config_schema, public_schema, secret_paths
+from .schema import config_schema, public_schema, secret_paths
 from .validation import ConfigInvalid, validate_config
 
 

@@ -39,10 +39,12 @@ def clear_cache() -> None:
     from .. import compat
     from ..manifest import validation
     from .catalog import forget_last_scan
+    from .entry_points import forget_entry_points
 
     with _cache_lock:
         _cache.clear()
     forget_last_scan()
+    forget_entry_points()
     validation.clear_memos()
     compat.clear_memos()
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -82,6 +84,7 @@ def _candidate(ep: metadata.EntryPoint, group: str, index: int) -> Candidate:
                 f"'{ep.module.split('.', 1)[0]}'",
             ),
         )
+    _manifests_read.append(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -163,7 +166,40 @@ def _candidate(ep: metadata.EntryPoint, group: str, index: int) -> Candidate:
     )
 
 
+_manifests_read: list[Path] = []
+_last: tuple[tuple[tuple[str, int], ...], list[Candidate]] | None = None
+
+
+def _stamp(path: str | Path) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return -1
+
+
+def _environment_key() -> tuple[tuple[str, int], ...]:
+    """What an entry-point scan depends on: every import path's folder (installing or
+    removing a distribution adds or removes its ``.dist-info`` there) and the manifests read
+    last time (an editable install's manifest can change in place)."""
+    return tuple((p, _stamp(p)) for p in sys.path if p) + tuple(
+        (str(m), _stamp(m)) for m in _manifests_read
+    )
+
+
+def forget_entry_points() -> None:
+    global _last
+    _last = None
+
+
 def scan_entry_points() -> list[Candidate]:
+    """Candidates of the installed distributions. Reading every distribution's metadata
+    costs milliseconds and happens on each refresh after a change, in every process, so the
+    result is reused while nothing it depends on changed."""
+    global _last
+    key = _environment_key()
+    if _last is not None and _last[0] == key:
+        return list(_last[1])
+    _manifests_read.clear()
     found: list[Candidate] = []
     all_eps = metadata.entry_points()
     index = 0
@@ -171,4 +207,5 @@ def scan_entry_points() -> list[Candidate]:
         for ep in sorted(all_eps.select(group=group), key=lambda e: e.name):
             found.append(_candidate(ep, group, index))
             index += 1
-    return found
+    _last = (_environment_key(), found)
+    return list(found)

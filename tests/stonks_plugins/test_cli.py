@@ -4,10 +4,7 @@ exit status 0 (success), 1 (the thing failed), 2 (bad usage)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -17,7 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from stonks_plugins.models import Plugin, PluginEvent
-from tests.conftest import CORPUS, FIXTURES, ROOT
+from tests.conftest import CORPUS, FIXTURES, manage_in_subprocess
 
 pytestmark = pytest.mark.django_db
 
@@ -282,28 +279,7 @@ def test_real_exit_codes_in_a_subprocess(tmp_path: Path) -> None:
     plugins = tmp_path / "plugins"
     for name in CORPUS:
         shutil.copytree(FIXTURES / name, plugins / name)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")
-    }
-    env.update(
-        {
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-            "PLUGIN_DIRS": str(plugins),
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-    )
-
-    def manage(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    manage = manage_in_subprocess(tmp_path, plugins)
 
     migrate = manage("migrate", "--verbosity", "0")
     assert migrate.returncode == 0, migrate.stderr

@@ -14,12 +14,12 @@ from django.core.management import call_command
 from django.db import connection
 
 from stonks_overwatch.core.factory import BrokerFactory
-from stonks_plugins.config.schema import MASK
 from stonks_plugins.config.system import config_system, env_overrides
 from stonks_plugins.config.validation import ConfigInvalid
 from stonks_plugins.config.versions import StaleConfig
 from stonks_plugins.manager import manager
 from stonks_plugins.models import PluginConfig, PluginEvent
+from stonks_plugins.redaction import MASK
 
 pytestmark = pytest.mark.django_db
 SECRET = "hunter2-very-secret"

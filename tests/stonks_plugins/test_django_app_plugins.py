@@ -5,9 +5,7 @@ served until a restart and ``migrate``."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from io import StringIO
 from pathlib import Path
@@ -18,7 +16,7 @@ from django.core.management import call_command
 from stonks_plugins import django_apps, loader
 from stonks_plugins.discovery.directories import scan_directory_plugin
 from stonks_plugins.models import Plugin, PluginEvent
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import FIXTURES, manage_in_subprocess
 
 APP = FIXTURES / "app-fixture"
 
@@ -148,28 +146,7 @@ def test_app_plugin_installed_at_start_gets_its_table_and_is_served(tmp_path: Pa
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     _copy(plugins)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")
-    }
-    env.update(
-        {
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-            "PLUGIN_DIRS": str(plugins),
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-    )
-
-    def manage(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    manage = manage_in_subprocess(tmp_path, plugins)
 
     # Before migrate: the app is loaded but its table is missing -> migrate required.
     base = manage("migrate", "stonks_plugins", "--verbosity", "0")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from argparse import ArgumentParser
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 ACTOR = "cli"
 
@@ -21,6 +21,15 @@ class Output(Protocol):
     stderr: Any
 
     def emit(self, data: Any) -> None: ...
+
+
+def fail(out: Output, options: dict[str, Any], message: str) -> NoReturn:
+    """Report a failure the way every subcommand does: ``{"error": message}`` with
+    ``--json``, ``error: message`` on stderr otherwise; then exit 1."""
+    if options.get("json"):
+        out.emit({"error": message})
+        raise Failed("")
+    raise Failed(f"error: {message}")
 
 
 Handler = Callable[[Output, dict[str, Any]], None]

@@ -11,7 +11,7 @@ from typing import Any
 
 from stonks_plugins.legacy.migrate import MigrationError, migrate_legacy
 
-from . import Adder, Failed, Handler, Output
+from . import Adder, Handler, Output, fail
 
 
 def register(add: Adder) -> dict[str, Handler]:
@@ -30,10 +30,7 @@ def do_migrate(out: Output, options: dict[str, Any]) -> None:
     try:
         result = migrate_legacy(options["name"], options["out"], options["new_name"])
     except MigrationError as exc:
-        if options["json"]:
-            out.emit({"error": str(exc)})
-            raise Failed("") from exc
-        raise Failed(f"error: {exc}") from exc
+        fail(out, options, str(exc))
     if options["json"]:
         out.emit(result.as_dict())
         return

@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 
 from stonks_plugins.scaffold import PLUGIN_TYPES, ScaffoldError, create_plugin
 
-from . import Adder, Failed, Handler, Output
+from . import Adder, Handler, Output, fail
 
 
 def register(add: Adder) -> dict[str, Handler]:
@@ -55,10 +55,7 @@ def do_new(out: Output, options: dict[str, Any]) -> None:
     except ScaffoldError as exc:
         if exc.exit_code == 2:
             raise CommandError(str(exc), returncode=2) from exc
-        if options["json"]:
-            out.emit({"error": str(exc)})
-            raise Failed("") from exc
-        raise Failed(f"error: {exc}") from exc
+        fail(out, options, str(exc))
     if options["json"]:
         out.emit(result.as_dict())
         return

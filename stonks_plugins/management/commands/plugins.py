@@ -13,7 +13,16 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from stonks_plugins.errors import IllegalTransition, PluginNotFound
-from stonks_plugins.management.cli import Failed, Handler, config, core, dumps, legacy, scaffold
+from stonks_plugins.management.cli import (
+    Failed,
+    Handler,
+    config,
+    core,
+    dumps,
+    fail,
+    legacy,
+    scaffold,
+)
 
 GROUPS = [core, config, scaffold, legacy]
 
@@ -41,16 +50,16 @@ class Command(BaseCommand):
         if not hasattr(self, "handlers"):  # call_command builds the parser itself
             self.create_parser("manage.py", "plugins")
         try:
-            self.handlers[options["action"]](self, options)
-        except (PluginNotFound, IllegalTransition) as exc:
-            if options.get("json"):
-                self.emit({"error": str(exc)})
-            else:
-                self.stderr.write(f"error: {exc}")
-            sys.exit(1)
+            self._run(options)
         except Failed as exc:
             if str(exc):
                 self.stderr.write(str(exc))
             sys.exit(1)
         except BrokenPipeError:  # `plugins events | head`
             sys.exit(0)
+
+    def _run(self, options: dict[str, Any]) -> None:
+        try:
+            self.handlers[options["action"]](self, options)
+        except (PluginNotFound, IllegalTransition) as exc:
+            fail(self, options, str(exc))

@@ -11,10 +11,10 @@ from django import forms
 
 from stonks_overwatch.core.factory import BrokerFactory
 from stonks_plugins.admin_forms import BASE_VERSION_FIELD, SUBMIT_FIELD, ConfigForm
-from stonks_plugins.config.schema import MASK
 from stonks_plugins.config.validation import ConfigIssue
 from stonks_plugins.manager import manager
 from stonks_plugins.models import PluginConfig, PluginEvent
+from stonks_plugins.redaction import MASK
 
 from .conftest import GOOD, SECRET, change_url, page, shown_messages
 

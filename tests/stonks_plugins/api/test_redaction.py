@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stonks_plugins.api.redaction import MASK, is_secret_key, redact, scrub_text
+from stonks_plugins.redaction import MASK, is_secret_key, redact, scrub_text
 
 
 def test_secret_keys() -> None:

@@ -1,4 +1,4 @@
-"""Nothing secret leaves through the API.
+"""Nothing secret leaves through the API, the console, the CLI or an event.
 
 Event details and health details are free-form JSON written by the engine and by plugins; they
 may hold tracebacks and exception messages, which are useful to an operator, and — by
@@ -21,7 +21,7 @@ MASK = "********"
 # Words that make a key secret. In free text only the longer ones are used ("pin" would hit
 # "spinning=3").
 _TEXT_WORDS = (
-    r"password|passwd|secret|token|api[_-]?key|apikey|private[_-]?key|access[_-]?key"
+    r"password|passphrase|passwd|secret|token|api[_-]?key|apikey|private[_-]?key|access[_-]?key"
     r"|credential|authorization|cookie|session[_-]?id"
 )
 _KEY_WORDS = rf"{_TEXT_WORDS}|pwd|auth[_-]?header|otp|totp|pin"
