@@ -74,11 +74,11 @@ for name, mod in list(sys.modules.items()):
     path = getattr(mod, "__file__", None)
     if path and any(os.path.realpath(path).startswith(d) for d in dirs):
         imported.add(name)
-from stonks_plugins.discovery.directories import _cache
+from stonks_plugins.discovery.directories import _listings
 print(json.dumps({
     "setup_ms": setup_ms,
     "ready_ms": sum(ready_ms),
-    "manifests": len(_cache),
+    "manifests": sum(len(cands) for _, _, cands in _listings.values()),
     "imported": sorted(imported),
     "db_created": os.path.exists(spec["db"]),
 }))

@@ -116,17 +116,16 @@ def _dependency_issue(name: str, spec_text: str) -> CompatIssue | None:
     )
 
 
-def depends_on_environment(manifest: PluginManifest) -> bool:
-    """Whether the verdict can change while the process runs: the manifest names a
-    distribution other than Python and the core, which may be installed meanwhile."""
-    return any(
-        name != "python" and _canonical(name) != CORE_DISTRIBUTION for name in manifest.dependencies
-    )
-
-
 def clear_memos() -> None:
     """Forget the memoised verdicts (a cold discovery measures them too)."""
-    for fn in (_specifier, _canonical, _api_issue, _python_issue, _core_issue):
+    for fn in (
+        _specifier,
+        _canonical,
+        _api_issue,
+        _python_issue,
+        _core_issue,
+        _fixed_dependency_issue,
+    ):
         fn.cache_clear()
     check_interfaces.cache_clear()
 
@@ -135,20 +134,45 @@ def check_compatibility(
     manifest: PluginManifest, api_version: str = CORE_API_VERSION
 ) -> list[CompatIssue]:
     """Every reason this plugin cannot run here; empty when it can."""
+    return compatibility(manifest, api_version)[0]
+
+
+_LIVE = object()
+"""The verdict of a dependency on another distribution: looked up afresh every time."""
+
+
+@lru_cache(maxsize=512)
+def _fixed_dependency_issue(name: str, spec_text: str) -> CompatIssue | object | None:
+    """The verdict on a dependency on Python or on the core (fixed for the life of the
+    process), or ``_LIVE`` for any other distribution: one memo lookup per dependency."""
+    if name == "python":
+        return _python_issue(spec_text)
+    if _canonical(name) == CORE_DISTRIBUTION:
+        return _core_issue(spec_text)
+    return _LIVE
+
+
+def compatibility(
+    manifest: PluginManifest, api_version: str = CORE_API_VERSION
+) -> tuple[list[CompatIssue], bool]:
+    """:func:`check_compatibility`, and whether the verdict can change while the process
+    runs: the manifest names a distribution other than Python and the core, which may be
+    installed meanwhile. One pass over the dependencies for both."""
+    live = False
     issues: list[CompatIssue] = []
-    issue = _api_issue(api_version, manifest.api.min_version, manifest.api.max_version)
+    api = manifest.api
+    issue = _api_issue(api_version, api.min_version, api.max_version)
     if issue is not None:
         issues.append(issue)
     # Each declared interface (api.interfaces) against the versions the core serves.
-    for found in check_interfaces(tuple(manifest.api.interfaces)):
-        issues.append(CompatIssue(found.code, found.message))
+    if api.interfaces:
+        for found in check_interfaces(tuple(api.interfaces)):
+            issues.append(CompatIssue(found.code, found.message))
     for name, spec_text in manifest.dependencies.items():
-        if name == "python":
-            issue = _python_issue(spec_text)
-        elif _canonical(name) == CORE_DISTRIBUTION:
-            issue = _core_issue(spec_text)
-        else:
-            issue = _dependency_issue(name, spec_text)
-        if issue is not None:
-            issues.append(issue)
-    return issues
+        verdict = _fixed_dependency_issue(name, spec_text)
+        if verdict is _LIVE:
+            live = True
+            verdict = _dependency_issue(name, spec_text)
+        if verdict is not None:
+            issues.append(verdict)  # type: ignore[arg-type]  # not _LIVE: replaced above
+    return issues, live

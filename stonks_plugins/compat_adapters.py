@@ -3,39 +3,87 @@
 The registry hands each consumer the version it asks for: the legacy pages get v1 (a
 v2-only plugin is wrapped with :meth:`CompatibilityAdapter.adapt_v2_to_v1`), a v2 consumer
 gets v2 through :func:`get_service_v2` (a v1 plugin is wrapped with
-:meth:`CompatibilityAdapter.adapt_v1_to_v2`).
+:meth:`CompatibilityAdapter.adapt_v1_to_v2`). Every data service — portfolio, transaction,
+deposit, dividend, fee, account — has both versions; :data:`VERSIONS` is the one table the
+adapter reads, so a new v2 interface is one row there (plus its two adapter classes and
+record conversions in :mod:`stonks_plugins.compat_records`).
 
 What does not round-trip:
 
 * **v2 -> v1**: ``Decimal`` amounts and quantities become ``float`` — beyond ~15
   significant digits the value is rounded, and ``Decimal("0.10")`` comes back as ``0.1``.
-  v1 has one currency per record: an entry's ``currency`` is its *value*'s currency (a
-  price in another currency is converted by nobody; its currency is lost). A missing
-  ``total_cash``/``total_deposits``/``fees`` becomes ``0.0``. v1 methods take no
-  arguments, so a v1 consumer always sees today's portfolio and every transaction.
+  v1 has one currency per record, that of the record's main amount: a portfolio entry's
+  *value*, a transaction's *total*, a deposit's, dividend's or fee's *amount*, an account's
+  *cash*. A price or a transaction fee in another currency is converted by nobody: its
+  number is passed on and its currency lost. (A dividend's taxes cannot differ: DividendV2
+  refuses taxes in another currency than the amount.) A missing ``total_cash``,
+  ``total_deposits``, transaction ``fees`` or dividend ``taxes`` becomes ``0.0``, so "not
+  reported" and "zero" look the same. v1 methods take no arguments, so a v1 consumer always
+  sees today's portfolio and every transaction, deposit, dividend and fee.
 * **v1 -> v2**: floats become ``Decimal(repr(f))`` — equal to what v1 printed, but no more
-  precise than v1 was. A v1 service cannot report a past portfolio: ``get_portfolio`` /
-  ``get_portfolio_total`` with an ``as_of`` other than today raise ``NotImplementedError``.
-  Date ranges on ``get_transactions`` are applied here, by filtering everything the v1
-  service returns (correct, but the v1 service still fetches the whole history).
-* Only the portfolio and transaction services have a v2; any other service is returned
-  unchanged by both directions.
+  precise than v1 was. Every amount gets the record's one currency, so v1's silent mixes
+  (a fee in EUR beside a USD total) are now labelled wrongly rather than fixed. Optional
+  v2 amounts are never ``None`` (v1's ``0.0`` becomes zero money). A v1 service cannot
+  report a past portfolio: ``get_portfolio`` / ``get_portfolio_total`` with an ``as_of``
+  other than today raise ``NotImplementedError``. Date ranges on ``get_transactions``,
+  ``get_cash_deposits``, ``get_dividends`` and ``get_fees`` are applied here, by filtering
+  everything the v1 service returns (correct, but the v1 service still reads the whole
+  history on every call).
+* The authentication and update services have no v2 and are returned unchanged by both
+  directions, as is anything that is not a broker service.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from stonks_overwatch.core.data import PortfolioEntry, TotalPortfolio, Transaction
+from stonks_overwatch.core.data import (
+    AccountOverview,
+    Deposit,
+    Dividend,
+    Fee,
+    PortfolioEntry,
+    TotalPortfolio,
+    Transaction,
+)
 from stonks_overwatch.core.interfaces import (
+    AccountServiceInterface,
+    DepositServiceInterface,
+    DividendServiceInterface,
+    FeeServiceInterface,
     PortfolioServiceInterface,
     TransactionServiceInterface,
 )
 from stonks_overwatch.core.service_types import ServiceType
 
+from .compat_records import (
+    account_v1_to_v2,
+    account_v2_to_v1,
+    deposit_v1_to_v2,
+    deposit_v2_to_v1,
+    dividend_v1_to_v2,
+    dividend_v2_to_v1,
+    entry_v1_to_v2,
+    entry_v2_to_v1,
+    fee_v1_to_v2,
+    fee_v2_to_v1,
+    total_v1_to_v2,
+    total_v2_to_v1,
+    transaction_v1_to_v2,
+    transaction_v2_to_v1,
+)
 from .interfaces_v2 import (
-    Money,
+    AccountOverviewV2,
+    AccountServiceV2,
+    BrokerServiceV2,
+    DepositServiceV2,
+    DepositV2,
+    DividendServiceV2,
+    DividendV2,
+    FeeServiceV2,
+    FeeV2,
     PortfolioEntryV2,
     PortfolioServiceV2,
     TotalPortfolioV2,
@@ -43,97 +91,6 @@ from .interfaces_v2 import (
     TransactionV2,
     in_range,
 )
-
-SERVICE_INTERFACES_V2: dict[ServiceType, type] = {
-    ServiceType.PORTFOLIO: PortfolioServiceV2,
-    ServiceType.TRANSACTION: TransactionServiceV2,
-}
-"""Service types that have a v2 interface."""
-
-
-def is_v2_class(cls: Any) -> bool:
-    return isinstance(cls, type) and issubclass(cls, tuple(SERVICE_INTERFACES_V2.values()))
-
-
-# -- record conversions ---------------------------------------------------------------------
-def entry_v1_to_v2(e: PortfolioEntry) -> PortfolioEntryV2:
-    return PortfolioEntryV2(
-        name=e.name,
-        symbol=e.symbol,
-        shares=e.shares,  # type: ignore[arg-type]  # converted in __post_init__
-        price=Money(e.price, e.currency),  # type: ignore[arg-type]
-        value=Money(e.value, e.currency),  # type: ignore[arg-type]
-        isin=e.isin,
-        product_type=e.product_type,
-        broker=e.broker,
-    )
-
-
-def entry_v2_to_v1(e: PortfolioEntryV2) -> PortfolioEntry:
-    return PortfolioEntry(
-        name=e.name,
-        symbol=e.symbol,
-        shares=float(e.shares),
-        price=float(e.price.amount),
-        value=float(e.value.amount),
-        currency=e.value.currency,
-        isin=e.isin,
-        product_type=e.product_type,
-        broker=e.broker,
-    )
-
-
-def total_v1_to_v2(t: TotalPortfolio) -> TotalPortfolioV2:
-    c = t.currency
-    return TotalPortfolioV2(
-        total_value=Money(t.total_value, c),  # type: ignore[arg-type]
-        total_cash=Money(t.total_cash, c),  # type: ignore[arg-type]
-        total_deposits=Money(t.total_deposits, c),  # type: ignore[arg-type]
-        brokers=tuple(t.brokers),
-    )
-
-
-def total_v2_to_v1(t: TotalPortfolioV2) -> TotalPortfolio:
-    def amount(m: Money | None) -> float:
-        return float(m.amount) if m is not None else 0.0
-
-    return TotalPortfolio(
-        total_value=float(t.total_value.amount),
-        total_cash=amount(t.total_cash),
-        total_deposits=amount(t.total_deposits),
-        currency=t.total_value.currency,
-        brokers=tuple(t.brokers),
-    )
-
-
-def transaction_v1_to_v2(t: Transaction) -> TransactionV2:
-    c = t.currency
-    return TransactionV2(
-        date=t.date,
-        name=t.name,
-        symbol=t.symbol,
-        kind=t.kind,
-        quantity=t.quantity,  # type: ignore[arg-type]
-        price=Money(t.price, c),  # type: ignore[arg-type]
-        total=Money(t.total, c),  # type: ignore[arg-type]
-        fees=Money(t.fees, c),  # type: ignore[arg-type]
-        broker=t.broker,
-    )
-
-
-def transaction_v2_to_v1(t: TransactionV2) -> Transaction:
-    return Transaction(
-        date=t.date,
-        name=t.name,
-        symbol=t.symbol,
-        kind=t.kind,
-        quantity=float(t.quantity),
-        price=float(t.price.amount),
-        total=float(t.total.amount),
-        fees=float(t.fees.amount) if t.fees is not None else 0.0,
-        currency=t.total.currency,
-        broker=t.broker,
-    )
 
 
 # -- service adapters -----------------------------------------------------------------------
@@ -151,6 +108,14 @@ class _Adapter:
         return f"<{type(self).__name__} of {self.adapted!r}>"
 
 
+class V1ToV2Adapter(_Adapter):
+    """Base of the adapters giving a v2 view of a v1 service (unwrapped by ``adapt_v2_to_v1``)."""
+
+
+class V2ToV1Adapter(_Adapter):
+    """Base of the adapters giving a v1 view of a v2 service (unwrapped by ``adapt_v1_to_v2``)."""
+
+
 def _today_only(as_of: date | None) -> None:
     if as_of is not None and as_of != date.today():
         raise NotImplementedError(
@@ -158,7 +123,7 @@ def _today_only(as_of: date | None) -> None:
         )
 
 
-class PortfolioV1ToV2(_Adapter, PortfolioServiceV2):
+class PortfolioV1ToV2(V1ToV2Adapter, PortfolioServiceV2):
     def get_portfolio(self, as_of: date | None = None) -> list[PortfolioEntryV2]:
         _today_only(as_of)
         return [entry_v1_to_v2(e) for e in self.adapted.get_portfolio()]
@@ -168,7 +133,7 @@ class PortfolioV1ToV2(_Adapter, PortfolioServiceV2):
         return total_v1_to_v2(self.adapted.get_portfolio_total())
 
 
-class TransactionV1ToV2(_Adapter, TransactionServiceV2):
+class TransactionV1ToV2(V1ToV2Adapter, TransactionServiceV2):
     def get_transactions(
         self, start: date | None = None, end: date | None = None
     ) -> list[TransactionV2]:
@@ -179,7 +144,37 @@ class TransactionV1ToV2(_Adapter, TransactionServiceV2):
         ]
 
 
-class PortfolioV2ToV1(_Adapter, PortfolioServiceInterface):
+class DepositV1ToV2(V1ToV2Adapter, DepositServiceV2):
+    def get_cash_deposits(
+        self, start: date | None = None, end: date | None = None
+    ) -> list[DepositV2]:
+        return [
+            deposit_v1_to_v2(d)
+            for d in self.adapted.get_cash_deposits()
+            if in_range(d.date, start, end)
+        ]
+
+
+class DividendV1ToV2(V1ToV2Adapter, DividendServiceV2):
+    def get_dividends(self, start: date | None = None, end: date | None = None) -> list[DividendV2]:
+        return [
+            dividend_v1_to_v2(d)
+            for d in self.adapted.get_dividends()
+            if in_range(d.date, start, end)
+        ]
+
+
+class FeeV1ToV2(V1ToV2Adapter, FeeServiceV2):
+    def get_fees(self, start: date | None = None, end: date | None = None) -> list[FeeV2]:
+        return [fee_v1_to_v2(f) for f in self.adapted.get_fees() if in_range(f.date, start, end)]
+
+
+class AccountV1ToV2(V1ToV2Adapter, AccountServiceV2):
+    def get_account_overview(self) -> AccountOverviewV2:
+        return account_v1_to_v2(self.adapted.get_account_overview())
+
+
+class PortfolioV2ToV1(V2ToV1Adapter, PortfolioServiceInterface):
     def get_portfolio(self) -> list[PortfolioEntry]:
         return [entry_v2_to_v1(e) for e in self.adapted.get_portfolio()]
 
@@ -187,19 +182,94 @@ class PortfolioV2ToV1(_Adapter, PortfolioServiceInterface):
         return total_v2_to_v1(self.adapted.get_portfolio_total())
 
 
-class TransactionV2ToV1(_Adapter, TransactionServiceInterface):
+class TransactionV2ToV1(V2ToV1Adapter, TransactionServiceInterface):
     def get_transactions(self) -> list[Transaction]:
         return [transaction_v2_to_v1(t) for t in self.adapted.get_transactions()]
 
 
-def _kind(service: Any, service_type: ServiceType | None) -> ServiceType | None:
+class DepositV2ToV1(V2ToV1Adapter, DepositServiceInterface):
+    def get_cash_deposits(self) -> list[Deposit]:
+        return [deposit_v2_to_v1(d) for d in self.adapted.get_cash_deposits()]
+
+
+class DividendV2ToV1(V2ToV1Adapter, DividendServiceInterface):
+    def get_dividends(self) -> list[Dividend]:
+        return [dividend_v2_to_v1(d) for d in self.adapted.get_dividends()]
+
+
+class FeeV2ToV1(V2ToV1Adapter, FeeServiceInterface):
+    def get_fees(self) -> list[Fee]:
+        return [fee_v2_to_v1(f) for f in self.adapted.get_fees()]
+
+
+class AccountV2ToV1(V2ToV1Adapter, AccountServiceInterface):
+    def get_account_overview(self) -> AccountOverview:
+        return account_v2_to_v1(self.adapted.get_account_overview())
+
+
+# -- the table ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class VersionPair:
+    """One service type in both versions, and the adapter classes between them."""
+
+    v1: type
+    v2: type
+    v1_to_v2: type[V1ToV2Adapter]
+    v2_to_v1: type[V2ToV1Adapter]
+
+    @property
+    def methods(self) -> frozenset[str]:
+        """The v1 interface's methods: how a service is recognised when its type is not
+        given (v1 and v2 use the same method names)."""
+        return frozenset(getattr(self.v1, "__abstractmethods__", ()))
+
+
+VERSIONS: dict[ServiceType, VersionPair] = {
+    ServiceType.PORTFOLIO: VersionPair(
+        PortfolioServiceInterface, PortfolioServiceV2, PortfolioV1ToV2, PortfolioV2ToV1
+    ),
+    ServiceType.TRANSACTION: VersionPair(
+        TransactionServiceInterface, TransactionServiceV2, TransactionV1ToV2, TransactionV2ToV1
+    ),
+    ServiceType.DEPOSIT: VersionPair(
+        DepositServiceInterface, DepositServiceV2, DepositV1ToV2, DepositV2ToV1
+    ),
+    ServiceType.DIVIDEND: VersionPair(
+        DividendServiceInterface, DividendServiceV2, DividendV1ToV2, DividendV2ToV1
+    ),
+    ServiceType.FEE: VersionPair(FeeServiceInterface, FeeServiceV2, FeeV1ToV2, FeeV2ToV1),
+    ServiceType.ACCOUNT: VersionPair(
+        AccountServiceInterface, AccountServiceV2, AccountV1ToV2, AccountV2ToV1
+    ),
+}
+"""Service type -> its v1 and v2 interfaces and the adapters between them. Types absent
+here (authentication, update) are v1-only."""
+
+SERVICE_INTERFACES_V2: dict[ServiceType, type] = {t: p.v2 for t, p in VERSIONS.items()}
+"""Service types that have a v2 interface."""
+
+
+def is_v2_class(cls: Any) -> bool:
+    return isinstance(cls, type) and issubclass(cls, tuple(SERVICE_INTERFACES_V2.values()))
+
+
+def _kind(service: Any, service_type: ServiceType | str | None) -> ServiceType | None:
+    """The service type: the one given, else the first in :data:`VERSIONS` whose methods
+    the service has all of (a class serving two types needs its type given)."""
     if service_type is not None:
         return ServiceType(service_type)
-    if hasattr(service, "get_portfolio"):
-        return ServiceType.PORTFOLIO
-    if hasattr(service, "get_transactions"):
-        return ServiceType.TRANSACTION
+    for stype, pair in VERSIONS.items():
+        if all(hasattr(service, m) for m in pair.methods):
+            return stype
     return None
+
+
+def _v2_pair(service: Any, service_type: ServiceType | str | None) -> VersionPair | None:
+    """The row whose v2 interface ``service`` implements (the given type's, if any)."""
+    if service_type is not None:
+        pair = VERSIONS.get(ServiceType(service_type))
+        return pair if pair is not None and isinstance(service, pair.v2) else None
+    return next((p for p in VERSIONS.values() if isinstance(service, p.v2)), None)
 
 
 class CompatibilityAdapter:
@@ -207,36 +277,31 @@ class CompatibilityAdapter:
     lost on the way)."""
 
     @staticmethod
-    def adapt_v1_to_v2(service: Any, service_type: ServiceType | None = None) -> Any:
+    def adapt_v1_to_v2(service: Any, service_type: ServiceType | str | None = None) -> Any:
         """A v2 view of a v1 service. A v2 service, or a type without a v2, comes back as
         is; a v2->v1 adapter is unwrapped instead of wrapped again."""
-        if isinstance(service, (PortfolioV2ToV1, TransactionV2ToV1)):
+        if isinstance(service, V2ToV1Adapter):
             return service.adapted
-        if isinstance(service, (PortfolioServiceV2, TransactionServiceV2)):
+        if isinstance(service, BrokerServiceV2):
             return service
         kind = _kind(service, service_type)
-        if kind is ServiceType.PORTFOLIO:
-            return PortfolioV1ToV2(service)
-        if kind is ServiceType.TRANSACTION:
-            return TransactionV1ToV2(service)
-        return service
+        pair = VERSIONS.get(kind) if kind is not None else None
+        return pair.v1_to_v2(service) if pair is not None else service
 
     @staticmethod
-    def adapt_v2_to_v1(service: Any, service_type: ServiceType | None = None) -> Any:
+    def adapt_v2_to_v1(service: Any, service_type: ServiceType | str | None = None) -> Any:
         """A v1 view of a v2 service. A v1 service comes back as is; a v1->v2 adapter is
         unwrapped."""
-        if isinstance(service, (PortfolioV1ToV2, TransactionV1ToV2)):
+        if isinstance(service, V1ToV2Adapter):
             return service.adapted
-        if isinstance(service, PortfolioServiceV2):
-            return PortfolioV2ToV1(service)
-        if isinstance(service, TransactionServiceV2):
-            return TransactionV2ToV1(service)
-        return service
+        pair = _v2_pair(service, service_type)
+        return pair.v2_to_v1(service) if pair is not None else service
 
 
-def serve_v1(service: Any) -> Any:
-    """What the legacy (v1) registry hands out for a plugin's service instance."""
-    return CompatibilityAdapter.adapt_v2_to_v1(service)
+def serve_v1(service: Any, service_type: ServiceType | str | None = None) -> Any:
+    """What the legacy (v1) registry hands out for a plugin's service instance. Pass the
+    service type when one class implements several v2 interfaces."""
+    return CompatibilityAdapter.adapt_v2_to_v1(service, service_type)
 
 
 def get_service_v2(broker: str, service_type: ServiceType | str) -> Any:

@@ -9,9 +9,11 @@ What changes from v1:
 * list methods take a date range (``start``/``end``, inclusive; ``None`` is open) and the
   portfolio an ``as_of`` date (``None`` is today);
 * results are typed, immutable records (``PortfolioEntryV2``, ``TotalPortfolioV2``,
-  ``TransactionV2``).
+  ``TransactionV2``, ``DepositV2``, ``DividendV2``, ``FeeV2``, ``AccountOverviewV2``).
 
-Only the portfolio and transaction services have a v2; the other service types stay v1.
+Every data service has a v2: portfolio, transaction, deposit, dividend, fee and account.
+The authentication and update services stay v1-only: they carry no money or dates
+(``is_authenticated() -> bool``, ``update_all() -> None``), so a v2 would change nothing.
 :mod:`stonks_plugins.compat_adapters` converts between the versions.
 """
 
@@ -103,6 +105,65 @@ class TransactionV2:
         object.__setattr__(self, "quantity", to_decimal(self.quantity))
 
 
+@dataclass(frozen=True)
+class DepositV2:
+    """Cash moved into (positive) or out of (negative) the account."""
+
+    date: date
+    amount: Money
+    description: str = ""
+    broker: str = ""
+
+
+@dataclass(frozen=True)
+class DividendV2:
+    """A gross dividend and the tax withheld from it (negative) or refunded (positive), as
+    the bundled brokers report them. ``taxes`` is ``None`` when the broker reports none;
+    when given it is in the dividend's currency, because it is withheld from that payment
+    (and v1 has one currency per record)."""
+
+    date: date
+    name: str
+    symbol: str
+    amount: Money
+    taxes: Money | None = None
+    broker: str = ""
+
+    def __post_init__(self) -> None:
+        # Only the currencies are checked here; a field of the wrong type is left for the
+        # test kit to name (a Python dataclass does not check types).
+        taxes, amount = self.taxes, self.amount
+        if (
+            isinstance(taxes, Money)
+            and isinstance(amount, Money)
+            and taxes.currency != amount.currency
+        ):
+            raise ValueError(
+                f"dividend taxes in {taxes.currency} but the amount in {amount.currency}: "
+                "give both in the currency the dividend was paid in"
+            )
+
+
+@dataclass(frozen=True)
+class FeeV2:
+    date: date
+    description: str
+    amount: Money
+    broker: str = ""
+
+
+@dataclass(frozen=True)
+class AccountOverviewV2:
+    broker: str
+    account_id: str
+    cash: Money
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # A copy: the record is frozen, so it must not share a dict its builder may change.
+        object.__setattr__(self, "extra", dict(self.extra))
+
+
 def in_range(day: date, start: date | None, end: date | None) -> bool:
     """``start <= day <= end``, an open bound being ``None``."""
     return (start is None or start <= day) and (end is None or day <= end)
@@ -132,8 +193,40 @@ class TransactionServiceV2(BrokerServiceV2):
     ) -> list[TransactionV2]: ...
 
 
+class DepositServiceV2(BrokerServiceV2):
+    @abstractmethod
+    def get_cash_deposits(
+        self, start: date | None = None, end: date | None = None
+    ) -> list[DepositV2]: ...
+
+
+class DividendServiceV2(BrokerServiceV2):
+    @abstractmethod
+    def get_dividends(
+        self, start: date | None = None, end: date | None = None
+    ) -> list[DividendV2]: ...
+
+
+class FeeServiceV2(BrokerServiceV2):
+    @abstractmethod
+    def get_fees(self, start: date | None = None, end: date | None = None) -> list[FeeV2]: ...
+
+
+class AccountServiceV2(BrokerServiceV2):
+    @abstractmethod
+    def get_account_overview(self) -> AccountOverviewV2: ...
+
+
 __all__ = [
+    "AccountOverviewV2",
+    "AccountServiceV2",
     "BrokerServiceV2",
+    "DepositServiceV2",
+    "DepositV2",
+    "DividendServiceV2",
+    "DividendV2",
+    "FeeServiceV2",
+    "FeeV2",
     "Money",
     "PortfolioEntryV2",
     "PortfolioServiceV2",

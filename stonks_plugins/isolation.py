@@ -5,6 +5,11 @@ A crash of the child (exit, signal, memory, CPU, timeout) is reported — an eve
 crash's traceback and the plugin in error — and the child is restarted with backoff by the
 next call; the first call that succeeds after a crash brings the plugin back to active.
 Every failure reaches the caller as a ``SandboxError``, like in-process plugins.
+
+A service stands in the registry as an instance of the interface its class implements in the
+child - v1 or v2 (see ``ProcessHost.service_interface``) - so the version adapters treat it
+like an in-process service: the legacy pages get v1 records through ``serve_v1``, a v2
+consumer gets the plugin's own v2 records.
 """
 
 from __future__ import annotations
@@ -69,7 +74,21 @@ def start_host(candidate: Candidate, hooks: Hooks) -> ProcessHost:
 
 
 class IsolatedService:
-    """Forwards a service's methods to the child, reporting crashes and recoveries."""
+    """Forwards a service's methods to the child, reporting crashes and recoveries.
+
+    ``IsolatedService(loaded, stype, proxy, hooks)`` returns an instance of a subclass that
+    also subclasses the proxy's interface (generated once per interface), so ``isinstance``
+    against ``PortfolioServiceV2`` or ``PortfolioServiceInterface`` tells the adapters what
+    they hold, as it does for an in-process service.
+    """
+
+    def __new__(
+        cls, loaded: LoadedPlugin, service_type: ServiceType, proxy: Any, hooks: Hooks
+    ) -> IsolatedService:
+        interface = getattr(proxy, "interface", None)
+        if cls is IsolatedService and isinstance(interface, type):
+            cls = _isolated_class(interface)
+        return object.__new__(cls)
 
     def __init__(
         self, loaded: LoadedPlugin, service_type: ServiceType, proxy: Any, hooks: Hooks
@@ -126,3 +145,29 @@ class IsolatedService:
             if self._hooks.on_crash:
                 self._hooks.on_crash(err)
         return err
+
+
+_isolated_classes: dict[type, type[IsolatedService]] = {}
+
+
+def _isolated_class(interface: type) -> type[IsolatedService]:
+    """``IsolatedService`` as a subclass of ``interface``: its abstract methods forward like
+    any other (abstract methods must be defined for the class to be instantiable)."""
+    cls = _isolated_classes.get(interface)
+    if cls is None:
+        methods = sorted(getattr(interface, "__abstractmethods__", ()))
+        namespace: dict[str, Any] = {m: _forwarding(m) for m in methods}
+        namespace["__init__"] = IsolatedService.__init__
+        namespace["__module__"] = __name__
+        name = f"Isolated{interface.__name__}"
+        cls = type(interface)(name, (IsolatedService, interface), namespace)
+        _isolated_classes[interface] = cls
+    return cls
+
+
+def _forwarding(name: str) -> Callable[..., Any]:
+    def method(self: IsolatedService, *args: Any, **kwargs: Any) -> Any:
+        return self._call(f"{self._prefix}.{name}", getattr(self._proxy, name), args, kwargs)
+
+    method.__name__ = name
+    return method

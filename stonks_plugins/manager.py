@@ -18,7 +18,7 @@ from .checks import CheckOutcome, run_check
 from .compat import check_compatibility
 from .config import versions
 from .config.versions import ConfigView
-from .discovery import Candidate, DiscoveryResult, discover, scan_directory_plugin
+from .discovery import Candidate, DiscoveryResult, Source, discover, scan_directory_plugin
 from .discovery.catalog import apply_compatibility
 from .errors import IllegalTransition, PluginError, PluginNotFound
 from .legacy import adapter as legacy_adapter
@@ -120,7 +120,11 @@ class PluginManager:
                 plugin.enabled = False
                 plugin.save(update_fields=["enabled", "updated_at"])
                 store.record(plugin, EventKind.ACTION, "disabled", actor)
-                store.deactivate(plugin, "disabled", actor)
+                if plugin.source == Source.LEGACY:
+                    # The registry mode has a say: 'legacy' serves it whatever its row says.
+                    legacy_adapter.reconcile(plugin, actor)
+                else:
+                    store.deactivate(plugin, "disabled", actor)
                 sync_plugins(result, actor)
             _after_commit()
         return self.get(name)

@@ -285,7 +285,7 @@ def _load(
             raise PluginError(
                 name,
                 ReasonCode.IMPORT_ERROR,
-                f"services.{stype.value} '{ref}' does not implement {interface.__name__}",
+                f"services.{stype.value} '{ref}' does not implement {_accepted(stype)}",
             )
         services[stype] = cls
     config_ref = manifest.configuration.config_class or manifest.entry_points.config
@@ -328,6 +328,15 @@ def _is_v2(stype: ServiceType, cls: Any) -> bool:
 
     v2 = SERVICE_INTERFACES_V2.get(stype)
     return v2 is not None and isinstance(cls, type) and issubclass(cls, v2)
+
+
+def _accepted(stype: ServiceType) -> str:
+    """The interfaces a service class of ``stype`` may implement, for error messages."""
+    from .compat_adapters import SERVICE_INTERFACES_V2
+
+    v2 = SERVICE_INTERFACES_V2.get(stype)
+    v1 = SERVICE_INTERFACES[stype].__name__
+    return f"{v1} or {v2.__name__}" if v2 is not None else v1
 
 
 def _named(hook: Callable[[str, str], None], name: str, operation: str) -> None:

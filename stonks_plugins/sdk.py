@@ -1,7 +1,10 @@
 """The public, versioned API for plugin authors. Import from here and nowhere else.
 
 Everything a broker plugin needs: base plugin classes, service types and interfaces, the data
-classes services return, ``BaseConfig`` and ``HealthStatus``.
+classes services return, ``BaseConfig`` and ``HealthStatus``. Each data service comes in API
+v1 (``PortfolioServiceInterface``..., float records) and API v2 (``PortfolioServiceV2``...,
+``Money`` records; see ``docs/api-v2.md``); a plugin implements either, and the host serves
+both kinds of consumer through the compatibility adapters.
 """
 
 from stonks_overwatch.core.config import BaseConfig
@@ -39,7 +42,15 @@ from .base import (
 from .compat_adapters import CompatibilityAdapter, get_service_v2
 from .health import Health, HealthStatus
 from .interfaces_v2 import (
+    AccountOverviewV2,
+    AccountServiceV2,
     BrokerServiceV2,
+    DepositServiceV2,
+    DepositV2,
+    DividendServiceV2,
+    DividendV2,
+    FeeServiceV2,
+    FeeV2,
     Money,
     PortfolioEntryV2,
     PortfolioServiceV2,
@@ -65,7 +76,9 @@ __all__ = [
     "CORE_API_VERSION",
     "SDK_VERSION",
     "AccountOverview",
+    "AccountOverviewV2",
     "AccountServiceInterface",
+    "AccountServiceV2",
     "AuthenticationServiceInterface",
     "BaseAggregatorPlugin",
     "BaseBrokerPlugin",
@@ -78,10 +91,16 @@ __all__ = [
     "CompatibilityAdapter",
     "Deposit",
     "DepositServiceInterface",
+    "DepositServiceV2",
+    "DepositV2",
     "Dividend",
     "DividendServiceInterface",
+    "DividendServiceV2",
+    "DividendV2",
     "Fee",
     "FeeServiceInterface",
+    "FeeServiceV2",
+    "FeeV2",
     "Health",
     "HealthStatus",
     "InterfaceVersion",

@@ -1,5 +1,10 @@
 """Write what discovery found to the database, idempotently: one event per change, nothing
-when nothing changed. A plugin that disappeared is marked (its row and config are kept)."""
+when nothing changed. A plugin that disappeared is marked (its row and config are kept).
+
+``PLUGINS_REGISTRY_MODE`` decides what is served, so it shapes the rows too (the rules are in
+:mod:`stonks_plugins.legacy.adapter`): a plugin the mode does not serve is kept ``disabled``
+with a warning saying so, and a plugin whose name a legacy broker keeps leaves the row to it.
+"""
 
 from __future__ import annotations
 
@@ -74,6 +79,7 @@ def _reconcile_state(
     report: SyncReport,
     actor: str,
     retry: bool = False,
+    hold: str | None = None,
 ) -> None:
     problem = cand.problem
     if problem is not None:
@@ -85,6 +91,10 @@ def _reconcile_state(
     if not row.enabled:
         if row.state != S.DISABLED:
             store.deactivate(row, "disabled by an operator", actor)
+        return
+    if hold is not None:  # the registry mode does not serve it: off, until the mode does
+        if row.state != S.DISABLED:
+            store.deactivate(row, hold, actor)
         return
     if row.state == S.ACTIVE and not manifest_changed:
         return
@@ -158,16 +168,24 @@ def sync_plugins(
     """Reconcile the database with ``result``. Plugins named in ``retry`` are retried even
     when they failed at run time (enable and reload do that). ``progress(done, total, name)``
     is called after each plugin (the CLI shows it on long runs)."""
+    from .legacy.modes import mode_plan
+
     report = SyncReport()
     now = timezone.now()
     with transaction.atomic():
         rows = {p.name: p for p in Plugin.objects.select_for_update()}
         ordered = _with_dependency_problems(result, rows)
+        plan = mode_plan(c.name for c in ordered)
         for done, cand in enumerate(ordered, 1):
             if progress is not None:
                 progress(done, len(ordered), cand.name)
             row = rows.pop(cand.name, None)
+            if cand.name in plan.ceded:
+                continue  # the legacy broker of that name has the row (sync_legacy)
+            hold = plan.held.get(cand.name)
             fields = _metadata(cand)
+            if hold is not None:
+                fields["warnings"].append(hold)
             if row is None:
                 row = Plugin.objects.create(
                     name=cand.name,
@@ -203,7 +221,7 @@ def sync_plugins(
                     report.updated.append(row.name)
             cand = _check_django_app(row, cand, actor)
             before = (row.state, row.error_code, row.error_message)
-            _reconcile_state(row, cand, manifest_changed, report, actor, cand.name in retry)
+            _reconcile_state(row, cand, manifest_changed, report, actor, cand.name in retry, hold)
             if (
                 row.state,
                 row.error_code,

@@ -73,7 +73,7 @@ class VersionedInterface:
     @classmethod
     def get_supported_versions(cls) -> tuple[InterfaceVersion, ...]:
         """Versions a consumer may ask this service for: its own, plus those the
-        compatibility adapters reach (v1 <-> v2 for portfolio and transaction services)."""
+        compatibility adapters reach (v1 <-> v2 for every data service)."""
         own = cls.interface_version
         return (own,) if own.major not in (1, 2) else tuple(sorted({own, V1, V2}))
 
@@ -101,7 +101,13 @@ _V2_NAMES = {
     "BrokerServiceV2": "BrokerServiceInterface",
     "PortfolioServiceV2": "PortfolioServiceInterface",
     "TransactionServiceV2": "TransactionServiceInterface",
+    "DepositServiceV2": "DepositServiceInterface",
+    "DividendServiceV2": "DividendServiceInterface",
+    "FeeServiceV2": "FeeServiceInterface",
+    "AccountServiceV2": "AccountServiceInterface",
 }
+"""Every data service has a v2 (:mod:`stonks_plugins.interfaces_v2`); the authentication
+and update services carry no money or dates and stay v1-only."""
 
 
 @dataclass(frozen=True)

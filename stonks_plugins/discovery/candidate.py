@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
@@ -12,17 +13,22 @@ from ..errors import ReasonCode
 from ..manifest.model import PluginManifest
 
 
-class _RawFromManifest:
-    __slots__ = ()
+class _Sentinel:
+    """A named stand-in that pickles as the module-level constant of that name."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
 
     def __repr__(self) -> str:
-        return "RAW_FROM_MANIFEST"
+        return self._name
 
     def __reduce__(self) -> str:
-        return "RAW_FROM_MANIFEST"  # pickles as this module's singleton
+        return self._name
 
 
-RAW_FROM_MANIFEST: Any = _RawFromManifest()
+RAW_FROM_MANIFEST: Any = _Sentinel("RAW_FROM_MANIFEST")
 """Pass as ``Candidate(raw=...)`` when the raw dict is the manifest's own (``manifest.raw``):
 it is then parsed from the file's bytes only if somebody reads it."""
 
@@ -31,6 +37,17 @@ def deferred_path(path: str) -> Path:
     """Pass as ``Candidate(root=...)``: ``Path(path)``, built only if somebody reads it (a
     scan of many folders need not build a ``Path`` for each)."""
     return cast(Path, path)
+
+
+DIGEST_FROM_MANIFEST: Any = _Sentinel("DIGEST_FROM_MANIFEST")
+"""Pass as ``Candidate(fingerprint=...)`` for a manifest decoded from a file's bytes: the
+digest of those bytes (which the manifest keeps) is computed only if somebody reads it
+(sync does; a scan that only looks at verdicts does not)."""
+
+
+def digest(data: bytes) -> str:
+    """A manifest file's fingerprint: the SHA-256 of its bytes, in hex."""
+    return hashlib.sha256(data).hexdigest()
 
 
 class _OnFirstRead:
@@ -68,7 +85,13 @@ def _resolve_root(cand: Any, value: Any) -> Any:
     return Path(value) if type(value) is str else value
 
 
-_ON_FIRST_READ = ("root", "raw")
+def _resolve_fingerprint(cand: Any, value: Any) -> Any:
+    if value is DIGEST_FROM_MANIFEST:
+        return digest(cand.__dict__["manifest"].source)
+    return value
+
+
+_ON_FIRST_READ = ("root", "raw", "fingerprint")
 
 
 class Source(StrEnum):
@@ -108,7 +131,11 @@ class Candidate:
         raw: _OnFirstRead = _OnFirstRead(_resolve_raw)
     """The manifest file as parsed JSON (None when it cannot be parsed); parsed on first
     read for a valid manifest (see ``RAW_FROM_MANIFEST``)."""
-    fingerprint: str
+    if TYPE_CHECKING:
+        fingerprint: str
+    else:
+        fingerprint: _OnFirstRead = _OnFirstRead(_resolve_fingerprint)
+    """SHA-256 of the manifest file's bytes (hex); computed on first read for a scan."""
     problem: Problem | None = None
     entry_point: str | None = None
     group: str | None = None
@@ -147,19 +174,24 @@ class Candidate:
         without the frozen dataclass's ``object.__setattr__`` call per field (a third of
         the cost)."""
         cand = object.__new__(cls)
-        cand.__dict__.update(
-            name=name,
-            source=source,
-            location=location,
-            _root=root,
-            manifest=manifest,
-            _raw=raw,
-            fingerprint=fingerprint,
-            problem=problem,
-            entry_point=None,
-            group=None,
-            rank=rank,
-            warnings=(),
+        # The instance's dict given whole: no per-field setattr, no kwargs copy.
+        object.__setattr__(
+            cand,
+            "__dict__",
+            {
+                "name": name,
+                "source": source,
+                "location": location,
+                "_root": root,
+                "manifest": manifest,
+                "_raw": raw,
+                "_fingerprint": fingerprint,
+                "problem": problem,
+                "entry_point": None,
+                "group": None,
+                "rank": rank,
+                "warnings": (),
+            },
         )
         return cand
 
@@ -186,6 +218,7 @@ class Candidate:
         state = self.__dict__
         changes.setdefault("raw", state["_raw"])
         changes.setdefault("root", state["_root"])
+        changes.setdefault("fingerprint", state["_fingerprint"])
         return replace(self, **changes)
 
     def with_problem(self, problem: Problem, **changes: Any) -> Candidate:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 
-from ..compat import check_compatibility, depends_on_environment
+from ..compat import CompatIssue, check_compatibility, compatibility
 from ..errors import ReasonCode
 from .candidate import Candidate, Problem
 from .directories import scan_directories
@@ -69,7 +70,10 @@ def resolve_duplicates(candidates: Iterable[Candidate]) -> list[Candidate]:
 def apply_compatibility(cand: Candidate) -> Candidate:
     if not cand.ok or cand.manifest is None:
         return cand
-    issues = check_compatibility(cand.manifest)
+    return _with_issues(cand, check_compatibility(cand.manifest))
+
+
+def _with_issues(cand: Candidate, issues: list[CompatIssue]) -> Candidate:
     if not issues:
         return cand
     first = issues[0]
@@ -92,6 +96,7 @@ class _LastScan:
 
 
 _last: _LastScan | None = None
+_BY_NAME = attrgetter("name")
 
 
 def _unchanged(before: list[Candidate], now: list[Candidate]) -> bool:
@@ -126,16 +131,21 @@ def discover(
     found += scan_directories(plugin_dirs)
     last = _last
     if last is not None and _unchanged(last.found, found):
-        plugins = list(last.plugins)
+        again = list(last.plugins)
         for i in last.live:
-            plugins[i] = apply_compatibility(last.resolved[i])
-        return DiscoveryResult(plugins)
-    resolved = sorted(resolve_duplicates(found), key=lambda c: c.name)
-    live = tuple(
-        i
-        for i, c in enumerate(resolved)
-        if c.ok and c.manifest is not None and depends_on_environment(c.manifest)
-    )
-    plugins = [apply_compatibility(c) for c in resolved]
-    _last = _LastScan(found, resolved, plugins, live)
+            again[i] = apply_compatibility(last.resolved[i])
+        return DiscoveryResult(again)
+    resolved = sorted(resolve_duplicates(found), key=_BY_NAME)
+    plugins: list[Candidate] = []
+    live: list[int] = []
+    for i, cand in enumerate(resolved):
+        manifest = cand.manifest
+        if cand.problem is None and manifest is not None:
+            issues, depends = compatibility(manifest)
+            if issues:
+                cand = _with_issues(cand, issues)
+            if depends:
+                live.append(i)
+        plugins.append(cand)
+    _last = _LastScan(found, resolved, plugins, tuple(live))
     return DiscoveryResult(list(plugins))

@@ -1,19 +1,18 @@
 """Scan plugin directories: each sub-folder holding a plugin_manifest.json is a plugin.
 
-Results are cached per manifest file on (mtime, size, inode), so a re-scan where nothing
-changed costs a directory listing and one stat per plugin, not a read and a parse.
+Results are cached per manifest file on its stamp (mtime, size, inode), and per directory
+on the names and stamps it listed, so a re-scan where nothing changed costs a directory
+listing and one stat per plugin, not a read and a parse.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import stat
 import threading
 from collections.abc import Iterator
-from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +23,36 @@ from ..manifest.validation import (
     fast_parse_manifest,
     parse_manifest,
 )
-from .candidate import RAW_FROM_MANIFEST, Candidate, Problem, Source, deferred_path
+from .candidate import (
+    DIGEST_FROM_MANIFEST,
+    RAW_FROM_MANIFEST,
+    Candidate,
+    Problem,
+    Source,
+    deferred_path,
+    digest,
+)
+
+Stamp = tuple[int, int, int]
+"""A manifest file's (mtime_ns, size, inode): a change to any says the file changed."""
+_Listing = tuple[list[str], list[Stamp | None], list[Candidate]]
+"""A scanned directory: the names listed, the stamp of each one's manifest (None: not a
+plugin folder), and the candidates found."""
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_cache: dict[str, tuple[tuple[int, int, int], Candidate]] = {}
+_NO_STAMP: Stamp = (0, 0, 0)
+_cache: dict[str, tuple[Stamp, Candidate]] = {}
+"""Per manifest file: its stamp when read, and the candidate."""
+_listings: dict[tuple[int, str], _Listing] = {}
+"""Per scanned directory (position in PLUGIN_DIRS, path): what the last scan saw."""
 _cache_lock = threading.Lock()
 _SEP_MANIFEST = os.sep + MANIFEST_FILENAME
-_BY_NAME = attrgetter("name")
 S_ISREG = stat.S_ISREG
+_O_RDONLY = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+_O_PROBE = _O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+"""Opening a name before knowing it is a regular file: a FIFO must not block the scan
+until a writer comes, nor a terminal become ours (the open file's stat then skips both)."""
+_CHUNK = 1 << 16
 
 
 def clear_cache() -> None:
@@ -43,49 +64,65 @@ def clear_cache() -> None:
 
     with _cache_lock:
         _cache.clear()
+        _listings.clear()
     forget_last_scan()
     forget_entry_points()
     validation.clear_memos()
     compat.clear_memos()
 
 
-def _subfolders(base: Path) -> tuple[list[os.DirEntry[str]], str]:
-    """The sub-folders of ``base`` that may be plugins, sorted by name (the tie-break rule),
-    and the prefix that spells a folder as ``str(base / name)`` would."""
+def _listing(base: Path) -> tuple[list[str], str]:
+    """The names in ``base`` that may be plugin folders, sorted (the tie-break rule), and the
+    prefix that spells a folder as ``str(base / name)`` would. Whether a name is a folder is
+    left to the manifest's stat: a file has no ``NAME/plugin_manifest.json``."""
+    prefix = str(base)
     try:
-        entries = sorted(os.scandir(base), key=_BY_NAME)
+        names = sorted(os.listdir(prefix))
     except (FileNotFoundError, NotADirectoryError):
         return [], ""
-    folders = []
-    for e in entries:
-        try:
-            if not e.name.startswith((".", "_")) and e.is_dir():
-                folders.append(e)
-        except OSError:  # e.g. a symlink loop: not a plugin, and no reason to stop the scan
-            continue
-    prefix = str(base)
     prefix = "" if prefix == "." else prefix if prefix.endswith(os.sep) else prefix + os.sep
-    return folders, prefix
+    return [n for n in names if n[0] not in "._"], prefix
 
 
 def _plugin_entries(base: Path) -> Iterator[tuple[str, str, str, tuple[int, int, int]]]:
     """(name, folder, manifest path, stamp) of each sub-folder of ``base`` that holds a
     manifest, sorted by name. The one stat that proves the manifest is a file also gives the
     stamp the cache is keyed on."""
-    folders, prefix = _subfolders(base)
-    for e in folders:
-        manifest_path = e.path + _SEP_MANIFEST
+    names, prefix = _listing(base)
+    for name in names:
+        manifest_path = prefix + name + _SEP_MANIFEST
         try:
             st = os.stat(manifest_path)
-        except OSError:
+        except OSError:  # not a folder, no manifest, a symlink loop: not a plugin
             continue
-        if stat.S_ISREG(st.st_mode):
-            yield e.name, prefix + e.name, manifest_path, (st.st_mtime_ns, st.st_size, st.st_ino)
+        if S_ISREG(st.st_mode):
+            yield name, prefix + name, manifest_path, (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 def iter_plugin_folders(base: Path) -> list[Path]:
     """Sub-folders of ``base`` that hold a manifest, sorted by name (the tie-break rule)."""
     return [Path(folder) for _, folder, _, _ in _plugin_entries(base)]
+
+
+def read_file(path: str) -> bytes:
+    """The bytes of a file, through the os module: a manifest is a few kilobytes, and
+    ``open().read()`` spends more time building its buffered file object than reading."""
+    fd = os.open(path, _O_RDONLY)
+    try:
+        return _read_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_fd(fd: int) -> bytes:
+    chunk = os.read(fd, _CHUNK)
+    if len(chunk) < _CHUNK:
+        return chunk  # the usual case: a regular file's read stops short only at its end
+    chunks = [chunk]
+    while chunk:
+        chunk = os.read(fd, _CHUNK)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _name_from_raw(raw: Any, fallback: str) -> str:
@@ -96,61 +133,84 @@ def _name_from_raw(raw: Any, fallback: str) -> str:
     return name if isinstance(name, str) and _NAME_RE.match(name) else fallback
 
 
+def _stamp(st: os.stat_result) -> Stamp:
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _open_manifest(path: str) -> tuple[Stamp, bytes | OSError] | None:
+    """Stamp and bytes of a manifest never seen before, with one open (its stat is of the
+    open file, so stamp and bytes agree); None when ``path`` is no manifest file, which is
+    how a listed name that is not a plugin folder is told apart. An error reading a
+    manifest that exists comes back in place of the bytes: the plugin is listed as
+    unreadable."""
+    try:
+        fd = os.open(path, _O_PROBE)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:  # e.g. no permission: a manifest, if the file is one
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return (_stamp(st), exc) if S_ISREG(st.st_mode) else None
+    try:
+        st = os.fstat(fd)
+        if not S_ISREG(st.st_mode):
+            return None
+        try:
+            return _stamp(st), _read_fd(fd)
+        except OSError as exc:
+            return _stamp(st), exc
+    finally:
+        os.close(fd)
+
+
 def scan_directory_plugin(folder: Path, rank: tuple[Any, ...] = ()) -> Candidate:
     """Read and validate one plugin folder (or a manifest file's folder), using the cache."""
     key = str(folder / MANIFEST_FILENAME)
     try:
-        st = os.stat(key)
-        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        stamp = _stamp(os.stat(key))
     except OSError:
-        stamp = (0, 0, 0)
-    return _cached(key, stamp, str(folder), folder.name, folder, rank)
-
-
-def _cached(
-    key: str,
-    stamp: tuple[int, int, int],
-    location: str,
-    folder_name: str,
-    root: Path,
-    rank: tuple[Any, ...],
-) -> Candidate:
+        stamp = _NO_STAMP
     with _cache_lock:
         hit = _cache.get(key)
-    if hit is not None and hit[0] == stamp and stamp != (0, 0, 0):
-        if hit[1].rank == rank:
-            return hit[1]
-        cand = hit[1].evolve(rank=rank)  # same file, listed elsewhere now: keep that too
+    if hit is not None and hit[0] == stamp and stamp != _NO_STAMP:
+        cand = hit[1] if hit[1].rank == rank else hit[1].evolve(rank=rank)
     else:
-        cand = _read(key, location, folder_name, root, rank)
+        try:
+            data: bytes | OSError = read_file(key)
+        except OSError as exc:
+            data = exc
+        cand = _candidate(key, data, str(folder), folder.name, folder, rank)
     with _cache_lock:
         _cache[key] = (stamp, cand)
     return cand
 
 
-def _read(
-    manifest_path: str, location: str, folder_name: str, root: Path, rank: tuple[Any, ...]
+def _candidate(
+    manifest_path: str,
+    data: bytes | OSError,
+    location: str,
+    folder_name: str,
+    root: Path,
+    rank: tuple[Any, ...],
 ) -> Candidate:
-    """The candidate of one manifest file. ``folder_name`` is its name when the manifest
-    gives none that can be used."""
-    try:
-        with open(manifest_path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
+    """The candidate of one manifest file's bytes (or of the error reading them).
+    ``folder_name`` is its name when the manifest gives none that can be used."""
+    if isinstance(data, OSError):
         problem = Problem(
             ReasonCode.MANIFEST_UNREADABLE,
-            f"{manifest_path}: cannot read the file: {exc.strerror or exc}",
+            f"{manifest_path}: cannot read the file: {data.strerror or data}",
         )
         return Candidate.quick(
             folder_name, Source.DIRECTORY, location, root, None, None, "", problem, rank=rank
         )
-    fingerprint = hashlib.sha256(data).hexdigest()
     try:
         manifest = fast_parse_manifest(data, manifest_path)
     except ManifestError as err:  # matches the schema, breaks a rule
         raw = json.loads(data.decode("utf-8-sig"))
-        return _invalid(folder_name, location, root, raw, fingerprint, rank, err)
-    if manifest is not None:  # the usual case: valid, and raw left to be parsed on demand
+        return _invalid(folder_name, location, root, raw, digest(data), rank, err)
+    if manifest is not None:  # the usual case: valid; raw and fingerprint made on demand
         return Candidate.quick(
             manifest.plugin.name,
             Source.DIRECTORY,
@@ -158,10 +218,11 @@ def _read(
             root,
             manifest,
             RAW_FROM_MANIFEST,
-            fingerprint,
+            DIGEST_FROM_MANIFEST,
             rank=rank,
         )
     # The slow path decides: parse with json, check with jsonschema.
+    fingerprint = digest(data)
     try:
         raw = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -170,7 +231,7 @@ def _read(
         elif isinstance(exc, RecursionError):
             fault = "invalid JSON: arrays or objects nested too deeply to parse"
         else:
-            fault = f"invalid JSON at not UTF-8: {exc}"
+            fault = f"not UTF-8: {exc}"
         problem = Problem(ReasonCode.MANIFEST_UNREADABLE, f"{manifest_path}: {fault}")
         return Candidate.quick(
             folder_name,
@@ -214,29 +275,90 @@ def _invalid(
     )
 
 
-def scan_directories(dirs: list[Path]) -> list[Candidate]:
-    """One candidate per plugin folder. A warm re-scan (nothing changed) is this loop: a
-    listing, one stat per plugin and a cache lookup (``_plugin_entries`` and the hit path of
-    ``_cached``, inlined)."""
-    found: list[Candidate] = []
-    get = _cache.get
-    for index, base in enumerate(dirs):
-        folders, prefix = _subfolders(base)
-        for e in folders:
-            manifest_path = e.path + _SEP_MANIFEST
+def _unchanged(prefix: str, names: list[str], stamps: list[Stamp | None]) -> bool:
+    """Whether every listed name still is (or still is not) a plugin with the same
+    manifest stamp; allocates nothing that outlives an iteration, so a re-scan of an
+    unchanged directory does not wake the garbage collector."""
+    stat = os.stat
+    for name, stamp in zip(names, stamps, strict=True):
+        try:
+            st = stat(prefix + name + _SEP_MANIFEST)
+        except OSError:  # not a folder, no manifest, a symlink loop: not a plugin
+            if stamp is not None:
+                return False
+            continue
+        if not S_ISREG(st.st_mode):
+            if stamp is not None:
+                return False
+        elif stamp != (st.st_mtime_ns, st.st_size, st.st_ino):
+            return False
+    return True
+
+
+def _scan(index: int, prefix: str, names: list[str], last: _Listing | None) -> _Listing:
+    """Every plugin folder of one directory. A manifest the last scan of this directory
+    found is stat'ed and reused when its stamp is the same; any other one is read."""
+    stamps: list[Stamp | None] = []
+    cands: list[Candidate] = []
+    known: dict[str, tuple[Stamp, Candidate]] = {}
+    if last is not None:  # a change in a directory scanned before: reuse what did not change
+        known = {n: (s, c) for (n, s), c in zip(_with_stamps(last), last[2], strict=True)}
+    for name in names:
+        folder = prefix + name
+        path = folder + _SEP_MANIFEST
+        rank = (1, index, name)
+        hit = known.get(name)
+        if hit is not None:
             try:
-                st = os.stat(manifest_path)
-            except OSError:
+                st = os.stat(path)
+            except OSError:  # gone, or no longer a folder
+                stamps.append(None)
                 continue
             if not S_ISREG(st.st_mode):
+                stamps.append(None)
                 continue
-            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-            rank = (1, index, e.name)
-            hit = get(manifest_path)
-            if hit is not None and hit[0] == stamp and hit[1].rank == rank:
-                found.append(hit[1])
+            stamp = _stamp(st)
+            if stamp == hit[0]:
+                cand = hit[1]
             else:
-                folder = prefix + e.name
-                root = deferred_path(folder)  # a Path only if somebody asks for it
-                found.append(_cached(manifest_path, stamp, folder, e.name, root, rank))
+                try:
+                    data: bytes | OSError = read_file(path)
+                except OSError as exc:
+                    data = exc
+                cand = _candidate(path, data, folder, name, deferred_path(folder), rank)
+        else:
+            opened = _open_manifest(path)
+            if opened is None:
+                stamps.append(None)
+                continue
+            stamp, data = opened
+            # The root is a Path only if somebody asks for it (deferred_path).
+            cand = _candidate(path, data, folder, name, deferred_path(folder), rank)
+        stamps.append(stamp)
+        cands.append(cand)
+    return names, stamps, cands
+
+
+def _with_stamps(listing: _Listing) -> list[tuple[str, Stamp]]:
+    """(name, stamp) of each plugin of a listing, in the order of its candidates."""
+    return [(n, s) for n, s in zip(listing[0], listing[1], strict=True) if s is not None]
+
+
+def scan_directories(dirs: list[Path]) -> list[Candidate]:
+    """One candidate per plugin folder.
+
+    A re-scan lists each directory and stats each manifest; when every name and stamp in
+    a directory is what the last scan saw, its candidates are reused as a whole, otherwise
+    each manifest goes through the per-file cache, so only the files that changed are read
+    again."""
+    found: list[Candidate] = []
+    for index, base in enumerate(dirs):
+        names, prefix = _listing(base)
+        key = (index, prefix)
+        last = _listings.get(key)
+        if last is None or last[0] != names or not _unchanged(prefix, names, last[1]):
+            last = _scan(index, prefix, names, last)
+            with _cache_lock:
+                _listings[key] = last
+        found += last[2]
     return found

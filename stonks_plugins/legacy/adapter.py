@@ -6,20 +6,8 @@ What the legacy core put in the ``BrokerRegistry`` is read back (never re-import
 in the seed's format, migrates the broker's default config into config version 1, and wraps
 its services so each instance goes through the same sandbox boundary as a plugin's (metrics,
 timeouts, circuit). The bridge then serves the copy according to the broker's row (enabled,
-disabled) and to ``PLUGINS_REGISTRY_MODE``:
-
-``legacy``
-    the legacy registry only: legacy brokers are served as ``registry_setup`` registered
-    them (unwrapped, whatever their row says) and no plugin is served.
-``alongside`` (default)
-    both. A legacy broker with a row is served wrapped when its row is active and kept out of
-    the registry when it is disabled; one never synced is left exactly as registered. On a
-    name clash the legacy broker wins while it is enabled (the plugin of that name is not
-    registered and a warning is logged); disabling the legacy broker lets the plugin take
-    the name over — the fallback of the seed's 6.2.
-``plugins``
-    plugins only: legacy brokers are removed from the registry in every process, so a
-    migrated plugin may take the legacy broker's name.
+disabled) and to ``PLUGINS_REGISTRY_MODE``, whose rules, and what they make the rows say,
+are in :mod:`.modes`.
 """
 
 from __future__ import annotations
@@ -47,27 +35,15 @@ from ..errors import ReasonCode
 from ..lifecycle.states import PluginState
 from ..manifest import parse_manifest
 from ..registry import plugin_registry
+from .modes import manages_legacy, not_served_note, registry_mode
 
 logger = logging.getLogger(__name__)
 
-MODES = ("legacy", "alongside", "plugins")
-DEFAULT_MODE = "alongside"
 LEGACY_LOCATION = "stonks_overwatch.core.registry_setup"
 API_MAX_VERSION = "1.999.999"
 """Any 1.x: the legacy brokers implement the v1 interfaces the core serves."""
 
 S = PluginState
-
-
-def registry_mode() -> str:
-    """``PLUGINS_REGISTRY_MODE``; an unknown value falls back to the default, loudly."""
-    mode = str(getattr(settings, "PLUGINS_REGISTRY_MODE", DEFAULT_MODE) or DEFAULT_MODE).lower()
-    if mode not in MODES:
-        logger.error(
-            "PLUGINS_REGISTRY_MODE=%r is not one of %s; using %r", mode, MODES, DEFAULT_MODE
-        )
-        return DEFAULT_MODE
-    return mode
 
 
 @dataclass(frozen=True)
@@ -360,13 +336,6 @@ class LegacySyncReport:
     skipped: list[str] = dataclasses.field(default_factory=list)
 
 
-def manages_legacy() -> bool:
-    """``PLUGINS_LEGACY_AS_PLUGINS`` (default on): whether sync gives legacy brokers rows.
-    Off, the legacy brokers stay outside the plugin system (the test suite's default, so
-    tests of plugins see only plugins)."""
-    return bool(getattr(settings, "PLUGINS_LEGACY_AS_PLUGINS", True))
-
-
 def sync_legacy(actor: str = "system") -> LegacySyncReport:
     """Give every legacy broker a plugin row (source ``legacy``): generated manifest, config
     version 1 migrated from its defaults, state active unless an operator disabled it. A
@@ -378,6 +347,9 @@ def sync_legacy(actor: str = "system") -> LegacySyncReport:
     report = LegacySyncReport()
     if not manages_legacy():
         return report
+    # In 'legacy' and 'alongside' mode a legacy broker serves its name, so it takes its row
+    # back from a plugin of that name (which had it in 'plugins' mode); see the docstring.
+    owns_its_name = registry_mode() != "plugins"
     saved = bridge.legacy.capture(set(bridge.registered))
     with transaction.atomic():
         rows = {
@@ -389,7 +361,7 @@ def sync_legacy(actor: str = "system") -> LegacySyncReport:
             raw = adapter.create_plugin_manifest()
             digest = fingerprint(raw)
             row = rows.get(name)
-            if row is not None and row.source != Source.LEGACY:
+            if row is not None and row.source != Source.LEGACY and not owns_its_name:
                 report.skipped.append(name)
                 continue
             fields = {
@@ -476,13 +448,56 @@ def _migrate_config(row: Any, adapter: LegacyBrokerAdapter, actor: str) -> None:
 
 
 def reconcile(row: Any, actor: str = "system") -> None:
-    """Bring a legacy row's state in line with its ``enabled`` flag (discovery never sees
-    legacy brokers, so enable and reload come here instead)."""
+    """Bring a legacy row's state in line with what this deployment serves — its ``enabled``
+    flag, and ``PLUGINS_REGISTRY_MODE`` (see the module docstring) — and its warnings with
+    why (discovery never sees legacy brokers, so sync, enable, disable and reload come
+    here)."""
     from .. import store
 
     if row.source != Source.LEGACY or row.missing:
         return
-    if row.enabled and row.state != S.ACTIVE:
+    mode = registry_mode()
+    notes = _legacy_notes(row, mode)
+    if row.warnings != notes:
+        row.warnings = notes
+        row.save(update_fields=["warnings", "updated_at"])
+    hold = not_served_note(Source.LEGACY.value, mode)
+    if hold is not None:
+        if row.state != S.DISABLED:
+            store.deactivate(row, hold, actor)
+    elif mode == "legacy":
+        if row.state != S.ACTIVE:
+            store.activate(
+                row,
+                "served as registry_setup.py registered it (PLUGINS_REGISTRY_MODE=legacy)",
+                actor,
+            )
+    elif row.enabled and row.state != S.ACTIVE:
         store.activate(row, "legacy broker registered by registry_setup.py", actor)
     elif not row.enabled and row.state != S.DISABLED:
         store.deactivate(row, "disabled by an operator", actor)
+
+
+def _legacy_notes(row: Any, mode: str) -> list[str]:
+    """The warnings a legacy row shows: why the mode does not serve it, or serves it
+    although disabled, and which plugin of its name waits behind it."""
+    hold = not_served_note(Source.LEGACY.value, mode)
+    if hold is not None:
+        return [hold]
+    notes = []
+    if mode == "legacy" and not row.enabled:
+        notes.append(
+            "served although disabled: PLUGINS_REGISTRY_MODE=legacy serves every broker "
+            "registry_setup.py registers, whatever its row says; 'disabled' takes effect "
+            "in 'alongside' mode"
+        )
+    from ..discovery import discover
+
+    plugin = discover().by_name().get(row.name)
+    if plugin is not None:
+        notes.append(
+            f"the plugin at {plugin.location} is also named '{row.name}' and is not served "
+            f"while PLUGINS_REGISTRY_MODE={mode}: the legacy broker keeps its name. Set it "
+            "to 'plugins' and run 'plugins sync' to serve the plugin instead"
+        )
+    return notes

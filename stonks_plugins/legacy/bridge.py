@@ -27,7 +27,8 @@ from ..errors import PluginError, ReasonCode
 from ..lifecycle.states import PluginState
 from ..registry import LoadedPlugin, plugin_registry
 from ..sandbox import SandboxError
-from .adapter import LegacyRow, LegacyServing, legacy_rows, registry_mode
+from .adapter import LegacyRow, LegacyServing, legacy_rows
+from .modes import registry_mode
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class LazyService:
         # API v2: the legacy registry serves v1; a v2 service is adapted (compat_adapters).
         from ..compat_adapters import serve_v1
 
-        return serve_v1(service)
+        return serve_v1(service, self.service_type)
 
     def __repr__(self) -> str:
         return f"<LazyService {self.plugin}:{self.service_type.value}>"
@@ -142,9 +143,6 @@ class LegacyBridge:
         mode: str = "alongside",
     ) -> None:
         registry, factory = BrokerRegistry(), BrokerFactory()
-        # Legacy brokers first: disabled ones (or all, in 'plugins' mode) leave the registry
-        # before plugins are registered, so a plugin may take over the name.
-        self.legacy.apply(legacy or {}, mode, set(self._registered))
         catalog = discover().by_name() if active else {}
         wanted: dict[str, Candidate] = {}
         for name in active:
@@ -169,6 +167,11 @@ class LegacyBridge:
                 factory.clear_cache(name)
                 del self._registered[name]
                 self._config_versions.pop(name, None)
+        # Then the legacy brokers: after the plugins that leave (a legacy broker coming back
+        # under a plugin's name, on a switch to 'legacy' or 'alongside', must not be
+        # unregistered as that plugin), before the plugins that arrive (disabled legacy
+        # brokers, or all in 'plugins' mode, leave first so a plugin may take the name).
+        self.legacy.apply(legacy or {}, mode, set(self._registered))
         for name, cand in wanted.items():
             if name in self._registered:
                 version = active[name].config_version

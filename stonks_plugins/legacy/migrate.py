@@ -115,9 +115,10 @@ def migrate_legacy(name: str, out: Path, new_name: str | None = None) -> Migrati
     def ref(cls: Any) -> str:
         return f"{PACKAGE}.{local[cls.__module__]}.{cls.__qualname__}"
 
+    # The version stays the legacy broker's (the generated manifest's): the same code at the
+    # same release, so taking the legacy name over changes no version an operator sees.
     manifest["plugin"].update(
         name=plugin_name,
-        version="1.0.0",
         display_name=f"{name} (migrated from the legacy registry)",
         description=f"The legacy broker '{name}', converted by 'plugins migrate-legacy'.",
     )

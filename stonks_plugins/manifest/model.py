@@ -22,6 +22,7 @@ msgspec (and to the slow path's jsonschema) with a trailing ``$`` written as ``\
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, cast
 
 import msgspec
@@ -47,12 +48,23 @@ def ecma_pattern(pattern: str) -> str:
     return pattern
 
 
+def deferred(pattern: str) -> dict[str, str]:
+    """``Meta(extra_json_schema=deferred(P))``: the string must match ``P``, checked by
+    :meth:`ManifestDocument.__post_init__`, a regex call for all the long strings at once
+    rather than msgspec's ``re.search`` call per string (which made two thirds of a typed
+    decode with a dozen patterned strings)."""
+    return {"pattern": ecma_pattern(pattern)}
+
+
 VersionStr = Annotated[
-    str, Meta(min_length=1, max_length=64, pattern=ecma_pattern(VERSION_PATTERN))
+    str, Meta(min_length=1, max_length=64, extra_json_schema=deferred(VERSION_PATTERN))
 ]
-Dotted = Annotated[str, Meta(pattern=ecma_pattern(DOTTED_PATTERN))]
-ObjectRef = Annotated[str, Meta(pattern=ecma_pattern(OBJECT_REF_PATTERN))]
+Dotted = Annotated[str, Meta(extra_json_schema=deferred(DOTTED_PATTERN))]
+ObjectRef = Annotated[str, Meta(extra_json_schema=deferred(OBJECT_REF_PATTERN))]
 PluginName = Annotated[str, Meta(pattern=ecma_pattern(PLUGIN_NAME_PATTERN))]
+"""Checked by msgspec: only dictionary keys (``dependencies.plugins``, a few manifests) use it
+on its own; ``plugin.name`` is :data:`PluginNameField`."""
+PluginNameField = Annotated[str, Meta(extra_json_schema=deferred(PLUGIN_NAME_PATTERN))]
 Homepage = Annotated[str, Meta(pattern=ecma_pattern(HOMEPAGE_PATTERN))]
 Sha256 = Annotated[str, Meta(pattern=ecma_pattern(SHA256_PATTERN))]
 NonEmptyStr = Annotated[str, Meta(min_length=1)]
@@ -84,7 +96,7 @@ class _Section(
 
 
 class PluginInfo(_Section, frozen=True):
-    name: PluginName
+    name: PluginNameField
     version: VersionStr
     type: PluginType
     display_name: Annotated[str, Meta(max_length=200)] = ""
@@ -121,18 +133,81 @@ class EntryPoints(_Section, frozen=True):
     config: OptObjectRef = None
 
 
+_plugin_name = re.compile(ecma_pattern(PLUGIN_NAME_PATTERN)).match
+_version = re.compile(ecma_pattern(VERSION_PATTERN)).match
+_versions_seen: dict[str, bool] = {}
+"""Verdicts on version strings, which plugins repeat ("1.0.0"); bounded by ``_MEMO_MAX``."""
+_MEMO_MAX = 4096
+
+
+def clear_memos() -> None:
+    _versions_seen.clear()
+
+
+def _version_matches(text: str) -> bool:
+    ok = _versions_seen.get(text)
+    if ok is None:
+        ok = _version(text) is not None
+        if len(_versions_seen) >= _MEMO_MAX:
+            _versions_seen.clear()
+        _versions_seen[text] = ok
+    return ok
+
+
+# Dotted paths, each followed by \n, then \x1f, then object references, each followed by
+# \n. No pattern's character class admits either separator, so with the separators counted
+# (a value holding one would add to the count) every value must match its own pattern,
+# whole (the ECMA meaning of "$", see ``ecma_pattern``); an empty value fails as alone.
+_IDENT = "[A-Za-z_][A-Za-z0-9_]*+"
+"""An identifier, possessive: the characters that may follow one ("." ":" "\\n") are not in
+its class, so giving some back could never help a match, and not keeping the option is a
+quarter faster."""
+_DOTTED = f"{_IDENT}(?:\\.{_IDENT})++"
+_OBJECT_REF = f"{_IDENT}(?:\\.{_IDENT})*+:{_IDENT}(?:\\.{_IDENT})*+"
+_PATHS = re.compile(f"(?:{_DOTTED}\\n)*+\\x1f(?:{_OBJECT_REF}\\n)*+").fullmatch
+
+
+def _paths_match(dotted: list[str], refs: list[str]) -> bool:
+    """Every string in ``dotted`` matches DOTTED_PATTERN and every one in ``refs``
+    OBJECT_REF_PATTERN: one regex call for the lot, these being the long strings."""
+    text = "\n".join(dotted) + "\n\x1f" if dotted else "\x1f"
+    if refs:
+        text += "\n".join(refs) + "\n"
+    return (
+        text.count("\n") == len(dotted) + len(refs)
+        and text.count("\x1f") == 1
+        and _PATHS(text) is not None
+    )
+
+
+def _unique(items: tuple[Any, ...]) -> bool:
+    return len(items) < 2 or len(set(items)) == len(items)
+
+
 _NO_CAPABILITIES = Capabilities()
 _NO_CONFIGURATION = ConfigurationSpec()
 _NO_ENTRY_POINTS = EntryPoints()
 
 
-class ManifestDocument(_Section, frozen=True):
-    """A whole ``plugin_manifest.json`` as the schema describes it (the decoding target).
-    ``dependencies`` still holds ``plugins``; :class:`PluginManifest` splits it off."""
+class PluginManifest(
+    msgspec.Struct,
+    frozen=True,
+    forbid_unknown_fields=True,
+    omit_defaults=True,
+    dict=True,
+):
+    """A whole, valid ``plugin_manifest.json``: the decoding target itself, so a manifest is
+    built in one msgspec pass (a second Struct built from a decoded document cost a tenth
+    of a cold scan). ``raw`` is its dict form, parsed from the file's bytes on first access
+    (discovery does not pay for it) or the dict it was built from."""
 
     plugin: PluginInfo
     api: ApiSpec
-    dependencies: dict[str, str | dict[PluginName, str]] = {}
+    requires: dict[str, str | dict[PluginName, str]] = msgspec.field(
+        default_factory=dict, name="dependencies"
+    )
+    """The manifest's ``dependencies`` as written, ``plugins`` included; see
+    :attr:`dependencies` and :attr:`plugin_dependencies`."""
     capabilities: Capabilities = _NO_CAPABILITIES
     configuration: ConfigurationSpec = _NO_CONFIGURATION
     services: dict[ServiceType, Dotted] = {}
@@ -145,40 +220,67 @@ class ManifestDocument(_Section, frozen=True):
         # What the Meta constraints cannot say; a ValueError here is a msgspec ValidationError.
         # One hook for the whole document: a call per section would cost more than the checks.
         api, caps, conf = self.api, self.capabilities, self.configuration
-        for items in (
-            api.interfaces,
-            caps.services,
-            caps.features,
-            caps.supported_markets,
-            caps.supported_currencies,
-            conf.required_credentials,
-            conf.optional_settings,
-            self.permissions,
+        strings = (
+            api.interfaces
+            + caps.features
+            + caps.supported_markets
+            + caps.supported_currencies
+            + conf.required_credentials
+            + conf.optional_settings
+            + self.permissions
+        )
+        # All strings distinct (the usual case) proves each list's items are; only a repeat
+        # somewhere needs the lists one by one.
+        if not _unique(strings) and not all(
+            map(
+                _unique,
+                (
+                    api.interfaces,
+                    caps.features,
+                    caps.supported_markets,
+                    caps.supported_currencies,
+                    conf.required_credentials,
+                    conf.optional_settings,
+                    self.permissions,
+                ),
+            )
         ):
-            if len(items) > 1 and len(set(items)) != len(items):
-                raise ValueError("array items must be unique (uniqueItems)")
+            raise ValueError("array items must be unique (uniqueItems)")
+        if not _unique(caps.services):  # enum members, kept apart: "fee" may be a feature too
+            raise ValueError("array items must be unique (uniqueItems)")
         # "plugins" maps plugin names to specifiers; every other key is a specifier string.
-        for key, value in self.dependencies.items():
+        requires = self.requires
+        for key, value in requires.items():
             if (key == "plugins") is not (type(value) is dict):
                 raise ValueError(f"dependencies.{key}: wrong type")
+        if "plugins" in requires:  # split once, here; most manifests have no "plugins"
+            distributions = dict(requires)
+            self.__dict__["_plugin_deps"] = distributions.pop("plugins")
+            self.__dict__["_deps"] = distributions
+        # The deferred patterns (see ``deferred``).
+        plugin, refs = self.plugin, self.entry_points
+        dotted = [*self.services.values()]
+        if conf.config_class is not None:
+            dotted.append(conf.config_class)
+        objects = [r for r in (refs.main, refs.config) if r is not None]
+        if not (
+            _plugin_name(plugin.name)
+            and _version_matches(plugin.version)
+            and _version_matches(api.min_version)
+            and (api.max_version is None or _version_matches(api.max_version))
+            and _paths_match(dotted, objects)
+        ):
+            raise ValueError("a string does not match its pattern")
 
+    @property
+    def dependencies(self) -> dict[str, str]:
+        """Requirement specifiers by distribution name (and ``python``); no ``plugins``."""
+        return cast(dict[str, str], self.__dict__.get("_deps", self.requires))
 
-class PluginManifest(msgspec.Struct, frozen=True, omit_defaults=True, dict=True):
-    """A valid manifest. ``raw`` is its dict form, parsed from the file's bytes on first
-    access (discovery does not pay for it) or the dict it was built from."""
-
-    plugin: PluginInfo
-    api: ApiSpec
-    dependencies: dict[str, str] = {}
-    """Requirement specifiers by distribution name (and ``python``); no ``plugins``."""
-    plugin_dependencies: dict[str, str] = {}
-    capabilities: Capabilities = _NO_CAPABILITIES
-    configuration: ConfigurationSpec = _NO_CONFIGURATION
-    services: dict[ServiceType, str] = {}
-    entry_points: EntryPoints = _NO_ENTRY_POINTS
-    isolation: str = "in_process"
-    permissions: tuple[str, ...] = ()
-    integrity: dict[str, str] = {}
+    @property
+    def plugin_dependencies(self) -> dict[str, str]:
+        """Version specifiers of the other plugins this one needs, by plugin name."""
+        return cast(dict[str, str], self.__dict__.get("_plugin_deps", _NO_PLUGINS))
 
     @property
     def name(self) -> str:
@@ -197,6 +299,15 @@ class PluginManifest(msgspec.Struct, frozen=True, omit_defaults=True, dict=True)
         return self.plugin.display_name or self.plugin.name
 
     @property
+    def source(self) -> bytes:
+        """The bytes this manifest was decoded from; for one built from a dict, the
+        canonical JSON of its dict form."""
+        source = self.__dict__.get("_source")
+        if source is None:
+            source = json.dumps(self.raw, sort_keys=True).encode()
+        return cast(bytes, source)
+
+    @property
     def raw(self) -> dict[str, Any]:
         """The manifest as parsed JSON (``x-`` keys included), computed once."""
         state = self.__dict__
@@ -207,47 +318,25 @@ class PluginManifest(msgspec.Struct, frozen=True, omit_defaults=True, dict=True)
                 raw = json.loads(source.decode("utf-8-sig"))
             else:  # built field by field: the nearest dict form
                 raw = msgspec.json.decode(msgspec.json.encode(self))
-                plugin_deps = raw.pop("plugin_dependencies", None)
-                if plugin_deps:
-                    raw.setdefault("dependencies", {})["plugins"] = plugin_deps
             state["_raw"] = raw
         return cast(dict[str, Any], raw)
 
     @classmethod
     def from_document(
-        cls, doc: ManifestDocument, *, source: bytes | None = None, raw: Any = None
+        cls, doc: PluginManifest, *, source: bytes | None = None, raw: Any = None
     ) -> PluginManifest:
-        """The model of a decoded document; ``source`` (the file's bytes) or ``raw`` (the
-        parsed dict) is what ``raw`` returns."""
-        deps = doc.dependencies
-        plugin_deps: dict[str, str] = {}
-        if "plugins" in deps:
-            deps = dict(deps)
-            plugin_deps = cast(dict[str, str], deps.pop("plugins"))
-        manifest = cls(
-            doc.plugin,
-            doc.api,
-            cast(dict[str, str], deps),
-            plugin_deps,
-            doc.capabilities,
-            doc.configuration,
-            cast(dict[ServiceType, str], doc.services),
-            doc.entry_points,
-            doc.isolation,
-            doc.permissions,
-            cast(dict[str, str], doc.integrity),
-        )
+        """``doc`` with what ``raw`` returns: ``source`` (the file's bytes it was decoded
+        from) or ``raw`` (the parsed dict it was converted from)."""
         if source is not None:
-            manifest.__dict__["_source"] = source
+            doc.__dict__["_source"] = source
         elif raw is not None:
-            manifest.__dict__["_raw"] = raw
-        return manifest
+            doc.__dict__["_raw"] = raw
+        return doc
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PluginManifest:
         """The model of a dict that passed the JSON Schema (``x-`` keys are dropped)."""
-        doc = msgspec.convert(strip_extensions(data), ManifestDocument)
-        return cls.from_document(doc, raw=data)
+        return cls.from_document(msgspec.convert(strip_extensions(data), cls), raw=data)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickles and copies (a plugin sent to its sandbox process) keep what ``raw`` needs.
@@ -255,6 +344,11 @@ class PluginManifest(msgspec.Struct, frozen=True, omit_defaults=True, dict=True)
 
     def __copy__(self) -> PluginManifest:
         return _rebuild(msgspec.structs.astuple(self), dict(self.__dict__))
+
+
+ManifestDocument = PluginManifest
+"""The decoding target's name in the validation code (it is the model itself)."""
+_NO_PLUGINS: dict[str, str] = {}
 
 
 def _rebuild(fields: tuple[Any, ...], state: dict[str, Any]) -> PluginManifest:

@@ -33,6 +33,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from ..errors import ReasonCode
+from . import model
 from .model import ManifestDocument, PluginManifest, ecma_pattern, strip_extensions
 
 MANIFEST_FILENAME = "plugin_manifest.json"
@@ -236,6 +237,25 @@ def clear_memos() -> None:
     """Forget memoised checks (so a cold discovery pays for them again)."""
     _version.cache_clear()
     _valid_specifier.cache_clear()
+    _descending.cache_clear()
+    model.clear_memos()
+
+
+@lru_cache(maxsize=1024)
+def _descending(low: str, high: str) -> bool:
+    """``high < low`` as versions; memoised (comparing two Versions runs Python code, and
+    plugins repeat the same few ranges)."""
+    lo, hi = _version(low), _version(high)
+    return lo is not None and hi is not None and hi < lo
+
+
+_plain_release = re.compile(r"[0-9]+(?:\.[0-9]+)*\Z").match
+"""Versions such as "1.0.0": valid PEP 440 without building a ``Version`` (every plugin has
+its own version, so the memo rarely helps with ``plugin.version``)."""
+
+
+def _valid_version(text: str) -> bool:
+    return _plain_release(text) is not None or _version(text) is not None
 
 
 def _version_issue(path: str, value: str) -> ManifestIssue:
@@ -246,7 +266,7 @@ def _rule_issues(manifest: PluginManifest) -> list[ManifestIssue]:
     """Rules beyond the schema, on a schema-valid manifest."""
     issues: list[ManifestIssue] = []
     plugin, api = manifest.plugin, manifest.api
-    if _version(plugin.version) is None:
+    if not _valid_version(plugin.version):
         issues.append(_version_issue("$.plugin.version", plugin.version))
     lowest = _version(api.min_version)
     if lowest is None:
@@ -255,7 +275,7 @@ def _rule_issues(manifest: PluginManifest) -> list[ManifestIssue]:
         highest = _version(api.max_version)
         if highest is None:
             issues.append(_version_issue("$.api.max_version", api.max_version))
-        elif not issues and lowest is not None and highest < lowest:
+        elif not issues and lowest is not None and _descending(api.min_version, api.max_version):
             issues.append(
                 ManifestIssue(
                     "$.api.max_version",

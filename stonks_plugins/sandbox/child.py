@@ -30,7 +30,11 @@ is an ``OP_*`` constant; replies are
   the plugin's modules, which the host must not import;
 - ``("fatal", cause, message, traceback text)`` - the child is about to exit (it ran out of
   memory; its state cannot be trusted);
-- at start-up, ``("ready", pid)`` or an ``"err"`` reply followed by the child's exit.
+- at start-up, ``("ready", pid, interfaces)`` or an ``"err"`` reply followed by the child's
+  exit. ``interfaces`` maps each service type to the version of its interface the plugin's
+  class implements (``{"portfolio": "2.0.0"}``): only the child can look at the class, and
+  the host needs the answer to stand a proxy of the right interface in for it (see
+  :func:`interface_versions`).
 """
 
 from __future__ import annotations
@@ -100,6 +104,7 @@ def serve(conn: Connection, spec: ChildSpec, limits: Limits) -> None:
     _prepare_process(spec, limits)
     try:
         loaded = _load(spec.candidate)
+        interfaces = interface_versions(loaded)
     except PluginError as err:
         _send(conn, ("err", err.code.value, type(err).__name__, err.message, _tb_text(err)))
         return
@@ -128,8 +133,26 @@ def serve(conn: Connection, spec: ChildSpec, limits: Limits) -> None:
             ),
         )
         return
-    _send(conn, ("ready", os.getpid()))
+    _send(conn, ("ready", os.getpid(), interfaces))
     _Server(conn, loaded, limits).run()
+
+
+def interface_versions(loaded: LoadedPlugin) -> dict[str, str]:
+    """Service type -> version of the interface its class implements, as text.
+
+    A class that implements the v2 interface of its type (``SERVICE_INTERFACES_V2``)
+    reports its own ``interface_version`` ("2.0.0"); anything else is v1. Text, not
+    ``InterfaceVersion``: the host accepts only plain data from a plugin process.
+    """
+    from ..compat_adapters import SERVICE_INTERFACES_V2
+    from ..versioning import V1, interface_version_of
+
+    out: dict[str, str] = {}
+    for stype, cls in loaded.services.items():
+        v2 = SERVICE_INTERFACES_V2.get(stype)
+        implements_v2 = v2 is not None and isinstance(cls, type) and issubclass(cls, v2)
+        out[stype.value] = str(interface_version_of(cls) if implements_v2 else V1)
+    return out
 
 
 def _prepare_process(spec: ChildSpec, limits: Limits) -> None:

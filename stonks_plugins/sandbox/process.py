@@ -9,7 +9,7 @@ The parts
 ---------
 - :class:`ProcessHost` (this module) owns one child per plugin: ``start``, ``call``,
   ``health_check``, ``metrics``, ``service_proxy``, ``close``; ``pid``, ``alive``,
-  ``restarts``, ``crashes`` and ``status()`` for events and metrics.
+  ``restarts``, ``crashes``, ``interface_versions`` and ``status()`` for events and metrics.
 - :func:`stonks_plugins.sandbox.child.serve` is the child: limits, the same loading code
   path as in-process (``PluginRegistry.register`` + ``load``), then a request loop.
 
@@ -28,12 +28,21 @@ Decisions, and why
   (2 vCPU EPYC), a call returning three ``PortfolioEntry`` costs ~30 us p50 this way against
   ~35 us with ``send``/``recv`` + ``Connection.poll`` (which builds a selector per call); see
   ``benchmarks/bench_process.py``. Target: <= 100 us p50.
-- **Results are unpickled with an allowlist** (the SDK's data classes, ``HealthStatus``,
-  builtin containers, ``datetime``, ``Decimal``...): a plugin that returns an object of its
-  own class would otherwise make the host import the plugin's modules - the very thing the
-  isolation is for. Such a result fails that call with a :class:`ProcessCallError` that says
-  to return the SDK's data classes. Exceptions cross as text (type name, message,
-  traceback), for the same reason.
+- **Results are unpickled with an allowlist** (the SDK's data classes - v1's and v2's
+  ``Money``, ``PortfolioEntryV2``... -, ``HealthStatus``, builtin containers, ``datetime``,
+  ``Decimal``...): a plugin that returns an object of its own class would otherwise make the
+  host import the plugin's modules - the very thing the isolation is for. Such a result fails
+  that call with a :class:`ProcessCallError` that says to return the SDK's data classes.
+  Exceptions cross as text (type name, message, traceback), for the same reason. Pickle
+  rebuilds a ``Decimal`` from its text, so ``Decimal("0.10")`` arrives as ``"0.10"``, not
+  ``0.1``: v2 money keeps its exactness across the boundary.
+- **Interface versions**: a service class may implement v1 or v2 of its interface
+  (:mod:`stonks_plugins.interfaces_v2`). Only the child can look at the class, so its
+  ``ready`` message says which version each service implements, and
+  :meth:`ProcessHost.service_proxy` builds the proxy as a subclass of *that* interface. The
+  registry's version adapters (``serve_v1``, ``get_service_v2``) recognise services by
+  ``isinstance``, so a v2 plugin in a child is adapted for the v1 pages exactly like one
+  in-process, and a v2 consumer gets its records natively.
 - **Config** crosses as a plain dict; the child builds ``config_class.from_dict(data)`` and
   caches one service instance per service type. The host remembers the last config it sent
   per service type and sends it again only when it changes, so a proxy that passes its config
@@ -95,6 +104,7 @@ Nothing here imports Django: the child must start without settings.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import math
 import multiprocessing
@@ -110,7 +120,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, is_dataclass, replace
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, ClassVar, NoReturn
@@ -122,6 +132,7 @@ from ..discovery.candidate import Candidate
 from ..errors import ReasonCode
 from ..health import HealthStatus
 from ..registry import SERVICE_INTERFACES
+from ..versioning import InterfaceVersion, VersionChecker
 from .child import (
     EXIT_OUT_OF_MEMORY,
     OP_CALL,
@@ -286,6 +297,17 @@ _SAFE_NAMES: dict[str, frozenset[str]] = {
 ``builtins.getattr``, which would open every attribute of every allowed class.)"""
 
 
+@functools.cache
+def _record_modules() -> frozenset[str]:
+    """Modules of the v2 interfaces, whose record dataclasses (``Money``,
+    ``PortfolioEntryV2``...) may cross. Derived from ``SERVICE_INTERFACES_V2`` so a v2
+    interface added there has its records accepted with no change here. Computed on first
+    use: the child side imports this module and never unpickles a result."""
+    from ..compat_adapters import SERVICE_INTERFACES_V2
+
+    return frozenset(i.__module__ for i in SERVICE_INTERFACES_V2.values())
+
+
 class _ResultUnpickler(pickle.Unpickler):
     """Rebuild only data types the host already has: never import a plugin's module."""
 
@@ -295,6 +317,12 @@ class _ResultUnpickler(pickle.Unpickler):
         if module in _PROJECT_MODULES and "." not in name and not name.startswith("_"):
             found = super().find_class(module, name)
             if isinstance(found, type):
+                return found
+        if module in _record_modules() and "." not in name and not name.startswith("_"):
+            # Records only: the v2 module also holds the service interfaces and names it
+            # imports, none of which a result has any business instantiating.
+            found = super().find_class(module, name)
+            if isinstance(found, type) and is_dataclass(found) and found.__module__ == module:
                 return found
         raise pickle.UnpicklingError(
             f"{module}.{name} is not a type the host accepts from a plugin process"
@@ -432,6 +460,7 @@ class ProcessHost:
         self._conn: Connection | None = None
         self._poll: Any = None  # select.poll object watching self._conn
         self._sent_config: dict[str, dict[str, Any] | None] = {}
+        self._interfaces: dict[str, str] = {}  # service type -> version, from the child
         self._starts = 0
         self._failures = 0
         self._retry_at = 0.0
@@ -461,6 +490,13 @@ class ProcessHost:
     def restarts(self) -> int:
         """How many times a child was started after the first one."""
         return max(0, self._starts - 1)
+
+    @property
+    def interface_versions(self) -> dict[str, str]:
+        """Service type -> version of the interface the plugin's class implements
+        (``{"portfolio": "2.0.0"}``), as the child reported when it last started; empty
+        before the first start."""
+        return dict(self._interfaces)
 
     @property
     def crashes(self) -> list[CrashRecord]:
@@ -600,10 +636,34 @@ class ProcessHost:
     def service_proxy(
         self, service_type: ServiceType | str, config: dict[str, Any] | Any | None = None
     ) -> ServiceProxy:
-        """An object that stands for the plugin's service: an instance of the service's
-        interface (``isinstance`` checks pass) whose methods run in the child."""
+        """An object that stands for the plugin's service: an instance of the interface its
+        class implements (:meth:`service_interface`; ``isinstance`` checks pass) whose
+        methods run in the child."""
         stype = ServiceType(service_type)
-        return _proxy_class(stype)(self, stype, config)
+        return _proxy_class(self.service_interface(stype))(self, stype, config)
+
+    def service_interface(self, service_type: ServiceType | str) -> type:
+        """The interface the plugin's ``service_type`` class implements: its v2 interface
+        when the class implements v2, else the v1 one.
+
+        The child's word (sent when it starts) decides. Before the first start - a proxy
+        may be built before its first call spawns the child - the manifest's
+        ``api.interfaces`` stands in for it: it is all the host knows without importing the
+        plugin's code.
+        """
+        from ..compat_adapters import SERVICE_INTERFACES_V2
+
+        stype = ServiceType(service_type)
+        v1: type = SERVICE_INTERFACES[stype]
+        v2 = SERVICE_INTERFACES_V2.get(stype)
+        if v2 is None:
+            return v1
+        reported = self._interfaces.get(stype.value)
+        if reported is not None:
+            major = InterfaceVersion.parse(reported).major
+        else:
+            major = _declared_major(self.candidate, v1.__name__)
+        return v2 if major == 2 else v1
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -683,6 +743,8 @@ class ProcessHost:
         self._sent_config.clear()
         reply = self._receive(self.start_timeout, "start")
         if reply[0] == "ready":
+            # Kept across crashes: a restarted child loads the same code and says the same.
+            self._interfaces = dict(reply[2])
             return
         _, code, _exc_type, message, tb = reply
         self._reap(proc, self.shutdown_grace)
@@ -969,11 +1031,14 @@ def _remove_file(path: str) -> None:
 class ServiceProxy:
     """Stands for a plugin's service in the host; every public method runs in the child.
 
-    Built by :meth:`ProcessHost.service_proxy` as a subclass of the service's interface, so the
-    core can use it like the service instance it would have built in-process.
+    Built by :meth:`ProcessHost.service_proxy` as a subclass of the interface the service's
+    class implements (v1 or v2), so the core and the version adapters can use it like the
+    service instance it would have built in-process.
     """
 
     _forwarded: ClassVar[tuple[str, ...]] = ()
+    interface: ClassVar[type | None] = None
+    """The interface this proxy class implements."""
 
     def __init__(
         self, host: ProcessHost, service_type: ServiceType, config: dict[str, Any] | Any | None
@@ -1004,18 +1069,34 @@ def _forwarder(name: str) -> Callable[..., Any]:
     return forward
 
 
-_proxy_classes: dict[ServiceType, type[ServiceProxy]] = {}
+_proxy_classes: dict[type, type[ServiceProxy]] = {}
 
 
-def _proxy_class(stype: ServiceType) -> type[ServiceProxy]:
-    cls = _proxy_classes.get(stype)
+def _proxy_class(interface: type) -> type[ServiceProxy]:
+    """The proxy class of ``interface`` (v1 or v2), generated once."""
+    cls = _proxy_classes.get(interface)
     if cls is None:
-        interface = SERVICE_INTERFACES[stype]
         methods = sorted(getattr(interface, "__abstractmethods__", ()))
         namespace: dict[str, Any] = {m: _forwarder(m) for m in methods}
         namespace["_forwarded"] = tuple(methods)
+        namespace["interface"] = interface
         namespace["__init__"] = ServiceProxy.__init__
+        namespace["__module__"] = __name__
         name = f"{interface.__name__.removesuffix('Interface')}Proxy"
         cls = type(interface)(name, (ServiceProxy, interface), namespace)
-        _proxy_classes[stype] = cls
+        _proxy_classes[interface] = cls
     return cls
+
+
+def _declared_major(candidate: Candidate, family: str) -> int:
+    """The major version of ``family`` (a v1 interface name) the manifest's
+    ``api.interfaces`` declares; 1 when it declares none."""
+    manifest = candidate.manifest
+    for entry in manifest.api.interfaces if manifest is not None else ():
+        try:
+            declared, version = VersionChecker.parse_entry(entry)
+        except ValueError:
+            continue  # a malformed entry: the validator reported it already
+        if declared == family:
+            return version.major
+    return 1

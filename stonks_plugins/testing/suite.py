@@ -33,7 +33,6 @@ from typing import Any
 
 from stonks_overwatch.core.config import BaseConfig
 from stonks_overwatch.core.data import PortfolioEntry
-from stonks_overwatch.core.exceptions import BrokerUnavailableError
 from stonks_overwatch.core.service_types import ServiceType
 
 from .. import loader, sdk
@@ -53,11 +52,15 @@ from ..discovery.directories import scan_directory_plugin
 from ..errors import PluginError, ReasonCode
 from ..health import Health, HealthStatus
 from ..manifest.validation import MANIFEST_FILENAME, ManifestError, load_manifest_file
-from ..registry import SERVICE_INTERFACES, LoadedPlugin, PluginRegistry
+from ..registry import LoadedPlugin, PluginRegistry
 from ..sandbox import PluginSandbox, SandboxError
 from ..versioning import default_checker
-from .conformance import hint_name, interface_methods, returns_nothing, type_problem
+from .conformance import interface_methods, returns_nothing, type_problem
 from .results import BenchmarkResult, MethodTiming, TestResult
+from .service_checks import FAULTS as _FAULTS
+from .service_checks import check_service
+from .service_checks import fault_message as _message
+from .versions import accepted_interfaces, contract_for
 
 TYPE_BASES: dict[str, type[BasePlugin]] = {
     "broker": BaseBrokerPlugin,
@@ -311,7 +314,7 @@ class PluginTestSuite:
         if problem:
             result.fail(name, f"services.{stype.value} '{ref}' {problem}")
         else:
-            result.ok(name, f"{cls.__name__} implements {SERVICE_INTERFACES[stype].__name__}")
+            result.ok(name, _implements(stype, cls))
 
     def _check_loaded_services(
         self, result: TestResult, cand: Candidate, loaded: LoadedPlugin
@@ -328,7 +331,7 @@ class PluginTestSuite:
             if problem:
                 result.fail(name, f"{cls!r} (from get_services()) {problem}")
             else:
-                result.ok(name, f"{cls.__name__} (from get_services())")
+                result.ok(name, f"{_implements(stype, cls)} (from get_services())")
         missing = [s.value for s in cand.manifest.capabilities.services if s not in loaded.services]
         if missing:
             result.fail(
@@ -346,46 +349,13 @@ class PluginTestSuite:
             result.ok("capabilities.services", ", ".join(s.value for s in loaded.services))
 
     def _check_service_methods(self, result: TestResult, loaded: LoadedPlugin, config: Any) -> None:
-        for stype in loaded.services:
-            interface = SERVICE_INTERFACES[stype]
+        """Each service against the interface version it implements (see
+        :mod:`.service_checks`)."""
+        config_text = repr(self.config_data(loaded.candidate))
+        for stype, cls in loaded.services.items():
             service = self._create(result, f"service.{stype.value}.create", loaded, stype, config)
-            if service is _FAILED:
-                continue
-            for method, hint in interface_methods(interface):
-                name = f"service.{stype.value}.{method}"
-                if returns_nothing(hint):
-                    result.ok(
-                        name, f"not called: {method}() acts (returns None) and may change data"
-                    )
-                    continue
-                try:
-                    value = getattr(service, method)()
-                except _FAULTS as err:
-                    result.fail(
-                        name,
-                        f"{method}() raised {_message(err)}; it must work with the kit's config "
-                        f"{self.config_data(loaded.candidate)!r}: ship sample data your "
-                        "defaults point at, or pass config=... to PluginTestSuite",
-                    )
-                    continue
-                problem = type_problem(value, hint, f"{method}()")
-                if problem:
-                    result.fail(
-                        name,
-                        f"{problem}; {interface.__name__}.{method} returns {hint_name(hint)} "
-                        "(build them with the data classes of stonks_plugins.sdk)",
-                    )
-                elif isinstance(value, list) and not value:
-                    result.ok(
-                        name,
-                        "returned an empty list, so item types were not checked; ship sample "
-                        "data so the kit can check them",
-                    )
-                else:
-                    size = (
-                        f"{len(value)} items" if isinstance(value, list) else type(value).__name__
-                    )
-                    result.ok(name, f"returned {size} of {hint_name(hint)}")
+            if service is not _FAILED:
+                check_service(result, stype, cls, service, config_text)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -518,7 +488,8 @@ class PluginTestSuite:
             if service is _FAILED:
                 problems.append(f"{stype.value}: {scratch.failures[-1].message}")
                 continue
-            for method, hint in interface_methods(SERVICE_INTERFACES[stype]):
+            contract = contract_for(stype, loaded.services[stype], service)
+            for method, hint in interface_methods(contract.interface):
                 if returns_nothing(hint):
                     continue
                 try:
@@ -766,7 +737,8 @@ class PluginTestSuite:
                     # The baseline: the same class built outside the boundary (none for a
                     # process-isolated plugin, whose classes live in its own process).
                     direct = cls(config=config) if loaded.host is None else None
-                    for method, hint in interface_methods(SERVICE_INTERFACES[stype]):
+                    contract = contract_for(stype, cls, service)
+                    for method, hint in interface_methods(contract.interface):
                         if returns_nothing(hint):
                             continue
                         op = f"{stype.value}.{method}"
@@ -983,16 +955,27 @@ def _resolve(result: TestResult, name: str, box: PluginSandbox, cand: Candidate,
 
 
 def _service_class_problem(stype: ServiceType, cls: Any) -> str | None:
-    interface = SERVICE_INTERFACES[stype]
-    if not (isinstance(cls, type) and issubclass(cls, interface)):
+    accepted = accepted_interfaces(stype)
+    if not (isinstance(cls, type) and issubclass(cls, accepted)):
+        names = " or ".join(f"stonks_plugins.sdk.{i.__name__}" for i in accepted)
         return (
-            f"is {_kind(cls)}, which does not implement {interface.__name__}: subclass "
-            f"stonks_plugins.sdk.{interface.__name__}"
+            f"is {_kind(cls)}, which does not implement "
+            f"{' or '.join(i.__name__ for i in accepted)}: subclass {names}"
         )
     if inspect.isabstract(cls):
+        interface = contract_for(stype, cls).interface
         missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
         return f"({cls.__name__}) does not implement {missing} of {interface.__name__}"
     return None
+
+
+def _implements(stype: ServiceType, cls: type) -> str:
+    """What a good service class is checked against, for the result line."""
+    contract = contract_for(stype, cls)
+    text = f"{cls.__name__} implements {contract.interface.__name__} (API {contract.version})"
+    if contract.is_v2:
+        text += "; v1 consumers get it through the compatibility adapter"
+    return text
 
 
 def _build(
@@ -1102,15 +1085,6 @@ def _timed(result: TestResult) -> Iterator[None]:
         yield
     finally:
         result.duration_s = time.perf_counter() - start
-
-
-_FAULTS = (PluginError, BrokerUnavailableError)
-"""What a call into a plugin raises when the plugin fails (in-process: ``SandboxError``,
-which is both; process-isolated: the process host's errors)."""
-
-
-def _message(err: Exception) -> str:
-    return str(getattr(err, "message", None) or err)
 
 
 def _fault_text(err: Exception) -> str:

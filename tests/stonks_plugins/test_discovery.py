@@ -224,6 +224,28 @@ def test_rescan_sees_an_edited_manifest(tmp_path: Path) -> None:
     assert list(run(tmp_path)) == ["renamed-on-disk"]
 
 
+def test_rescan_reads_again_only_what_changed(tmp_path: Path) -> None:
+    # The per-directory cache: an unchanged plugin keeps its very candidate, an edited
+    # manifest, a new folder and a removed one are all seen, and a plain file is no plugin.
+    for name in ("one", "two", "three"):
+        set_name(copy("healthy-fixture", tmp_path, name), name)
+    (tmp_path / "notes.txt").write_text("not a plugin")
+    first = run(tmp_path)
+    assert sorted(first) == ["one", "three", "two"]
+    manifest = tmp_path / "two" / "plugin_manifest.json"
+    data = json.loads(manifest.read_text())
+    data["plugin"]["version"] = "9.9.9"
+    manifest.write_text(json.dumps(data))  # in place: the folder's listing is unchanged
+    again = run(tmp_path)
+    assert again["one"] is first["one"] and again["three"] is first["three"]
+    assert again["two"].manifest is not None and again["two"].manifest.version == "9.9.9"
+    set_name(copy("healthy-fixture", tmp_path, "four"), "four")
+    shutil.rmtree(tmp_path / "one")
+    later = run(tmp_path)
+    assert sorted(later) == ["four", "three", "two"]
+    assert later["three"] is first["three"] and later["two"] is again["two"]
+
+
 def test_rescan_sees_a_fixed_manifest(tmp_path: Path) -> None:
     folder = copy("unreadable-json", tmp_path)
     assert run(tmp_path)["unreadable-json"].problem is not None

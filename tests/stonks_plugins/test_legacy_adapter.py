@@ -5,6 +5,7 @@ any plugin, and the registry mode setting."""
 from __future__ import annotations
 
 import json
+import re
 from io import StringIO
 from typing import Any
 
@@ -166,6 +167,38 @@ def test_mode_plugins_drops_legacy_brokers(settings, plugin_dirs, admin_client_l
     assert symbols(page(admin_client_logged)) == {"healthy-fixture": {"HLTH"}}
 
 
+def test_mode_plugins_lists_an_unmigrated_legacy_broker_as_not_served(
+    settings, admin_client_logged, django_capture_on_commit_callbacks
+) -> None:
+    manager.sync()
+    with django_capture_on_commit_callbacks(execute=True):
+        manager.set_config("ibkr", {"account_id": "U7654321"})
+    settings.PLUGINS_REGISTRY_MODE = "plugins"
+    assert cli("sync")[0] == 0
+    assert "ibkr" not in symbols(page(admin_client_logged))
+    row = next(r for r in cli("list")[1] if r["name"] == "ibkr")
+    # Not active (it is not served), not in error (nothing failed), still wanted.
+    assert (row["state"], row["enabled"], row["error"]) == ("disabled", True, None)
+    assert row["source"] == "legacy" and not row["missing"]
+    shown = cli("show", "ibkr")[1]
+    assert "not served: PLUGINS_REGISTRY_MODE=plugins" in " ".join(shown["warnings"])
+    assert "PLUGINS_REGISTRY_MODE=plugins" in shown["events"][0]["reason"]
+    assert manager.get_config("ibkr").data["account_id"] == "U7654321"  # config kept
+    # Enabling it is remembered but serves nothing (exit 1) while the mode says no.
+    code, shown = cli("enable", "ibkr")
+    assert code == 1 and (shown["state"], shown["enabled"]) == ("disabled", True)
+    assert "ibkr" not in symbols(page(admin_client_logged))
+    # Back to alongside: served again, with its config, and the row says active.
+    settings.PLUGINS_REGISTRY_MODE = "alongside"
+    assert cli("sync")[0] == 0
+    assert symbols(page(admin_client_logged))["ibkr"] == IBKR
+    row = next(r for r in cli("list")[1] if r["name"] == "ibkr")
+    assert (row["state"], row["enabled"], row["error"]) == ("active", True, None)
+    assert cli("show", "ibkr")[1]["warnings"] == []
+    overview = BrokerFactory().create_service("ibkr", "account").get_account_overview()
+    assert overview.account_id == "U7654321"
+
+
 def test_mode_legacy_serves_only_legacy_brokers(settings, plugin_dirs, admin_client_logged) -> None:
     settings.PLUGINS_REGISTRY_MODE = "legacy"
     plugin_dirs.add("healthy-fixture")
@@ -173,6 +206,36 @@ def test_mode_legacy_serves_only_legacy_brokers(settings, plugin_dirs, admin_cli
     manager.disable("ibkr")  # the plugin system keeps its hands off the legacy registry
     assert symbols(page(admin_client_logged)) == {"ibkr": IBKR}
     assert isinstance(BrokerRegistry().get_service_class("ibkr", "portfolio"), type)
+    # ...and the list says so: ibkr is served although disabled, the plugin is not served.
+    rows = {r["name"]: r for r in cli("list")[1]}
+    assert (rows["ibkr"]["state"], rows["ibkr"]["enabled"]) == ("active", False)
+    assert "PLUGINS_REGISTRY_MODE=legacy" in " ".join(cli("show", "ibkr")[1]["warnings"])
+    plugin = rows["healthy-fixture"]
+    assert (plugin["state"], plugin["enabled"], plugin["error"]) == ("disabled", True, None)
+    assert "PLUGINS_REGISTRY_MODE=legacy" in " ".join(cli("show", "healthy-fixture")[1]["warnings"])
+
+
+def test_mode_legacy_keeps_an_operators_wishes_for_when_the_mode_changes(
+    settings, plugin_dirs, admin_client_logged
+) -> None:
+    settings.PLUGINS_REGISTRY_MODE = "legacy"
+    plugin_dirs.add("healthy-fixture")
+    manager.sync()
+    assert cli("disable", "ibkr")[0] == 0
+    # Enabling is remembered, but fails (exit 1) to serve it while the mode says no.
+    code, shown = cli("enable", "healthy-fixture")
+    assert code == 1 and (shown["state"], shown["enabled"]) == ("disabled", True)
+    assert symbols(page(admin_client_logged)) == {"ibkr": IBKR}
+    settings.PLUGINS_REGISTRY_MODE = "alongside"
+    assert cli("sync")[0] == 0
+    assert symbols(page(admin_client_logged)) == {"healthy-fixture": {"HLTH"}}
+    rows = {r["name"]: r for r in cli("list")[1]}
+    assert (rows["ibkr"]["state"], rows["ibkr"]["enabled"]) == ("disabled", False)
+    assert (rows["healthy-fixture"]["state"], rows["healthy-fixture"]["enabled"]) == (
+        "active",
+        True,
+    )
+    assert cli("show", "healthy-fixture")[1]["warnings"] == []
 
 
 def test_an_unknown_mode_falls_back_to_alongside(settings, admin_client_logged) -> None:
@@ -232,3 +295,65 @@ def test_migrate_legacy_refuses_an_unknown_broker_and_a_full_folder(tmp_path) ->
     (tmp_path / "full" / "f").write_text("")
     code, out = cli("migrate-legacy", "ibkr", "--out", str(tmp_path / "full"))
     assert code == 1 and "not empty" in out["error"]
+
+
+# -- the issue's acceptance test ----------------------------------------------------------------
+
+IBKR_ROW = re.compile(r'<tr data-broker="ibkr">.*?</tr>', re.S)
+LIST_FIELDS = ("name", "version", "type", "state", "enabled", "error")
+
+
+def test_switching_the_registry_mode_changes_nothing_a_user_sees_but_the_source(
+    settings, plugin_dirs, admin_client_logged
+) -> None:
+    """ibkr migrated to a plugin of the same name: legacy -> alongside -> plugins and back
+    shows the same portfolio rows (name, symbol, broker, shares, value) and the same
+    ``plugins list`` row; only ``source`` tells who serves it, and it tells the truth."""
+    folder = plugin_dirs.path / "ibkr"
+    assert cli("migrate-legacy", "ibkr", "--out", str(folder), "--name", "ibkr")[0] == 0
+    expected_source = {"legacy": "legacy", "alongside": "legacy", "plugins": "directory"}
+    seen = []
+    for mode in ("legacy", "alongside", "plugins", "alongside", "legacy", "plugins", "legacy"):
+        settings.PLUGINS_REGISTRY_MODE = mode
+        code, report = cli("sync")
+        assert code == 0, report
+        html = page(admin_client_logged)
+        rows = IBKR_ROW.findall(html)
+        assert len(rows) == 2 and "Some brokers could not be read" not in html, mode
+        listed = next(r for r in cli("list")[1] if r["name"] == "ibkr")
+        assert listed["source"] == expected_source[mode], mode
+        assert (listed["state"], listed["enabled"], listed["error"]) == ("active", True, None)
+        seen.append((mode, rows, {k: listed[k] for k in LIST_FIELDS}))
+        # The source is who really serves it.
+        provider = BrokerRegistry().get_service_class("ibkr", "portfolio")
+        served_by_plugin = type(provider).__name__ == "LazyService"
+        assert served_by_plugin == (expected_source[mode] == "directory"), mode
+        if mode != "plugins":  # the plugin waiting behind the legacy broker is named
+            warnings = " ".join(cli("show", "ibkr")[1]["warnings"])
+            assert str(folder) in warnings and f"PLUGINS_REGISTRY_MODE={mode}" in warnings
+    _, first_rows, first_listed = seen[0]
+    for mode, rows, listed in seen[1:]:
+        assert rows == first_rows, mode
+        assert listed == first_listed, mode
+    assert Plugin.objects.filter(name__startswith="ibkr").count() == 1
+
+
+def test_without_legacy_rows_a_plugin_behind_a_legacy_name_is_listed_as_not_served(
+    settings, plugin_dirs, admin_client_logged
+) -> None:
+    """Legacy brokers unmanaged (no rows): the plugin of the legacy name has its own row, and
+    it does not claim to be active while the legacy broker serves the name."""
+    settings.PLUGINS_LEGACY_AS_PLUGINS = False
+    folder = plugin_dirs.path / "ibkr"
+    assert cli("migrate-legacy", "ibkr", "--out", str(folder), "--name", "ibkr")[0] == 0
+    assert cli("sync")[0] == 0
+    assert symbols(page(admin_client_logged))["ibkr"] == IBKR
+    assert type(BrokerRegistry().get_service_class("ibkr", "portfolio")).__name__ != "LazyService"
+    row = next(r for r in cli("list")[1] if r["name"] == "ibkr")
+    assert (row["source"], row["state"], row["enabled"]) == ("directory", "disabled", True)
+    assert "legacy broker 'ibkr'" in " ".join(cli("show", "ibkr")[1]["warnings"])
+    settings.PLUGINS_REGISTRY_MODE = "plugins"
+    assert cli("sync")[0] == 0
+    assert next(r for r in cli("list")[1] if r["name"] == "ibkr")["state"] == "active"
+    assert type(BrokerRegistry().get_service_class("ibkr", "portfolio")).__name__ == "LazyService"
+    assert symbols(page(admin_client_logged))["ibkr"] == IBKR

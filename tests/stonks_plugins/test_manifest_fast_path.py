@@ -6,6 +6,7 @@ The differential test (test_manifest_differential.py) checks the same thing by e
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import pickle
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 
 from stonks_overwatch.core.service_types import ServiceType
 from stonks_plugins.discovery import discover
-from stonks_plugins.discovery.candidate import RAW_FROM_MANIFEST
+from stonks_plugins.discovery.candidate import DIGEST_FROM_MANIFEST, RAW_FROM_MANIFEST
 from stonks_plugins.errors import ReasonCode
 from stonks_plugins.manifest import (
     ManifestError,
@@ -84,9 +85,14 @@ def _resolve(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_string(node: dict[str, Any], t: Any, where: str) -> None:
+    # A pattern is checked by msgspec (StrType.pattern) or deferred to the document's one
+    # combined check (model.deferred: recorded as extra_json_schema); never both, never none.
+    deferred = t.extra_json_schema.get("pattern") if isinstance(t, mi.Metadata) else None
+    t = t.type if isinstance(t, mi.Metadata) else t
     assert isinstance(t, mi.StrType), f"{where}: {t}"
+    assert t.pattern is None or deferred is None, where
     pattern = node.get("pattern")
-    assert t.pattern == (ecma_pattern(pattern) if pattern else None), where
+    assert (t.pattern or deferred) == (ecma_pattern(pattern) if pattern else None), where
     assert t.min_length == node.get("minLength"), where
     assert t.max_length == node.get("maxLength"), where
 
@@ -134,7 +140,7 @@ def test_structs_mirror_every_constraint_of_the_schema() -> None:
     doc = mi.type_info(ManifestDocument)
     assert isinstance(doc, mi.StructType) and doc.forbid_unknown_fields
     assert schema["additionalProperties"] is False
-    fields = {f.name: f for f in doc.fields}
+    fields = {f.encode_name: f for f in doc.fields}
     assert set(fields) == set(schema["properties"])
     assert {n for n, f in fields.items() if f.required} == set(schema["required"])
     for name, node in schema["properties"].items():
@@ -221,6 +227,33 @@ def test_a_trailing_newline_does_not_match_a_pattern(section: str, key: str, val
     assert "does not match the expected format" in found[f"$.{section}.{key}"]
 
 
+_DEFERRED_FIELDS = [
+    ("plugin", "name"),
+    ("plugin", "version"),
+    ("api", "min_version"),
+    ("api", "max_version"),
+    ("configuration", "config_class"),
+    ("services", "fee"),
+    ("services", "portfolio"),
+    ("entry_points", "main"),
+    ("entry_points", "config"),
+]
+_BAD_VALUES = ["", "\n", "x\ny", "a\x1fb", "Bad Value", "1.0\n", "a.b\n", "a.b:c\nd.e:f"]
+
+
+@pytest.mark.parametrize(("section", "key"), _DEFERRED_FIELDS)
+@pytest.mark.parametrize("value", _BAD_VALUES)
+def test_every_deferred_pattern_is_enforced_on_the_fast_path(
+    section: str, key: str, value: str
+) -> None:
+    # The patterns checked once per document (model.deferred) must reject, field by field,
+    # what jsonschema rejects, including the separators the combined check joins with.
+    data = copy.deepcopy(FULL)
+    data[section][key] = value
+    assert fast_parse_manifest(encoded(data), "test") is None
+    assert f"$.{section}.{key}" in {i.path for i in validate_manifest(data)}
+
+
 @pytest.mark.parametrize(
     ("change", "path"),
     [
@@ -285,11 +318,10 @@ def test_manifest_survives_pickle_and_copy_with_its_raw() -> None:
 def test_manifest_built_field_by_field_has_a_dict_form() -> None:
     m = parse_manifest(FULL, "t")
     built = PluginManifest(
-        plugin=m.plugin,
-        api=m.api,
-        dependencies={"python": ">=3.11"},
-        plugin_dependencies={"a": "1"},
+        plugin=m.plugin, api=m.api, requires={"python": ">=3.11", "plugins": {"a": "1"}}
     )
+    assert built.dependencies == {"python": ">=3.11"}
+    assert built.plugin_dependencies == {"a": "1"}
     assert built.raw["plugin"]["name"] == "acme-broker"
     assert built.raw["dependencies"] == {"python": ">=3.11", "plugins": {"a": "1"}}
     assert isinstance(built.raw["api"]["interfaces"], list)
@@ -311,6 +343,10 @@ def test_discovery_leaves_raw_and_root_unbuilt_until_asked(tmp_path: Path) -> No
     clone = pickle.loads(pickle.dumps(cand))
     assert clone.__dict__["_raw"] is RAW_FROM_MANIFEST
     assert clone.raw == FULL and clone.root == folder
+    # The fingerprint too: the file's SHA-256, computed on first read, pickled or not.
+    assert cand.__dict__["_fingerprint"] is DIGEST_FROM_MANIFEST
+    expected = hashlib.sha256(encoded(FULL)).hexdigest()
+    assert clone.fingerprint == expected and cand.fingerprint == expected
     assert cand.root == folder and isinstance(cand.root, Path)
     assert cand.raw == FULL  # parsed now, once
     assert cand.raw is cand.manifest.raw

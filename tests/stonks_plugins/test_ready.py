@@ -81,7 +81,7 @@ def plugin_modules():
 
 
 from stonks_overwatch.core.registry import BrokerRegistry
-from stonks_plugins.discovery.directories import _cache
+from stonks_plugins.discovery.directories import _listings
 from stonks_plugins.legacy.bridge import _refresh_hook
 
 report = {
@@ -90,7 +90,8 @@ report = {
     "opened": sorted(set(opened)),
     "scanned": {
         cand.location: (cand.problem.code.value if cand.problem else None)
-        for _, cand in _cache.values()
+        for _, _, cands in _listings.values()
+        for cand in cands
     },
     "hooked": _refresh_hook in getattr(BrokerRegistry(), "_refresh_hooks", []),
     "db_exists": os.path.exists(spec["db"]),

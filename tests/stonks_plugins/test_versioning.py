@@ -86,6 +86,11 @@ def test_versioned_interfaces() -> None:
         "PortfolioServiceInterface@2",
         "TransactionServiceInterface@1.0",
         "TransactionServiceV2@2",
+        "DepositServiceV2",
+        "DividendServiceV2@2.0.0",
+        "FeeServiceV2@2",
+        "AccountServiceV2@2.0",
+        "DepositServiceInterface@2",  # the v1 name with @2 is the same v2 interface
     ],
 )
 def test_known_interfaces_pass(entry: str) -> None:
@@ -97,7 +102,12 @@ def test_known_interfaces_pass(entry: str) -> None:
     [
         ("NoSuchInterface", ["NoSuchInterface", "1.0.0", "does not serve"]),
         ("PortfolioServiceV2@2.1", ["PortfolioServiceInterface", "2.1.0", "1.0.0, 2.0.0"]),
-        ("DepositServiceInterface@2", ["DepositServiceInterface", "2.0.0", "serves 1.0.0"]),
+        # Authentication and update carry no money or dates: they have no v2.
+        (
+            "AuthenticationServiceInterface@2",
+            ["AuthenticationServiceInterface", "2.0.0", "serves 1.0.0"],
+        ),
+        ("UpdateServiceV2", ["UpdateServiceV2", "does not serve"]),
         ("PortfolioServiceV2@x", ["no valid version"]),
     ],
 )
@@ -113,6 +123,9 @@ def test_core_publishes_served_versions() -> None:
     assert served["PortfolioServiceInterface"] == ["1.0.0"]
     assert served["PortfolioServiceV2"] == ["2.0.0"]
     assert served["DepositServiceInterface"] == ["1.0.0"]
+    for name in ("DepositServiceV2", "DividendServiceV2", "FeeServiceV2", "AccountServiceV2"):
+        assert served[name] == ["2.0.0"]
+    assert "AuthenticationServiceV2" not in served and "UpdateServiceV2" not in served
 
 
 def _manifest(interfaces: list[str]) -> PluginManifest:

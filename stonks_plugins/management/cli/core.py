@@ -168,10 +168,10 @@ def _toggle(out: Output, options: dict[str, Any], verb: str) -> None:
     if options["json"]:
         out.emit(plugin.summary())
     else:
-        out.stdout.write(
-            f"{plugin.name}: {plugin.state}"
-            + (f" ({plugin.error_code}: {plugin.error_message})" if plugin.error else "")
-        )
+        why = f" ({plugin.error_code}: {plugin.error_message})" if plugin.error else ""
+        if not why and plugin.state != "active" and plugin.warnings:
+            why = f" ({plugin.warnings[-1]})"  # e.g. the registry mode does not serve it
+        out.stdout.write(f"{plugin.name}: {plugin.state}{why}")
     if verb in ("enable", "reload") and plugin.state != "active":
         raise Failed("")
 

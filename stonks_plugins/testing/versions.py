@@ -1,0 +1,102 @@
+"""Which API version the kit checks a service against, and the checks only v2 has.
+
+A service class implementing a v2 interface (``DepositServiceV2``...) is checked against
+that interface — its records, ``Money`` and ``Decimal``, field by field — and then a second
+time as the legacy pages see it: through the compatibility adapter, against the v1
+interface, so its author knows the v1 pages will work too. A v1 class is checked against v1
+only. The interfaces stay the contract (:mod:`stonks_plugins.versioning`); nothing here keeps
+a table of its own beyond the adapters' one.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from stonks_overwatch.core.service_types import ServiceType
+
+from ..compat_adapters import SERVICE_INTERFACES_V2, CompatibilityAdapter
+from ..interfaces_v2 import in_range
+from ..registry import SERVICE_INTERFACES
+from ..versioning import V1, InterfaceVersion, interface_version_of
+
+
+@dataclass(frozen=True)
+class ServiceContract:
+    """The interface (and its version) one service is checked against."""
+
+    service_type: ServiceType
+    interface: type
+    version: InterfaceVersion
+
+    @property
+    def is_v2(self) -> bool:
+        return self.version.major == 2
+
+    @property
+    def v1_interface(self) -> type:
+        """What a v1 consumer (the legacy pages, the aggregators) calls it through."""
+        return SERVICE_INTERFACES[self.service_type]
+
+    @property
+    def label(self) -> str:
+        """``PortfolioServiceV2, API v2``: named in the kit's result lines."""
+        return f"{self.interface.__name__}, API v{self.version.major}"
+
+
+def contract_for(stype: ServiceType, cls: Any, service: Any = None) -> ServiceContract:
+    """v2 when the class (or, for a class the kit cannot see — a process-isolated plugin's
+    — the service object) implements the type's v2 interface; else v1."""
+    v2 = SERVICE_INTERFACES_V2.get(stype)
+    if v2 is not None and (
+        (isinstance(cls, type) and issubclass(cls, v2)) or isinstance(service, v2)
+    ):
+        return ServiceContract(stype, v2, interface_version_of(v2))
+    return ServiceContract(stype, SERVICE_INTERFACES[stype], V1)
+
+
+def accepted_interfaces(stype: ServiceType) -> tuple[type, ...]:
+    """The interfaces a service class of ``stype`` may implement: v1, and v2 if it has one."""
+    v2 = SERVICE_INTERFACES_V2.get(stype)
+    return (SERVICE_INTERFACES[stype], *((v2,) if v2 is not None else ()))
+
+
+def v1_view(service: Any, stype: ServiceType) -> Any:
+    """The service as the legacy registry serves it to v1 consumers."""
+    return CompatibilityAdapter.adapt_v2_to_v1(service, stype)
+
+
+def takes_date_range(interface: type, method: str) -> bool:
+    """Whether the interface's ``method`` takes ``start``/``end`` (the v2 list methods)."""
+    try:
+        params = inspect.signature(getattr(interface, method)).parameters
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return "start" in params and "end" in params
+
+
+def range_problem(call: Callable[..., Any], method: str, items: list[Any]) -> str | None:
+    """None when ``call(start=, end=)`` returns exactly the items of ``items`` (the
+    unbounded answer) dated within the range, for a closed and both half-open ranges around
+    a middle date; else what went wrong. Raises what ``call`` raises."""
+    days = sorted({d for i in items if isinstance(d := getattr(i, "date", None), date)})
+    if not days:
+        return None
+    day = days[len(days) // 2]
+    for start, end in ((day, day), (day, None), (None, day)):
+        got = call(start=start, end=end)
+        where = f"{method}(start={start}, end={end})"
+        if not isinstance(got, list):
+            return f"{where} returned {type(got).__name__}, not a list"
+        outside = [g.date for g in got if not in_range(getattr(g, "date", day), start, end)]
+        want = sum(1 for i in items if in_range(i.date, start, end))
+        if outside or len(got) != want:
+            extra = f", {len(outside)} of them dated outside it ({outside[0]})" if outside else ""
+            return (
+                f"{where} returned {len(got)} items{extra}; expected the {want} of "
+                f"{method}() dated in that range (start and end are inclusive, None is open)"
+            )
+    return None
