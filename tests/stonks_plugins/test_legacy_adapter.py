@@ -24,7 +24,7 @@ from stonks_plugins.legacy.adapter import (
 from stonks_plugins.legacy.bridge import bridge
 from stonks_plugins.manager import manager
 from stonks_plugins.manifest import parse_manifest
-from stonks_plugins.models import Plugin
+from stonks_plugins.models import HealthCheck, Plugin
 from stonks_plugins.registry import plugin_registry
 from tests.stonks_overwatch.test_home import page, symbols
 
@@ -357,3 +357,39 @@ def test_without_legacy_rows_a_plugin_behind_a_legacy_name_is_listed_as_not_serv
     assert next(r for r in cli("list")[1] if r["name"] == "ibkr")["state"] == "active"
     assert type(BrokerRegistry().get_service_class("ibkr", "portfolio")).__name__ == "LazyService"
     assert symbols(page(admin_client_logged))["ibkr"] == IBKR
+
+
+# -- the console ------------------------------------------------------------------------------
+
+
+def test_the_console_manages_the_legacy_broker_like_any_plugin(admin_client_logged) -> None:
+    # Listed with source legacy; its page shows the generated manifest; the list's actions
+    # disable it (its data leaves the home page) and enable it again, as for a plugin.
+    manager.sync()
+    listing = admin_client_logged.get("/admin/stonks_plugins/plugin/?source=legacy")
+    assert listing.status_code == 200
+    shown = [p.name for p in listing.context["cl"].result_list]
+    assert shown == ["ibkr"]
+    pk = Plugin.objects.get(name="ibkr").pk
+    detail = admin_client_logged.get(f"/admin/stonks_plugins/plugin/{pk}/change/")
+    assert detail.status_code == 200
+    html = detail.content.decode()
+    assert "stonks_overwatch.core.registry_setup" in html  # the generated manifest's origin
+
+    def act(action: str) -> None:
+        response = admin_client_logged.post(
+            "/admin/stonks_plugins/plugin/",
+            {"action": action, "_selected_action": [pk], "index": "0"},
+            follow=True,
+        )
+        assert response.status_code == 200
+
+    act("disable_plugins")
+    assert Plugin.objects.get(name="ibkr").state == "disabled"
+    assert "ibkr" not in symbols(page(admin_client_logged))
+    act("enable_plugins")
+    assert Plugin.objects.get(name="ibkr").state == "active"
+    assert symbols(page(admin_client_logged))["ibkr"] == IBKR
+    act("check_health")
+    check = HealthCheck.objects.filter(plugin__name="ibkr").first()
+    assert check is not None and check.status == "healthy"
