@@ -118,14 +118,7 @@ def _dependency_issue(name: str, spec_text: str) -> CompatIssue | None:
 
 def clear_memos() -> None:
     """Forget the memoised verdicts (a cold discovery measures them too)."""
-    for fn in (
-        _specifier,
-        _canonical,
-        _api_issue,
-        _python_issue,
-        _core_issue,
-        _fixed_dependency_issue,
-    ):
+    for fn in (_specifier, _canonical, _api_issue, _python_issue, _core_issue):
         fn.cache_clear()
     check_interfaces.cache_clear()
 
@@ -135,21 +128,6 @@ def check_compatibility(
 ) -> list[CompatIssue]:
     """Every reason this plugin cannot run here; empty when it can."""
     return compatibility(manifest, api_version)[0]
-
-
-_LIVE = object()
-"""The verdict of a dependency on another distribution: looked up afresh every time."""
-
-
-@lru_cache(maxsize=512)
-def _fixed_dependency_issue(name: str, spec_text: str) -> CompatIssue | object | None:
-    """The verdict on a dependency on Python or on the core (fixed for the life of the
-    process), or ``_LIVE`` for any other distribution: one memo lookup per dependency."""
-    if name == "python":
-        return _python_issue(spec_text)
-    if _canonical(name) == CORE_DISTRIBUTION:
-        return _core_issue(spec_text)
-    return _LIVE
 
 
 def compatibility(
@@ -165,14 +143,16 @@ def compatibility(
     if issue is not None:
         issues.append(issue)
     # Each declared interface (api.interfaces) against the versions the core serves.
-    if api.interfaces:
-        for found in check_interfaces(tuple(api.interfaces)):
-            issues.append(CompatIssue(found.code, found.message))
+    for found in check_interfaces(tuple(api.interfaces)):
+        issues.append(CompatIssue(found.code, found.message))
     for name, spec_text in manifest.dependencies.items():
-        verdict = _fixed_dependency_issue(name, spec_text)
-        if verdict is _LIVE:
+        if name == "python":
+            issue = _python_issue(spec_text)
+        elif _canonical(name) == CORE_DISTRIBUTION:
+            issue = _core_issue(spec_text)
+        else:  # another distribution: may be installed while the process runs
             live = True
-            verdict = _dependency_issue(name, spec_text)
-        if verdict is not None:
-            issues.append(verdict)  # type: ignore[arg-type]  # not _LIVE: replaced above
+            issue = _dependency_issue(name, spec_text)
+        if issue is not None:
+            issues.append(issue)
     return issues, live

@@ -249,8 +249,23 @@ SERVICE_INTERFACES_V2: dict[ServiceType, type] = {t: p.v2 for t, p in VERSIONS.i
 """Service types that have a v2 interface."""
 
 
-def is_v2_class(cls: Any) -> bool:
-    return isinstance(cls, type) and issubclass(cls, tuple(SERVICE_INTERFACES_V2.values()))
+def accepted_interfaces(stype: ServiceType) -> tuple[type, ...]:
+    """The interfaces a service class of ``stype`` may implement: v1, and v2 if it has one."""
+    pair = VERSIONS.get(stype)
+    if pair is not None:
+        return (pair.v1, pair.v2)
+    from .registry import SERVICE_INTERFACES  # the registry imports this module lazily
+
+    return (SERVICE_INTERFACES[stype],)
+
+
+def implemented_interface(stype: ServiceType, cls: Any) -> type:
+    """The interface of ``stype`` that the class ``cls`` implements: v2 if it subclasses
+    it, else v1 (the one every service type has)."""
+    accepted = accepted_interfaces(stype)
+    if len(accepted) == 2 and isinstance(cls, type) and issubclass(cls, accepted[1]):
+        return accepted[1]
+    return accepted[0]
 
 
 def _kind(service: Any, service_type: ServiceType | str | None) -> ServiceType | None:

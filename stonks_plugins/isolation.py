@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from stonks_overwatch.core.service_types import ServiceType
 
@@ -27,6 +27,7 @@ from .sandbox.process import (
     ProcessCrashed,
     ProcessHost,
     ProcessIsolationError,
+    implementing,
 )
 
 if TYPE_CHECKING:
@@ -76,18 +77,20 @@ def start_host(candidate: Candidate, hooks: Hooks) -> ProcessHost:
 class IsolatedService:
     """Forwards a service's methods to the child, reporting crashes and recoveries.
 
-    ``IsolatedService(loaded, stype, proxy, hooks)`` returns an instance of a subclass that
-    also subclasses the proxy's interface (generated once per interface), so ``isinstance``
-    against ``PortfolioServiceV2`` or ``PortfolioServiceInterface`` tells the adapters what
-    they hold, as it does for an in-process service.
+    ``IsolatedService(loaded, stype, proxy, hooks)`` returns an instance of the proxy's
+    interface too (``implementing``, as the proxy is), so ``isinstance`` against
+    ``PortfolioServiceV2`` or ``PortfolioServiceInterface`` tells the adapters what they
+    hold, as it does for an in-process service.
     """
+
+    interface: ClassVar[type | None] = None
 
     def __new__(
         cls, loaded: LoadedPlugin, service_type: ServiceType, proxy: Any, hooks: Hooks
     ) -> IsolatedService:
         interface = getattr(proxy, "interface", None)
         if cls is IsolatedService and isinstance(interface, type):
-            cls = _isolated_class(interface)
+            cls = implementing(IsolatedService, interface, _forwarding)
         return object.__new__(cls)
 
     def __init__(
@@ -145,24 +148,6 @@ class IsolatedService:
             if self._hooks.on_crash:
                 self._hooks.on_crash(err)
         return err
-
-
-_isolated_classes: dict[type, type[IsolatedService]] = {}
-
-
-def _isolated_class(interface: type) -> type[IsolatedService]:
-    """``IsolatedService`` as a subclass of ``interface``: its abstract methods forward like
-    any other (abstract methods must be defined for the class to be instantiable)."""
-    cls = _isolated_classes.get(interface)
-    if cls is None:
-        methods = sorted(getattr(interface, "__abstractmethods__", ()))
-        namespace: dict[str, Any] = {m: _forwarding(m) for m in methods}
-        namespace["__init__"] = IsolatedService.__init__
-        namespace["__module__"] = __name__
-        name = f"Isolated{interface.__name__}"
-        cls = type(interface)(name, (IsolatedService, interface), namespace)
-        _isolated_classes[interface] = cls
-    return cls
 
 
 def _forwarding(name: str) -> Callable[..., Any]:

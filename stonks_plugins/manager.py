@@ -68,8 +68,10 @@ class PluginManager:
         return discover()
 
     def sync(self, actor: str = "system", progress: Progress | None = None) -> SyncReport:
-        report = sync_plugins(self.discover_plugins(), actor, progress=progress)
-        legacy = legacy_adapter.sync_legacy(actor)  # brokers registered by registry_setup
+        result = self.discover_plugins()
+        report = sync_plugins(result, actor, progress=progress)
+        # Brokers registered by registry_setup, which discovery never sees.
+        legacy = legacy_adapter.sync_legacy(actor, result.by_name())
         report.added.extend(legacy.added)
         report.updated.extend(legacy.updated)
         report.missing.extend(legacy.missing)
@@ -107,7 +109,7 @@ class PluginManager:
             if plugin.state == S.DISABLED:
                 store.transition(plugin, S.DISCOVERED, "enabled", actor)
             sync_plugins(result, actor, retry=frozenset({name}))
-            legacy_adapter.reconcile(plugin, actor)  # discovery never sees legacy brokers
+            legacy_adapter.reconcile(plugin, actor, result.by_name())  # not discovered
             _after_commit()
         return self.get(name)
 
@@ -122,7 +124,7 @@ class PluginManager:
                 store.record(plugin, EventKind.ACTION, "disabled", actor)
                 if plugin.source == Source.LEGACY:
                     # The registry mode has a say: 'legacy' serves it whatever its row says.
-                    legacy_adapter.reconcile(plugin, actor)
+                    legacy_adapter.reconcile(plugin, actor, result.by_name())
                 else:
                     store.deactivate(plugin, "disabled", actor)
                 sync_plugins(result, actor)
@@ -144,7 +146,7 @@ class PluginManager:
             if plugin.state == S.ACTIVE:
                 store.walk(plugin, [S.UNLOADING, S.DISCOVERED], "reloading", actor)
             sync_plugins(result, actor, retry=frozenset({name}))
-            legacy_adapter.reconcile(plugin, actor)
+            legacy_adapter.reconcile(plugin, actor, result.by_name())
         plugin_registry.unregister(name)
         bridge.refresh(force=True)
         plugin = self.get(name)

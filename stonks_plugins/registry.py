@@ -33,6 +33,7 @@ from stonks_overwatch.core.service_types import ServiceType
 
 from . import loader
 from .base import BaseBrokerPlugin, BasePlugin
+from .compat_adapters import accepted_interfaces
 from .discovery.candidate import Candidate
 from .errors import PluginError, ReasonCode
 from .sandbox import CircuitBreaker, LeakReport, PluginSandbox, SandboxError
@@ -280,12 +281,14 @@ def _load(
     services: dict[ServiceType, type] = {}
     for stype, ref in manifest.services.items():
         cls = resolve(ref)
-        interface = SERVICE_INTERFACES[stype]
-        if not (isinstance(cls, type) and issubclass(cls, interface)) and not _is_v2(stype, cls):
+        # API v1 or v2 of its interface (stonks_plugins.versioning); the bridge adapts.
+        accepted = accepted_interfaces(stype)
+        if not (isinstance(cls, type) and issubclass(cls, accepted)):
+            wanted = " or ".join(i.__name__ for i in accepted)
             raise PluginError(
                 name,
                 ReasonCode.IMPORT_ERROR,
-                f"services.{stype.value} '{ref}' does not implement {_accepted(stype)}",
+                f"services.{stype.value} '{ref}' does not implement {wanted}",
             )
         services[stype] = cls
     config_ref = manifest.configuration.config_class or manifest.entry_points.config
@@ -320,23 +323,6 @@ def _load_isolated(candidate: Candidate, box: PluginSandbox, hooks: Hooks) -> Lo
     declared = list(manifest.services) or list(manifest.capabilities.services)
     services: dict[ServiceType, type] = dict.fromkeys(declared, IsolatedService)
     return LoadedPlugin(candidate, None, services, ForwardedConfig, box, host, hooks)
-
-
-# -- API v2 (stonks_plugins.versioning): a service may implement v2 of its interface ----------
-def _is_v2(stype: ServiceType, cls: Any) -> bool:
-    from .compat_adapters import SERVICE_INTERFACES_V2
-
-    v2 = SERVICE_INTERFACES_V2.get(stype)
-    return v2 is not None and isinstance(cls, type) and issubclass(cls, v2)
-
-
-def _accepted(stype: ServiceType) -> str:
-    """The interfaces a service class of ``stype`` may implement, for error messages."""
-    from .compat_adapters import SERVICE_INTERFACES_V2
-
-    v2 = SERVICE_INTERFACES_V2.get(stype)
-    v1 = SERVICE_INTERFACES[stype].__name__
-    return f"{v1} or {v2.__name__}" if v2 is not None else v1
 
 
 def _named(hook: Callable[[str, str], None], name: str, operation: str) -> None:

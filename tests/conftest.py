@@ -114,6 +114,18 @@ def redis_url(settings):  # type: ignore[no-untyped-def]
     caches["default"].clear()
 
 
+def fast_process_plugins(settings, call_timeout: float) -> None:  # type: ignore[no-untyped-def]
+    """Settings for tests of process-isolated plugins: cheap logins, and small limits so a
+    misbehaving child is caught in seconds."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PLUGINS_PROCESS_LIMITS = {
+        "memory_mb": 256,
+        "cpu_seconds": 5,
+        "call_timeout": call_timeout,
+        "start_timeout": 20.0,
+    }
+
+
 def manage_in_subprocess(tmp_path: Path, plugin_dir: Path):  # type: ignore[no-untyped-def]
     """``manage(*args)`` running ``manage.py`` in a fresh process on its own SQLite file and
     plugin folder, with no Redis or broker from the environment: real exit codes."""

@@ -87,7 +87,7 @@ def _resolve_root(cand: Any, value: Any) -> Any:
 
 def _resolve_fingerprint(cand: Any, value: Any) -> Any:
     if value is DIGEST_FROM_MANIFEST:
-        return digest(cand.__dict__["manifest"].source)
+        return digest(cand.__dict__["manifest"].__dict__["_source"])
     return value
 
 

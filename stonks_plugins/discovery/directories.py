@@ -1,8 +1,9 @@
 """Scan plugin directories: each sub-folder holding a plugin_manifest.json is a plugin.
 
-Results are cached per manifest file on its stamp (mtime, size, inode), and per directory
-on the names and stamps it listed, so a re-scan where nothing changed costs a directory
-listing and one stat per plugin, not a read and a parse.
+Results are cached per directory on the names it listed and the stamp (mtime, size, inode)
+of each manifest, so a re-scan where nothing changed costs a directory listing and one stat
+per plugin, not a read and a parse. ``scan_directory_plugin`` (one folder, for ``validate``
+and the test kit) keeps its own per-file cache on the same stamps.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,8 @@ plugin folder), and the candidates found."""
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _NO_STAMP: Stamp = (0, 0, 0)
 _cache: dict[str, tuple[Stamp, Candidate]] = {}
-"""Per manifest file: its stamp when read, and the candidate."""
+"""Per manifest file read by ``scan_directory_plugin``: its stamp when read, and the
+candidate."""
 _listings: dict[tuple[int, str], _Listing] = {}
 """Per scanned directory (position in PLUGIN_DIRS, path): what the last scan saw."""
 _cache_lock = threading.Lock()
@@ -84,24 +85,10 @@ def _listing(base: Path) -> tuple[list[str], str]:
     return [n for n in names if n[0] not in "._"], prefix
 
 
-def _plugin_entries(base: Path) -> Iterator[tuple[str, str, str, tuple[int, int, int]]]:
-    """(name, folder, manifest path, stamp) of each sub-folder of ``base`` that holds a
-    manifest, sorted by name. The one stat that proves the manifest is a file also gives the
-    stamp the cache is keyed on."""
-    names, prefix = _listing(base)
-    for name in names:
-        manifest_path = prefix + name + _SEP_MANIFEST
-        try:
-            st = os.stat(manifest_path)
-        except OSError:  # not a folder, no manifest, a symlink loop: not a plugin
-            continue
-        if S_ISREG(st.st_mode):
-            yield name, prefix + name, manifest_path, (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
 def iter_plugin_folders(base: Path) -> list[Path]:
     """Sub-folders of ``base`` that hold a manifest, sorted by name (the tie-break rule)."""
-    return [Path(folder) for _, folder, _, _ in _plugin_entries(base)]
+    names, prefix = _listing(base)
+    return [Path(prefix + n) for n in names if _stamp_of(prefix + n + _SEP_MANIFEST)]
 
 
 def read_file(path: str) -> bytes:
@@ -277,71 +264,49 @@ def _invalid(
 
 def _unchanged(prefix: str, names: list[str], stamps: list[Stamp | None]) -> bool:
     """Whether every listed name still is (or still is not) a plugin with the same
-    manifest stamp; allocates nothing that outlives an iteration, so a re-scan of an
-    unchanged directory does not wake the garbage collector."""
-    stat = os.stat
-    for name, stamp in zip(names, stamps, strict=True):
-        try:
-            st = stat(prefix + name + _SEP_MANIFEST)
-        except OSError:  # not a folder, no manifest, a symlink loop: not a plugin
-            if stamp is not None:
-                return False
-            continue
-        if not S_ISREG(st.st_mode):
-            if stamp is not None:
-                return False
-        elif stamp != (st.st_mtime_ns, st.st_size, st.st_ino):
-            return False
-    return True
+    manifest stamp. Nothing it builds outlives an iteration, so a re-scan of an unchanged
+    directory does not wake the garbage collector."""
+    return all(
+        _stamp_of(prefix + name + _SEP_MANIFEST) == stamp
+        for name, stamp in zip(names, stamps, strict=True)
+    )
 
 
 def _scan(index: int, prefix: str, names: list[str], last: _Listing | None) -> _Listing:
     """Every plugin folder of one directory. A manifest the last scan of this directory
-    found is stat'ed and reused when its stamp is the same; any other one is read."""
-    stamps: list[Stamp | None] = []
-    cands: list[Candidate] = []
+    found is stat'ed and its candidate reused when its stamp is the same; any other one is
+    read."""
     known: dict[str, tuple[Stamp, Candidate]] = {}
     if last is not None:  # a change in a directory scanned before: reuse what did not change
-        known = {n: (s, c) for (n, s), c in zip(_with_stamps(last), last[2], strict=True)}
+        found = iter(last[2])  # the candidates, in the order of the names that have a stamp
+        known = {n: (s, next(found)) for n, s in zip(last[0], last[1], strict=True) if s}
+    stamps: list[Stamp | None] = []
+    cands: list[Candidate] = []
     for name in names:
         folder = prefix + name
         path = folder + _SEP_MANIFEST
-        rank = (1, index, name)
         hit = known.get(name)
-        if hit is not None:
-            try:
-                st = os.stat(path)
-            except OSError:  # gone, or no longer a folder
-                stamps.append(None)
-                continue
-            if not S_ISREG(st.st_mode):
-                stamps.append(None)
-                continue
-            stamp = _stamp(st)
-            if stamp == hit[0]:
-                cand = hit[1]
-            else:
-                try:
-                    data: bytes | OSError = read_file(path)
-                except OSError as exc:
-                    data = exc
-                cand = _candidate(path, data, folder, name, deferred_path(folder), rank)
+        if hit is not None and _stamp_of(path) == hit[0]:
+            stamp, cand = hit
         else:
             opened = _open_manifest(path)
-            if opened is None:
+            if opened is None:  # not (or no longer) a plugin folder
                 stamps.append(None)
                 continue
             stamp, data = opened
             # The root is a Path only if somebody asks for it (deferred_path).
-            cand = _candidate(path, data, folder, name, deferred_path(folder), rank)
+            cand = _candidate(path, data, folder, name, deferred_path(folder), (1, index, name))
         stamps.append(stamp)
         cands.append(cand)
     return names, stamps, cands
 
 
-def _with_stamps(listing: _Listing) -> list[tuple[str, Stamp]]:
-    """(name, stamp) of each plugin of a listing, in the order of its candidates."""
-    return [(n, s) for n, s in zip(listing[0], listing[1], strict=True) if s is not None]
+def _stamp_of(path: str) -> Stamp | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _stamp(st) if S_ISREG(st.st_mode) else None
 
 
 def scan_directories(dirs: list[Path]) -> list[Candidate]:
@@ -349,8 +314,7 @@ def scan_directories(dirs: list[Path]) -> list[Candidate]:
 
     A re-scan lists each directory and stats each manifest; when every name and stamp in
     a directory is what the last scan saw, its candidates are reused as a whole, otherwise
-    each manifest goes through the per-file cache, so only the files that changed are read
-    again."""
+    only the manifests that changed are read again (``_scan``)."""
     found: list[Candidate] = []
     for index, base in enumerate(dirs):
         names, prefix = _listing(base)

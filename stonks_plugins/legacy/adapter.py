@@ -18,6 +18,7 @@ import importlib
 import json
 import logging
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -336,10 +337,13 @@ class LegacySyncReport:
     skipped: list[str] = dataclasses.field(default_factory=list)
 
 
-def sync_legacy(actor: str = "system") -> LegacySyncReport:
+def sync_legacy(
+    actor: str = "system", plugins: Mapping[str, Candidate] | None = None
+) -> LegacySyncReport:
     """Give every legacy broker a plugin row (source ``legacy``): generated manifest, config
     version 1 migrated from its defaults, state active unless an operator disabled it. A
-    name already taken by a real plugin's row is left to that plugin."""
+    name already taken by a real plugin's row is left to that plugin. ``plugins``: what
+    discovery found, if the caller has it (see :func:`reconcile`)."""
     from .. import store
     from ..models import EventKind, Plugin
     from .bridge import bridge
@@ -400,7 +404,7 @@ def sync_legacy(actor: str = "system") -> LegacySyncReport:
                     )
                     report.updated.append(name)
             _migrate_config(row, adapter, actor)
-            reconcile(row, actor)
+            reconcile(row, actor, plugins)
         gone = Plugin.objects.select_for_update().filter(source=Source.LEGACY.value, missing=False)
         for row in gone.exclude(name__in=list(saved)):
             row.missing = True
@@ -447,17 +451,20 @@ def _migrate_config(row: Any, adapter: LegacyBrokerAdapter, actor: str) -> None:
     propagation.bump()
 
 
-def reconcile(row: Any, actor: str = "system") -> None:
+def reconcile(
+    row: Any, actor: str = "system", plugins: Mapping[str, Candidate] | None = None
+) -> None:
     """Bring a legacy row's state in line with what this deployment serves — its ``enabled``
     flag, and ``PLUGINS_REGISTRY_MODE`` (see the module docstring) — and its warnings with
     why (discovery never sees legacy brokers, so sync, enable, disable and reload come
-    here)."""
+    here). ``plugins`` is what discovery found, by name: the caller's, or discovered here.
+    """
     from .. import store
 
     if row.source != Source.LEGACY or row.missing:
         return
     mode = registry_mode()
-    notes = _legacy_notes(row, mode)
+    notes = _legacy_notes(row, mode, plugins)
     if row.warnings != notes:
         row.warnings = notes
         row.save(update_fields=["warnings", "updated_at"])
@@ -478,7 +485,7 @@ def reconcile(row: Any, actor: str = "system") -> None:
         store.deactivate(row, "disabled by an operator", actor)
 
 
-def _legacy_notes(row: Any, mode: str) -> list[str]:
+def _legacy_notes(row: Any, mode: str, plugins: Mapping[str, Candidate] | None) -> list[str]:
     """The warnings a legacy row shows: why the mode does not serve it, or serves it
     although disabled, and which plugin of its name waits behind it."""
     hold = not_served_note(Source.LEGACY.value, mode)
@@ -491,9 +498,11 @@ def _legacy_notes(row: Any, mode: str) -> list[str]:
             "registry_setup.py registers, whatever its row says; 'disabled' takes effect "
             "in 'alongside' mode"
         )
-    from ..discovery import discover
+    if plugins is None:
+        from ..discovery import discover
 
-    plugin = discover().by_name().get(row.name)
+        plugins = discover().by_name()
+    plugin = plugins.get(row.name)
     if plugin is not None:
         notes.append(
             f"the plugin at {plugin.location} is also named '{row.name}' and is not served "

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, cast
 
 import msgspec
@@ -30,11 +31,19 @@ from msgspec import Meta
 
 from stonks_overwatch.core.service_types import ServiceType
 
+
+def _code_paths(quantifier: str) -> tuple[str, str]:
+    """The bodies of DOTTED_PATTERN (``pkg.mod.Class``) and OBJECT_REF_PATTERN
+    (``pkg.mod:Class``), every repetition followed by ``quantifier``: "" as published, "+"
+    possessive for the fast path's combined check (see ``_PATHS``)."""
+    ident = f"[A-Za-z_][A-Za-z0-9_]*{quantifier}"
+    idents = f"{ident}(\\.{ident})*{quantifier}"
+    return f"{ident}(\\.{ident})+{quantifier}", f"{idents}:{idents}"
+
+
 # The schema's "definitions", as published (with ECMA-262 "$").
 VERSION_PATTERN = r"^[0-9]+(\.[0-9]+)*([-.+]?[A-Za-z0-9.+-]*)?$"
-DOTTED_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
-_IDENTS = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
-OBJECT_REF_PATTERN = f"^{_IDENTS}:{_IDENTS}$"
+DOTTED_PATTERN, OBJECT_REF_PATTERN = (f"^{body}$" for body in _code_paths(""))
 PLUGIN_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 HOMEPAGE_PATTERN = r"^https?://"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
@@ -50,7 +59,7 @@ def ecma_pattern(pattern: str) -> str:
 
 def deferred(pattern: str) -> dict[str, str]:
     """``Meta(extra_json_schema=deferred(P))``: the string must match ``P``, checked by
-    :meth:`ManifestDocument.__post_init__`, a regex call for all the long strings at once
+    :meth:`PluginManifest.__post_init__`, a regex call for all the long strings at once
     rather than msgspec's ``re.search`` call per string (which made two thirds of a typed
     decode with a dozen patterned strings)."""
     return {"pattern": ecma_pattern(pattern)}
@@ -135,35 +144,26 @@ class EntryPoints(_Section, frozen=True):
 
 _plugin_name = re.compile(ecma_pattern(PLUGIN_NAME_PATTERN)).match
 _version = re.compile(ecma_pattern(VERSION_PATTERN)).match
-_versions_seen: dict[str, bool] = {}
-"""Verdicts on version strings, which plugins repeat ("1.0.0"); bounded by ``_MEMO_MAX``."""
-_MEMO_MAX = 4096
+
+
+@lru_cache(maxsize=4096)
+def _version_matches(text: str) -> bool:
+    """Memoised: plugins repeat the same versions ("1.0.0")."""
+    return _version(text) is not None
 
 
 def clear_memos() -> None:
-    _versions_seen.clear()
-
-
-def _version_matches(text: str) -> bool:
-    ok = _versions_seen.get(text)
-    if ok is None:
-        ok = _version(text) is not None
-        if len(_versions_seen) >= _MEMO_MAX:
-            _versions_seen.clear()
-        _versions_seen[text] = ok
-    return ok
+    _version_matches.cache_clear()
 
 
 # Dotted paths, each followed by \n, then \x1f, then object references, each followed by
 # \n. No pattern's character class admits either separator, so with the separators counted
 # (a value holding one would add to the count) every value must match its own pattern,
 # whole (the ECMA meaning of "$", see ``ecma_pattern``); an empty value fails as alone.
-_IDENT = "[A-Za-z_][A-Za-z0-9_]*+"
-"""An identifier, possessive: the characters that may follow one ("." ":" "\\n") are not in
-its class, so giving some back could never help a match, and not keeping the option is a
-quarter faster."""
-_DOTTED = f"{_IDENT}(?:\\.{_IDENT})++"
-_OBJECT_REF = f"{_IDENT}(?:\\.{_IDENT})*+:{_IDENT}(?:\\.{_IDENT})*+"
+# Possessive: the characters that may follow an identifier ("." ":" "\n") are not in its
+# class, so giving some back could never help a match, and not keeping the option is a
+# quarter faster.
+_DOTTED, _OBJECT_REF = _code_paths("+")
 _PATHS = re.compile(f"(?:{_DOTTED}\\n)*+\\x1f(?:{_OBJECT_REF}\\n)*+").fullmatch
 
 
@@ -297,15 +297,6 @@ class PluginManifest(
     @property
     def display_name(self) -> str:
         return self.plugin.display_name or self.plugin.name
-
-    @property
-    def source(self) -> bytes:
-        """The bytes this manifest was decoded from; for one built from a dict, the
-        canonical JSON of its dict form."""
-        source = self.__dict__.get("_source")
-        if source is None:
-            source = json.dumps(self.raw, sort_keys=True).encode()
-        return cast(bytes, source)
 
     @property
     def raw(self) -> dict[str, Any]:

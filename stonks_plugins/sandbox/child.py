@@ -140,19 +140,15 @@ def serve(conn: Connection, spec: ChildSpec, limits: Limits) -> None:
 def interface_versions(loaded: LoadedPlugin) -> dict[str, str]:
     """Service type -> version of the interface its class implements, as text.
 
-    A class that implements the v2 interface of its type (``SERVICE_INTERFACES_V2``)
-    reports its own ``interface_version`` ("2.0.0"); anything else is v1. Text, not
-    ``InterfaceVersion``: the host accepts only plain data from a plugin process.
+    Text, not ``InterfaceVersion``: the host accepts only plain data from a plugin process.
     """
-    from ..compat_adapters import SERVICE_INTERFACES_V2
-    from ..versioning import V1, interface_version_of
+    from ..compat_adapters import implemented_interface
+    from ..versioning import interface_version_of
 
-    out: dict[str, str] = {}
-    for stype, cls in loaded.services.items():
-        v2 = SERVICE_INTERFACES_V2.get(stype)
-        implements_v2 = v2 is not None and isinstance(cls, type) and issubclass(cls, v2)
-        out[stype.value] = str(interface_version_of(cls) if implements_v2 else V1)
-    return out
+    return {
+        stype.value: str(interface_version_of(implemented_interface(stype, cls)))
+        for stype, cls in loaded.services.items()
+    }
 
 
 def _prepare_process(spec: ChildSpec, limits: Limits) -> None:

@@ -131,7 +131,6 @@ from stonks_overwatch.core.service_types import ServiceType
 from ..discovery.candidate import Candidate
 from ..errors import ReasonCode
 from ..health import HealthStatus
-from ..registry import SERVICE_INTERFACES
 from ..versioning import InterfaceVersion, VersionChecker
 from .child import (
     EXIT_OUT_OF_MEMORY,
@@ -651,19 +650,18 @@ class ProcessHost:
         ``api.interfaces`` stands in for it: it is all the host knows without importing the
         plugin's code.
         """
-        from ..compat_adapters import SERVICE_INTERFACES_V2
+        from ..compat_adapters import accepted_interfaces
 
         stype = ServiceType(service_type)
-        v1: type = SERVICE_INTERFACES[stype]
-        v2 = SERVICE_INTERFACES_V2.get(stype)
-        if v2 is None:
-            return v1
+        accepted = accepted_interfaces(stype)  # (v1,) or (v1, v2)
+        if len(accepted) == 1:
+            return accepted[0]
         reported = self._interfaces.get(stype.value)
         if reported is not None:
             major = InterfaceVersion.parse(reported).major
         else:
-            major = _declared_major(self.candidate, v1.__name__)
-        return v2 if major == 2 else v1
+            major = _declared_major(self.candidate, accepted[0].__name__)
+        return accepted[1] if major == 2 else accepted[0]
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -1069,22 +1067,27 @@ def _forwarder(name: str) -> Callable[..., Any]:
     return forward
 
 
-_proxy_classes: dict[type, type[ServiceProxy]] = {}
+@functools.cache
+def implementing(base: type, interface: type, forwarder: Callable[[str], Any]) -> type:
+    """A class of ``base`` that is also an ``interface`` (so ``isinstance`` checks, and the
+    version adapters, treat it as the service it stands for), whose abstract methods are
+    ``forwarder(name)`` - an ABC needs them defined to be instantiated. Generated once per
+    pair; the class attribute ``interface`` names what it implements."""
+    methods = sorted(getattr(interface, "__abstractmethods__", ()))
+    namespace: dict[str, Any] = {m: forwarder(m) for m in methods}
+    namespace.update(
+        _forwarded=tuple(methods),
+        interface=interface,
+        __init__=vars(base)["__init__"],  # not the interface's: the base's own arguments
+        __module__=base.__module__,
+    )
+    name = f"{base.__name__}[{interface.__name__}]"
+    return type(interface)(name, (base, interface), namespace)
 
 
 def _proxy_class(interface: type) -> type[ServiceProxy]:
-    """The proxy class of ``interface`` (v1 or v2), generated once."""
-    cls = _proxy_classes.get(interface)
-    if cls is None:
-        methods = sorted(getattr(interface, "__abstractmethods__", ()))
-        namespace: dict[str, Any] = {m: _forwarder(m) for m in methods}
-        namespace["_forwarded"] = tuple(methods)
-        namespace["interface"] = interface
-        namespace["__init__"] = ServiceProxy.__init__
-        namespace["__module__"] = __name__
-        name = f"{interface.__name__.removesuffix('Interface')}Proxy"
-        cls = type(interface)(name, (ServiceProxy, interface), namespace)
-        _proxy_classes[interface] = cls
+    """The proxy class of ``interface`` (v1 or v2)."""
+    cls: type[ServiceProxy] = implementing(ServiceProxy, interface, _forwarder)
     return cls
 
 

@@ -44,6 +44,7 @@ from ..base import (
     BaseViewPlugin,
     ServiceCall,
 )
+from ..compat_adapters import accepted_interfaces
 from ..config.schema import SchemaError, config_schema
 from ..config.validation import fill_defaults
 from ..discovery.candidate import RAW_FROM_MANIFEST, Candidate, Problem, Source
@@ -60,7 +61,7 @@ from .results import BenchmarkResult, MethodTiming, TestResult
 from .service_checks import FAULTS as _FAULTS
 from .service_checks import check_service
 from .service_checks import fault_message as _message
-from .versions import accepted_interfaces, contract_for
+from .versions import contract_for
 
 TYPE_BASES: dict[str, type[BasePlugin]] = {
     "broker": BaseBrokerPlugin,

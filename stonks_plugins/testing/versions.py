@@ -18,10 +18,10 @@ from typing import Any
 
 from stonks_overwatch.core.service_types import ServiceType
 
-from ..compat_adapters import SERVICE_INTERFACES_V2, CompatibilityAdapter
+from ..compat_adapters import CompatibilityAdapter, implemented_interface
 from ..interfaces_v2 import in_range
 from ..registry import SERVICE_INTERFACES
-from ..versioning import V1, InterfaceVersion, interface_version_of
+from ..versioning import InterfaceVersion, interface_version_of
 
 
 @dataclass(frozen=True)
@@ -48,20 +48,12 @@ class ServiceContract:
 
 
 def contract_for(stype: ServiceType, cls: Any, service: Any = None) -> ServiceContract:
-    """v2 when the class (or, for a class the kit cannot see — a process-isolated plugin's
-    — the service object) implements the type's v2 interface; else v1."""
-    v2 = SERVICE_INTERFACES_V2.get(stype)
-    if v2 is not None and (
-        (isinstance(cls, type) and issubclass(cls, v2)) or isinstance(service, v2)
-    ):
-        return ServiceContract(stype, v2, interface_version_of(v2))
-    return ServiceContract(stype, SERVICE_INTERFACES[stype], V1)
-
-
-def accepted_interfaces(stype: ServiceType) -> tuple[type, ...]:
-    """The interfaces a service class of ``stype`` may implement: v1, and v2 if it has one."""
-    v2 = SERVICE_INTERFACES_V2.get(stype)
-    return (SERVICE_INTERFACES[stype], *((v2,) if v2 is not None else ()))
+    """The interface ``cls`` implements; for a class the kit cannot see (a process-isolated
+    plugin's), the one the ``service`` object stands for."""
+    interface = implemented_interface(stype, cls)
+    if interface is SERVICE_INTERFACES[stype] and service is not None:
+        interface = implemented_interface(stype, type(service))
+    return ServiceContract(stype, interface, interface_version_of(interface))
 
 
 def v1_view(service: Any, stype: ServiceType) -> Any:

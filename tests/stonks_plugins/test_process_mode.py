@@ -13,6 +13,7 @@ import pytest
 from stonks_plugins.manager import manager
 from stonks_plugins.models import Plugin, PluginEvent
 from stonks_plugins.registry import plugin_registry
+from tests.conftest import fast_process_plugins
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 ROW = re.compile(r'<tr data-broker="([^"]*)"><td>[^<]*</td><td>([^<]*)</td>')
@@ -20,13 +21,7 @@ ROW = re.compile(r'<tr data-broker="([^"]*)"><td>[^<]*</td><td>([^<]*)</td>')
 
 @pytest.fixture(autouse=True)
 def _fast(settings) -> None:  # type: ignore[no-untyped-def]
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.PLUGINS_PROCESS_LIMITS = {
-        "memory_mb": 256,
-        "cpu_seconds": 5,
-        "call_timeout": 2.0,
-        "start_timeout": 20.0,
-    }
+    fast_process_plugins(settings, call_timeout=2.0)
     from stonks_plugins import reporting
 
     reporting.configure(plugin_registry)

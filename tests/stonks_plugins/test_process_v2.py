@@ -33,7 +33,7 @@ from stonks_plugins.manager import manager
 from stonks_plugins.models import Plugin
 from stonks_plugins.registry import plugin_registry
 from stonks_plugins.sandbox.process import ProcessHost, _loads
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, fast_process_plugins
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -50,13 +50,7 @@ def eur(text: str) -> Money:
 
 @pytest.fixture(autouse=True)
 def _fast(settings) -> None:  # type: ignore[no-untyped-def]
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.PLUGINS_PROCESS_LIMITS = {
-        "memory_mb": 256,
-        "cpu_seconds": 5,
-        "call_timeout": 5.0,
-        "start_timeout": 20.0,
-    }
+    fast_process_plugins(settings, call_timeout=5.0)
 
 
 @pytest.fixture
