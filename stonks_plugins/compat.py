@@ -15,7 +15,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from . import CORE_API_VERSION
+from . import CORE_API_VERSION, versioning
 from .errors import ReasonCode
 from .manifest.model import PluginManifest
 from .versioning import check_interfaces
@@ -60,11 +60,6 @@ def _specifier(text: str) -> SpecifierSet:
     return SpecifierSet(text)
 
 
-@lru_cache(maxsize=512)
-def _canonical(name: str) -> str:
-    return canonicalize_name(name)
-
-
 @lru_cache(maxsize=256)
 def _api_issue(api_version: str, min_version: str, max_version: str | None) -> CompatIssue | None:
     api = Version(api_version)
@@ -79,25 +74,31 @@ def _api_issue(api_version: str, min_version: str, max_version: str | None) -> C
     )
 
 
-@lru_cache(maxsize=256)
-def _python_issue(spec_text: str) -> CompatIssue | None:
-    found = Version(platform.python_version())
-    if _specifier(spec_text).contains(found, prereleases=True):
-        return None
-    return CompatIssue(
-        ReasonCode.INCOMPATIBLE_CORE, f"needs Python {spec_text} but this is Python {found}"
-    )
+_LIVE = CompatIssue(ReasonCode.MISSING_DEPENDENCY, "looked up live")
+"""What ``_fixed_dependency_issue`` says of a distribution other than Python and the core:
+its verdict can change while the process runs."""
 
 
-@lru_cache(maxsize=256)
-def _core_issue(spec_text: str) -> CompatIssue | None:
-    version = core_version()
-    if _specifier(spec_text).contains(version, prereleases=True):
-        return None
-    return CompatIssue(
-        ReasonCode.INCOMPATIBLE_CORE,
-        f"needs {CORE_DISTRIBUTION} {spec_text} but this core is {version}",
-    )
+@lru_cache(maxsize=512)
+def _fixed_dependency_issue(name: str, spec_text: str) -> CompatIssue | None:
+    """The verdict on one ``dependencies`` entry when it depends only on the running Python
+    or the core, else ``_LIVE``. Memoised: plugins repeat the same few entries."""
+    if name == "python":
+        found = Version(platform.python_version())
+        if _specifier(spec_text).contains(found, prereleases=True):
+            return None
+        return CompatIssue(
+            ReasonCode.INCOMPATIBLE_CORE, f"needs Python {spec_text} but this is Python {found}"
+        )
+    if canonicalize_name(name) == CORE_DISTRIBUTION:
+        version = core_version()
+        if _specifier(spec_text).contains(version, prereleases=True):
+            return None
+        return CompatIssue(
+            ReasonCode.INCOMPATIBLE_CORE,
+            f"needs {CORE_DISTRIBUTION} {spec_text} but this core is {version}",
+        )
+    return _LIVE
 
 
 def _dependency_issue(name: str, spec_text: str) -> CompatIssue | None:
@@ -118,9 +119,9 @@ def _dependency_issue(name: str, spec_text: str) -> CompatIssue | None:
 
 def clear_memos() -> None:
     """Forget the memoised verdicts (a cold discovery measures them too)."""
-    for fn in (_specifier, _canonical, _api_issue, _python_issue, _core_issue):
+    for fn in (_specifier, _api_issue, _fixed_dependency_issue):
         fn.cache_clear()
-    check_interfaces.cache_clear()
+    versioning.clear_memos()
 
 
 def check_compatibility(
@@ -136,21 +137,18 @@ def compatibility(
     """:func:`check_compatibility`, and whether the verdict can change while the process
     runs: the manifest names a distribution other than Python and the core, which may be
     installed meanwhile. One pass over the dependencies for both."""
-    live = False
-    issues: list[CompatIssue] = []
     api = manifest.api
+    issues: list[CompatIssue] = []
     issue = _api_issue(api_version, api.min_version, api.max_version)
     if issue is not None:
         issues.append(issue)
     # Each declared interface (api.interfaces) against the versions the core serves.
-    for found in check_interfaces(tuple(api.interfaces)):
+    for found in check_interfaces(api.interfaces):
         issues.append(CompatIssue(found.code, found.message))
+    live = False
     for name, spec_text in manifest.dependencies.items():
-        if name == "python":
-            issue = _python_issue(spec_text)
-        elif _canonical(name) == CORE_DISTRIBUTION:
-            issue = _core_issue(spec_text)
-        else:  # another distribution: may be installed while the process runs
+        issue = _fixed_dependency_issue(name, spec_text)
+        if issue is _LIVE:  # another distribution: may be installed while the process runs
             live = True
             issue = _dependency_issue(name, spec_text)
         if issue is not None:

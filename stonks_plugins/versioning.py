@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import ClassVar
 
 from .errors import ReasonCode
@@ -187,7 +186,25 @@ def _v2_name(family: str) -> str:
 default_checker = VersionChecker()
 
 
-@lru_cache(maxsize=256)
+_accepted: set[str] = set()
+"""``api.interfaces`` entries the core was found to serve: plugins name the same few
+interfaces in many orders and combinations, and one set test clears them all."""
+
+
 def check_interfaces(interfaces: tuple[str, ...]) -> tuple[InterfaceIssue, ...]:
-    """:meth:`VersionChecker.check` with the core's served versions, memoised."""
-    return tuple(default_checker.check(interfaces))
+    """:meth:`VersionChecker.check` with the core's served versions, memoised per entry
+    served."""
+    if _accepted.issuperset(interfaces):
+        return ()
+    issues = []
+    for entry in interfaces:
+        issue = default_checker.check_entry(entry)
+        if issue is None:
+            _accepted.add(entry)
+        else:
+            issues.append(issue)
+    return tuple(issues)
+
+
+def clear_memos() -> None:
+    _accepted.clear()

@@ -92,6 +92,7 @@ def _resolve_fingerprint(cand: Any, value: Any) -> Any:
 
 
 _ON_FIRST_READ = ("root", "raw", "fingerprint")
+_new, _setattr = object.__new__, object.__setattr__
 
 
 class Source(StrEnum):
@@ -173,9 +174,9 @@ class Candidate:
         """``Candidate(...)`` for a scan, which builds one per plugin: the same instance,
         without the frozen dataclass's ``object.__setattr__`` call per field (a third of
         the cost)."""
-        cand = object.__new__(cls)
+        cand = _new(cls)
         # The instance's dict given whole: no per-field setattr, no kwargs copy.
-        object.__setattr__(
+        _setattr(
             cand,
             "__dict__",
             {

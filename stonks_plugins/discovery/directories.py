@@ -101,9 +101,12 @@ def read_file(path: str) -> bytes:
         os.close(fd)
 
 
-def _read_fd(fd: int) -> bytes:
-    chunk = os.read(fd, _CHUNK)
-    if len(chunk) < _CHUNK:
+def _read_fd(fd: int, size: int = _CHUNK - 1) -> bytes:
+    """The rest of an open file; ``size`` is what its stat says it holds, if known (one
+    byte more is asked for, to see the end)."""
+    want = size + 1
+    chunk = os.read(fd, want)
+    if len(chunk) < want:
         return chunk  # the usual case: a regular file's read stops short only at its end
     chunks = [chunk]
     while chunk:
@@ -145,7 +148,7 @@ def _open_manifest(path: str) -> tuple[Stamp, bytes | OSError] | None:
         if not S_ISREG(st.st_mode):
             return None
         try:
-            return _stamp(st), _read_fd(fd)
+            return _stamp(st), _read_fd(fd, st.st_size)
         except OSError as exc:
             return _stamp(st), exc
     finally:
@@ -190,7 +193,7 @@ def _candidate(
             f"{manifest_path}: cannot read the file: {data.strerror or data}",
         )
         return Candidate.quick(
-            folder_name, Source.DIRECTORY, location, root, None, None, "", problem, rank=rank
+            folder_name, Source.DIRECTORY, location, root, None, None, "", problem, rank
         )
     try:
         manifest = fast_parse_manifest(data, manifest_path)
@@ -206,7 +209,8 @@ def _candidate(
             manifest,
             RAW_FROM_MANIFEST,
             DIGEST_FROM_MANIFEST,
-            rank=rank,
+            None,
+            rank,
         )
     # The slow path decides: parse with json, check with jsonschema.
     fingerprint = digest(data)
@@ -229,14 +233,14 @@ def _candidate(
             None,
             fingerprint,
             problem,
-            rank=rank,
+            rank,
         )
     try:
         manifest = parse_manifest(raw, manifest_path)
     except ManifestError as err:
         return _invalid(folder_name, location, root, raw, fingerprint, rank, err)
     return Candidate.quick(
-        manifest.name, Source.DIRECTORY, location, root, manifest, raw, fingerprint, rank=rank
+        manifest.name, Source.DIRECTORY, location, root, manifest, raw, fingerprint, None, rank
     )
 
 
@@ -258,7 +262,7 @@ def _invalid(
         raw if isinstance(raw, dict) else None,
         fingerprint,
         Problem(err.code, err.summary, tuple(i.as_dict() for i in err.issues)),
-        rank=rank,
+        rank,
     )
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, cast
 
 import msgspec
@@ -32,13 +31,14 @@ from msgspec import Meta
 from stonks_overwatch.core.service_types import ServiceType
 
 
-def _code_paths(quantifier: str) -> tuple[str, str]:
+def _code_paths(quantifier: str, group: str = "(") -> tuple[str, str]:
     """The bodies of DOTTED_PATTERN (``pkg.mod.Class``) and OBJECT_REF_PATTERN
-    (``pkg.mod:Class``), every repetition followed by ``quantifier``: "" as published, "+"
-    possessive for the fast path's combined check (see ``_PATHS``)."""
+    (``pkg.mod:Class``), every repetition followed by ``quantifier`` and every group opened
+    with ``group``: "" and "(" as published; "+" (possessive) and "(?:" (no capture, which
+    costs a mark per repetition) for the fast path's combined check (see ``_STRINGS``)."""
     ident = f"[A-Za-z_][A-Za-z0-9_]*{quantifier}"
-    idents = f"{ident}(\\.{ident})*{quantifier}"
-    return f"{ident}(\\.{ident})+{quantifier}", f"{idents}:{idents}"
+    idents = f"{ident}{group}\\.{ident})*{quantifier}"
+    return f"{ident}{group}\\.{ident})+{quantifier}", f"{idents}:{idents}"
 
 
 # The schema's "definitions", as published (with ECMA-262 "$").
@@ -74,7 +74,9 @@ PluginName = Annotated[str, Meta(pattern=ecma_pattern(PLUGIN_NAME_PATTERN))]
 """Checked by msgspec: only dictionary keys (``dependencies.plugins``, a few manifests) use it
 on its own; ``plugin.name`` is :data:`PluginNameField`."""
 PluginNameField = Annotated[str, Meta(extra_json_schema=deferred(PLUGIN_NAME_PATTERN))]
-Homepage = Annotated[str, Meta(pattern=ecma_pattern(HOMEPAGE_PATTERN))]
+Homepage = Annotated[str, Meta(extra_json_schema=deferred(HOMEPAGE_PATTERN))]
+_WEB = ("http://", "https://")
+"""What HOMEPAGE_PATTERN (``^https?://``) says, as a ``str.startswith`` argument."""
 Sha256 = Annotated[str, Meta(pattern=ecma_pattern(SHA256_PATTERN))]
 NonEmptyStr = Annotated[str, Meta(min_length=1)]
 StringList = tuple[NonEmptyStr, ...]
@@ -90,11 +92,13 @@ if TYPE_CHECKING:
     OptDotted: TypeAlias = str | None
     OptObjectRef: TypeAlias = str | None
     OptConfigSchema: TypeAlias = dict[str, Any] | str | None
+    OptHomepage: TypeAlias = str | None
 else:
     OptVersion = VersionStr
     OptDotted = Dotted
     OptObjectRef = ObjectRef
     OptConfigSchema = dict[str, Any] | str
+    OptHomepage = Homepage
 
 
 class _Section(
@@ -112,7 +116,7 @@ class PluginInfo(_Section, frozen=True):
     description: Annotated[str, Meta(max_length=2000)] = ""
     author: Annotated[str, Meta(max_length=200)] = ""
     license: Annotated[str, Meta(max_length=100)] = ""
-    homepage: Homepage = ""
+    homepage: OptHomepage = None
 
 
 class ApiSpec(_Section, frozen=True):
@@ -142,42 +146,27 @@ class EntryPoints(_Section, frozen=True):
     config: OptObjectRef = None
 
 
-_plugin_name = re.compile(ecma_pattern(PLUGIN_NAME_PATTERN)).match
-_version = re.compile(ecma_pattern(VERSION_PATTERN)).match
-
-
-@lru_cache(maxsize=4096)
-def _version_matches(text: str) -> bool:
-    """Memoised: plugins repeat the same versions ("1.0.0")."""
-    return _version(text) is not None
-
-
-def clear_memos() -> None:
-    _version_matches.cache_clear()
-
-
-# Dotted paths, each followed by \n, then \x1f, then object references, each followed by
-# \n. No pattern's character class admits either separator, so with the separators counted
-# (a value holding one would add to the count) every value must match its own pattern,
-# whole (the ECMA meaning of "$", see ``ecma_pattern``); an empty value fails as alone.
-# Possessive: the characters that may follow an identifier ("." ":" "\n") are not in its
-# class, so giving some back could never help a match, and not keeping the option is a
-# quarter faster.
-_DOTTED, _OBJECT_REF = _code_paths("+")
-_PATHS = re.compile(f"(?:{_DOTTED}\\n)*+\\x1f(?:{_OBJECT_REF}\\n)*+").fullmatch
-
-
-def _paths_match(dotted: list[str], refs: list[str]) -> bool:
-    """Every string in ``dotted`` matches DOTTED_PATTERN and every one in ``refs``
-    OBJECT_REF_PATTERN: one regex call for the lot, these being the long strings."""
-    text = "\n".join(dotted) + "\n\x1f" if dotted else "\x1f"
-    if refs:
-        text += "\n".join(refs) + "\n"
-    return (
-        text.count("\n") == len(dotted) + len(refs)
-        and text.count("\x1f") == 1
-        and _PATHS(text) is not None
-    )
+# Every deferred string of a manifest is checked by one regex call on one text: the plugin's
+# name, its version, api.min_version, api.max_version, configuration.config_class,
+# entry_points.main and entry_points.config (each optional one empty when absent), then the
+# dotted paths of ``services``, joined by "\n". No pattern's character class admits "\n", so
+# with the "\n" counted (a value holding one would add to the count) each value must match
+# its own pattern, whole (the ECMA meaning of "$", see ``ecma_pattern``); an empty value is
+# accepted only where absence is represented. Possessive: the characters that may follow a
+# repetition are never in its class, so giving some back could never help a match.
+#
+# VERSION_PATTERN, ``[0-9]+(\.[0-9]+)*([-.+]?[A-Za-z0-9.+-]*)?``, matches exactly the strings
+# of one digit and then any of ``[A-Za-z0-9.+-]`` (its optional tail admits digits and dots,
+# so the middle group adds nothing); that form cannot backtrack. A test checks the two agree.
+_NAME = "[a-z0-9][a-z0-9._-]{0,63}+"
+_VERSION = "[0-9][A-Za-z0-9.+-]*+"
+_DOTTED, _OBJECT_REF = _code_paths("+", "(?:")
+_STRINGS = re.compile(
+    f"{_NAME}\n{_VERSION}\n{_VERSION}\n(?:{_VERSION})?+\n(?:{_DOTTED})?+"
+    f"\n(?:{_OBJECT_REF})?+\n(?:{_OBJECT_REF})?+(?:\n{_DOTTED})*+"
+).fullmatch
+_FIXED_SLOTS = 7
+"""Values before the services' paths in the text ``_STRINGS`` checks."""
 
 
 def _unique(items: tuple[Any, ...]) -> bool:
@@ -219,19 +208,19 @@ class PluginManifest(
     def __post_init__(self) -> None:
         # What the Meta constraints cannot say; a ValueError here is a msgspec ValidationError.
         # One hook for the whole document: a call per section would cost more than the checks.
-        api, caps, conf = self.api, self.capabilities, self.configuration
-        strings = (
-            api.interfaces
-            + caps.features
-            + caps.supported_markets
-            + caps.supported_currencies
-            + conf.required_credentials
-            + conf.optional_settings
-            + self.permissions
-        )
+        plugin, api, caps, conf = self.plugin, self.api, self.capabilities, self.configuration
+        strings = [
+            *api.interfaces,
+            *caps.features,
+            *caps.supported_markets,
+            *caps.supported_currencies,
+            *conf.required_credentials,
+            *conf.optional_settings,
+            *self.permissions,
+        ]
         # All strings distinct (the usual case) proves each list's items are; only a repeat
         # somewhere needs the lists one by one.
-        if not _unique(strings) and not all(
+        if len(set(strings)) != len(strings) and not all(
             map(
                 _unique,
                 (
@@ -246,41 +235,53 @@ class PluginManifest(
             )
         ):
             raise ValueError("array items must be unique (uniqueItems)")
-        if not _unique(caps.services):  # enum members, kept apart: "fee" may be a feature too
+        services = caps.services  # enum members, kept apart: "fee" may be a feature too
+        if len(services) > 1 and len(set(services)) != len(services):
             raise ValueError("array items must be unique (uniqueItems)")
+        if plugin.homepage is not None and not plugin.homepage.startswith(_WEB):
+            raise ValueError("plugin.homepage: not a web address")
         # "plugins" maps plugin names to specifiers; every other key is a specifier string.
         requires = self.requires
-        for key, value in requires.items():
-            if (key == "plugins") is not (type(value) is dict):
-                raise ValueError(f"dependencies.{key}: wrong type")
-        if "plugins" in requires:  # split once, here; most manifests have no "plugins"
+        plugins = requires.get("plugins")
+        if plugins is not None:  # split once, here; most manifests have no "plugins"
             distributions = dict(requires)
-            self.__dict__["_plugin_deps"] = distributions.pop("plugins")
+            del distributions["plugins"]
+            if type(plugins) is not dict or dict in map(type, distributions.values()):
+                raise ValueError("dependencies: wrong type")
+            self.__dict__["_plugin_deps"] = plugins
             self.__dict__["_deps"] = distributions
-        # The deferred patterns (see ``deferred``).
-        plugin, refs = self.plugin, self.entry_points
-        dotted = [*self.services.values()]
-        if conf.config_class is not None:
-            dotted.append(conf.config_class)
-        objects = [r for r in (refs.main, refs.config) if r is not None]
-        if not (
-            _plugin_name(plugin.name)
-            and _version_matches(plugin.version)
-            and _version_matches(api.min_version)
-            and (api.max_version is None or _version_matches(api.max_version))
-            and _paths_match(dotted, objects)
-        ):
+        elif dict in map(type, requires.values()):
+            raise ValueError("dependencies: wrong type")
+        # The deferred patterns (see ``deferred`` and ``_STRINGS``).
+        refs, paths = self.entry_points, self.services
+        config_class, main, config = conf.config_class, refs.main, refs.config
+        if "" in (config_class, main, config):  # an empty slot must mean absent (None)
+            raise ValueError("a string does not match its pattern")
+        text = "\n".join(
+            (
+                plugin.name,
+                plugin.version,
+                api.min_version,
+                api.max_version or "",  # min_length 1: empty means absent
+                config_class or "",
+                main or "",
+                config or "",
+                *paths.values(),
+            )
+        )
+        if text.count("\n") != _FIXED_SLOTS - 1 + len(paths) or _STRINGS(text) is None:
             raise ValueError("a string does not match its pattern")
 
     @property
     def dependencies(self) -> dict[str, str]:
         """Requirement specifiers by distribution name (and ``python``); no ``plugins``."""
-        return cast(dict[str, str], self.__dict__.get("_deps", self.requires))
+        # A quoted cast: ``dict[str, str]`` would build a type object on every call.
+        return cast("dict[str, str]", self.__dict__.get("_deps", self.requires))
 
     @property
     def plugin_dependencies(self) -> dict[str, str]:
         """Version specifiers of the other plugins this one needs, by plugin name."""
-        return cast(dict[str, str], self.__dict__.get("_plugin_deps", _NO_PLUGINS))
+        return cast("dict[str, str]", self.__dict__.get("_plugin_deps", _NO_PLUGINS))
 
     @property
     def name(self) -> str:
@@ -310,7 +311,7 @@ class PluginManifest(
             else:  # built field by field: the nearest dict form
                 raw = msgspec.json.decode(msgspec.json.encode(self))
             state["_raw"] = raw
-        return cast(dict[str, Any], raw)
+        return cast("dict[str, Any]", raw)
 
     @classmethod
     def from_document(

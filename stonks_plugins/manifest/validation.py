@@ -33,7 +33,6 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from ..errors import ReasonCode
-from . import model
 from .model import ManifestDocument, PluginManifest, ecma_pattern, strip_extensions
 
 MANIFEST_FILENAME = "plugin_manifest.json"
@@ -237,84 +236,86 @@ def clear_memos() -> None:
     """Forget memoised checks (so a cold discovery pays for them again)."""
     _version.cache_clear()
     _valid_specifier.cache_clear()
-    _descending.cache_clear()
-    model.clear_memos()
-
-
-@lru_cache(maxsize=1024)
-def _descending(low: str, high: str) -> bool:
-    """``high < low`` as versions; memoised (comparing two Versions runs Python code, and
-    plugins repeat the same few ranges)."""
-    lo, hi = _version(low), _version(high)
-    return lo is not None and hi is not None and hi < lo
+    _api_range_issues.cache_clear()
 
 
 _plain_release = re.compile(r"[0-9]+(?:\.[0-9]+)*\Z").match
 """Versions such as "1.0.0": valid PEP 440 without building a ``Version`` (every plugin has
-its own version, so the memo rarely helps with ``plugin.version``)."""
-
-
-def _valid_version(text: str) -> bool:
-    return _plain_release(text) is not None or _version(text) is not None
+its own version, so a memo rarely helps with ``plugin.version``)."""
 
 
 def _version_issue(path: str, value: str) -> ManifestIssue:
     return ManifestIssue(path, f"{value!r} is not a valid version (PEP 440, e.g. '1.0.0')")
 
 
-def _rule_issues(manifest: PluginManifest) -> list[ManifestIssue]:
-    """Rules beyond the schema, on a schema-valid manifest."""
-    issues: list[ManifestIssue] = []
-    plugin, api = manifest.plugin, manifest.api
-    if not _valid_version(plugin.version):
-        issues.append(_version_issue("$.plugin.version", plugin.version))
-    lowest = _version(api.min_version)
-    if lowest is None:
-        issues.append(_version_issue("$.api.min_version", api.min_version))
-    if api.max_version is not None:
-        highest = _version(api.max_version)
+@lru_cache(maxsize=1024)
+def _api_range_issues(low: str, high: str | None) -> tuple[ManifestIssue, ...]:
+    """Memoised: plugins repeat the same few API ranges, and comparing two ``Version``s runs
+    Python code."""
+    lowest = _version(low)
+    issues = [] if lowest is not None else [_version_issue("$.api.min_version", low)]
+    if high is not None:
+        highest = _version(high)
         if highest is None:
-            issues.append(_version_issue("$.api.max_version", api.max_version))
-        elif not issues and lowest is not None and _descending(api.min_version, api.max_version):
+            issues.append(_version_issue("$.api.max_version", high))
+        elif lowest is not None and highest < lowest:
             issues.append(
-                ManifestIssue(
-                    "$.api.max_version",
-                    f"{api.max_version!r} is lower than min_version {api.min_version!r}",
-                )
+                ManifestIssue("$.api.max_version", f"{high!r} is lower than min_version {low!r}")
             )
-    for prefix, deps in (
-        ("$.dependencies.", manifest.dependencies),
-        ("$.dependencies.plugins.", manifest.plugin_dependencies),
-    ):
-        for key, spec in deps.items():
-            if not _valid_specifier(spec):
-                issues.append(
-                    ManifestIssue(
-                        prefix + key, f"{spec!r} is not a valid version specifier (e.g. '>=1.0,<2')"
-                    )
-                )
-    services, main = manifest.services, manifest.entry_points.main
-    if main is None:
-        if not services and plugin.type == "broker":
-            issues.append(
-                ManifestIssue(
-                    "$.services",
-                    "a broker plugin must name its service classes here "
-                    '(e.g. {"portfolio": "mypkg.services.PortfolioService"}) '
-                    "or a plugin class in entry_points.main",
-                )
-            )
-        elif services:
-            for i, svc in enumerate(manifest.capabilities.services):
-                if svc not in services:
-                    issues.append(
-                        ManifestIssue(
-                            f"$.capabilities.services[{i}]",
-                            f"declares the '{svc.value}' service but $.services names no "
-                            "class for it",
-                        )
-                    )
+    return tuple(issues)
+
+
+def _specifier_issues(prefix: str, deps: dict[str, str]) -> list[ManifestIssue]:
+    return [
+        ManifestIssue(prefix + key, f"{spec!r} is not a valid version specifier (e.g. '>=1.0,<2')")
+        for key, spec in deps.items()
+        if not _valid_specifier(spec)
+    ]
+
+
+def _rule_issues(manifest: PluginManifest) -> list[ManifestIssue]:
+    """Rules beyond the schema, on a schema-valid manifest. Each rule is one cheap test on
+    the usual, valid manifest; the messages are built only for a rule that fails."""
+    plugin, api = manifest.plugin, manifest.api
+    issues: list[ManifestIssue] = []
+    version = plugin.version
+    if _plain_release(version) is None and _version(version) is None:
+        issues.append(_version_issue("$.plugin.version", version))
+    issues += _api_range_issues(api.min_version, api.max_version)
+    deps = manifest.dependencies
+    if not all(map(_valid_specifier, deps.values())):
+        issues += _specifier_issues("$.dependencies.", deps)
+    deps = manifest.plugin_dependencies
+    if deps and not all(map(_valid_specifier, deps.values())):
+        issues += _specifier_issues("$.dependencies.plugins.", deps)
+    if manifest.entry_points.main is None:
+        issues += _service_issues(manifest)
     return issues
+
+
+def _service_issues(manifest: PluginManifest) -> list[ManifestIssue]:
+    """With no plugin class (entry_points.main), the services map is the plugin: a broker
+    must have one, and it must name a class for every declared service."""
+    services = manifest.services
+    if not services:
+        if manifest.plugin.type != "broker":
+            return []
+        return [
+            ManifestIssue(
+                "$.services",
+                "a broker plugin must name its service classes here "
+                '(e.g. {"portfolio": "mypkg.services.PortfolioService"}) '
+                "or a plugin class in entry_points.main",
+            )
+        ]
+    return [
+        ManifestIssue(
+            f"$.capabilities.services[{i}]",
+            f"declares the '{svc.value}' service but $.services names no class for it",
+        )
+        for i, svc in enumerate(manifest.capabilities.services)
+        if svc not in services
+    ]
 
 
 def _check(data: Any) -> tuple[list[ManifestIssue], PluginManifest | None]:

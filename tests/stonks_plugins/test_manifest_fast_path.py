@@ -237,8 +237,19 @@ _DEFERRED_FIELDS = [
     ("services", "portfolio"),
     ("entry_points", "main"),
     ("entry_points", "config"),
+    ("plugin", "homepage"),
 ]
-_BAD_VALUES = ["", "\n", "x\ny", "a\x1fb", "Bad Value", "1.0\n", "a.b\n", "a.b:c\nd.e:f"]
+_BAD_VALUES = [
+    "",
+    "\n",
+    "x\ny",
+    "a\x1fb",
+    "Bad Value",
+    "1.0\n",
+    "a.b\n",
+    "a.b:c\nd.e:f",
+    "ftp://x",
+]
 
 
 @pytest.mark.parametrize(("section", "key"), _DEFERRED_FIELDS)
@@ -359,3 +370,53 @@ def test_msgspec_and_the_model_classes_are_what_the_package_exports() -> None:
     assert isinstance(m, msgspec.Struct)
     with pytest.raises(AttributeError):
         m.isolation = "in_process"  # type: ignore[misc]
+
+
+_TOKENS = ["ab", "Z_", "x0", "1", "0", ".", ".", ":", "-", "+", "\n", " ", "é", "http://"]
+"""Pieces of strings: words, digits and every separator a manifest pattern names or
+refuses."""
+_VALID = ["acme-broker", "1.2.3", "2.0rc1", "acme.config.Cfg", "a.b:C", "a_b.c0.D", "https://x"]
+
+
+@pytest.mark.parametrize(("section", "key"), _DEFERRED_FIELDS)
+def test_the_combined_check_accepts_exactly_what_the_schema_does(section: str, key: str) -> None:
+    # The fast path checks every patterned string in one regex call, with its own cheaper,
+    # non-backtracking spelling of each pattern. Seeded random strings over the characters
+    # that matter, in each patterned field: msgspec accepts exactly what jsonschema accepts.
+    import random
+
+    from stonks_plugins.manifest.validation import _fast_convert, _schema_issues
+
+    rng = random.Random(f"{section}.{key}")
+    values = {"acme.x", "a:b", "1", "http://x", "a.b.", "a..b", "a.1b", ".a", "a:b:c", "1.0a1"}
+    while len(values) < 600:  # a valid value of some field, then up to three random edits
+        value = rng.choice(_VALID)
+        for _ in range(rng.randint(0, 3)):
+            at = rng.randint(0, len(value))
+            cut = at + rng.randint(0, 2)
+            value = value[:at] + rng.choice(["", *_TOKENS]) + value[cut:]
+        values.add(value)
+    accepted = 0
+    for value in sorted(values):
+        data = copy.deepcopy(FULL)
+        data[section][key] = value
+        schema_ok = not _schema_issues(data)
+        assert (_fast_convert(data) is not None) is schema_ok, (section, key, value)
+        accepted += schema_ok
+    assert accepted >= 5  # the strings exercise acceptance too, not only refusal
+
+
+def test_version_pattern_has_an_equivalent_that_cannot_backtrack() -> None:
+    # model._VERSION is the fast path's spelling of VERSION_PATTERN: equal on every string
+    # of up to four characters over digits, a letter, and each separator the pattern names.
+    import itertools
+    import re
+
+    from stonks_plugins.manifest import model
+
+    published = re.compile(ecma_pattern(model.VERSION_PATTERN)).search
+    fast = re.compile(model._VERSION).fullmatch
+    for n in range(5):
+        for chars in itertools.product("0a.+-_", repeat=n):
+            text = "".join(chars)
+            assert (published(text) is None) is (fast(text) is None), text
