@@ -280,9 +280,20 @@ def run(n: int, repeat: int, workdir: Path | None) -> dict[str, Any]:
         "floors": {"json": base, "msgspec": msgspec_floor},
         "ratios": {k: medians[k] / base for k in ("cold", "warm", "jsonschema")},
         "ratios_msgspec": {k: medians[k] / msgspec_floor for k in ("cold", "warm")},
+        "paired": {k: _paired(samples[k], samples["floor"]) for k in ("cold", "warm")},
         "samples": samples,
         "entry_points": {"median": statistics.median(eps), "count": n_eps},
     }
+
+
+def _paired(case: list[float], floor: list[float]) -> tuple[float, float, float]:
+    """Quartiles of the case/floor ratio per repetition: each pair was measured back to
+    back, so their spread shows how much of a verdict is the machine's noise."""
+    ratios = [c / f for c, f in zip(case, floor, strict=True)]
+    if len(ratios) < 2:
+        return ratios[0], ratios[0], ratios[0]
+    q1, q2, q3 = statistics.quantiles(ratios, n=4)
+    return q1, q2, q3
 
 
 def report(res: dict[str, Any]) -> bool:
@@ -321,6 +332,11 @@ def report(res: dict[str, Any]) -> bool:
         )
     ep = res["entry_points"]
     print()
+    for case, (q1, q2, q3) in res["paired"].items():
+        print(
+            f"{case} / floor per repetition (measured back to back): median {q2:.2f}, "
+            f"quartiles {q1:.2f}..{q3:.2f}"
+        )
     print(
         "x floor: against read + json.loads (the targets); x msgspec: against read + "
         "msgspec.json.decode (reference)"

@@ -188,10 +188,8 @@ class Candidate:
                 "_raw": raw,
                 "_fingerprint": fingerprint,
                 "problem": problem,
-                "entry_point": None,
-                "group": None,
                 "rank": rank,
-                "warnings": (),
+                # entry_point, group and warnings: their defaults, read from the class.
             },
         )
         return cand
@@ -205,7 +203,8 @@ class Candidate:
         mine, theirs = self.__dict__, other.__dict__
         for f in fields(self):
             key = f"_{f.name}" if f.name in _ON_FIRST_READ else f.name
-            a, b = mine[key], theirs[key]
+            a = mine[key] if key in mine else getattr(self, key)  # a default (see quick)
+            b = theirs[key] if key in theirs else getattr(other, key)
             if a is b:
                 continue
             if key != f.name:

@@ -109,9 +109,13 @@ def fast_parse_manifest(data: bytes, source: str) -> PluginManifest | None:
 
     Raises ``manifest_invalid`` when the manifest matches the schema but breaks a rule.
     """
-    doc = _fast_document(data)
-    if doc is None:
-        return None
+    try:  # the usual case, without a call more
+        doc = _DECODER.decode(data)
+    except _UNDECIDED:  # perhaps a byte order mark or 'x-' keys
+        found = _fast_document(data)
+        if found is None:
+            return None
+        doc = found
     manifest = PluginManifest.from_document(doc, source=data)
     issues = _rule_issues(manifest)
     if issues:
