@@ -35,9 +35,11 @@ What does not round-trip:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from functools import cached_property
+from typing import Any, TypeVar
 
 from stonks_overwatch.core.data import (
     AccountOverview,
@@ -116,6 +118,15 @@ class V2ToV1Adapter(_Adapter):
     """Base of the adapters giving a v1 view of a v2 service (unwrapped by ``adapt_v1_to_v2``)."""
 
 
+_R = TypeVar("_R")
+
+
+def _ranged(convert: Callable[[Any], _R], items: Iterable[Any], start: Any, end: Any) -> list[_R]:
+    """The ``items`` dated within ``start``..``end``, converted: a v1 list method returns
+    every record, the v2 one only those of its date range."""
+    return [convert(item) for item in items if in_range(item.date, start, end)]
+
+
 def _today_only(as_of: date | None) -> None:
     if as_of is not None and as_of != date.today():
         raise NotImplementedError(
@@ -137,36 +148,24 @@ class TransactionV1ToV2(V1ToV2Adapter, TransactionServiceV2):
     def get_transactions(
         self, start: date | None = None, end: date | None = None
     ) -> list[TransactionV2]:
-        return [
-            transaction_v1_to_v2(t)
-            for t in self.adapted.get_transactions()
-            if in_range(t.date, start, end)
-        ]
+        return _ranged(transaction_v1_to_v2, self.adapted.get_transactions(), start, end)
 
 
 class DepositV1ToV2(V1ToV2Adapter, DepositServiceV2):
     def get_cash_deposits(
         self, start: date | None = None, end: date | None = None
     ) -> list[DepositV2]:
-        return [
-            deposit_v1_to_v2(d)
-            for d in self.adapted.get_cash_deposits()
-            if in_range(d.date, start, end)
-        ]
+        return _ranged(deposit_v1_to_v2, self.adapted.get_cash_deposits(), start, end)
 
 
 class DividendV1ToV2(V1ToV2Adapter, DividendServiceV2):
     def get_dividends(self, start: date | None = None, end: date | None = None) -> list[DividendV2]:
-        return [
-            dividend_v1_to_v2(d)
-            for d in self.adapted.get_dividends()
-            if in_range(d.date, start, end)
-        ]
+        return _ranged(dividend_v1_to_v2, self.adapted.get_dividends(), start, end)
 
 
 class FeeV1ToV2(V1ToV2Adapter, FeeServiceV2):
     def get_fees(self, start: date | None = None, end: date | None = None) -> list[FeeV2]:
-        return [fee_v1_to_v2(f) for f in self.adapted.get_fees() if in_range(f.date, start, end)]
+        return _ranged(fee_v1_to_v2, self.adapted.get_fees(), start, end)
 
 
 class AccountV1ToV2(V1ToV2Adapter, AccountServiceV2):
@@ -217,7 +216,7 @@ class VersionPair:
     v1_to_v2: type[V1ToV2Adapter]
     v2_to_v1: type[V2ToV1Adapter]
 
-    @property
+    @cached_property
     def methods(self) -> frozenset[str]:
         """The v1 interface's methods: how a service is recognised when its type is not
         given (v1 and v2 use the same method names)."""
@@ -254,7 +253,8 @@ def accepted_interfaces(stype: ServiceType) -> tuple[type, ...]:
     pair = VERSIONS.get(stype)
     if pair is not None:
         return (pair.v1, pair.v2)
-    from .registry import SERVICE_INTERFACES  # the registry imports this module lazily
+    # At call time: the registry imports this module at its top.
+    from .registry import SERVICE_INTERFACES
 
     return (SERVICE_INTERFACES[stype],)
 

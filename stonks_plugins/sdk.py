@@ -57,6 +57,7 @@ from .interfaces_v2 import (
     TotalPortfolioV2,
     TransactionServiceV2,
     TransactionV2,
+    in_range,
 )
 from .panels import Panel, PanelRow
 from .versioning import InterfaceVersion, VersionedInterface
@@ -123,4 +124,5 @@ __all__ = [
     "VersionedInterface",
     "get_portfolio",
     "get_service_v2",
+    "in_range",
 ]

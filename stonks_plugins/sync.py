@@ -2,7 +2,7 @@
 when nothing changed. A plugin that disappeared is marked (its row and config are kept).
 
 ``PLUGINS_REGISTRY_MODE`` decides what is served, so it shapes the rows too (the rules are in
-:mod:`stonks_plugins.legacy.adapter`): a plugin the mode does not serve is kept ``disabled``
+:mod:`stonks_plugins.legacy.modes`): a plugin the mode does not serve is kept ``disabled``
 with a warning saying so, and a plugin whose name a legacy broker keeps leaves the row to it.
 """
 

@@ -337,13 +337,11 @@ class LegacySyncReport:
     skipped: list[str] = dataclasses.field(default_factory=list)
 
 
-def sync_legacy(
-    actor: str = "system", plugins: Mapping[str, Candidate] | None = None
-) -> LegacySyncReport:
+def sync_legacy(actor: str, plugins: Mapping[str, Candidate]) -> LegacySyncReport:
     """Give every legacy broker a plugin row (source ``legacy``): generated manifest, config
-    version 1 migrated from its defaults, state active unless an operator disabled it. A
-    name already taken by a real plugin's row is left to that plugin. ``plugins``: what
-    discovery found, if the caller has it (see :func:`reconcile`)."""
+    version 1 migrated from its defaults, state active unless an operator disabled it. Who
+    has a name that a plugin's row held follows the mode (see :mod:`.modes`). ``plugins``:
+    what the caller's discovery found, by name (see :func:`reconcile`)."""
     from .. import store
     from ..models import EventKind, Plugin
     from .bridge import bridge
@@ -451,24 +449,22 @@ def _migrate_config(row: Any, adapter: LegacyBrokerAdapter, actor: str) -> None:
     propagation.bump()
 
 
-def reconcile(
-    row: Any, actor: str = "system", plugins: Mapping[str, Candidate] | None = None
-) -> None:
+def reconcile(row: Any, actor: str, plugins: Mapping[str, Candidate]) -> None:
     """Bring a legacy row's state in line with what this deployment serves — its ``enabled``
     flag, and ``PLUGINS_REGISTRY_MODE`` (see the module docstring) — and its warnings with
     why (discovery never sees legacy brokers, so sync, enable, disable and reload come
-    here). ``plugins`` is what discovery found, by name: the caller's, or discovered here.
+    here). ``plugins`` is what the caller's discovery found, by name.
     """
     from .. import store
 
     if row.source != Source.LEGACY or row.missing:
         return
     mode = registry_mode()
-    notes = _legacy_notes(row, mode, plugins)
+    hold = not_served_note(Source.LEGACY.value, mode)
+    notes = [hold] if hold is not None else _legacy_notes(row, mode, plugins)
     if row.warnings != notes:
         row.warnings = notes
         row.save(update_fields=["warnings", "updated_at"])
-    hold = not_served_note(Source.LEGACY.value, mode)
     if hold is not None:
         if row.state != S.DISABLED:
             store.deactivate(row, hold, actor)
@@ -485,12 +481,9 @@ def reconcile(
         store.deactivate(row, "disabled by an operator", actor)
 
 
-def _legacy_notes(row: Any, mode: str, plugins: Mapping[str, Candidate] | None) -> list[str]:
-    """The warnings a legacy row shows: why the mode does not serve it, or serves it
-    although disabled, and which plugin of its name waits behind it."""
-    hold = not_served_note(Source.LEGACY.value, mode)
-    if hold is not None:
-        return [hold]
+def _legacy_notes(row: Any, mode: str, plugins: Mapping[str, Candidate]) -> list[str]:
+    """The warnings of a legacy row the mode serves: that it is served although disabled,
+    and which plugin of its name waits behind it."""
     notes = []
     if mode == "legacy" and not row.enabled:
         notes.append(
@@ -498,10 +491,6 @@ def _legacy_notes(row: Any, mode: str, plugins: Mapping[str, Candidate] | None) 
             "registry_setup.py registers, whatever its row says; 'disabled' takes effect "
             "in 'alongside' mode"
         )
-    if plugins is None:
-        from ..discovery import discover
-
-        plugins = discover().by_name()
     plugin = plugins.get(row.name)
     if plugin is not None:
         notes.append(

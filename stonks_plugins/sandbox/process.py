@@ -313,15 +313,14 @@ class _ResultUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if name in _SAFE_NAMES.get(module, ()):
             return super().find_class(module, name)
-        if module in _PROJECT_MODULES and "." not in name and not name.startswith("_"):
+        records = module in _record_modules()
+        if (records or module in _PROJECT_MODULES) and "." not in name and not name.startswith("_"):
             found = super().find_class(module, name)
-            if isinstance(found, type):
-                return found
-        if module in _record_modules() and "." not in name and not name.startswith("_"):
-            # Records only: the v2 module also holds the service interfaces and names it
-            # imports, none of which a result has any business instantiating.
-            found = super().find_class(module, name)
-            if isinstance(found, type) and is_dataclass(found) and found.__module__ == module:
+            # From the v2 module, records only: it also holds the service interfaces and the
+            # names it imports, none of which a result has any business instantiating.
+            if isinstance(found, type) and (
+                not records or (is_dataclass(found) and found.__module__ == module)
+            ):
                 return found
         raise pickle.UnpicklingError(
             f"{module}.{name} is not a type the host accepts from a plugin process"
@@ -639,7 +638,10 @@ class ProcessHost:
         class implements (:meth:`service_interface`; ``isinstance`` checks pass) whose
         methods run in the child."""
         stype = ServiceType(service_type)
-        return _proxy_class(self.service_interface(stype))(self, stype, config)
+        proxy: type[ServiceProxy] = implementing(
+            ServiceProxy, self.service_interface(stype), _forwarder
+        )
+        return proxy(self, stype, config)
 
     def service_interface(self, service_type: ServiceType | str) -> type:
         """The interface the plugin's ``service_type`` class implements: its v2 interface
@@ -1034,7 +1036,6 @@ class ServiceProxy:
     service instance it would have built in-process.
     """
 
-    _forwarded: ClassVar[tuple[str, ...]] = ()
     interface: ClassVar[type | None] = None
     """The interface this proxy class implements."""
 
@@ -1076,19 +1077,12 @@ def implementing(base: type, interface: type, forwarder: Callable[[str], Any]) -
     methods = sorted(getattr(interface, "__abstractmethods__", ()))
     namespace: dict[str, Any] = {m: forwarder(m) for m in methods}
     namespace.update(
-        _forwarded=tuple(methods),
         interface=interface,
         __init__=vars(base)["__init__"],  # not the interface's: the base's own arguments
         __module__=base.__module__,
     )
     name = f"{base.__name__}[{interface.__name__}]"
     return type(interface)(name, (base, interface), namespace)
-
-
-def _proxy_class(interface: type) -> type[ServiceProxy]:
-    """The proxy class of ``interface`` (v1 or v2)."""
-    cls: type[ServiceProxy] = implementing(ServiceProxy, interface, _forwarder)
-    return cls
 
 
 def _declared_major(candidate: Candidate, family: str) -> int:

@@ -15,11 +15,11 @@ from typing import Any
 from stonks_overwatch.core.exceptions import BrokerUnavailableError
 from stonks_overwatch.core.service_types import ServiceType
 
+from ..compat_adapters import serve_v1
 from ..errors import PluginError
-from ..versioning import V1
 from .conformance import hint_name, interface_methods, returns_nothing, type_problem
 from .results import TestResult
-from .versions import ServiceContract, contract_for, range_problem, takes_date_range, v1_view
+from .versions import ServiceContract, contract_for, range_problem, takes_date_range
 
 FAULTS = (PluginError, BrokerUnavailableError)
 """What a call into a plugin raises when the plugin fails (in-process: ``SandboxError``,
@@ -40,9 +40,9 @@ def check_service(
     if not check_methods(result, prefix, service, contract, config_text):
         return  # the v1 view would only repeat the v2 result's problem
     if contract.is_v2:
-        legacy = ServiceContract(stype, contract.v1_interface, V1)
+        legacy = ServiceContract(stype, contract.v1_interface)
         check_methods(
-            result, f"{prefix}.v1", v1_view(service, stype), legacy, config_text, via_adapter=True
+            result, f"{prefix}.v1", serve_v1(service, stype), legacy, config_text, via_adapter=True
         )
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from stonks_overwatch.core.service_types import ServiceType
 
-from ..compat_adapters import CompatibilityAdapter, implemented_interface
+from ..compat_adapters import implemented_interface
 from ..interfaces_v2 import in_range
 from ..registry import SERVICE_INTERFACES
 from ..versioning import InterfaceVersion, interface_version_of
@@ -30,7 +30,10 @@ class ServiceContract:
 
     service_type: ServiceType
     interface: type
-    version: InterfaceVersion
+
+    @property
+    def version(self) -> InterfaceVersion:
+        return interface_version_of(self.interface)
 
     @property
     def is_v2(self) -> bool:
@@ -53,12 +56,7 @@ def contract_for(stype: ServiceType, cls: Any, service: Any = None) -> ServiceCo
     interface = implemented_interface(stype, cls)
     if interface is SERVICE_INTERFACES[stype] and service is not None:
         interface = implemented_interface(stype, type(service))
-    return ServiceContract(stype, interface, interface_version_of(interface))
-
-
-def v1_view(service: Any, stype: ServiceType) -> Any:
-    """The service as the legacy registry serves it to v1 consumers."""
-    return CompatibilityAdapter.adapt_v2_to_v1(service, stype)
+    return ServiceContract(stype, interface)
 
 
 def takes_date_range(interface: type, method: str) -> bool:

@@ -142,6 +142,16 @@ def test_show_unknown_plugin_exits_1(plugin_dirs) -> None:
 # -- enable, disable, events -------------------------------------------------------------------
 
 
+def test_disable_says_disabled_and_not_some_manifest_warning(corpus) -> None:
+    # The winner of a duplicate name carries a warning about the copy; turning it off is
+    # the operator's own doing, and the output must not offer that warning as the reason.
+    cli("sync")
+    _, shown = cli_json("show", "dup-broker")
+    assert shown["warnings"]
+    code, out, _ = cli("disable", "dup-broker")
+    assert (code, out.strip()) == (0, "dup-broker: disabled")
+
+
 def test_disable_and_enable(corpus) -> None:
     cli("sync")
     code, out, _ = cli("disable", "healthy-fixture")

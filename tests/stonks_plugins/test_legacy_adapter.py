@@ -21,7 +21,7 @@ from stonks_plugins.legacy.adapter import (
     capture,
     dotted_ref,
 )
-from stonks_plugins.legacy.bridge import bridge
+from stonks_plugins.legacy.bridge import LazyService, bridge
 from stonks_plugins.manager import manager
 from stonks_plugins.manifest import parse_manifest
 from stonks_plugins.models import HealthCheck, Plugin
@@ -285,7 +285,7 @@ def test_migrated_plugin_replaces_the_legacy_broker_in_plugins_mode(
     assert symbols(page(admin_client_logged)) == {"ibkr": IBKR}
     assert Plugin.objects.get(name="ibkr").source == "directory"
     provider = BrokerRegistry().get_service_class("ibkr", "portfolio")
-    assert type(provider).__name__ == "LazyService"
+    assert isinstance(provider, LazyService)
 
 
 def test_migrate_legacy_refuses_an_unknown_broker_and_a_full_folder(tmp_path) -> None:
@@ -326,7 +326,7 @@ def test_switching_the_registry_mode_changes_nothing_a_user_sees_but_the_source(
         seen.append((mode, rows, {k: listed[k] for k in LIST_FIELDS}))
         # The source is who really serves it.
         provider = BrokerRegistry().get_service_class("ibkr", "portfolio")
-        served_by_plugin = type(provider).__name__ == "LazyService"
+        served_by_plugin = isinstance(provider, LazyService)
         assert served_by_plugin == (expected_source[mode] == "directory"), mode
         if mode != "plugins":  # the plugin waiting behind the legacy broker is named
             warnings = " ".join(cli("show", "ibkr")[1]["warnings"])

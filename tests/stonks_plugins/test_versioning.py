@@ -311,3 +311,16 @@ def test_v1_plugin_is_usable_by_a_v2_consumer(plugin_dirs, admin_client_logged) 
     assert entry.price == Money(Decimal("12.5"), "EUR")
     assert entry.value == Money(Decimal("125"), "EUR")
     assert service.get_portfolio_total().total_value == Money(Decimal("125"), "EUR")
+
+
+def test_every_v2_interface_in_the_adapter_table_is_a_name_manifests_may_declare() -> None:
+    # The adapters' table (compat_adapters.VERSIONS) and the names the version checker
+    # knows (versioning) are written apart; a v2 interface added to one must be in the other,
+    # or a manifest declaring it would be refused as incompatible.
+    from stonks_plugins.compat_adapters import VERSIONS
+    from stonks_plugins.versioning import V2, VersionChecker, check_interfaces
+
+    for pair in VERSIONS.values():
+        family, version = VersionChecker.parse_entry(pair.v2.__name__)
+        assert (family, version) == (pair.v1.__name__, V2), pair.v2.__name__
+        assert check_interfaces((pair.v2.__name__, pair.v1.__name__)) == ()

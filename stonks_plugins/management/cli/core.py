@@ -169,8 +169,9 @@ def _toggle(out: Output, options: dict[str, Any], verb: str) -> None:
         out.emit(plugin.summary())
     else:
         why = f" ({plugin.error_code}: {plugin.error_message})" if plugin.error else ""
-        if not why and plugin.state != "active" and plugin.warnings:
-            why = f" ({plugin.warnings[-1]})"  # e.g. the registry mode does not serve it
+        if not why and plugin.enabled and plugin.state == "disabled" and plugin.warnings:
+            # Wanted but off: the registry mode does not serve it (sync's note comes last).
+            why = f" ({plugin.warnings[-1]})"
         out.stdout.write(f"{plugin.name}: {plugin.state}{why}")
     if verb in ("enable", "reload") and plugin.state != "active":
         raise Failed("")
