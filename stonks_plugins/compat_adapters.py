@@ -262,10 +262,10 @@ def accepted_interfaces(stype: ServiceType) -> tuple[type, ...]:
 def implemented_interface(stype: ServiceType, cls: Any) -> type:
     """The interface of ``stype`` that the class ``cls`` implements: v2 if it subclasses
     it, else v1 (the one every service type has)."""
-    accepted = accepted_interfaces(stype)
-    if len(accepted) == 2 and isinstance(cls, type) and issubclass(cls, accepted[1]):
-        return accepted[1]
-    return accepted[0]
+    pair = VERSIONS.get(stype)
+    if pair is not None and isinstance(cls, type) and issubclass(cls, pair.v2):
+        return pair.v2
+    return accepted_interfaces(stype)[0]
 
 
 def _kind(service: Any, service_type: ServiceType | str | None) -> ServiceType | None:

@@ -77,21 +77,13 @@ def start_host(candidate: Candidate, hooks: Hooks) -> ProcessHost:
 class IsolatedService:
     """Forwards a service's methods to the child, reporting crashes and recoveries.
 
-    ``IsolatedService(loaded, stype, proxy, hooks)`` returns an instance of the proxy's
-    interface too (``implementing``, as the proxy is), so ``isinstance`` against
+    Used through :func:`isolated_class`: a subclass that is also the interface the plugin's
+    class implements (``implementing``, as the proxy is), so ``isinstance`` against
     ``PortfolioServiceV2`` or ``PortfolioServiceInterface`` tells the adapters what they
     hold, as it does for an in-process service.
     """
 
     interface: ClassVar[type | None] = None
-
-    def __new__(
-        cls, loaded: LoadedPlugin, service_type: ServiceType, proxy: Any, hooks: Hooks
-    ) -> IsolatedService:
-        interface = getattr(proxy, "interface", None)
-        if cls is IsolatedService and isinstance(interface, type):
-            cls = implementing(IsolatedService, interface, _forwarding)
-        return object.__new__(cls)
 
     def __init__(
         self, loaded: LoadedPlugin, service_type: ServiceType, proxy: Any, hooks: Hooks
@@ -148,6 +140,12 @@ class IsolatedService:
             if self._hooks.on_crash:
                 self._hooks.on_crash(err)
         return err
+
+
+def isolated_class(interface: type) -> type[IsolatedService]:
+    """The class standing, in the host, for a process-isolated service of ``interface``."""
+    cls: type[IsolatedService] = implementing(IsolatedService, interface, _forwarding)
+    return cls
 
 
 def _forwarding(name: str) -> Callable[..., Any]:

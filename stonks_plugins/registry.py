@@ -104,10 +104,8 @@ class LoadedPlugin:
         assert self.sandbox is not None
         if self.host is not None:
             assert self.hooks is not None
-            from .isolation import IsolatedService
-
             proxy = self.host.service_proxy(service_type, kwargs.get("config"))
-            return IsolatedService(self, service_type, proxy, self.hooks)
+            return cls(self, service_type, proxy, self.hooks)  # an isolated_class
         instance = self.sandbox.run(f"{service_type.value}.__init__", cls, timeout=None, **kwargs)
         return self.sandbox.wrap(instance, service_type.value)
 
@@ -315,13 +313,15 @@ def _load(
 
 def _load_isolated(candidate: Candidate, box: PluginSandbox, hooks: Hooks) -> LoadedPlugin:
     # Imported here: the process host's child side imports this module.
-    from .isolation import ForwardedConfig, IsolatedService, start_host
+    from .isolation import ForwardedConfig, isolated_class, start_host
 
     manifest = candidate.manifest
     assert manifest is not None
-    host = start_host(candidate, hooks)
+    host = start_host(candidate, hooks)  # started: the child has said what each class implements
     declared = list(manifest.services) or list(manifest.capabilities.services)
-    services: dict[ServiceType, type] = dict.fromkeys(declared, IsolatedService)
+    services: dict[ServiceType, type] = {
+        s: isolated_class(host.service_interface(s)) for s in declared
+    }
     return LoadedPlugin(candidate, None, services, ForwardedConfig, box, host, hooks)
 
 

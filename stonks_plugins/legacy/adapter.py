@@ -36,7 +36,7 @@ from ..errors import ReasonCode
 from ..lifecycle.states import PluginState
 from ..manifest import parse_manifest
 from ..registry import plugin_registry
-from .modes import manages_legacy, not_served_note, registry_mode
+from .modes import legacy_keeps_its_name, manages_legacy, not_served_note, registry_mode
 
 logger = logging.getLogger(__name__)
 
@@ -349,9 +349,9 @@ def sync_legacy(actor: str, plugins: Mapping[str, Candidate]) -> LegacySyncRepor
     report = LegacySyncReport()
     if not manages_legacy():
         return report
-    # In 'legacy' and 'alongside' mode a legacy broker serves its name, so it takes its row
-    # back from a plugin of that name (which had it in 'plugins' mode); see the docstring.
-    owns_its_name = registry_mode() != "plugins"
+    # A legacy broker that keeps its name takes its row back from a plugin of that name
+    # (which had it in 'plugins' mode); mode_plan leaves that row to this sync.
+    owns_its_name = legacy_keeps_its_name(registry_mode())
     saved = bridge.legacy.capture(set(bridge.registered))
     with transaction.atomic():
         rows = {

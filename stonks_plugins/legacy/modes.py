@@ -100,10 +100,16 @@ class ModePlan:
     ``disabled``."""
 
 
+def legacy_keeps_its_name(mode: str) -> bool:
+    """Whether, in ``mode``, a legacy broker keeps its name (and row) from a plugin of the
+    same name: in every mode that serves legacy brokers."""
+    return mode != "plugins"
+
+
 def mode_plan(names: typing.Iterable[str]) -> ModePlan:
     """The plan for the plugins ``names`` under the current ``PLUGINS_REGISTRY_MODE``."""
     mode = registry_mode()
-    if mode == "plugins":
+    if not legacy_keeps_its_name(mode):  # 'plugins': every plugin is served, by its name
         return ModePlan(frozenset(), {})
     from .bridge import bridge  # the bridge imports this module
 

@@ -131,7 +131,7 @@ from stonks_overwatch.core.service_types import ServiceType
 from ..discovery.candidate import Candidate
 from ..errors import ReasonCode
 from ..health import HealthStatus
-from ..versioning import InterfaceVersion, VersionChecker
+from ..versioning import InterfaceVersion
 from .child import (
     EXIT_OUT_OF_MEMORY,
     OP_CALL,
@@ -645,25 +645,20 @@ class ProcessHost:
 
     def service_interface(self, service_type: ServiceType | str) -> type:
         """The interface the plugin's ``service_type`` class implements: its v2 interface
-        when the class implements v2, else the v1 one.
-
-        The child's word (sent when it starts) decides. Before the first start - a proxy
-        may be built before its first call spawns the child - the manifest's
-        ``api.interfaces`` stands in for it: it is all the host knows without importing the
-        plugin's code.
-        """
-        from ..compat_adapters import accepted_interfaces
+        when the class implements v2, else the v1 one. The child's word (sent when it
+        starts) decides, so a host that never ran its child starts it first."""
+        from ..compat_adapters import VERSIONS, accepted_interfaces
 
         stype = ServiceType(service_type)
-        accepted = accepted_interfaces(stype)  # (v1,) or (v1, v2)
-        if len(accepted) == 1:
-            return accepted[0]
+        pair = VERSIONS.get(stype)
+        if pair is None:
+            return accepted_interfaces(stype)[0]  # v1-only
+        if not self._interfaces:
+            with self._locked("start"):
+                self._ensure("start")
         reported = self._interfaces.get(stype.value)
-        if reported is not None:
-            major = InterfaceVersion.parse(reported).major
-        else:
-            major = _declared_major(self.candidate, accepted[0].__name__)
-        return accepted[1] if major == 2 else accepted[0]
+        major = InterfaceVersion.parse(reported).major if reported is not None else 1
+        return pair.v2 if major == 2 else pair.v1
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -1083,17 +1078,3 @@ def implementing(base: type, interface: type, forwarder: Callable[[str], Any]) -
     )
     name = f"{base.__name__}[{interface.__name__}]"
     return type(interface)(name, (base, interface), namespace)
-
-
-def _declared_major(candidate: Candidate, family: str) -> int:
-    """The major version of ``family`` (a v1 interface name) the manifest's
-    ``api.interfaces`` declares; 1 when it declares none."""
-    manifest = candidate.manifest
-    for entry in manifest.api.interfaces if manifest is not None else ():
-        try:
-            declared, version = VersionChecker.parse_entry(entry)
-        except ValueError:
-            continue  # a malformed entry: the validator reported it already
-        if declared == family:
-            return version.major
-    return 1

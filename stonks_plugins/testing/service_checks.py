@@ -35,7 +35,7 @@ def check_service(
 ) -> None:
     """Record the checks of one built ``service`` (of class ``cls``) in ``result``;
     ``config_text`` is the config it was built with, for the failure messages."""
-    contract = contract_for(stype, cls, service)
+    contract = contract_for(stype, cls)
     prefix = f"service.{stype.value}"
     if not check_methods(result, prefix, service, contract, config_text):
         return  # the v1 view would only repeat the v2 result's problem

@@ -489,7 +489,7 @@ class PluginTestSuite:
             if service is _FAILED:
                 problems.append(f"{stype.value}: {scratch.failures[-1].message}")
                 continue
-            contract = contract_for(stype, loaded.services[stype], service)
+            contract = contract_for(stype, loaded.services[stype])
             for method, hint in interface_methods(contract.interface):
                 if returns_nothing(hint):
                     continue
@@ -738,7 +738,7 @@ class PluginTestSuite:
                     # The baseline: the same class built outside the boundary (none for a
                     # process-isolated plugin, whose classes live in its own process).
                     direct = cls(config=config) if loaded.host is None else None
-                    contract = contract_for(stype, cls, service)
+                    contract = contract_for(stype, cls)
                     for method, hint in interface_methods(contract.interface):
                         if returns_nothing(hint):
                             continue

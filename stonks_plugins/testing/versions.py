@@ -50,13 +50,10 @@ class ServiceContract:
         return f"{self.interface.__name__}, API v{self.version.major}"
 
 
-def contract_for(stype: ServiceType, cls: Any, service: Any = None) -> ServiceContract:
-    """The interface ``cls`` implements; for a class the kit cannot see (a process-isolated
-    plugin's), the one the ``service`` object stands for."""
-    interface = implemented_interface(stype, cls)
-    if interface is SERVICE_INTERFACES[stype] and service is not None:
-        interface = implemented_interface(stype, type(service))
-    return ServiceContract(stype, interface)
+def contract_for(stype: ServiceType, cls: Any) -> ServiceContract:
+    """The interface the service class ``cls`` implements (for a process-isolated plugin,
+    the class standing for it in the host, which implements the same)."""
+    return ServiceContract(stype, implemented_interface(stype, cls))
 
 
 def takes_date_range(interface: type, method: str) -> bool:

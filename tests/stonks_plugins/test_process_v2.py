@@ -109,6 +109,9 @@ def test_the_child_reports_v2_and_the_service_is_a_v2_instance(proc_v2) -> None:
     assert isinstance(portfolio, PortfolioServiceV2)
     assert not isinstance(portfolio, PortfolioServiceInterface)
     assert isinstance(loaded.create_service(ServiceType.TRANSACTION), TransactionServiceV2)
+    # The classes the registry lists stand for the same interfaces (the test kit reads them).
+    assert issubclass(loaded.services[ServiceType.PORTFOLIO], PortfolioServiceV2)
+    assert not issubclass(loaded.services[ServiceType.PORTFOLIO], PortfolioServiceInterface)
     # The v1 registry hands out the v1 view (the adapter), as for an in-process v2 plugin.
     served = BrokerRegistry().get_service_class("proc-v2", "transaction")()
     assert isinstance(served, TransactionServiceInterface)
@@ -154,17 +157,18 @@ def test_only_v2_records_cross_not_the_v2_interfaces() -> None:
         _loads(pickle.dumps(("ok", PortfolioServiceV2)))
 
 
-def test_a_proxy_built_before_the_first_start_follows_the_manifest(tmp_path) -> None:
-    """Before its child has ever run, a host knows only the manifest's ``api.interfaces``;
-    once the child has started, its own report decides."""
+def test_a_proxy_built_before_the_first_start_follows_the_childs_report(tmp_path) -> None:
+    """Only the child knows what its classes implement: a host that never ran its child
+    starts it to build a proxy, and the proxy implements what the child reported."""
     from tests.stonks_plugins.test_process_isolation import copy_plugin
 
     host = ProcessHost(copy_plugin(FIXTURES / "proc-v2", tmp_path), call_timeout=10.0)
     try:
         assert host.interface_versions == {}
-        proxy = host.service_proxy("portfolio")
-        assert isinstance(proxy, PortfolioServiceV2)
-        assert str(proxy.get_portfolio()[0].price.amount) == "50.00"  # spawns the child
+        proxy = host.service_proxy("portfolio")  # spawns the child
         assert host.interface_versions == {"portfolio": "2.0.0", "transaction": "2.0.0"}
+        assert host.pid not in (None, os.getpid())
+        assert isinstance(proxy, PortfolioServiceV2)
+        assert str(proxy.get_portfolio()[0].price.amount) == "50.00"
     finally:
         host.close(grace=2.0)
