@@ -29,6 +29,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the whole request shares one page budget for waiting on plugin code.
+    "stonks_plugins.runtime.middleware.PageBudgetMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -151,6 +153,16 @@ PLUGINS_HEALTH_HISTORY = env.int("PLUGINS_HEALTH_HISTORY", default=50)
 # every this many seconds; rows older than the retention (hours) are deleted.
 PLUGINS_METRICS_FLUSH_INTERVAL = env.float("PLUGINS_METRICS_FLUSH_INTERVAL", default=15.0)
 PLUGINS_METRICS_RETENTION_HOURS = env.float("PLUGINS_METRICS_RETENTION_HOURS", default=24.0)
+# Seconds between background health checks of every active plugin (Celery beat); 0: off.
+PLUGINS_HEALTH_INTERVAL = env.float("PLUGINS_HEALTH_INTERVAL", default=60.0)
+# Seconds between background retries of plugins whose error may pass (timeout...); 0: off.
+PLUGINS_RETRY_INTERVAL = env.float("PLUGINS_RETRY_INTERVAL", default=30.0)
+# Seconds between two prunings of events, health results and metric samples; 0: off.
+PLUGINS_PRUNE_INTERVAL = env.float("PLUGINS_PRUNE_INTERVAL", default=3600.0)
+# Days plugin events are kept (the one explaining a plugin's current error always stays).
+PLUGINS_EVENT_RETENTION_DAYS = env.float("PLUGINS_EVENT_RETENTION_DAYS", default=90.0)
+# Days health check results are kept (on top of the per-plugin PLUGINS_HEALTH_HISTORY cap).
+PLUGINS_HEALTH_RETENTION_DAYS = env.float("PLUGINS_HEALTH_RETENTION_DAYS", default=30.0)
 # Plugins whose manifest asks for "isolation": "process" run in a child process with these
 # limits: memory (MB), CPU seconds per call, and the time a call or the start may take.
 PLUGINS_PROCESS_LIMITS = {
@@ -159,6 +171,21 @@ PLUGINS_PROCESS_LIMITS = {
     "call_timeout": env.float("PLUGINS_PROCESS_CALL_TIMEOUT", default=30.0),
     "start_timeout": env.float("PLUGINS_PROCESS_START_TIMEOUT", default=20.0),
 }
+
+# The serving runtime: a request waits on plugin code (loading, config, service calls,
+# panels, views, health) at most PLUGINS_PAGE_BUDGET seconds in all; a broker that misses it
+# is shown from its last good answer (at most PLUGINS_LAST_GOOD_MAX_AGE seconds old) or as
+# unavailable. Outside a request a call may take PLUGINS_CALL_TIMEOUT. At most
+# PLUGINS_MAX_INFLIGHT calls of one plugin run at once in a process; 'plugins sync' waits
+# PLUGINS_SYNC_LOAD_TIMEOUT for new plugins to import and initialise. PLUGINS_WARMUP=0 stops
+# web and worker processes from loading plugins in the background at start.
+PLUGINS_PAGE_BUDGET = env.float("PLUGINS_PAGE_BUDGET", default=2.0)
+PLUGINS_CALL_TIMEOUT = env.float("PLUGINS_CALL_TIMEOUT", default=30.0)
+PLUGINS_MAX_INFLIGHT = env.int("PLUGINS_MAX_INFLIGHT", default=4)
+PLUGINS_LAST_GOOD_MAX_AGE = env.float("PLUGINS_LAST_GOOD_MAX_AGE", default=86400.0)
+PLUGINS_SYNC_LOAD_TIMEOUT = env.float("PLUGINS_SYNC_LOAD_TIMEOUT", default=15.0)
+PLUGINS_WARMUP = env.bool("PLUGINS_WARMUP", default=True)
+PLUGINS_RETRY_JITTER = env.float("PLUGINS_RETRY_JITTER", default=0.2)
 
 # Fernet key encrypting plugin config secrets at rest; older keys in the fallbacks still
 # decrypt (rotation: see README). Unset in development: derived from SECRET_KEY.

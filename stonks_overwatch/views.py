@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from stonks_plugins.hosting.aggregators import panels as insight_panels
+from stonks_plugins.runtime.budget import stale_notes
 
 from .core.aggregators import PortfolioAggregator
 
@@ -18,6 +19,7 @@ from .core.aggregators import PortfolioAggregator
 def home(request: HttpRequest) -> HttpResponse:
     portfolio = PortfolioAggregator().get_portfolio()
     total = round(sum(e.value for e in portfolio.items), 2)
+    insights = [] if settings.PLUGINS_SAFE_MODE else insight_panels(portfolio.items)
     return render(
         request,
         "home.html",
@@ -25,7 +27,9 @@ def home(request: HttpRequest) -> HttpResponse:
             "portfolio": portfolio,
             "total": total,
             "safe_mode": getattr(settings, "PLUGINS_SAFE_MODE", False),
-            "insights": [] if settings.PLUGINS_SAFE_MODE else insight_panels(portfolio.items),
+            "insights": insights,
+            # Brokers (and panels) shown from an earlier answer: which, as of when, and why.
+            "stale": stale_notes(),
         },
     )
 

@@ -1,8 +1,12 @@
-"""App start-up: discover plugins and hand their services to the legacy registry, lazily.
+"""App start-up, and the one place the plugin system's parts are wired together.
 
-``ready()`` writes nothing, imports no plugin code and never raises because of a plugin: the
+``ready()`` writes nothing, imports no plugin code and never raises because of a plugin: it
+warms the discovery cache (no database), installs the boundary's reporting hooks, and hooks
+the serving runtime into the core - the registry asks it to refresh before each read, the
+factory asks it for plugin configs and wraps every service it builds in a bounded call. The
 database is consulted only on the first registry read (after migrations, in a request or a
-task), and a broken plugin only ever becomes an error on its own row.
+task). Plugin code is loaded by each serving process's background runtime, started by the
+WSGI application and by Celery's worker processes, never by ``manage.py`` commands.
 """
 
 from __future__ import annotations
@@ -20,14 +24,30 @@ class StonksPluginsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.conf import settings
+        from .conf import plugin_settings
 
-        from .legacy.bridge import install_bridge
-
-        if settings.PLUGINS_SAFE_MODE:
+        if plugin_settings.SAFE_MODE:
             logger.warning("PLUGINS_SAFE_MODE is on: no plugin code will be loaded")
             return
         try:
-            install_bridge()
+            _wire()
         except Exception:  # start-up must survive anything a plugin folder can do
             logger.exception("plugin discovery failed at start-up; plugins are unavailable")
+
+
+def _wire() -> None:
+    from stonks_overwatch.core.factory import BrokerFactory
+    from stonks_overwatch.core.registry import BrokerRegistry
+
+    from . import reporting
+    from .discovery import discover
+    from .registry import plugin_registry
+    from .runtime.calls import wrap_service
+    from .runtime.serving import serving
+
+    reporting.configure(plugin_registry)
+    factory = BrokerFactory()
+    factory.add_config_source(serving.config_source)
+    factory.add_service_wrapper(wrap_service)
+    discover()
+    BrokerRegistry().add_refresh_hook(serving.refresh)

@@ -6,18 +6,19 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import transaction
 
 from stonks_overwatch.core.exceptions import BrokerUnavailableError
 
 from . import store
+from .conf import plugin_settings
 from .discovery.candidate import Problem
 from .errors import PluginError, ReasonCode
 from .health import Health, HealthStatus
 from .lifecycle.states import PluginState
 from .models import HealthCheck, Plugin
 from .registry import plugin_registry
+from .runtime import budget, lanes, loads
 from .sandbox import SandboxError
 
 
@@ -36,20 +37,27 @@ def _probe(plugin: Plugin) -> HealthStatus:
         # Not a broker served here (or not registered yet): nothing to import in this process.
         return HealthStatus.healthy("active; no code loaded in this process")
     try:
-        loaded = plugin_registry.load(plugin.name)
+        # Within the caller's budget; a failed load records itself (runtime.loads).
+        loaded = loads.acquire(plugin.name)
     except PluginError as err:
-        store.mark_failed(err)
         return HealthStatus.unhealthy(f"{err.code.value}: {err.message}", code=err.code.value)
     if loaded.host is not None:
         try:
-            return loaded.host.health_check()
+            running = lanes.lane(plugin.name).start("health_check", loaded.host.health_check)
+            status: HealthStatus = running.wait(budget.deadline(), budget.limit())
+            return status
         except BrokerUnavailableError as exc:
             return HealthStatus.unhealthy(str(exc), code=getattr(exc, "code", ""))
     if loaded.instance is None:
         return HealthStatus.healthy("loaded; services only, no health_check of its own")
     sandbox = plugin_registry.sandbox(plugin.name)
     try:
-        result = sandbox.run("health_check", loaded.instance.health_check)
+        # On the plugin's lane: a request waits at most its budget, a stuck plugin's checks
+        # are refused at once instead of piling up threads.
+        running = lanes.lane(plugin.name).start(
+            "health_check", sandbox.run, "health_check", loaded.instance.health_check
+        )
+        result = running.wait(budget.deadline(), budget.limit())
     except SandboxError as err:
         return HealthStatus.unhealthy(str(err), code=err.code.value)
     if not isinstance(result, HealthStatus):
@@ -63,8 +71,8 @@ def run_check(plugin: Plugin, actor: str = "system") -> CheckOutcome:
     start = time.perf_counter()
     status = _probe(plugin)
     duration_ms = (time.perf_counter() - start) * 1000
-    threshold = int(getattr(settings, "PLUGINS_HEALTH_FAILURE_THRESHOLD", 3))
-    keep = int(getattr(settings, "PLUGINS_HEALTH_HISTORY", 50))
+    threshold = int(plugin_settings.HEALTH_FAILURE_THRESHOLD)
+    keep = int(plugin_settings.HEALTH_HISTORY)
     with transaction.atomic():
         row = store.locked(plugin.name)
         HealthCheck.objects.create(

@@ -52,11 +52,13 @@ from stonks_overwatch.core.data import (
 )
 from stonks_overwatch.core.interfaces import (
     AccountServiceInterface,
+    AuthenticationServiceInterface,
     DepositServiceInterface,
     DividendServiceInterface,
     FeeServiceInterface,
     PortfolioServiceInterface,
     TransactionServiceInterface,
+    UpdateServiceInterface,
 )
 from stonks_overwatch.core.service_types import ServiceType
 
@@ -247,15 +249,25 @@ here (authentication, update) are v1-only."""
 SERVICE_INTERFACES_V2: dict[ServiceType, type] = {t: p.v2 for t, p in VERSIONS.items()}
 """Service types that have a v2 interface."""
 
+SERVICE_INTERFACES: dict[ServiceType, type] = {
+    ServiceType.PORTFOLIO: PortfolioServiceInterface,
+    ServiceType.TRANSACTION: TransactionServiceInterface,
+    ServiceType.DEPOSIT: DepositServiceInterface,
+    ServiceType.DIVIDEND: DividendServiceInterface,
+    ServiceType.FEE: FeeServiceInterface,
+    ServiceType.ACCOUNT: AccountServiceInterface,
+    ServiceType.AUTHENTICATION: AuthenticationServiceInterface,
+    ServiceType.UPDATE: UpdateServiceInterface,
+}
+"""Service type -> its v1 interface (every service type has one). Here, beside the v2 table,
+so that what a class may implement is answered below the registry and the child alike."""
+
 
 def accepted_interfaces(stype: ServiceType) -> tuple[type, ...]:
     """The interfaces a service class of ``stype`` may implement: v1, and v2 if it has one."""
     pair = VERSIONS.get(stype)
     if pair is not None:
         return (pair.v1, pair.v2)
-    # At call time: the registry imports this module at its top.
-    from .registry import SERVICE_INTERFACES
-
     return (SERVICE_INTERFACES[stype],)
 
 
@@ -287,6 +299,14 @@ def _v2_pair(service: Any, service_type: ServiceType | str | None) -> VersionPai
     return next((p for p in VERSIONS.values() if isinstance(service, p.v2)), None)
 
 
+class Deferred:
+    """A service that stands in for another until used (the legacy registry's entries for
+    plugins): the adapters look at what it resolves to."""
+
+    def resolve(self) -> Any:
+        raise NotImplementedError
+
+
 class CompatibilityAdapter:
     """Converts a service between interface versions (see the module docstring for what is
     lost on the way)."""
@@ -295,6 +315,8 @@ class CompatibilityAdapter:
     def adapt_v1_to_v2(service: Any, service_type: ServiceType | str | None = None) -> Any:
         """A v2 view of a v1 service. A v2 service, or a type without a v2, comes back as
         is; a v2->v1 adapter is unwrapped instead of wrapped again."""
+        if isinstance(service, Deferred):
+            service = service.resolve()  # what it stands for, to unwrap rather than wrap
         if isinstance(service, V2ToV1Adapter):
             return service.adapted
         if isinstance(service, BrokerServiceV2):

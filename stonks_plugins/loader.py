@@ -23,7 +23,17 @@ from .discovery.candidate import Candidate, Source
 from .errors import PluginError, ReasonCode
 
 PKG_ROOT = "_stonks_plugin_pkgs"
-_lock = threading.RLock()
+_lock = threading.Lock()  # guards _mount_locks and the synthetic root, never plugin code
+_mount_locks: dict[str, threading.RLock] = {}
+
+
+def _mount_lock(prefix: str) -> threading.RLock:
+    """One lock per plugin: a folder ``__init__.py`` that hangs holds only its own."""
+    with _lock:
+        lock = _mount_locks.get(prefix)
+        if lock is None:
+            lock = _mount_locks[prefix] = threading.RLock()
+        return lock
 
 
 def package_prefix(name: str) -> str:
@@ -43,7 +53,7 @@ def mount(candidate: Candidate) -> str:
     if candidate.source is not Source.DIRECTORY or candidate.root is None:
         return ""
     prefix = package_prefix(candidate.name)
-    with _lock:
+    with _mount_lock(prefix):
         existing = sys.modules.get(prefix)
         if existing is not None and list(getattr(existing, "__path__", [])) == [
             str(candidate.root)
@@ -53,7 +63,8 @@ def mount(candidate: Candidate) -> str:
             # Mounted before from another folder: its submodules would still be served.
             for stale in [m for m in sys.modules if m.startswith(prefix + ".")]:
                 del sys.modules[stale]
-        _ensure_root()
+        with _lock:
+            _ensure_root()
         init = candidate.root / "__init__.py"
         if init.is_file():
             spec = importlib.util.spec_from_file_location(
@@ -120,8 +131,7 @@ def release(candidate: Candidate) -> list[str]:
     else:
         top = split_ref(candidate.entry_point or "")[0].split(".", 1)[0]
         names = [m for m in sys.modules if top and (m == top or m.startswith(top + "."))]
-    with _lock:
-        for m in names:
-            sys.modules.pop(m, None)
+    for m in names:
+        sys.modules.pop(m, None)
     importlib.invalidate_caches()
     return names

@@ -20,13 +20,15 @@ from .config import versions
 from .config.versions import ConfigView
 from .discovery import Candidate, DiscoveryResult, Source, discover, scan_directory_plugin
 from .discovery.catalog import apply_compatibility
-from .errors import IllegalTransition, PluginError, PluginNotFound
+from .errors import IllegalTransition, PluginNotFound
 from .legacy import adapter as legacy_adapter
-from .legacy.bridge import bridge
 from .lifecycle.states import PluginState
 from .manifest.validation import MANIFEST_FILENAME, ManifestError, load_manifest_file
 from .models import EventKind, HealthCheck, Plugin, PluginEvent
 from .registry import LoadedPlugin, plugin_registry
+from .runtime import loads
+from .runtime.serving import serving
+from .runtime.trial import start_plugins
 from .sandbox import LeakReport
 from .sync import Progress, SyncReport, sync_plugins
 
@@ -59,7 +61,7 @@ class ValidationResult:
 
 
 def _after_commit() -> None:
-    transaction.on_commit(bridge.invalidate)
+    transaction.on_commit(serving.invalidate)
 
 
 class PluginManager:
@@ -75,7 +77,12 @@ class PluginManager:
         report.added.extend(legacy.added)
         report.updated.extend(legacy.updated)
         report.missing.extend(legacy.missing)
-        bridge.invalidate()
+        serving.invalidate()
+        # New or changed plugins start now, so a broken one is in error before any request.
+        started = start_plugins([*report.added, *report.updated, *report.activated], actor)
+        for name, error in sorted(started.items()):
+            if error is not None and name not in report.failed:
+                report.failed.append(name)
         return report
 
     def get_available_plugins(self) -> QuerySet[Plugin]:
@@ -111,6 +118,13 @@ class PluginManager:
             sync_plugins(result, actor, retry=frozenset({name}))
             legacy_adapter.reconcile(plugin, actor, result.by_name())  # not discovered
             _after_commit()
+        if not was_on:
+            # An operator's enable is a retry now, whatever backoff an earlier failure set;
+            # the state it leaves says whether the code imports and initialises.
+            plugin_registry.forgive(name)
+            loads.forget(name)
+            if self.get(name).state == S.ACTIVE:
+                start_plugins([name], actor)
         return self.get(name)
 
     def disable(self, name: str, actor: str = "system") -> Plugin:
@@ -148,21 +162,17 @@ class PluginManager:
             sync_plugins(result, actor, retry=frozenset({name}))
             legacy_adapter.reconcile(plugin, actor, result.by_name())
         plugin_registry.unregister(name)
-        bridge.refresh(force=True)
-        plugin = self.get(name)
-        if plugin.state == S.ACTIVE and name in plugin_registry.known():
-            try:
-                plugin_registry.load(name)
-            except PluginError as err:
-                store.mark_failed(err, actor)
-                bridge.invalidate()
-                plugin = self.get(name)
-        return plugin
+        loads.forget(name)
+        serving.refresh(force=True)
+        if self.get(name).state == S.ACTIVE:
+            start_plugins([name], actor)
+        return self.get(name)
 
     # -- code in this process ---------------------------------------------------------------
     def load_plugin(self, name: str) -> LoadedPlugin:
-        """Import and initialise a registered plugin in this process now, not on first use."""
-        return plugin_registry.load(name)
+        """Import and initialise a registered plugin in this process now, not on first use
+        (waiting for it within the caller's budget)."""
+        return loads.acquire(name)
 
     def unload_plugin(self, name: str) -> LeakReport | None:
         """Shut the plugin down in this process and release its modules and resources;
@@ -220,7 +230,7 @@ class PluginManager:
     # -- health and metrics ------------------------------------------------------------------
     def check_health(self, name: str | None = None, actor: str = "system") -> list[CheckOutcome]:
         """Run health checks now (one plugin, or every enabled plugin) and store them."""
-        bridge.refresh(force=True)
+        serving.refresh(force=True)
         plugins = [self.get(name)] if name else list(Plugin.objects.filter(enabled=True))
         return [run_check(p, actor) for p in plugins]
 

@@ -32,12 +32,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from .conf import plugin_settings
 from .sandbox.metrics import TOTAL_KEY, PluginMetrics
 
 logger = logging.getLogger(__name__)
@@ -93,11 +93,11 @@ def reset(flushed: bool = True) -> None:
 
 
 def _interval() -> float:
-    return float(getattr(settings, "PLUGINS_METRICS_FLUSH_INTERVAL", 15.0))
+    return float(plugin_settings.METRICS_FLUSH_INTERVAL)
 
 
 def _retention_hours() -> float:
-    return float(getattr(settings, "PLUGINS_METRICS_RETENTION_HOURS", 24.0))
+    return float(plugin_settings.METRICS_RETENTION_HOURS)
 
 
 def _totals(metrics: PluginMetrics) -> _Totals:

@@ -1,11 +1,13 @@
 """This process's catalog of plugins it may serve, and of those whose code it has loaded
-(the seed's PluginRegistry). Loading happens on first use and only once per process.
+(the seed's PluginRegistry). Loading happens once per process, off the request path (the
+runtime's loads call :meth:`PluginRegistry.load` from a background thread).
 
-Every call into plugin code — import, construction, initialize, shutdown, service methods —
+Every call into plugin code - import, construction, initialize, shutdown, service methods -
 goes through the plugin's :class:`~stonks_plugins.sandbox.PluginSandbox`. Loading has its
-own circuit with a threshold of one: a plugin that failed to load is not tried again on every
-request but after an exponential backoff (Home Assistant's setup retry), so a hanging
-``initialize`` costs one bounded wait per backoff period, not one per request.
+own circuit with a threshold of one: a plugin that failed to load is not tried again at
+once but after an exponential backoff (Home Assistant's setup retry). The registry's lock
+guards its dictionaries only; loading a plugin holds that plugin's own lock, so a plugin
+that hangs while loading never delays the loading of another.
 """
 
 from __future__ import annotations
@@ -13,46 +15,24 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from stonks_overwatch.core.config import BaseConfig
-from stonks_overwatch.core.interfaces import (
-    AccountServiceInterface,
-    AuthenticationServiceInterface,
-    DepositServiceInterface,
-    DividendServiceInterface,
-    FeeServiceInterface,
-    PortfolioServiceInterface,
-    TransactionServiceInterface,
-    UpdateServiceInterface,
-)
 from stonks_overwatch.core.service_types import ServiceType
 
 from . import loader
-from .base import BaseBrokerPlugin, BasePlugin
-from .compat_adapters import accepted_interfaces
+from .compat_adapters import SERVICE_INTERFACES as SERVICE_INTERFACES
 from .discovery.candidate import Candidate
 from .errors import PluginError, ReasonCode
+from .isolation import ForwardedConfig, isolated_class, start_host
+from .loaded import LoadedPlugin, unload_in_process
+from .loaded import load_in_process as _load
 from .sandbox import CircuitBreaker, LeakReport, PluginSandbox, SandboxError
-
-if TYPE_CHECKING:
-    from .sandbox.process import ProcessHost
+from .sandbox.timeouts import Pending
 
 logger = logging.getLogger(__name__)
-
-SERVICE_INTERFACES: dict[ServiceType, type] = {
-    ServiceType.PORTFOLIO: PortfolioServiceInterface,
-    ServiceType.TRANSACTION: TransactionServiceInterface,
-    ServiceType.DEPOSIT: DepositServiceInterface,
-    ServiceType.DIVIDEND: DividendServiceInterface,
-    ServiceType.FEE: FeeServiceInterface,
-    ServiceType.ACCOUNT: AccountServiceInterface,
-    ServiceType.AUTHENTICATION: AuthenticationServiceInterface,
-    ServiceType.UPDATE: UpdateServiceInterface,
-}
 
 
 @dataclass
@@ -78,38 +58,6 @@ class Hooks:
     backoff_max: float = 300.0
 
 
-@dataclass
-class LoadedPlugin:
-    candidate: Candidate
-    instance: BasePlugin | None
-    services: dict[ServiceType, type] = field(default_factory=dict)
-    config_class: Any = BaseConfig
-    sandbox: PluginSandbox | None = None
-    host: ProcessHost | None = None
-    """The child process of a process-isolated plugin."""
-    hooks: Hooks | None = None
-    crashed: bool = False
-
-    @property
-    def name(self) -> str:
-        return self.candidate.name
-
-    def create_service(self, service_type: ServiceType, **kwargs: Any) -> Any:
-        """A service instance whose every public method goes through the boundary."""
-        cls = self.services.get(service_type)
-        if cls is None:
-            raise PluginError(
-                self.name, ReasonCode.IMPORT_ERROR, f"provides no '{service_type.value}' service"
-            )
-        assert self.sandbox is not None
-        if self.host is not None:
-            assert self.hooks is not None
-            proxy = self.host.service_proxy(service_type, kwargs.get("config"))
-            return cls(self, service_type, proxy, self.hooks)  # an isolated_class
-        instance = self.sandbox.run(f"{service_type.value}.__init__", cls, timeout=None, **kwargs)
-        return self.sandbox.wrap(instance, service_type.value)
-
-
 class PluginRegistry:
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -117,25 +65,30 @@ class PluginRegistry:
         self._loaded: dict[str, LoadedPlugin] = {}
         self._sandboxes: dict[str, PluginSandbox] = {}
         self._load_circuits: dict[str, CircuitBreaker] = {}
+        self._load_locks: dict[str, threading.RLock] = {}
         self.hooks = Hooks()
+        self.build_config = True
+        """Build a services-only plugin's config object at load (the kit turns it off)."""
 
     # -- catalog ---------------------------------------------------------------------------
     def register(self, candidate: Candidate) -> None:
         with self._lock:
             old = self._known.get(candidate.name)
-            if old is not None and (old.fingerprint, old.location) != (
+            replaced = old is not None and (old.fingerprint, old.location) != (
                 candidate.fingerprint,
                 candidate.location,
-            ):
-                self.unload(candidate.name)
+            )
             self._known[candidate.name] = candidate
+        if replaced:
+            self.unload(candidate.name)  # outside the lock: shutdown is plugin code
 
-    def unregister(self, name: str) -> None:
+    def unregister(self, name: str, *, wait: bool = True) -> None:
         with self._lock:
-            self.unload(name)
             self._known.pop(name, None)
             self._sandboxes.pop(name, None)
             self._load_circuits.pop(name, None)
+            self._load_locks.pop(name, None)
+        self.unload(name, wait=wait)
 
     def known(self) -> dict[str, Candidate]:
         with self._lock:
@@ -144,6 +97,22 @@ class PluginRegistry:
     def loaded(self) -> dict[str, LoadedPlugin]:
         with self._lock:
             return dict(self._loaded)
+
+    def peek(self, name: str) -> LoadedPlugin | None:
+        """The plugin's loaded code, if this process has it (never loads)."""
+        return self._loaded.get(name)
+
+    def forgive(self, name: str) -> None:
+        """Forget earlier failed loads (an operator's retry): the next load may run now."""
+        with self._lock:
+            self._load_circuits.pop(name, None)
+
+    def load_failure(self, name: str) -> tuple[int, float]:
+        """(consecutive failed loads, seconds until the next may be tried)."""
+        circuit = self._load_circuits.get(name)
+        if circuit is None:
+            return 0, 0.0
+        return circuit.failures, circuit.retry_in()
 
     def sandbox(self, name: str) -> PluginSandbox:
         """The plugin's boundary in this process (created on first use, kept across
@@ -177,20 +146,27 @@ class PluginRegistry:
         return circuit
 
     # -- loading ---------------------------------------------------------------------------
-    def load(self, name: str) -> LoadedPlugin:
+    def load(self, name: str, configs: Mapping[str, Any] | None = None) -> LoadedPlugin:
+        """Load the plugin's code (its dependencies first). ``configs`` holds effective
+        configs by plugin name, read by the caller (who may be the only thread that sees
+        the database); for a plugin not in it, the config provider hook is asked."""
+        hit = self._loaded.get(name)
+        if hit is not None:
+            return hit
         with self._lock:
+            candidate = self._known.get(name)
+            lock = self._load_locks.setdefault(name, threading.RLock())
+        if candidate is None or candidate.manifest is None:
+            raise PluginError(name, ReasonCode.IMPORT_ERROR, "is not registered in this process")
+        for dep in candidate.manifest.plugin_dependencies:
+            if dep in self._known:
+                self.load(dep, configs)  # needed plugins first
+        with lock:  # this plugin's own: loading another plugin never waits on it
             hit = self._loaded.get(name)
             if hit is not None:
                 return hit
-            candidate = self._known.get(name)
-            if candidate is None or candidate.manifest is None:
-                raise PluginError(
-                    name, ReasonCode.IMPORT_ERROR, "is not registered in this process"
-                )
-            for dep in candidate.manifest.plugin_dependencies:
-                if dep in self._known:
-                    self.load(dep)  # needed plugins first
-            circuit = self._load_circuit(name)
+            with self._lock:
+                circuit = self._load_circuit(name)
             if not circuit.allow():
                 raise SandboxError(
                     name,
@@ -203,46 +179,58 @@ class PluginRegistry:
             box = self.sandbox(name)
             if self.hooks.before_load:
                 self.hooks.before_load(candidate)
+            if configs is not None and name in configs:
+                config = configs[name]
+            else:
+                provider = self.hooks.config_provider
+                config = provider(name) if provider else None
             try:
                 # Inside the child the plugin runs in-process: the child is the isolation.
                 in_child = os.environ.get("STONKS_PLUGIN_ISOLATION") == "process"
                 if candidate.manifest.isolation == "process" and not in_child:
-                    loaded = _load_isolated(candidate, box, self.hooks)
+                    loaded = _load_isolated(candidate, box, self.hooks, config)
                 else:
-                    loaded = _load(candidate, box, self.hooks.config_provider)
+                    loaded = _load(candidate, box, config, self.build_config)
             except PluginError:
                 circuit.record_failure()
                 box.close(join_timeout=0.5)
                 loader.release(candidate)  # a half-imported plugin must not linger
                 raise
             circuit.record_success()
-            self._loaded[name] = loaded
+            with self._lock:
+                if self._known.get(name) is not candidate:
+                    # Unregistered or replaced while it loaded: what loaded is not served.
+                    stale = True
+                else:
+                    stale = False
+                    self._loaded[name] = loaded
+        if stale:
+            raise PluginError(name, ReasonCode.IMPORT_ERROR, "was replaced while it loaded")
         if retrying and self.hooks.on_recover:
             self.hooks.on_recover(name, "load")
         if self.hooks.loaded:
             self.hooks.loaded(loaded)
         return loaded
 
-    def unload(self, name: str) -> LeakReport | None:
+    def unload(self, name: str, *, wait: bool = True) -> LeakReport | None:
+        """Stop serving the plugin's loaded code and shut it down; with ``wait=False`` the
+        shutdown (plugin code) runs on a background thread and nobody waits for it."""
         with self._lock:
             loaded = self._loaded.pop(name, None)
         if loaded is None:
             return None
+        if not wait:
+            Pending.start(self._release, (loaded,), name=f"plugin:{name}:shutdown")
+            return None
+        return self._release(loaded)
+
+    def _release(self, loaded: LoadedPlugin) -> LeakReport:
+        name = loaded.name
         if self.hooks.before_unload:
             self.hooks.before_unload(loaded)
-        box = loaded.sandbox
-        assert box is not None
         if loaded.host is not None:
             loaded.host.close()
-        if loaded.instance is not None:
-            try:
-                box.run("shutdown", loaded.instance.shutdown)
-            except SandboxError as err:  # a failing shutdown must not keep the plugin around
-                logger.warning("%s", err)
-        report = box.close()
-        loader.release(loaded.candidate)
-        if not report.ok:
-            logger.warning("plugin %s leaked on unload: %s", name, report.as_dict())
+        report = unload_in_process(loaded)
         if self.hooks.unloaded:
             self.hooks.unloaded(name, report)
         return report
@@ -252,69 +240,9 @@ class PluginRegistry:
             self.unregister(name)
 
 
-def _load(
-    candidate: Candidate,
-    box: PluginSandbox,
-    config_provider: Callable[[str], dict[str, Any] | None] | None = None,
+def _load_isolated(
+    candidate: Candidate, box: PluginSandbox, hooks: Hooks, data: dict[str, Any] | None
 ) -> LoadedPlugin:
-    manifest = candidate.manifest
-    assert manifest is not None
-    name = candidate.name
-
-    def resolve(ref: str) -> Any:
-        return box.run("import", loader.resolve, candidate, ref)
-
-    instance: BasePlugin | None = None
-    if manifest.entry_points.main:
-        cls = resolve(manifest.entry_points.main)
-        if not (isinstance(cls, type) and issubclass(cls, BasePlugin)):
-            raise PluginError(
-                name,
-                ReasonCode.IMPORT_ERROR,
-                f"entry_points.main '{manifest.entry_points.main}' is not a subclass of "
-                "stonks_plugins.sdk.BasePlugin",
-            )
-        instance = box.run("initialize", cls, manifest, timeout=None)
-        instance.context = box.context
-    services: dict[ServiceType, type] = {}
-    for stype, ref in manifest.services.items():
-        cls = resolve(ref)
-        # API v1 or v2 of its interface (stonks_plugins.versioning); the bridge adapts.
-        accepted = accepted_interfaces(stype)
-        if not (isinstance(cls, type) and issubclass(cls, accepted)):
-            wanted = " or ".join(i.__name__ for i in accepted)
-            raise PluginError(
-                name,
-                ReasonCode.IMPORT_ERROR,
-                f"services.{stype.value} '{ref}' does not implement {wanted}",
-            )
-        services[stype] = cls
-    config_ref = manifest.configuration.config_class or manifest.entry_points.config
-    config_class: Any = resolve(config_ref) if config_ref else BaseConfig
-    if isinstance(instance, BaseBrokerPlugin):
-        if services:
-            instance._services = dict(services)
-        else:
-            services = instance.get_services()
-        if config_ref:
-            instance._config_class = config_class
-        else:
-            config_class = instance.get_config_class()
-    if instance is not None:
-        data = config_provider(name) if config_provider else None
-        instance.config = box.run(
-            "config.from_dict", config_class.from_dict, data or {}, timeout=None
-        )
-        ok = box.run("initialize", instance.initialize)
-        if ok is False:
-            raise PluginError(name, ReasonCode.INITIALIZE_FAILED, "initialize() returned False")
-    return LoadedPlugin(candidate, instance, services, config_class, box)
-
-
-def _load_isolated(candidate: Candidate, box: PluginSandbox, hooks: Hooks) -> LoadedPlugin:
-    # Imported here: the process host's child side imports this module.
-    from .isolation import ForwardedConfig, isolated_class, start_host
-
     manifest = candidate.manifest
     assert manifest is not None
     host = start_host(candidate, hooks)  # started: the child has said what each class implements
@@ -322,7 +250,9 @@ def _load_isolated(candidate: Candidate, box: PluginSandbox, hooks: Hooks) -> Lo
     services: dict[ServiceType, type] = {
         s: isolated_class(host.service_interface(s)) for s in declared
     }
-    return LoadedPlugin(candidate, None, services, ForwardedConfig, box, host, hooks)
+    return LoadedPlugin(
+        candidate, None, services, ForwardedConfig, box, host, hooks, config=ForwardedConfig(data)
+    )
 
 
 def _named(hook: Callable[[str, str], None], name: str, operation: str) -> None:

@@ -1,38 +1,64 @@
 """Where the boundary's news goes: failures become events (with their traceback) and, when
 they change what a plugin can do, state; recoveries bring the plugin back; load and unload
-become lifecycle signals. Installed once per process into the registry's hooks."""
+become lifecycle signals. Installed once per process into the registry's hooks.
+
+News found on a thread that runs plugin code for someone else (a lane, a load), or in a
+request of a process whose background runtime writes for it, is posted to the runtime's
+outbox instead of written: those threads never write to the database."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from django.conf import settings
 from django.db import connections
 
 from . import store
+from .conf import plugin_settings
 from .discovery.candidate import Candidate
 from .lifecycle import signals
 from .registry import Hooks, LoadedPlugin, PluginRegistry
+from .runtime import budget, outbox
+from .runtime.threads import in_plugin_thread
 from .sandbox import LeakReport, SandboxError
 
 logger = logging.getLogger(__name__)
 TRACEBACK_LIMIT = 8000
 
 
+def deliver(what: str, write: Callable[[], None]) -> None:
+    """Write now, or post to the outbox where this thread must not write."""
+    if in_plugin_thread() or (outbox.in_background() and budget.current() is not None):
+        outbox.post(what, write)
+    else:
+        write()
+
+
 def on_failure(err: SandboxError) -> None:
     """Every failure is an event with its traceback; a failure that opened the circuit also
-    puts the plugin in ``circuit_open`` (a load failure is recorded by the bridge)."""
+    puts the plugin in ``circuit_open`` (a load failure is recorded by the runtime)."""
     details = err.as_dict()
     details["traceback"] = details["traceback"][-TRACEBACK_LIMIT:]
     details["stack"] = details["stack"][-TRACEBACK_LIMIT:]
-    store.record_failure(err.plugin, f"{err.operation} failed: {err.message}", details)
+
+    def write() -> None:
+        store.record_failure(err.plugin, f"{err.operation} failed: {err.message}", details)
+        if err.tripped:
+            store.mark_failed(err)
+
+    deliver(f"a failure of plugin {err.plugin}", write)
     signals.emit(signals.plugin_failed, PluginRegistry, name=err.plugin, error=err, code=err.code)
-    if err.tripped:
-        store.mark_failed(err)
 
 
 def on_recover(name: str, operation: str) -> None:
-    store.recover(name, f"recovered: {operation} succeeded after earlier failures")
+    deliver(
+        f"the recovery of plugin {name}",
+        lambda: store.recover(name, f"recovered: {operation} succeeded after earlier failures"),
+    )
+
+
+def on_crash(err: SandboxError) -> None:
+    deliver(f"the crash of plugin {err.plugin}", lambda: store.mark_failed(err))
 
 
 def worker_exit() -> None:
@@ -57,10 +83,14 @@ def before_unload(plugin: LoadedPlugin) -> None:
 def unloaded(name: str, report: LeakReport) -> None:
     leaks = {} if report.ok else report.as_dict()
     if leaks:
-        try:
-            store.record_failure(name, f"leaked resources on unload: {leaks}", {"leaks": leaks})
-        except Exception:  # unloading happens in odd places (shutdown, tests); never fail it
-            logger.exception("could not record the leaks of plugin %s", name)
+
+        def write() -> None:
+            try:
+                store.record_failure(name, f"leaked resources on unload: {leaks}", {"leaks": leaks})
+            except Exception:  # unloading happens in odd places (shutdown, tests)
+                logger.exception("could not record the leaks of plugin %s", name)
+
+        deliver(f"the leaks of plugin {name}", write)
     signals.emit(signals.plugin_unloaded, PluginRegistry, name=name, leaks=leaks)
 
 
@@ -84,10 +114,10 @@ def configure(registry: PluginRegistry) -> None:
         before_unload=before_unload,
         unloaded=unloaded,
         config_provider=_config_provider,
-        on_crash=store.mark_failed,
-        process_limits=dict(getattr(settings, "PLUGINS_PROCESS_LIMITS", {})),
-        timeouts=dict(getattr(settings, "PLUGINS_TIMEOUTS", {})),
-        circuit_threshold=int(getattr(settings, "PLUGINS_CIRCUIT_THRESHOLD", 5)),
-        backoff_base=float(getattr(settings, "PLUGINS_BACKOFF_BASE", 1.0)),
-        backoff_max=float(getattr(settings, "PLUGINS_BACKOFF_MAX", 300.0)),
+        on_crash=on_crash,
+        process_limits=dict(plugin_settings.PROCESS_LIMITS),
+        timeouts=dict(plugin_settings.TIMEOUTS),
+        circuit_threshold=int(plugin_settings.CIRCUIT_THRESHOLD),
+        backoff_base=float(plugin_settings.BACKOFF_BASE),
+        backoff_max=float(plugin_settings.BACKOFF_MAX),
     )

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from . import store
+from .conf import plugin_settings
 from .dependencies import dependency_problems, load_order
 from .discovery import Candidate, DiscoveryResult, Problem, Source
 from .django_apps import pending_action
@@ -120,7 +120,7 @@ def _with_dependency_problems(result: DiscoveryResult, rows: dict[str, Plugin]) 
     """Candidates in load order (needed plugins first), each failing when a plugin it needs
     cannot run."""
     by_name = result.by_name()
-    default = bool(settings.PLUGINS_ENABLE_NEW)
+    default = bool(plugin_settings.ENABLE_NEW)
     enabled = {n: rows[n].enabled if n in rows else default for n in by_name}
     problems = dependency_problems(by_name, enabled)
     return [
@@ -168,6 +168,7 @@ def sync_plugins(
     """Reconcile the database with ``result``. Plugins named in ``retry`` are retried even
     when they failed at run time (enable and reload do that). ``progress(done, total, name)``
     is called after each plugin (the CLI shows it on long runs)."""
+    from .legacy.adapter import legacy_serving
     from .legacy.modes import mode_plan
 
     report = SyncReport()
@@ -175,7 +176,7 @@ def sync_plugins(
     with transaction.atomic():
         rows = {p.name: p for p in Plugin.objects.select_for_update()}
         ordered = _with_dependency_problems(result, rows)
-        plan = mode_plan(c.name for c in ordered)
+        plan = mode_plan((c.name for c in ordered), legacy_serving.saved_now)
         for done, cand in enumerate(ordered, 1):
             if progress is not None:
                 progress(done, len(ordered), cand.name)
@@ -189,7 +190,7 @@ def sync_plugins(
             if row is None:
                 row = Plugin.objects.create(
                     name=cand.name,
-                    enabled=bool(settings.PLUGINS_ENABLE_NEW),
+                    enabled=bool(plugin_settings.ENABLE_NEW),
                     last_seen_at=now,
                     **fields,
                 )

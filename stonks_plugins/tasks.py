@@ -10,25 +10,43 @@ import os
 from typing import Any
 
 from celery import shared_task
-from celery.signals import task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_init
 from django.db import transaction
+
+
+@worker_process_init.connect
+def _serve_plugins(**kwargs: Any) -> None:
+    """A worker process serves plugins too: load them in the background from its start."""
+    from .runtime.background import ensure_started
+
+    ensure_started()
 
 
 @task_prerun.connect
 def _fresh_plugins(**kwargs: Any) -> None:
     """Each task sees the plugin states and configs committed before it started."""
-    from . import metrics_store
-    from .legacy.bridge import bridge
+    from .runtime.background import ensure_started
+    from .runtime.serving import serving
 
-    bridge.refresh()
-    metrics_store.flush()  # this worker's calls join the shared time series
+    ensure_started()  # a solo or threaded worker has no worker_process_init
+    serving.refresh()
+
+
+@task_postrun.connect
+def _settle(**kwargs: Any) -> None:
+    """What the task's plugin calls found is written (by the task, if nobody else does)."""
+    from .runtime import outbox
+
+    outbox.settle()
 
 
 @shared_task(name="stonks_plugins.apply_plugin_config", acks_late=True)
 def apply_plugin_config(name: str, version: int) -> dict[str, Any]:
     from .config.apply import apply_version
+    from .runtime.serving import check_config, serving
 
-    result = apply_version(name, version)
+    # This process saw the version before it was live; it looks again after the commit.
+    result = apply_version(name, version, check=check_config, on_live=serving.invalidate)
     return {
         "plugin": result.plugin,
         "version": result.version,
@@ -55,3 +73,38 @@ def probe_config(name: str) -> dict[str, Any]:
 def enqueue_apply(name: str, version: int) -> None:
     """Apply after the saving transaction commits, so the worker can read the version."""
     transaction.on_commit(lambda: apply_plugin_config.delay(name, version))
+
+
+# -- background monitoring: the entries of monitoring.schedule (run by beat, or in-process) --
+@shared_task(name="stonks_plugins.check_health_all")
+def check_health_all() -> dict[str, Any]:
+    """Health check of every active plugin; results are stored with actor ``beat``."""
+    from .monitoring import jobs
+
+    return jobs.check_health_all()
+
+
+@shared_task(name="stonks_plugins.retry_failed")
+def retry_failed() -> dict[str, Any]:
+    """Load again the plugins whose error may pass; those that load come back active."""
+    from .monitoring import jobs
+
+    return jobs.retry_failed()
+
+
+@shared_task(name="stonks_plugins.prune_history")
+def prune_history() -> dict[str, int]:
+    """Delete events, health results and metric samples older than their retention."""
+    from .monitoring.prune import prune_history as prune
+
+    return prune()
+
+
+@shared_task(name="stonks_plugins.flush_metrics")
+def flush_metrics() -> int:
+    """Write this process's plugin call counts to the shared time series now. Beat's run
+    reaches one worker process (each serving process also flushes its own counts from its
+    background runtime)."""
+    from . import metrics_store
+
+    return metrics_store.flush(force=True)

@@ -26,8 +26,8 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 @pytest.fixture(autouse=True)
 def _fresh_plugin_runtime(settings: pytest.FixtureRequest) -> Iterator[None]:
     from stonks_plugins.discovery.directories import clear_cache
-    from stonks_plugins.legacy.bridge import bridge
     from stonks_plugins.registry import plugin_registry
+    from stonks_plugins.runtime.serving import serving
 
     settings.PLUGINS_REFRESH_INTERVAL = 0  # type: ignore[attr-defined]
     # Legacy brokers get plugin rows only in the tests that ask (test_legacy_adapter.py).
@@ -39,6 +39,11 @@ def _fresh_plugin_runtime(settings: pytest.FixtureRequest) -> Iterator[None]:
         "health_check": 0.5,
         "shutdown": 0.5,
     }
+    # No background runtime in the test process: loads start on the first use (on a
+    # background thread, waited for within the budget) and outcomes are written by the
+    # caller, inside the test's transaction. Tests of the background runtime turn it on.
+    settings.PLUGINS_WARMUP = False  # type: ignore[attr-defined]
+    settings.PLUGINS_SYNC_LOAD_TIMEOUT = 3.0  # type: ignore[attr-defined]
     settings.PLUGINS_BACKOFF_BASE = 0.2  # type: ignore[attr-defined]
     settings.PLUGINS_BACKOFF_MAX = 1.0  # type: ignore[attr-defined]
     from stonks_plugins import reporting
@@ -48,11 +53,19 @@ def _fresh_plugin_runtime(settings: pytest.FixtureRequest) -> Iterator[None]:
     from stonks_plugins import metrics_store
 
     metrics_store.reset()
-    bridge.reset()
+    from stonks_plugins.runtime import lanes, outbox
+    from stonks_plugins.runtime.background import background
+
+    background.stop()
+    outbox.clear()
+    lanes.reset()
+    serving.reset()
     plugin_registry.clear()
     clear_cache()
     yield
-    bridge.reset()
+    background.stop()
+    outbox.clear()
+    serving.reset()
     plugin_registry.clear()
     clear_cache()
 

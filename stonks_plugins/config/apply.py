@@ -10,6 +10,7 @@ services with it; failure marks the version failed, with the reason as an event.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -17,7 +18,7 @@ from django.utils import timezone
 
 from .. import propagation, store
 from ..errors import PluginError
-from ..models import ConfigStatus, EventKind, Plugin, PluginConfig
+from ..models import ConfigStatus, EventKind, PluginConfig
 from .system import config_system, env_overrides, flatten
 from .versions import plain_data, schema_of
 
@@ -32,26 +33,19 @@ class ApplyResult:
     message: str = ""
 
 
-def _check_with_plugin(plugin: Plugin, data: dict[str, object]) -> None:
-    """Build the config object and run the plugin's hook, when its code is loaded here."""
-    from ..legacy.bridge import bridge
-    from ..registry import plugin_registry
-
-    bridge.refresh(force=True)
-    if plugin.name not in plugin_registry.known():
-        return  # not served in this process (disabled, not a broker...): schema-checked only
-    loaded = plugin_registry.load(plugin.name)
-    box = loaded.sandbox
-    assert box is not None
-    config = box.run("config.from_dict", loaded.config_class.from_dict, flatten(data), timeout=None)
-    if loaded.instance is not None:
-        ok = box.run("config_change", loaded.instance.on_config_change, config)
-        if ok is False:
-            raise ValueError("on_config_change() returned False")
-    bridge.note_config_applied(plugin.name)
+Check = Callable[[str, dict[str, object]], None]
+"""``check(name, flat_config)``: hand a new config to the plugin's loaded code, raising if
+the plugin refuses it (the runtime provides it; config/ knows no runtime)."""
 
 
-def apply_version(name: str, version: int) -> ApplyResult:
+def apply_version(
+    name: str,
+    version: int,
+    check: Check | None = None,
+    on_live: Callable[[], None] | None = None,
+) -> ApplyResult:
+    """Make a pending config version live, unless the plugin refuses it (``check``);
+    ``on_live`` runs after the commit that made it live."""
     cfg = (
         PluginConfig.objects.select_related("plugin")
         .filter(plugin__name=name, version=version)
@@ -69,7 +63,8 @@ def apply_version(name: str, version: int) -> ApplyResult:
         env_overrides(name),
     )
     try:
-        _check_with_plugin(plugin, data)
+        if check is not None:
+            check(plugin.name, flatten(data))
     except (PluginError, Exception) as exc:  # the plugin refused it: keep the previous one
         reason = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
         with transaction.atomic():
@@ -115,8 +110,6 @@ def apply_version(name: str, version: int) -> ApplyResult:
             {"config_version": version},
         )
         propagation.bump()
-        # This process saw the version before it was live; look again after the commit.
-        from ..legacy.bridge import bridge
-
-        transaction.on_commit(bridge.invalidate)
+        if on_live is not None:
+            transaction.on_commit(on_live)
     return ApplyResult(name, version, True)

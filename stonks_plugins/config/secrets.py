@@ -19,6 +19,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from ..conf import plugin_settings
 from ..redaction import MASK
 from .schema import Path_
 
@@ -30,8 +31,8 @@ class SecretUnreadable(Exception):
 
 
 def _keys() -> list[bytes]:
-    primary = getattr(settings, "PLUGINS_SECRET_KEY", "") or ""
-    fallbacks = list(getattr(settings, "PLUGINS_SECRET_KEY_FALLBACKS", []) or [])
+    primary = plugin_settings.SECRET_KEY or ""
+    fallbacks = list(plugin_settings.SECRET_KEY_FALLBACKS or [])
     keys = [k for k in [primary, *fallbacks] if k]
     if not keys:
         digest = hashlib.sha256(("stonks-plugins-secrets:" + settings.SECRET_KEY).encode()).digest()

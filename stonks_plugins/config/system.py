@@ -91,35 +91,8 @@ class DynamicConfigSystem:
         plugin = Plugin.objects.get(name=name)
         return validate_config(versions.schema_of(plugin), data)[1]
 
-    def load_plugin_config(self, name: str) -> Any:
-        """The plugin's config object, built by its own config class."""
-        from ..registry import plugin_registry
-
-        loaded = plugin_registry.load(name)
-        assert loaded.sandbox is not None
-        return loaded.sandbox.run(
-            "config.from_dict",
-            loaded.config_class.from_dict,
-            self.effective_flat(name),
-            timeout=None,
-        )
-
     def secret_paths(self, name: str) -> list[tuple[str, ...]]:
         return list(secret_paths(versions.schema_of(Plugin.objects.get(name=name))))
-
-    def hot_reload_config(
-        self,
-        name: str,
-        new_config: dict[str, Any],
-        actor: str = "system",
-        base_version: int | None = None,
-    ) -> versions.PluginConfig:
-        """Save a new version and have it applied in every process (by a Celery task)."""
-        from .. import tasks
-
-        cfg = versions.save(name, new_config, actor=actor, base_version=base_version)
-        tasks.enqueue_apply(name, cfg.version)
-        return cfg
 
 
 config_system = DynamicConfigSystem()

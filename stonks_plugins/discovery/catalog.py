@@ -17,7 +17,7 @@ from pathlib import Path
 from ..compat import CompatIssue, check_compatibility, compatibility
 from ..errors import ReasonCode
 from .candidate import Candidate, Problem
-from .directories import scan_directories
+from .directories import generation, scan_directories
 from .entry_points import scan_entry_points
 
 
@@ -93,6 +93,8 @@ class _LastScan:
     """The verdicts."""
     live: tuple[int, ...]
     """Positions whose verdict depends on installed distributions, re-checked every time."""
+    generation: int
+    """``directories.generation()`` when the scan began: ``clear_cache`` there voids this."""
 
 
 _last: _LastScan | None = None
@@ -108,11 +110,6 @@ def _unchanged(before: list[Candidate], now: list[Candidate]) -> bool:
         return False
 
 
-def forget_last_scan() -> None:
-    global _last
-    _last = None
-
-
 def discover(
     plugin_dirs: list[Path] | None = None, *, entry_points: bool = True
 ) -> DiscoveryResult:
@@ -124,13 +121,18 @@ def discover(
     """
     global _last
     if plugin_dirs is None:
-        from django.conf import settings
+        # Imported here, not at the top: the settings module imports Django, and a
+        # process-isolated plugin's child imports this package (for ``Candidate``) and must
+        # start without Django (test_process_isolation checks it). Not a cycle: ``conf``
+        # imports nothing of the plugin system.
+        from ..conf import plugin_settings
 
-        plugin_dirs = [Path(p) for p in settings.PLUGIN_DIRS]
+        plugin_dirs = plugin_settings.plugin_dirs
+    scanned_at = generation()
     found = scan_entry_points() if entry_points else []
     found += scan_directories(plugin_dirs)
     last = _last
-    if last is not None and _unchanged(last.found, found):
+    if last is not None and last.generation == scanned_at and _unchanged(last.found, found):
         again = list(last.plugins)
         for i in last.live:
             again[i] = apply_compatibility(last.resolved[i])
@@ -147,5 +149,5 @@ def discover(
             if depends:
                 live.append(i)
         plugins.append(cand)
-    _last = _LastScan(found, resolved, plugins, tuple(live))
+    _last = _LastScan(found, resolved, plugins, tuple(live), scanned_at)
     return DiscoveryResult(list(plugins))

@@ -17,7 +17,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .. import compat
 from ..errors import ReasonCode
+from ..manifest import validation
 from ..manifest.validation import (
     MANIFEST_FILENAME,
     ManifestError,
@@ -33,6 +35,7 @@ from .candidate import (
     deferred_path,
     digest,
 )
+from .entry_points import forget_entry_points
 
 Stamp = tuple[int, int, int]
 """A manifest file's (mtime_ns, size, inode): a change to any says the file changed."""
@@ -47,6 +50,8 @@ candidate."""
 _listings: dict[tuple[int, str], _Listing] = {}
 """Per scanned directory (position in PLUGIN_DIRS, path): what the last scan saw."""
 _cache_lock = threading.Lock()
+_generation = 0
+"""Bumped by ``clear_cache``; see :func:`generation`."""
 _SEP_MANIFEST = os.sep + MANIFEST_FILENAME
 S_ISREG = stat.S_ISREG
 _O_RDONLY = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -57,19 +62,23 @@ _CHUNK = 1 << 16
 
 
 def clear_cache() -> None:
-    """Forget every scanned manifest, and the memoised checks behind them."""
-    from .. import compat
-    from ..manifest import validation
-    from .catalog import forget_last_scan
-    from .entry_points import forget_entry_points
-
+    """Forget every scanned manifest, and the memoised checks behind them. The catalog's
+    verdicts, built on top of these scans, are forgotten too: it compares :func:`generation`
+    with the one it built them at (this module sits below the catalog and does not call it)."""
+    global _generation
     with _cache_lock:
         _cache.clear()
         _listings.clear()
-    forget_last_scan()
+        _generation += 1
     forget_entry_points()
     validation.clear_memos()
     compat.clear_memos()
+
+
+def generation() -> int:
+    """How many times :func:`clear_cache` ran: a memo built on a scan is stale once this
+    moved on."""
+    return _generation
 
 
 def _listing(base: Path) -> tuple[list[str], str]:

@@ -1,5 +1,6 @@
-"""Panels from every active aggregator plugin, each computed through its boundary: one
-failing aggregator is reported and skipped."""
+"""Panels from every active aggregator plugin, each computed on the plugin's lane within the
+page's budget: one failing or slow aggregator shows its last panels (with their age) or its
+error, and the others render."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from dataclasses import dataclass
 from stonks_overwatch.core.data import PortfolioEntry
 
 from ..base import BaseAggregatorPlugin
-from ..legacy.bridge import load_serving
 from ..panels import Panel
+from ..runtime import budget, lanes, lastgood
+from ..runtime.serving import load_serving
 from ..sandbox import SandboxError
 
 logger = logging.getLogger(__name__)
@@ -22,6 +24,8 @@ class PluginPanels:
     title: str
     panels: tuple[Panel, ...] = ()
     error: str = ""
+    as_of: str = ""
+    """Set when the panels are an earlier result (the plugin missed the budget or failed)."""
 
 
 def panels(portfolio: list[PortfolioEntry]) -> list[PluginPanels]:
@@ -30,13 +34,28 @@ def panels(portfolio: list[PortfolioEntry]) -> list[PluginPanels]:
         instance = loaded.instance
         if not isinstance(instance, BaseAggregatorPlugin) or loaded.sandbox is None:
             continue
+        title = instance.manifest.display_name
+        box = loaded.sandbox
         try:
-            result = loaded.sandbox.run(
-                "aggregate", instance.aggregate, list(portfolio), timeout=None
+            running = lanes.lane(name).start(
+                "aggregate", box.run, "aggregate", instance.aggregate, list(portfolio)
             )
+            result = running.wait(budget.deadline(), budget.limit())
             valid = tuple(p for p in result if isinstance(p, Panel))
         except SandboxError as err:
-            out.append(PluginPanels(name, instance.manifest.display_name, error=str(err)))
+            earlier = lastgood.get(name, "aggregate")
+            if earlier is None:
+                out.append(PluginPanels(name, title, error=str(err)))
+            else:
+                budget.note_stale(name, earlier.as_of, err.message)
+                out.append(PluginPanels(name, title, earlier.value, as_of=_hhmm(earlier.as_of)))
             continue
-        out.append(PluginPanels(name, instance.manifest.display_name, valid))
+        lastgood.keep(name, "aggregate", valid)
+        out.append(PluginPanels(name, title, valid))
     return out
+
+
+def _hhmm(when: object) -> str:
+    from django.utils import timezone
+
+    return timezone.localtime(when).strftime("%H:%M")  # type: ignore[arg-type]

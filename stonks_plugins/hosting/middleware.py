@@ -1,10 +1,12 @@
 """Middleware plugins around broker service calls.
 
-One wrapper is installed into the core's ``BrokerFactory``: each service it builds becomes a
-proxy whose public methods run the chain of active middleware plugins (lowest ``order``
-first) before the service itself. The chain is looked up on every call, so enabling or
-disabling a middleware plugin takes effect without rebuilding any service. A middleware that
-fails is skipped (and reported by its boundary); the call still reaches the service.
+The runtime's service wrapper (:mod:`stonks_plugins.runtime.calls`) runs each broker call
+through the chain of active middleware plugins (lowest ``order`` first) before the service
+itself. The chain is looked up per call, so enabling or disabling a middleware plugin takes
+effect without rebuilding any service. Each ``intercept`` runs on the middleware's own lane
+within the caller's deadline: a middleware that fails or hangs is skipped (and reported by
+its boundary) and the call still reaches the service - a hanging middleware costs each
+broker at most the rest of the budget once, never the broker's answer.
 """
 
 from __future__ import annotations
@@ -13,29 +15,43 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from stonks_overwatch.core.service_types import ServiceType
-
 from ..base import BaseMiddlewarePlugin, ServiceCall
-from ..legacy.bridge import load_serving
 from ..registry import LoadedPlugin
+from ..runtime import budget, lanes, loads
+from ..runtime.serving import serving
 from ..sandbox import SandboxError
 
 logger = logging.getLogger(__name__)
 
 
-def active_chain() -> list[LoadedPlugin]:
-    chain = [
-        loaded
-        for _, loaded in load_serving("middleware")
-        if isinstance(loaded.instance, BaseMiddlewarePlugin)
-    ]
+def served_chain() -> list[str]:
+    """The middleware plugins served here, their loads begun (call from the thread that
+    may read the database: the request's)."""
+    names = serving.serving("middleware")
+    for name in names:
+        loads.begin(name)
+    return names
+
+
+def _loaded_chain(names: list[str]) -> list[LoadedPlugin]:
+    chain = []
+    for name in names:
+        try:
+            loaded = loads.acquire(name)
+        except SandboxError as err:
+            logger.warning("skipping middleware %s: %s", name, err)
+            continue
+        if isinstance(loaded.instance, BaseMiddlewarePlugin):
+            chain.append(loaded)
     return sorted(chain, key=lambda lp: (getattr(lp.instance, "order", 100), lp.name))
 
 
-def run_chain(
-    call: ServiceCall, target: Callable[[], Any], chain: list[LoadedPlugin] | None = None
-) -> Any:
-    chain = active_chain() if chain is None else chain
+def active_chain() -> list[LoadedPlugin]:
+    return _loaded_chain(served_chain())
+
+
+def run_chain(call: ServiceCall, target: Callable[[], Any], names: list[str] | None = None) -> Any:
+    chain = _loaded_chain(served_chain() if names is None else names)
     if not chain:
         return target()
 
@@ -45,11 +61,13 @@ def run_chain(
         loaded = chain[i]
         done: list[Any] = []
         failed: list[BaseException] = []
+        started: list[bool] = []
 
         def proceed() -> Any:
             if failed:
                 raise failed[0]
             if not done:
+                started.append(True)
                 try:
                     done.append(step(i + 1))
                 except BaseException as exc:
@@ -59,36 +77,24 @@ def run_chain(
 
         instance = loaded.instance
         assert loaded.sandbox is not None and isinstance(instance, BaseMiddlewarePlugin)
+        box = loaded.sandbox
+        scope = budget.current()
+
+        def intercept() -> Any:
+            with budget.inherit(scope):
+                return box.run("intercept", instance.intercept, call, proceed, timeout=None)
+
         try:
-            return loaded.sandbox.run("intercept", instance.intercept, call, proceed, timeout=None)
+            running = lanes.lane(loaded.name).start("intercept", intercept)
+            return running.wait(budget.deadline(), budget.limit())
         except SandboxError as err:
             if failed:  # the rest of the chain (or the service) failed: not this middleware
                 raise failed[0] from None
             logger.warning("skipping middleware %s: %s", loaded.name, err)
+            if done:
+                return done[0]
+            if started:  # the rest of the chain is running in the middleware's thread
+                raise
             return proceed()
 
     return step(0)
-
-
-class InterceptedService:
-    """Stands for a broker service; every public method goes through the chain."""
-
-    def __init__(self, broker: str, service_type: ServiceType, service: Any) -> None:
-        self._broker = broker
-        self._type = service_type
-        self._service = service
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._service, name)
-        if name.startswith("_") or not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            sc = ServiceCall(self._broker, self._type, name, args, kwargs)
-            return run_chain(sc, lambda: attr(*args, **kwargs))
-
-        return call
-
-
-def wrap_service(broker: str, service_type: ServiceType, service: Any) -> Any:
-    return InterceptedService(broker, service_type, service)

@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from ..base import BaseViewPlugin
-from ..legacy.bridge import bridge
+from ..runtime.serving import serving
 
 
 def plugin_navigation(request: HttpRequest) -> dict[str, Any]:
@@ -18,7 +18,7 @@ def plugin_navigation(request: HttpRequest) -> dict[str, Any]:
     entries = []
     known = plugin_registry.known()
     loaded = plugin_registry.loaded()
-    for name in bridge.serving("view"):
+    for name in serving.serving("view"):
         cand = known.get(name)
         if cand is None or cand.manifest is None:
             continue

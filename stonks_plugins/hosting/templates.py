@@ -17,12 +17,16 @@ def plugin_dir(name: str, folder: str) -> Path | None:
     """The ``templates``/``static`` folder next to the plugin's main class."""
     import inspect
 
-    from ..legacy.bridge import bridge
-    from ..registry import plugin_registry
+    from ..runtime import loads
+    from ..runtime.serving import serving
+    from ..sandbox import SandboxError
 
-    if name not in bridge.serving("view"):
+    if name not in serving.serving("view"):
         return None
-    loaded = plugin_registry.load(name)
+    try:
+        loaded = loads.acquire(name)  # within the caller's budget
+    except SandboxError:
+        return None
     if loaded.instance is None:
         return None
     path = Path(inspect.getfile(type(loaded.instance))).parent / folder

@@ -279,6 +279,12 @@ class LegacyServing:
     def __init__(self) -> None:
         self.saved: dict[str, LegacyRegistration] = {}
         self.applied: dict[str, str] = {}
+        self.plugin_names: set[str] = set()
+        """Brokers the runtime registered for plugins (never taken for legacy ones)."""
+
+    def saved_now(self) -> dict[str, LegacyRegistration]:
+        """The legacy brokers' registrations, with any made since the last look."""
+        return self.capture(set(self.plugin_names))
 
     def capture(self, exclude: set[str]) -> dict[str, LegacyRegistration]:
         """Save copies of legacy registrations made since the last look (a re-registration
@@ -326,6 +332,10 @@ class LegacyServing:
         self.applied.clear()
 
 
+legacy_serving = LegacyServing()
+"""This process's record of the legacy brokers (the runtime's serving set applies it)."""
+
+
 # -- persistence (called by the manager) --------------------------------------------------
 
 
@@ -344,7 +354,6 @@ def sync_legacy(actor: str, plugins: Mapping[str, Candidate]) -> LegacySyncRepor
     what the caller's discovery found, by name (see :func:`reconcile`)."""
     from .. import store
     from ..models import EventKind, Plugin
-    from .bridge import bridge
 
     report = LegacySyncReport()
     if not manages_legacy():
@@ -352,7 +361,7 @@ def sync_legacy(actor: str, plugins: Mapping[str, Candidate]) -> LegacySyncRepor
     # A legacy broker that keeps its name takes its row back from a plugin of that name
     # (which had it in 'plugins' mode); mode_plan leaves that row to this sync.
     owns_its_name = legacy_keeps_its_name(registry_mode())
-    saved = bridge.legacy.capture(set(bridge.registered))
+    saved = legacy_serving.saved_now()
     with transaction.atomic():
         rows = {
             p.name: p

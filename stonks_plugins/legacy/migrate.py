@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import sdk
 from ..manifest.validation import MANIFEST_FILENAME
-from .adapter import LegacyBrokerAdapter, LegacyRegistration
+from .adapter import LegacyBrokerAdapter, LegacyRegistration, legacy_serving
 
 PACKAGE = "broker"
 CORE_PREFIX = "stonks_overwatch.core"
@@ -49,9 +49,7 @@ class MigrationResult:
 
 
 def _registration(name: str) -> LegacyRegistration:
-    from .bridge import bridge
-
-    saved = bridge.legacy.capture(set(bridge.registered))
+    saved = legacy_serving.saved_now()
     if name not in saved:
         known = ", ".join(sorted(saved)) or "none"
         raise MigrationError(f"no legacy broker named '{name}' (legacy brokers: {known})")

@@ -47,8 +47,7 @@ import logging
 import typing
 from dataclasses import dataclass
 
-from django.conf import settings
-
+from ..conf import plugin_settings
 from ..discovery.candidate import Source
 
 logger = logging.getLogger(__name__)
@@ -70,7 +69,7 @@ _LEGACY_MODE_NOTE = (
 
 def registry_mode() -> str:
     """``PLUGINS_REGISTRY_MODE``; an unknown value falls back to the default, loudly."""
-    mode = str(getattr(settings, "PLUGINS_REGISTRY_MODE", DEFAULT_MODE) or DEFAULT_MODE).lower()
+    mode = str(plugin_settings.REGISTRY_MODE or DEFAULT_MODE).lower()
     if mode not in MODES:
         logger.error(
             "PLUGINS_REGISTRY_MODE=%r is not one of %s; using %r", mode, MODES, DEFAULT_MODE
@@ -106,14 +105,17 @@ def legacy_keeps_its_name(mode: str) -> bool:
     return mode != "plugins"
 
 
-def mode_plan(names: typing.Iterable[str]) -> ModePlan:
-    """The plan for the plugins ``names`` under the current ``PLUGINS_REGISTRY_MODE``."""
+def mode_plan(
+    names: typing.Iterable[str], legacy_names: typing.Callable[[], typing.Iterable[str]]
+) -> ModePlan:
+    """The plan for the plugins ``names`` under the current ``PLUGINS_REGISTRY_MODE``.
+    ``legacy_names`` (the legacy adapter's ``legacy_serving.saved_now``, passed in: the
+    adapter imports this module) is called only in modes where legacy brokers keep their
+    names."""
     mode = registry_mode()
     if not legacy_keeps_its_name(mode):  # 'plugins': every plugin is served, by its name
         return ModePlan(frozenset(), {})
-    from .bridge import bridge  # the bridge imports this module
-
-    legacy = set(bridge.legacy.capture(set(bridge.registered)))
+    legacy = set(legacy_names())
     rows_for_legacy = manages_legacy()
     ceded: set[str] = set()
     held: dict[str, str] = {}
@@ -135,4 +137,4 @@ def manages_legacy() -> bool:
     """``PLUGINS_LEGACY_AS_PLUGINS`` (default on): whether sync gives legacy brokers rows.
     Off, the legacy brokers stay outside the plugin system (the test suite's default, so
     tests of plugins see only plugins)."""
-    return bool(getattr(settings, "PLUGINS_LEGACY_AS_PLUGINS", True))
+    return bool(plugin_settings.LEGACY_AS_PLUGINS)

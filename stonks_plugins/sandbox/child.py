@@ -10,14 +10,16 @@
    host's to handle), and points :mod:`faulthandler` at a crash log the host reads after a
    segfault, or after it sends SIGUSR1 to a call that overran its deadline - so a crash
    report says *where* the plugin was, not only that it died;
-2. loads the plugin with the same code path as in-process (``PluginRegistry.register`` and
-   ``load``), so the reason codes of a failed load (``import_error``,
-   ``initialize_failed``) are the same in both modes;
+2. loads the plugin with the same code path as in-process
+   (:func:`stonks_plugins.loaded.load_in_process`, which the registry uses too), so the
+   reason codes of a failed load (``import_error``, ``initialize_failed``) are the same in
+   both modes;
 3. answers requests until the host says ``shutdown`` or goes away (EOF on the pipe).
 
 Nothing here imports Django: the child starts without Django settings, and everything it
-imports (the loader, the registry, discovery's ``Candidate``, the manifest model, the SDK)
-is Django-free.
+imports (the loader, :mod:`stonks_plugins.loaded`, discovery's ``Candidate``, the manifest
+model, the SDK) is Django-free. Nor does it import the registry, this process's catalog of
+every plugin: the child serves one plugin (``tests/test_import_rules.py`` checks it).
 
 Wire format. Both directions are ``pickle`` payloads framed by
 ``multiprocessing.connection.Connection.send_bytes``/``recv_bytes`` (measured faster than
@@ -55,9 +57,14 @@ from typing import IO, Any
 
 from stonks_overwatch.core.service_types import ServiceType
 
+from .. import loader
+from ..compat_adapters import implemented_interface
 from ..discovery.candidate import Candidate
 from ..errors import PluginError, ReasonCode
-from ..registry import LoadedPlugin, plugin_registry
+from ..health import HealthStatus
+from ..loaded import LoadedPlugin, load_in_process, unload_in_process
+from ..versioning import interface_version_of
+from .boundary import PluginSandbox
 
 OP_CALL = 0
 OP_HEALTH = 1
@@ -142,9 +149,6 @@ def interface_versions(loaded: LoadedPlugin) -> dict[str, str]:
 
     Text, not ``InterfaceVersion``: the host accepts only plain data from a plugin process.
     """
-    from ..compat_adapters import implemented_interface
-    from ..versioning import interface_version_of
-
     return {
         stype.value: str(interface_version_of(implemented_interface(stype, cls)))
         for stype, cls in loaded.services.items()
@@ -222,8 +226,17 @@ def _arm_cpu(cpu_seconds: int) -> None:
 
 
 def _load(candidate: Candidate) -> LoadedPlugin:
-    plugin_registry.register(candidate)
-    return plugin_registry.load(candidate.name)
+    """Load the one plugin this child serves, as the registry would in-process (a fresh
+    sandbox with the default timeouts and circuit). A failed load leaves nothing behind."""
+    if candidate.manifest is None:
+        raise PluginError(candidate.name, ReasonCode.IMPORT_ERROR, "has no valid manifest")
+    box = PluginSandbox(candidate.name)
+    try:
+        return load_in_process(candidate, box)
+    except PluginError:
+        box.close(join_timeout=0.5)
+        loader.release(candidate)  # a half-imported plugin must not linger
+        raise
 
 
 def _send(conn: Connection, reply: tuple[Any, ...]) -> None:
@@ -344,8 +357,6 @@ class _Server:
         return getattr(self._service(stype, config), method)(*args, **kwargs)
 
     def _health(self) -> Any:
-        from ..health import HealthStatus
-
         instance = self.loaded.instance
         if instance is None:
             return HealthStatus.healthy("no plugin class; the plugin process answers")
@@ -366,7 +377,7 @@ class _Server:
     def _shutdown(self, send: Any, dumps: Any) -> None:
         """Let the plugin clean up (its own shutdown hook), then say goodbye and return."""
         try:
-            plugin_registry.unload(self.loaded.name)
+            unload_in_process(self.loaded)
             reply: tuple[Any, ...] = ("ok", None)
         except Exception as exc:
             reply = _error_reply(exc)

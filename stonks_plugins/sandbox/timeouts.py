@@ -57,6 +57,69 @@ def thread_stack(thread: threading.Thread) -> str:
     return "".join(traceback.format_stack(frame))
 
 
+class Pending:
+    """A call running on its own daemon thread, in a fresh :mod:`contextvars` context.
+
+    Whoever started it may wait on ``done`` as long as it likes and walk away; the thread
+    keeps running and ``on_exit`` runs when it ends.
+    """
+
+    def __init__(self, thread: threading.Thread, done: threading.Event, box: dict[str, Any]):
+        self.thread = thread
+        self.done = done
+        self._box = box
+
+    @classmethod
+    def start(
+        cls,
+        func: Callable[..., Any],
+        args: tuple[Any, ...] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        name: str = "bounded-call",
+        on_exit: Callable[[], None] | None = None,
+    ) -> Pending:
+        kw = dict(kwargs or {})
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                box["value"] = func(*args, **kw)
+            except BaseException as exc:  # handed to the caller, who decides what to re-raise
+                box["error"] = exc
+            finally:
+                done.set()
+                if on_exit is not None:
+                    try:
+                        on_exit()
+                    except Exception:
+                        logger.exception("on_exit hook of %s failed", name)
+
+        # A fresh context, not a copy of the caller's: Django keeps database connections in
+        # context-local storage, so a copy would hand the worker the caller's connection -
+        # two threads on one connection, and on_exit closing it under the caller.
+        context = contextvars.Context()
+        thread = threading.Thread(target=context.run, args=(work,), name=name, daemon=True)
+        thread.start()
+        return cls(thread, done, box)
+
+    @property
+    def value(self) -> Any:
+        return self._box.get("value")
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._box.get("error")
+
+    def result(self) -> Any:
+        """The value, or raise what the call raised (only once ``done``)."""
+        error = self._box.get("error")
+        if error is not None:
+            raise error
+        return self._box.get("value")
+
+
 def call_with_timeout(
     func: Callable[..., Any],
     args: tuple[Any, ...] = (),
@@ -69,32 +132,10 @@ def call_with_timeout(
     """Call ``func(*args, **kwargs)`` in a daemon thread and wait at most ``timeout`` s.
 
     Never raises what ``func`` raises: the exception (any ``BaseException``, ``SystemExit``
-    included — a plugin calling ``sys.exit`` in a worker must be reported, not silently end
+    included - a plugin calling ``sys.exit`` in a worker must be reported, not silently end
     the thread) comes back in ``Outcome.error`` with its traceback intact.
     """
-    kw = dict(kwargs or {})
-    box: dict[str, Any] = {}
-    done = threading.Event()
-
-    def work() -> None:
-        try:
-            box["value"] = func(*args, **kw)
-        except BaseException as exc:  # handed to the caller, who decides what to re-raise
-            box["error"] = exc
-        finally:
-            done.set()
-            if on_exit is not None:
-                try:
-                    on_exit()
-                except Exception:
-                    logger.exception("on_exit hook of %s failed", name)
-
-    # A fresh context, not a copy of the caller's: Django keeps database connections in
-    # context-local storage, so a copy would hand the worker the caller's connection — two
-    # threads on one connection, and on_exit closing it under the caller.
-    context = contextvars.Context()
-    thread = threading.Thread(target=context.run, args=(work,), name=name, daemon=True)
-    thread.start()
-    if not done.wait(timeout):
-        return Outcome(False, thread=thread, stack=thread_stack(thread))
-    return Outcome(True, value=box.get("value"), error=box.get("error"), thread=thread)
+    pending = Pending.start(func, args, kwargs, name=name, on_exit=on_exit)
+    if not pending.done.wait(timeout):
+        return Outcome(False, thread=pending.thread, stack=thread_stack(pending.thread))
+    return Outcome(True, value=pending.value, error=pending.error, thread=pending.thread)

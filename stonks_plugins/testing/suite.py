@@ -797,6 +797,7 @@ class PluginTestSuite:
     def _loaded(self, result: TestResult, cand: Candidate) -> Iterator[LoadedPlugin | None]:
         """The plugin loaded in a registry of its own; unloaded (and released) on exit."""
         registry = self._registry()
+        registry.build_config = False  # the configuration checks build it, step by step
         registry.register(cand)
         try:
             try:

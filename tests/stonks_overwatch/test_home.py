@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from stonks_plugins.manager import manager
+from stonks_plugins.registry import plugin_registry
 from stonks_plugins.models import Plugin
 
 pytestmark = pytest.mark.django_db
@@ -75,13 +76,19 @@ def test_plugin_data_appears_after_sync(plugin_dirs, admin_client_logged) -> Non
     assert "healthy-fixture" in html.split("across", 1)[1].split("</p>", 1)[0]
 
 
-def test_plugin_code_is_imported_on_first_use_only(plugin_dirs, admin_client_logged) -> None:
+def test_plugin_code_is_imported_by_sync_not_by_discovery(plugin_dirs, admin_client_logged) -> None:
+    """Discovery reads manifests only; sync starts what it found (so 'active' means the code
+    imported and initialised), and the page then serves that same load."""
     plugin_dirs.add("healthy-fixture")
-    manager.sync()
     prefix = "_stonks_plugin_pkgs.healthy_fixture"
+    manager.discover_plugins()
     assert not [m for m in sys.modules if m.startswith(prefix)]
-    page(admin_client_logged)
+    manager.sync()
     assert f"{prefix}.healthy.services" in sys.modules
+    loaded = plugin_registry.peek("healthy-fixture")
+    assert loaded is not None
+    page(admin_client_logged)
+    assert plugin_registry.peek("healthy-fixture") is loaded
 
 
 def test_disable_removes_the_data_enable_brings_it_back(
@@ -126,22 +133,18 @@ def test_two_plugins_shipping_the_same_package_both_serve(plugin_dirs, admin_cli
     assert "broker" not in sys.modules
 
 
-def test_plugin_failing_on_first_use_leaves_the_rest_of_the_page(
+def test_plugin_failing_to_import_is_in_error_after_sync_and_off_the_page(
     plugin_dirs, admin_client_logged
 ) -> None:
     plugin_dirs.add("healthy-fixture")
     plugin_dirs.add("import-error")
     manager.sync()
-    assert Plugin.objects.get(name="import-error").state == "active"
-
-    html = page(admin_client_logged)
-    assert symbols(html) == {"ibkr": {"EXSC", "SMTB"}, "healthy-fixture": {"HLTH"}}
-    assert "import failed" in failures(html)["import-error"]
+    # Sync imported it: the state tells the truth before any user's request.
     plugin = Plugin.objects.get(name="import-error")
     assert (plugin.state, plugin.error_code) == ("error", "import_error")
     assert "stonks_fixture_module_that_does_not_exist" in plugin.error_message
 
-    # Next request: the failed plugin is out of service, the warning is gone.
+    # Out of service: the page shows the healthy brokers and no warning.
     html = page(admin_client_logged)
     assert symbols(html) == {"ibkr": {"EXSC", "SMTB"}, "healthy-fixture": {"HLTH"}}
     assert failures(html) == {}

@@ -21,11 +21,12 @@ from stonks_plugins.legacy.adapter import (
     capture,
     dotted_ref,
 )
-from stonks_plugins.legacy.bridge import LazyService, bridge
+from stonks_plugins.legacy.bridge import LazyService
 from stonks_plugins.manager import manager
 from stonks_plugins.manifest import parse_manifest
 from stonks_plugins.models import HealthCheck, Plugin
 from stonks_plugins.registry import plugin_registry
+from stonks_plugins.runtime.serving import serving
 from tests.stonks_overwatch.test_home import page, symbols
 
 pytestmark = pytest.mark.django_db
@@ -135,7 +136,7 @@ def test_a_new_config_version_reaches_the_legacy_services(
     with django_capture_on_commit_callbacks(execute=True):
         manager.set_config("ibkr", {"account_id": "U7654321"})
     assert manager.get_config("ibkr").status == "active"
-    bridge.refresh(force=True)
+    serving.refresh(force=True)
     overview = BrokerFactory().create_service("ibkr", "account").get_account_overview()
     assert overview.account_id == "U7654321"
 
@@ -143,9 +144,9 @@ def test_a_new_config_version_reaches_the_legacy_services(
 def test_reset_restores_the_legacy_registration() -> None:
     manager.sync()
     manager.disable("ibkr")
-    bridge.refresh(force=True)
+    serving.refresh(force=True)
     assert not BrokerRegistry().is_registered("ibkr")
-    bridge.reset()  # no registry read here: a read would refresh from the (disabled) row
+    serving.reset()  # no registry read here: a read would refresh from the (disabled) row
     restored = BrokerRegistry()._services["ibkr"][ServiceType.PORTFOLIO]
     assert restored.__name__ == "IbkrPortfolioService"
     assert "ibkr" not in plugin_registry.known()

@@ -28,10 +28,10 @@ from stonks_plugins.interfaces_v2 import (
     TotalPortfolioV2,
     TransactionServiceV2,
 )
-from stonks_plugins.legacy.bridge import bridge
 from stonks_plugins.manager import manager
 from stonks_plugins.models import Plugin
 from stonks_plugins.registry import plugin_registry
+from stonks_plugins.runtime.serving import serving
 from stonks_plugins.sandbox.process import ProcessHost, _loads
 from tests.conftest import FIXTURES, fast_process_plugins
 
@@ -60,7 +60,7 @@ def proc_v2(plugin_dirs):  # type: ignore[no-untyped-def]
     plugin_dirs.add("proc-healthy")
     manager.sync()
     assert Plugin.objects.get(name="proc-v2").state == "active"
-    bridge.refresh(force=True)  # registers them in this process, as a page view would
+    serving.refresh(force=True)  # registers them in this process, as a page view would
     yield
     manager.unload_plugin("proc-v2")
     manager.unload_plugin("proc-healthy")

@@ -82,7 +82,7 @@ def plugin_modules():
 
 from stonks_overwatch.core.registry import BrokerRegistry
 from stonks_plugins.discovery.directories import _listings
-from stonks_plugins.legacy.bridge import _refresh_hook
+from stonks_plugins.runtime.serving import serving
 
 report = {
     "imported": plugin_modules(),
@@ -93,7 +93,7 @@ report = {
         for _, _, cands in _listings.values()
         for cand in cands
     },
-    "hooked": _refresh_hook in getattr(BrokerRegistry(), "_refresh_hooks", []),
+    "hooked": serving.refresh in getattr(BrokerRegistry(), "_refresh_hooks", []),
     "db_exists": os.path.exists(spec["db"]),
     "queries": queries,
 }

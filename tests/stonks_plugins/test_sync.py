@@ -174,15 +174,20 @@ def test_runtime_failure_is_not_retried_by_every_sync(plugin_dirs) -> None:
 
     plugin_dirs.add("import-error")
     manager.sync()
-    assert Plugin.objects.get(name="import-error").state == "active"  # fine until first use
+    # Sync imported it: its state tells the truth at once.
+    plugin = Plugin.objects.get(name="import-error")
+    assert (plugin.state, plugin.error_code) == ("error", "import_error")
     store.mark_failed(PluginError("import-error", ReasonCode.IMPORT_ERROR, "boom"))
     events = PluginEvent.objects.count()
     assert not manager.sync().changed
     plugin = Plugin.objects.get(name="import-error")
     assert (plugin.state, plugin.error_code) == ("error", "import_error")
     assert PluginEvent.objects.count() == events
-    # An operator's enable retries it.
-    assert manager.enable("import-error").state == "active"
+    # An operator's enable retries it at once (no backoff), and says how it went.
+    plugin = manager.enable("import-error")
+    assert (plugin.state, plugin.error_code) == ("error", "import_error")
+    assert "stonks_fixture_module_that_does_not_exist" in plugin.error_message
+    assert PluginEvent.objects.count() > events
 
 
 def test_duplicate_loser_is_recorded_as_duplicate(plugin_dirs) -> None:

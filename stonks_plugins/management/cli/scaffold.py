@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import CommandError
 
 from stonks_plugins.scaffold import PLUGIN_TYPES, ScaffoldError, create_plugin
 
+from ...conf import plugin_settings
 from . import Adder, Handler, Output, fail
 
 
@@ -42,7 +42,7 @@ def register(add: Adder) -> dict[str, Handler]:
 
 
 def do_new(out: Output, options: dict[str, Any]) -> None:
-    plugin_dirs = [Path(p) for p in getattr(settings, "PLUGIN_DIRS", [])]
+    plugin_dirs = plugin_settings.plugin_dirs
     directory = options["directory"] or (plugin_dirs[0] if plugin_dirs else Path("plugins"))
     try:
         result = create_plugin(

@@ -1,0 +1,367 @@
+"""Home page benchmark: how long a user waits for ``/`` when faulty plugins are installed.
+
+Two runs in one invocation, each on a fresh database (a SQLite file, or a fresh PostgreSQL
+database on the server ``--database-url`` names):
+
+- ``clean``:  the bundled plugins alone (``PLUGIN_DIRS=plugins``);
+- ``faults``: the bundled plugins plus a temporary folder holding the whole fault corpus
+  (``tests.e2e.page_stack.FAULT_CORPUS``: a hang or a crash in every phase of a plugin,
+  an endless loop, a memory hog, a 60 s service call, in process and process-isolated).
+
+Each run: ``migrate``; ``plugins sync`` in its own process (timed; how many plugins ended in
+``error``, and with which codes); a logged-in session made in the database; gunicorn with two
+workers (``stonks_overwatch.wsgi:application``, the e2e ``Stack``). As soon as the server
+answers ``/healthz``, the FIRST home page request is timed, then N later ones, one after the
+other (each with a client timeout; the later requests of a run stop at the run's bound, and
+those not sent count as misses).
+
+Targets (from the issue), budget = ``PLUGINS_PAGE_BUDGET`` (default 2 s):
+
+- the first request answers (200, the portfolio page) within the budget + 0.5 s;
+- the later requests' p99 of the fault run is within 1.5x the clean run's;
+- every page of the fault run shows the rows of every healthy broker (those the clean run
+  shows: the bundled brokers and the legacy one).
+
+Run:  .venv/bin/python benchmarks/bench_page.py [--requests 200] [--check] [--json]
+      [--database-url postgres://postgres@127.0.0.1:5432/postgres]
+Exit status is 0 unless ``--check`` is given and a target is missed (1), or the PostgreSQL
+server named by ``--database-url`` is not reachable (2 with ``--check``; a notice and 0
+without).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.e2e.conftest import Stack, postgres_database  # noqa: E402
+from tests.e2e.page_stack import (  # noqa: E402
+    FAULT_CORPUS,
+    Fetch,
+    bundled_plugins,
+    copy_plugins,
+    failures,
+    login,
+    make_login,
+    states,
+    timed_get,
+    timed_sync,
+)
+
+FIRST_SLACK_S = 0.5  # first request: within the budget + this
+P99_RATIO = 1.5  # later requests: p99 within this x the clean run's
+
+
+class Unavailable(Exception):
+    """A service the benchmark needs is not reachable."""
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (p99 of 200 samples is the 198th smallest); inf is a miss."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)] if ordered else math.inf
+
+
+# -- one run ----------------------------------------------------------------------------------
+def run_one(
+    label: str, plugin_dirs: list[str], database: str, args: argparse.Namespace, tmp: Path
+) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database,
+        "PLUGIN_DIRS": ",".join(plugin_dirs),
+        "PLUGINS_PAGE_BUDGET": str(args.budget),
+        "REDIS_URL": "",  # the embedded default: local cache, eager Celery
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    for name in ("DJANGO_SETTINGS_MODULE", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+        env.pop(name, None)
+    stack = Stack(env, tmp)
+    try:
+        stack.manage("migrate", "--noinput", "-v", "0")
+        sync = timed_sync(stack, args.sync_timeout)
+        after_sync = states(stack)
+        cookie = make_login(stack, "bench", "bench-pass")
+
+        t0 = time.perf_counter()
+        stack.start_gunicorn(workers=2)  # returns once a worker answers /healthz
+        server_up = time.perf_counter() - t0
+        session = login(stack, cookie)
+        first = timed_get(session, "/", timeout=args.timeout)
+
+        later: list[Fetch] = []
+        deadline = time.monotonic() + args.run_timeout
+        while len(later) < args.requests and time.monotonic() < deadline:
+            later.append(timed_get(session, "/", timeout=args.timeout))
+        not_sent = args.requests - len(later)
+        log = stack.log()
+    finally:
+        stack.stop()
+
+    in_error: dict[str, list[str]] = {}
+    for name, row in sorted(after_sync.items()):
+        if row["state"] == "error":
+            in_error.setdefault(row["code"] or "?", []).append(name)
+    seconds = [f.seconds for f in later] + [math.inf] * not_sent
+    return {
+        "label": label,
+        "plugin_dirs": plugin_dirs,
+        "plugins": len(after_sync),
+        "sync_s": sync.seconds,
+        "sync_rc": sync.returncode,
+        "in_error": in_error,
+        "states": {n: r["state"] for n, r in after_sync.items()},
+        "server_up_s": server_up,
+        "first": first,
+        "later": later,
+        "not_sent": not_sent,
+        "p50": pct(seconds, 50),
+        "p99": pct(seconds, 99),
+        "max": max(seconds) if seconds else math.inf,
+        "answered": sum(1 for f in later if f.answered),
+        "worker_timeouts": log.count("WORKER TIMEOUT"),
+    }
+
+
+def judge(clean: dict[str, Any], faults: dict[str, Any], budget: float) -> dict[str, Any]:
+    first_target = budget + FIRST_SLACK_S
+    pages = [p for p in (clean["first"], *clean["later"]) if p.is_home]
+    reference: set[tuple[str, str]] = set().union(*(p.found for p in pages)) if pages else set()
+
+    def first_ok(run: dict[str, Any]) -> bool:
+        f: Fetch = run["first"]
+        return f.is_home and f.seconds <= first_target
+
+    def missing(page: Fetch) -> set[tuple[str, str]]:
+        return reference - page.found if page.is_home else set(reference)
+
+    later_ok = sum(1 for p in faults["later"] if not missing(p))
+    p99_target = P99_RATIO * clean["p99"]
+    verdicts = {
+        "first_clean": first_ok(clean),
+        "first_faults": first_ok(faults),
+        "p99": faults["p99"] <= p99_target,
+        "rows_first": bool(reference) and not missing(faults["first"]),
+        "rows_later": bool(reference)
+        and faults["not_sent"] == 0
+        and later_ok == len(faults["later"]),
+    }
+    return {
+        "budget_s": budget,
+        "first_target_s": first_target,
+        "p99_target_s": p99_target,
+        "reference_rows": sorted(reference),
+        "reference_brokers": sorted({b for b, _ in reference}),
+        "missing_first": sorted(missing(faults["first"])),
+        "later_with_every_row": later_ok,
+        "verdicts": verdicts,
+        "passed": all(verdicts.values()),
+    }
+
+
+# -- output -----------------------------------------------------------------------------------
+def s(value: float, digits: int = 3) -> str:
+    return "miss" if math.isinf(value) else f"{value:.{digits}f}"
+
+
+def secs(value: float) -> str:
+    return "miss" if math.isinf(value) else f"{value:.3f} s"
+
+
+def by_broker(found: list[tuple[str, str]]) -> str:
+    counts: dict[str, int] = {}
+    for broker, _ in found:
+        counts[broker] = counts.get(broker, 0) + 1
+    return ", ".join(f"{b} ({n})" for b, n in sorted(counts.items()))
+
+
+def ms(value: float) -> str:
+    return "miss" if math.isinf(value) else f"{value * 1000:.0f}"
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def print_table(res: dict[str, Any]) -> None:
+    j = res["judgement"]
+    clean, faults = res["runs"]["clean"], res["runs"]["faults"]
+    print(
+        f"page benchmark: home page '/', gunicorn -w 2, {res['database']}; "
+        f"PLUGINS_PAGE_BUDGET={j['budget_s']:g} s; {res['requests']} later requests, "
+        f"client timeout {res['timeout']:g} s, run bound {res['run_timeout']:g} s"
+    )
+    head = (
+        f"{'run':<8}{'plugins':>8}{'sync s':>8}{'in error':>9}{'up s':>7}{'first s':>9}"
+        f"{'status':>7}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'answered':>10}{'rows':>9}"
+    )
+    print(head)
+    print("-" * len(head))
+    for run in (clean, faults):
+        f: Fetch = run["first"]
+        n_err = sum(len(v) for v in run["in_error"].values())
+        reference = set(j["reference_rows"])
+        rows = f"{len(f.found & reference) if f.is_home else 0}/{len(reference)}"
+        print(
+            f"{run['label']:<8}{run['plugins']:>8}{s(run['sync_s'], 1):>8}{n_err:>9}"
+            f"{s(run['server_up_s'], 1):>7}{s(f.seconds):>9}{f.status or '-':>7}"
+            f"{ms(run['p50']):>8}{ms(run['p99']):>8}{ms(run['max']):>8}"
+            f"{run['answered']:>6}/{res['requests']:<3}{rows:>9}"
+        )
+    v = j["verdicts"]
+    print("targets:")
+    print(
+        f"  first request <= budget + {FIRST_SLACK_S:g} s = {j['first_target_s']:g} s: "
+        f"clean {secs(clean['first'].seconds)} {verdict(v['first_clean'])}, "
+        f"faults {secs(faults['first'].seconds)} {verdict(v['first_faults'])}"
+    )
+    print(
+        f"  later p99 <= {P99_RATIO:g}x clean p99 = {ms(j['p99_target_s'])} ms: "
+        f"faults {ms(faults['p99'])}{'' if math.isinf(faults['p99']) else ' ms'} "
+        f"{verdict(v['p99'])}"
+    )
+    brokers = ", ".join(j["reference_brokers"]) or "none seen in the clean run"
+    print(
+        f"  every healthy broker's rows ({len(j['reference_rows'])} rows of {brokers}) "
+        f"on the fault run's pages: first page {verdict(v['rows_first'])}"
+        + (f" (missing rows of {by_broker(j['missing_first'])})" if j["missing_first"] else "")
+        + f"; later pages {j['later_with_every_row']}/{res['requests']} "
+        f"{verdict(v['rows_later'])}"
+    )
+    for run in (clean, faults):
+        codes = "; ".join(f"{code}: {', '.join(names)}" for code, names in run["in_error"].items())
+        n_err = sum(len(v) for v in run["in_error"].values())
+        sync = s(run["sync_s"], 1) + " s" if not math.isinf(run["sync_s"]) else "not done"
+        print(f"sync ({run['label']}): {sync}, {n_err} in error" + (f" - {codes}" if codes else ""))
+    f = faults["first"]
+    if f.is_home:
+        shown = failures(f.body)
+        if shown:
+            print(f"first fault page lists as unavailable: {', '.join(sorted(shown))}")
+    else:
+        print(f"first fault page: {f.error or f'status {f.status}, not the portfolio page'}")
+    notes = []
+    for run in (clean, faults):
+        if run["not_sent"]:
+            notes.append(f"{run['label']}: {run['not_sent']} requests not sent (run bound)")
+        if run["worker_timeouts"]:
+            notes.append(f"{run['label']}: gunicorn killed {run['worker_timeouts']} hung workers")
+    if notes:
+        print("notes: " + "; ".join(notes))
+    print(f"overall: {verdict(j['passed'])}")
+
+
+def as_json(res: dict[str, Any]) -> dict[str, Any]:
+    def fetch(f: Fetch) -> dict[str, Any]:
+        return {
+            "status": f.status,
+            "seconds": None if math.isinf(f.seconds) else f.seconds,
+            "error": f.error,
+            "rows": sorted(f.found),
+        }
+
+    def clean_number(v: Any) -> Any:
+        return None if isinstance(v, float) and math.isinf(v) else v
+
+    runs = {}
+    for key, run in res["runs"].items():
+        runs[key] = {
+            k: clean_number(v) for k, v in run.items() if k not in ("first", "later", "states")
+        }
+        runs[key]["first"] = fetch(run["first"])
+        runs[key]["later_seconds"] = [clean_number(f.seconds) for f in run["later"]]
+        runs[key]["states"] = run["states"]
+    judgement = {k: clean_number(v) for k, v in res["judgement"].items()}
+    return {**{k: v for k, v in res.items() if k != "runs"}, "runs": runs, "judgement": judgement}
+
+
+# -- the benchmark ----------------------------------------------------------------------------
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    base = args.database_url or ""
+    postgres = base.startswith(("postgres://", "postgresql://"))
+    if base and not postgres:
+        raise SystemExit(f"--database-url must name PostgreSQL (got {base!r})")
+    runs: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-page-") as tmpdir:
+        tmp = Path(tmpdir)
+        faults_dir = copy_plugins(FAULT_CORPUS, tmp / "fault-corpus")
+        bundled = "plugins"  # relative to the project root, as the product's default
+        for label, dirs in (("clean", [bundled]), ("faults", [bundled, str(faults_dir)])):
+            work = tmp / label
+            work.mkdir()
+            with ExitStack() as stack:
+                if postgres:
+                    try:
+                        database = stack.enter_context(postgres_database(base))
+                    except Exception as exc:  # psycopg.OperationalError, mostly
+                        raise Unavailable(f"PostgreSQL at {base}: {exc}") from exc
+                else:
+                    database = f"sqlite:///{work / 'db.sqlite3'}"
+                runs[label] = run_one(label, dirs, database, args, work)
+    return {
+        "database": "PostgreSQL" if postgres else "SQLite",
+        "requests": args.requests,
+        "timeout": args.timeout,
+        "run_timeout": args.run_timeout,
+        "bundled": bundled_plugins(),
+        "corpus": list(FAULT_CORPUS),
+        "runs": runs,
+        "judgement": judge(runs["clean"], runs["faults"], args.budget),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--requests", type=int, default=200, help="later requests per run")
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="client timeout of each request, s"
+    )
+    parser.add_argument(
+        "--run-timeout",
+        type=float,
+        default=180.0,
+        help="bound of each run's later requests, s (those not sent count as misses)",
+    )
+    parser.add_argument(
+        "--sync-timeout", type=float, default=120.0, help="bound of 'plugins sync', s"
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=float(os.environ.get("PLUGINS_PAGE_BUDGET") or 2.0),
+        help="PLUGINS_PAGE_BUDGET given to the server (default: the environment's, else 2)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="a postgres:// URL: each run gets a fresh database on that server "
+        "(default: a SQLite file per run)",
+    )
+    parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    args = parser.parse_args(argv)
+    try:
+        res = run(args)
+    except Unavailable as exc:
+        print(f"page benchmark skipped: {exc}", file=sys.stderr)
+        return 2 if args.check else 0
+    print_table(res)
+    if args.json:
+        print(json.dumps(as_json(res), indent=2, default=str))
+    return 1 if args.check and not res["judgement"]["passed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

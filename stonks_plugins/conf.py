@@ -1,0 +1,80 @@
+"""Every ``PLUGINS_*`` setting and its default, in one table (DRF's ``api_settings`` is the
+model).
+
+The host's ``settings.py`` reads the environment (django-environ) into Django settings of
+the same names; the engine reads them only through :data:`plugin_settings`, so a setting the
+host does not define falls back to the default here, and ``override_settings`` in tests
+works without any reload (nothing is cached: a read is one ``getattr``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+from django.conf import settings
+
+DEFAULTS: Final[dict[str, Any]] = {
+    # -- what is served -------------------------------------------------------------------
+    "SAFE_MODE": False,  # start with no plugin code loaded; stored states are kept
+    "ENABLE_NEW": True,  # newly discovered plugins start enabled
+    "REGISTER_LEGACY": True,  # also register the legacy hard-coded brokers
+    "REGISTRY_MODE": "alongside",  # legacy | alongside | plugins
+    "LEGACY_AS_PLUGINS": True,  # list legacy brokers as plugins in 'alongside' mode
+    "MODE_NOTE": "",  # internal: set by tests to word the mode's note
+    "REFRESH_INTERVAL": 0.25,  # seconds between a process's checks for changes elsewhere
+    # -- the serving runtime ------------------------------------------------------------
+    "PAGE_BUDGET": 2.0,  # seconds a request may wait on plugin code, all phases together
+    "CALL_TIMEOUT": 30.0,  # seconds a call outside a request (task, CLI) may wait
+    "MAX_INFLIGHT": 4,  # calls of one plugin running at once in a process; more are refused
+    "LAST_GOOD_MAX_AGE": 86400.0,  # seconds a last good result may be shown in its place
+    "SYNC_LOAD_TIMEOUT": 15.0,  # seconds 'plugins sync' waits for new plugins to start
+    "WARMUP": True,  # each process loads its plugins in the background at start
+    "RETRY_JITTER": 0.2,  # fraction of a retry's backoff drawn at random
+    # -- the boundary ---------------------------------------------------------------------
+    "TIMEOUTS": {"import": 30.0, "initialize": 10.0, "health_check": 5.0, "shutdown": 5.0},
+    "CIRCUIT_THRESHOLD": 5,
+    "BACKOFF_BASE": 1.0,
+    "BACKOFF_MAX": 300.0,
+    "PROCESS_LIMITS": {
+        "memory_mb": 512,
+        "cpu_seconds": 60,
+        "call_timeout": 30.0,
+        "start_timeout": 20.0,
+    },
+    # -- monitoring and retention (Celery beat, or the in-process scheduler) -----------------
+    "HEALTH_FAILURE_THRESHOLD": 3,
+    "HEALTH_HISTORY": 50,
+    "HEALTH_INTERVAL": 60.0,  # seconds between background health checks of active plugins
+    "RETRY_INTERVAL": 30.0,  # seconds between background retries of retryable errors
+    "PRUNE_INTERVAL": 3600.0,  # seconds between two prunings of old rows
+    "EVENT_RETENTION_DAYS": 90.0,
+    "HEALTH_RETENTION_DAYS": 30.0,
+    "METRICS_FLUSH_INTERVAL": 15.0,
+    "METRICS_RETENTION_HOURS": 24.0,
+    # -- secrets ------------------------------------------------------------------------------
+    "SECRET_KEY": "",
+    "SECRET_KEY_FALLBACKS": [],
+}
+
+
+class PluginSettings:
+    """``plugin_settings.PAGE_BUDGET`` reads ``settings.PLUGINS_PAGE_BUDGET`` or the default."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"unknown plugin setting PLUGINS_{name}")
+        return getattr(settings, f"PLUGINS_{name}", DEFAULTS[name])
+
+    @property
+    def plugin_dirs(self) -> list[Path]:
+        """``PLUGIN_DIRS`` (named without the prefix, as the environment variable is)."""
+        return [Path(p) for p in getattr(settings, "PLUGIN_DIRS", ["plugins"])]
+
+    def timeout(self, operation: str) -> float:
+        """The boundary's limit for a lifecycle operation (the table's, unless overridden)."""
+        merged = {**DEFAULTS["TIMEOUTS"], **(getattr(settings, "PLUGINS_TIMEOUTS", {}) or {})}
+        return float(merged.get(operation) or DEFAULTS["CALL_TIMEOUT"])
+
+
+plugin_settings = PluginSettings()

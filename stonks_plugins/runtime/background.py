@@ -1,0 +1,186 @@
+"""The background runtime of a serving process: one thread that keeps the process's plugins
+warm and writes what plugin code's outcomes change.
+
+Started once per process (and again after a fork) in web and worker processes - never by
+``manage.py`` commands - it:
+
+- refreshes the serving set every ``PLUGINS_REFRESH_INTERVAL`` seconds, so a change made
+  elsewhere is loaded before any request asks for it;
+- loads every served plugin as soon as it is served (each load on its own thread: one
+  plugin that hangs while loading never delays another), at start and on every change;
+- retries a failed load after its backoff (exponential, with jitter - Home Assistant's
+  setup retry), so no user's request ever starts or retries a load;
+- writes the :mod:`.outbox` and flushes the metrics, so the request path only reads;
+- runs the beat schedule in-process on the embedded default, where no beat exists.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import queue
+import random
+import threading
+import time
+
+from django.conf import settings
+from django.db import connections
+
+from .. import metrics_store
+from ..conf import plugin_settings
+from ..registry import plugin_registry
+from ..sandbox import SandboxError
+from . import loads, outbox
+from .serving import serving
+
+logger = logging.getLogger(__name__)
+
+TICK = 0.1  # seconds between two rounds of the loop when nothing is asked of it
+
+
+class Background:
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._asked: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._retries: list[tuple[float, str]] = []
+        self._retry_at: dict[str, float] = {}
+
+    @property
+    def running(self) -> bool:
+        return self.pid == os.getpid() and self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> bool:
+        """Start in this process (idempotent); False when warm-up is switched off."""
+        if self.running:
+            return True
+        if not plugin_settings.WARMUP or plugin_settings.SAFE_MODE:
+            return False
+        self.pid = os.getpid()
+        self._stop.clear()
+        outbox.background(True)
+        serving.on_arrival(self._arrived)
+        loads.on_attempt_end(self._attempt_ended)
+        self._thread = threading.Thread(
+            target=self._loop, name="stonks-plugins-runtime", daemon=True
+        )
+        self._thread.start()
+        if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
+            try:
+                from ..monitoring.embedded import start_embedded_scheduler
+            except ImportError:  # pragma: no cover - the package ships with the app
+                logger.warning("no embedded scheduler: background monitoring is off")
+            else:
+                start_embedded_scheduler()
+        logger.info("plugin runtime started in process %s", self.pid)
+        return True
+
+    def stop(self, timeout: float = 2.0) -> None:
+        from ..monitoring.embedded import stop_embedded_scheduler
+
+        stop_embedded_scheduler()
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout)
+        self._thread = None
+        self.pid = None
+        outbox.background(False)
+
+    def after_fork(self) -> None:
+        """A forked child has none of its parent's threads: start afresh when asked."""
+        self._thread = None
+        self.pid = None
+        self._stop = threading.Event()
+        self._asked = queue.SimpleQueue()
+        self._retries = []
+        self._retry_at = {}
+        outbox.background(False)
+
+    # -- what others tell it ---------------------------------------------------------------
+    def _arrived(self, names: list[str]) -> None:
+        for name in names:
+            self._asked.put(name)
+
+    def _attempt_ended(self, name: str) -> None:
+        if plugin_registry.peek(name) is not None:
+            self._retry_at.pop(name, None)
+            if name in serving.failing:
+                # Loaded here although its row is in a retryable error (it failed in
+                # another process, or before this one started): it works, say so.
+                outbox.post(f"the recovery of plugin {name}", lambda: _recovered(name))
+            return
+        if name not in plugin_registry.known():
+            self._retry_at.pop(name, None)
+            return
+        failures, retry_in = plugin_registry.load_failure(name)
+        if failures == 0:
+            return
+        jitter = float(plugin_settings.RETRY_JITTER)
+        # Only ever later than the backoff (the load circuit refuses an earlier try), by up
+        # to a fraction of it, so processes that failed together do not retry together.
+        delay = max(retry_in, 0.05) * (1.0 + jitter * random.random())
+        at = time.monotonic() + delay
+        self._retry_at[name] = at
+        heapq.heappush(self._retries, (at, name))
+
+    # -- the loop -------------------------------------------------------------------------
+    def _loop(self) -> None:
+        last_refresh = 0.0
+        while not self._stop.is_set():
+            try:
+                now = time.monotonic()
+                if now - last_refresh >= float(plugin_settings.REFRESH_INTERVAL):
+                    last_refresh = now
+                    serving.refresh()
+                self._begin_asked()
+                self._begin_due(now)
+                outbox.drain()
+                metrics_store.flush()
+            except Exception:  # the loop must outlive anything a round meets
+                logger.exception("plugin runtime round failed")
+            finally:
+                connections.close_all()
+            self._stop.wait(TICK)
+
+    def _begin_asked(self) -> None:
+        while True:
+            try:
+                name = self._asked.get_nowait()
+            except queue.Empty:
+                return
+            self._begin(name)
+
+    def _begin_due(self, now: float) -> None:
+        while self._retries and self._retries[0][0] <= now:
+            at, name = heapq.heappop(self._retries)
+            if self._retry_at.get(name) != at:
+                continue  # superseded by a later schedule, or loaded meanwhile
+            del self._retry_at[name]
+            self._begin(name)
+
+    def _begin(self, name: str) -> None:
+        if name not in plugin_registry.known() or plugin_registry.peek(name) is not None:
+            return
+        try:
+            loads.begin(name)
+        except SandboxError as err:
+            logger.warning("%s", err)
+
+
+def _recovered(name: str) -> None:
+    from ..store import recover
+
+    recover(name, "recovered: loaded by the background runtime")
+
+
+background = Background()
+os.register_at_fork(after_in_child=background.after_fork)
+
+
+def ensure_started() -> None:
+    """Cheap when running; starts the background runtime in a serving process."""
+    if background.pid != os.getpid():
+        background.start()

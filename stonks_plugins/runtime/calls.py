@@ -1,0 +1,187 @@
+"""Every broker service the core's ``BrokerFactory`` hands out goes through here.
+
+A call on a service (``get_portfolio()``...) runs - middleware chain, load wait, the plugin's
+method - as one job on the broker's lane (:mod:`.lanes`), and the caller waits for it at
+most until its deadline (:mod:`.budget`). What then happens:
+
+- the job answers in time: that answer, which is also kept as the broker's last good one;
+- it fails or misses the deadline: the last good answer (:mod:`.lastgood`), noted on the
+  page with its time ("as of 10:42") and the reason; with none, the ``SandboxError`` the
+  core's aggregators already turn into "unavailable: reason" while rendering the rest.
+
+A request asks its brokers one after another (the core's aggregators are sequential), so a
+broker that hangs would eat the budget of the ones after it. So the first call of a method
+without arguments in a request starts the same call on every other broker that offers the
+service, at once; each broker's call then only waits for its own job, and all of them share
+one deadline. Calls that a request started and never collected leave their answer as the
+last good one; nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Hashable, Iterator
+from typing import Any
+
+from stonks_overwatch.core.factory import BrokerFactory
+from stonks_overwatch.core.registry import BrokerRegistry
+from stonks_overwatch.core.service_types import ServiceType
+
+from ..base import ServiceCall
+from ..hosting.middleware import run_chain, served_chain
+from ..legacy.bridge import DeferredService
+from ..registry import SERVICE_INTERFACES
+from ..sandbox import SandboxError
+from . import budget, lanes, lastgood, outbox
+
+logger = logging.getLogger(__name__)
+
+_NO_ARGS: Hashable = ((), ())
+
+
+class _Refused:
+    """A call that never started (its lane was full): waiting on it re-raises why."""
+
+    def __init__(self, error: SandboxError) -> None:
+        self.error = error
+
+    def wait(self, deadline: float, limit: float) -> Any:
+        raise self.error
+
+
+def _materialise(value: Any) -> Any:
+    """A generator would run the plugin's code in the caller's thread, unbounded."""
+    if isinstance(value, Iterator) and not isinstance(value, (str, bytes)):
+        return list(value)
+    return value
+
+
+class BoundedService:
+    """Stands for a broker service; every public method is a bounded call on its lane."""
+
+    def __init__(self, broker: str, service_type: ServiceType, service: Any) -> None:
+        self._broker = broker
+        self._type = service_type
+        self._service = service
+
+    @property
+    def wrapped(self) -> Any:
+        return self._service
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if isinstance(self._service, DeferredService):
+            # Resolving the service would wait for the plugin's load: ask the interface
+            # whether the name is a method instead.
+            interface = SERVICE_INTERFACES.get(self._type)
+            if not callable(getattr(interface, name, None)):
+                return self._bounded(lambda: getattr(self._service, name), f"{name}")
+        else:
+            attr = getattr(self._service, name)
+            if not callable(attr):
+                return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._call(name, args, kwargs)
+
+        call.__name__ = name
+        return call
+
+    # -- one call --------------------------------------------------------------------------
+    def _call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        scope = budget.current()
+        key = (self._type.value, method, lastgood.args_key(args, kwargs))
+        pending = scope.pending.pop((self._broker, key), None) if scope is not None else None
+        if pending is None:
+            if scope is not None and key[2] == _NO_ARGS and (key[:2]) not in scope.fanned:
+                scope.fanned.add(key[:2])
+                self._fan_out(scope, method, key)
+            pending = self._start(method, args, kwargs, key)
+        return self._finish(pending, key)
+
+    def _start(
+        self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], key: Any
+    ) -> lanes.Call | _Refused:
+        scope = budget.current()
+        service = self._service
+        if isinstance(service, DeferredService):
+            service.prepare()  # begin its load from this thread, which reads its config
+        chain = served_chain()
+        broker, stype = self._broker, self._type
+        remember = key[2] is not None
+        since = lastgood.epoch(broker)
+
+        def job() -> Any:
+            with budget.inherit(scope):
+                target = getattr(service, method)
+                value = run_chain(
+                    ServiceCall(broker, stype, method, args, kwargs),
+                    lambda: _materialise(target(*args, **kwargs)),
+                    chain,
+                )
+            if remember:
+                lastgood.keep(broker, key, value, since)
+            return value
+
+        try:
+            return lanes.lane(broker).start(f"{stype.value}.{method}", job)
+        except SandboxError as err:
+            return _Refused(err)
+
+    def _finish(self, pending: lanes.Call | _Refused, key: Any) -> Any:
+        try:
+            value = pending.wait(budget.deadline(), budget.limit())
+        except SandboxError as err:
+            if isinstance(pending, lanes.Call):
+                _report_overrun(err, pending)
+            outbox.settle()
+            answer = lastgood.get(self._broker, key) if key[2] is not None else None
+            if answer is None:
+                raise
+            budget.note_stale(self._broker, answer.as_of, err.message)
+            return answer.value
+        outbox.settle()
+        return value
+
+    def _fan_out(self, scope: budget.Scope, method: str, key: Any) -> None:
+        registry, factory = BrokerRegistry(), BrokerFactory()
+        for other in registry.get_registered_brokers():
+            if other == self._broker or not registry.broker_supports_service(other, self._type):
+                continue
+            if (other, key) in scope.pending:
+                continue
+            try:
+                service = factory.create_service(other, self._type)
+            except Exception:  # the aggregator will meet (and report) the same failure
+                continue
+            if isinstance(service, BoundedService):
+                scope.pending[(other, key)] = service._start(method, (), {}, key)
+
+    def _bounded(self, read: Any, operation: str) -> Any:
+        try:
+            call = lanes.lane(self._broker).start(f"{self._type.value}.{operation}", read)
+        except SandboxError:
+            raise
+        return call.wait(budget.deadline(), budget.limit())
+
+    def __repr__(self) -> str:
+        return f"<BoundedService {self._broker}:{self._type.value} {self._service!r}>"
+
+
+def _report_overrun(err: SandboxError, call: lanes.Call) -> None:
+    """An abandoned call is news once (an event with where it hangs); a refused one is not."""
+    if err.code.value != "timeout" or call.pending.done.is_set():
+        return
+    from ..store import record_failure
+
+    details = err.as_dict()
+    outbox.post(
+        f"the overrun of plugin {err.plugin}",
+        lambda: record_failure(err.plugin, f"{err.operation} failed: {err.message}", details),
+    )
+
+
+def wrap_service(broker: str, service_type: ServiceType, service: Any) -> Any:
+    """The core's service-wrapper hook (installed by ``AppConfig.ready``)."""
+    return BoundedService(broker, service_type, service)

@@ -1,0 +1,194 @@
+"""Loading plugins off the request path.
+
+A load attempt runs on its own thread (its plugin code bounded by the boundary's import and
+initialize limits); whoever needs the plugin waits for the attempt at most until its
+deadline and is told "still starting" otherwise - the attempt goes on. At most one attempt
+per plugin runs at a time. The caller reads the plugin's config (it may be the only thread
+that sees the database, inside a test's transaction) and hands it over; the attempt itself
+never writes: what its failure changes is posted to the :mod:`.outbox`.
+
+Who starts attempts: in a process with the background runtime (``start()``), only the
+warmer - at start, when the served set changes, and for retries with backoff and jitter -
+so a user's request never starts or retries a load, it only waits (within the budget) for
+one that is running. Without it (the test client, the CLI, a task) the first caller starts
+the attempt on a background thread and waits within its own deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from django.db import connections
+
+from ..errors import PluginError, ReasonCode
+from ..registry import LoadedPlugin, plugin_registry
+from ..sandbox import SandboxError
+from ..sandbox.timeouts import Pending
+from . import budget, outbox
+from .threads import in_plugin_thread, plugin_thread
+
+logger = logging.getLogger(__name__)
+
+_attempts: dict[str, Pending] = {}
+_lock = threading.Lock()
+_on_change: list[Any] = []
+
+
+def config_for(name: str) -> dict[str, Any] | None:
+    provider = plugin_registry.hooks.config_provider
+    return provider(name) if provider else None
+
+
+def configs_for(name: str) -> dict[str, Any]:
+    """The effective configs of a plugin and of the plugins it needs (loaded with it)."""
+    out = {name: config_for(name)}
+    candidate = plugin_registry.known().get(name)
+    if candidate is not None and candidate.manifest is not None:
+        for dep in candidate.manifest.plugin_dependencies:
+            if plugin_registry.peek(dep) is None:
+                out[dep] = config_for(dep)
+    return out
+
+
+def running(name: str) -> bool:
+    attempt = _attempts.get(name)
+    return attempt is not None and not attempt.done.is_set()
+
+
+def begin(name: str) -> Pending | None:
+    """Start loading ``name`` in the background unless it is loaded or already starting.
+    Returns the attempt to wait on (None when the plugin is loaded). The configs are read
+    here, in the caller's thread; a plugin thread leaves that to the load itself."""
+    if plugin_registry.peek(name) is not None:
+        return None
+    with _lock:
+        attempt = _attempts.get(name)
+        if attempt is not None and not attempt.done.is_set():
+            return attempt
+    data = None if in_plugin_thread() else configs_for(name)
+    with _lock:
+        attempt = _attempts.get(name)
+        if attempt is not None and not attempt.done.is_set():
+            return attempt
+        attempt = Pending.start(
+            plugin_thread(_attempt),
+            (name, data),
+            name=f"plugin:{name}:load",
+            on_exit=connections.close_all,
+        )
+        _attempts[name] = attempt
+    return attempt
+
+
+def _attempt(name: str, configs: dict[str, Any] | None) -> LoadedPlugin:
+    try:
+        loaded = plugin_registry.load(name, configs=configs)
+    except SandboxError as err:
+        if err.code is not ReasonCode.CIRCUIT_OPEN:  # a refused retry is no news
+            _post_failure(err)
+        raise
+    except PluginError as err:
+        _post_failure(err)
+        raise SandboxError(err.plugin, err.code, "load", err.message) from err
+    finally:
+        for hook in list(_on_change):
+            hook(name)
+    return loaded
+
+
+def _post_failure(err: PluginError) -> None:
+    from ..store import mark_failed
+
+    logger.warning("plugin %s failed to load: %s", err.plugin, err)
+    outbox.post(f"the failed load of plugin {err.plugin}", lambda: mark_failed(err))
+
+
+def on_attempt_end(hook: Any) -> None:
+    """``hook(name)`` after each attempt (the warmer schedules retries from it)."""
+    if hook not in _on_change:
+        _on_change.append(hook)
+
+
+def last_failure(name: str) -> BaseException | None:
+    attempt = _attempts.get(name)
+    if attempt is not None and attempt.done.is_set():
+        return attempt.error
+    return None
+
+
+def acquire(name: str) -> LoadedPlugin:
+    """The plugin's loaded code, waiting for it at most until the caller's deadline."""
+    hit = plugin_registry.peek(name)
+    if hit is not None:
+        return hit
+    attempt = _attempts.get(name)
+    if attempt is None or attempt.done.is_set():
+        if outbox.in_background() and attempt is not None:
+            # The warmer owns retries: say why the plugin is not there and when it is retried.
+            _, retry_in = plugin_registry.load_failure(name)
+            error = attempt.error
+            if isinstance(error, SandboxError) and error.code is not ReasonCode.CIRCUIT_OPEN:
+                raise SandboxError(
+                    name,
+                    error.code,
+                    "load",
+                    f"{error.message} (next attempt in {retry_in:.0f} s)",
+                    retry_in=retry_in,
+                )
+            raise SandboxError(
+                name,
+                ReasonCode.CIRCUIT_OPEN,
+                "load",
+                f"not loaded; next attempt in {retry_in:.0f} s",
+                retry_in=retry_in,
+            )
+        attempt = begin(name)
+        if attempt is None:
+            loaded = plugin_registry.peek(name)
+            if loaded is not None:
+                return loaded
+            raise SandboxError(name, ReasonCode.IMPORT_ERROR, "load", "is not loaded")
+    finished = attempt.done.wait(max(0.0, budget.deadline() - time.monotonic()))
+    outbox.settle()
+    if not finished:
+        raise SandboxError(
+            name,
+            ReasonCode.TIMEOUT,
+            "load",
+            f"still starting after {budget.limit():g} s (loading goes on in the background)",
+        )
+    result: LoadedPlugin = attempt.result()
+    return result
+
+
+def wait_all(names: list[str], timeout: float) -> dict[str, BaseException | None]:
+    """Start every load and wait for all of them together at most ``timeout`` seconds
+    (``plugins sync``): the outcome of each, a TIMEOUT error for those still starting."""
+    attempts = {n: begin(n) for n in names}
+    end = time.monotonic() + timeout
+    out: dict[str, BaseException | None] = {}
+    for name, attempt in attempts.items():
+        if attempt is None:
+            out[name] = None
+            continue
+        if not attempt.done.wait(max(0.0, end - time.monotonic())):
+            out[name] = SandboxError(
+                name,
+                ReasonCode.TIMEOUT,
+                "load",
+                f"did not import and initialise within {timeout:g} s",
+            )
+            continue
+        out[name] = attempt.error
+    return out
+
+
+def forget(name: str | None = None) -> None:
+    with _lock:
+        if name is None:
+            _attempts.clear()
+        else:
+            _attempts.pop(name, None)

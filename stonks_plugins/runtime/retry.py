@@ -1,0 +1,25 @@
+"""A background retry of a plugin whose last failure may pass (``store.RETRYABLE_CODES``),
+asked for by Celery beat's schedule in a worker process; a success brings the plugin back
+to ``active`` through the registry's recovery hook."""
+
+from __future__ import annotations
+
+from ..conf import plugin_settings
+from ..errors import ReasonCode
+from ..registry import plugin_registry
+from . import loads, outbox
+from .serving import serving
+
+
+def retry_plugin(name: str, code: str = "") -> bool:
+    """Load the plugin here if its backoff allows; True when its code is loaded. A plugin in
+    ``circuit_open`` that is loaded already failed in its calls, not its load: only the
+    circuit's half-open trial brings it back (saying so here would make it flap)."""
+    serving.refresh(force=True)
+    if name not in plugin_registry.known():
+        return False
+    if plugin_registry.peek(name) is not None:
+        return code != ReasonCode.CIRCUIT_OPEN.value
+    outcome = loads.wait_all([name], float(plugin_settings.CALL_TIMEOUT))
+    outbox.settle()
+    return outcome.get(name) is None and plugin_registry.peek(name) is not None

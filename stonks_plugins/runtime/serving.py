@@ -1,0 +1,343 @@
+"""What this process serves, kept in line with the database.
+
+The core registry calls :meth:`ServingSet.refresh` before each read; it compares the
+propagation stamp (cheap, throttled) and, when plugins changed, re-registers exactly the
+plugins the database says are served: broker plugins as lazy providers in the legacy
+registry (:mod:`stonks_plugins.legacy.bridge`), the other types in this set only, and the
+legacy brokers as their rows say (:mod:`stonks_plugins.legacy.adapter`).
+
+A refresh runs in the caller's thread - often a request's - so it does only what is cheap
+and never runs plugin code: a plugin that leaves is shut down on a background thread, a new
+config is handed to a loaded plugin on its lane, and new plugins are announced to the
+warmer, which loads them in the background. It reads the database and writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import OuterRef, Q, Subquery
+
+from stonks_overwatch.core.registry import BrokerRegistry
+
+from .. import propagation
+from ..conf import plugin_settings
+from ..discovery import Candidate, discover
+from ..errors import ReasonCode
+from ..legacy.adapter import LegacyRow, legacy_rows, legacy_serving
+from ..legacy.bridge import register_broker, unregister_broker
+from ..legacy.modes import registry_mode
+from ..lifecycle.states import PluginState
+from ..registry import LoadedPlugin, plugin_registry
+from ..sandbox import SandboxError
+from . import budget, lanes, lastgood, loads, outbox
+from .threads import in_plugin_thread
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Serving:
+    revision: int
+    config_version: int
+    failing: bool = False
+    """Served although in a retryable error: a load that succeeds here brings it back."""
+
+
+class ServingSet:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._applied: str | None = None
+        self._checked_at = 0.0
+        self._registered: dict[str, str] = {}  # plugin name -> _identity(candidate)
+        self._config_versions: dict[str, int] = {}
+        self._types: dict[str, str] = {}
+        self._hook_done: set[str] = set()
+        self.legacy = legacy_serving
+        self._arrivals: list[Callable[[list[str]], None]] = []
+        self.failing: frozenset[str] = frozenset()
+        """Served plugins whose row is in a retryable error (see :class:`Serving`)."""
+
+    @property
+    def registered(self) -> list[str]:
+        return sorted(self._registered)
+
+    def on_arrival(self, hook: Callable[[list[str]], None]) -> None:
+        """``hook(names)`` when plugins start being served here (the warmer loads them)."""
+        if hook not in self._arrivals:
+            self._arrivals.append(hook)
+
+    def invalidate(self) -> None:
+        """Refresh on the next registry read, whatever the throttle says."""
+        self._applied = None
+        self._checked_at = 0.0
+
+    def refresh(self, force: bool = False) -> None:
+        if plugin_settings.SAFE_MODE:
+            return  # no plugin is served, whoever asks (views, tasks, the CLI)
+        if in_plugin_thread():
+            return  # its caller refreshed; this thread must not read the database
+        interval = float(plugin_settings.REFRESH_INTERVAL)
+        now = time.monotonic()
+        if not force and now - self._checked_at < interval:
+            return
+        with self._lock:
+            self._checked_at = now
+            stamp = propagation.read()
+            if stamp is None or (stamp == self._applied and not force):
+                return
+            mode = registry_mode()
+            try:
+                active = _serving_rows() if mode != "legacy" else {}
+                legacy = legacy_rows() if mode != "legacy" else {}
+            except Exception:
+                logger.exception("could not read plugin states; keeping the current set")
+                return
+            arrived = self._apply(active, legacy, mode)
+            self.failing = frozenset(n for n, row in active.items() if row.failing)
+            self._applied = stamp
+        for hook in list(self._arrivals):
+            hook(arrived)
+
+    def _apply(
+        self,
+        active: dict[str, Serving],
+        legacy: dict[str, LegacyRow] | None = None,
+        mode: str = "alongside",
+    ) -> list[str]:
+        registry = BrokerRegistry()
+        catalog = discover().by_name() if active else {}
+        wanted: dict[str, Candidate] = {}
+        for name in active:
+            cand = catalog.get(name)
+            if cand is not None and cand.ok:
+                wanted[name] = cand
+            else:
+                logger.warning(
+                    "plugin %s is active in the database but not found or not "
+                    "valid on this host; run 'manage.py plugins sync'",
+                    name,
+                )
+        for name in list(self._registered):
+            stale = (
+                name in wanted
+                and _identity(wanted[name], active[name].revision) != self._registered[name]
+            )
+            if name not in wanted or stale:
+                if self._types.pop(name, "broker") == "broker":
+                    unregister_broker(name)
+                retire(name)
+                del self._registered[name]
+                self.legacy.plugin_names.discard(name)
+                self._config_versions.pop(name, None)
+        # Then the legacy brokers: after the plugins that leave (a legacy broker coming back
+        # under a plugin's name, on a switch to 'legacy' or 'alongside', must not be
+        # unregistered as that plugin), before the plugins that arrive (disabled legacy
+        # brokers, or all in 'plugins' mode, leave first so a plugin may take the name).
+        self.legacy.apply(legacy or {}, mode, set(self._registered))
+        arrived: list[str] = []
+        for name, cand in wanted.items():
+            if name in self._registered:
+                version = active[name].config_version
+                if self._config_versions.get(name) != version:
+                    self._config_versions[name] = version
+                    self._config_changed(name)
+                continue
+            assert cand.manifest is not None
+            is_broker = cand.manifest.type == "broker"
+            if is_broker and registry.is_registered(name):
+                logger.warning(
+                    "plugin %s not registered: a legacy broker of that name exists", name
+                )
+                continue
+            plugin_registry.register(cand)
+            if is_broker:
+                self.legacy.plugin_names.add(name)
+                register_broker(cand)
+            self._types[name] = cand.manifest.type
+            self._registered[name] = _identity(cand, active[name].revision)
+            self._config_versions[name] = active[name].config_version
+            arrived.append(name)
+        return arrived
+
+    def _config_changed(self, name: str) -> None:
+        """A new config version is live: hand it to the loaded plugin on its lane (unless
+        this process already did, when applying it); a plugin that refuses it there is
+        unloaded and re-initialised."""
+        from stonks_overwatch.core.factory import BrokerFactory
+
+        BrokerFactory().clear_cache(name)
+        lastgood.forget(name)
+        if name in self._hook_done:
+            self._hook_done.discard(name)
+            return
+        loaded = plugin_registry.peek(name)
+        if loaded is None or loaded.sandbox is None:
+            return
+        data = loads.config_for(name)  # read here: the lane thread never reads the database
+        try:
+            running = lanes.lane(name).start("config_change", reconfigure, name, data)
+        except SandboxError as err:
+            logger.warning("plugin %s: %s; unloading it to re-initialise", name, err)
+            retire(name, keep_registered=True)
+            return
+        if not outbox.in_background():
+            # No background runtime (CLI, tests, a task): finish it before going on.
+            try:
+                running.wait(budget.deadline(), budget.limit())
+            except SandboxError as err:
+                logger.warning("plugin %s: %s", name, err)
+
+    def serving(self, plugin_type: str) -> list[str]:
+        """Plugins of a type this process serves now (after a cheap freshness check)."""
+        self.refresh()
+        return sorted(n for n, t in self._types.items() if t == plugin_type)
+
+    def note_config_applied(self, name: str) -> None:
+        """The apply task already ran the plugin's hook in this process."""
+        self._hook_done.add(name)
+
+    def config_source(self, name: str) -> dict[str, Any] | None:
+        """Effective config of a plugin this process serves (the BrokerFactory asks)."""
+        if name not in self._registered and name not in self.legacy.wrapped():
+            return None
+        from ..config.system import config_system
+
+        return config_system.effective_flat(name)
+
+    def reset(self) -> None:
+        """Drop everything this process registered (tests, safe mode)."""
+        with self._lock:
+            for name in list(self._registered):
+                if self._types.get(name, "broker") == "broker":
+                    unregister_broker(name)
+                plugin_registry.unregister(name)
+            self._registered.clear()
+            self.legacy.plugin_names.clear()
+            self._config_versions.clear()
+            self._types.clear()
+            self._hook_done.clear()
+            self.failing = frozenset()
+            self.legacy.restore()
+            self.invalidate()
+        loads.forget()
+        lastgood.forget()
+
+
+def take_config(loaded: LoadedPlugin, data: dict[str, Any] | None) -> None:
+    """Build the plugin's new config once and hand it to its hook; raises when the plugin
+    refuses it (run on the plugin's lane)."""
+    box = loaded.sandbox
+    assert box is not None
+    config = box.run(
+        "config.from_dict",
+        loaded.config_class.from_dict,
+        data or {},
+        timeout=box.timeout_for("initialize"),
+    )
+    if loaded.instance is not None:
+        accepted = box.run("config_change", loaded.instance.on_config_change, config)
+        if accepted is False:
+            raise ValueError("on_config_change() returned False")
+    loaded.config = config
+
+
+def reconfigure(name: str, data: dict[str, Any] | None) -> None:
+    """A config that went live elsewhere: take it, or unload to re-initialise with it."""
+    loaded = plugin_registry.peek(name)
+    if loaded is None or loaded.sandbox is None:
+        return
+    try:
+        take_config(loaded, data)
+    except Exception as exc:  # re-initialise from scratch instead
+        logger.warning(
+            "plugin %s could not take its new config in place (%s); unloading it to re-initialise",
+            name,
+            exc,
+        )
+        plugin_registry.unload(name)
+
+
+def check_config(name: str, data: dict[str, Any]) -> None:
+    """The apply task's check: the plugin's loaded code here takes the new config, or the
+    raised error says why it refuses it (``config.apply`` then keeps the previous one)."""
+    serving.refresh(force=True)
+    if name not in plugin_registry.known():
+        return  # not served in this process (disabled, ...): schema-checked only
+    loaded = loads.acquire(name)
+    running = lanes.lane(name).start("config_change", take_config, loaded, data)
+    running.wait(budget.deadline(), budget.limit())
+    serving.note_config_applied(name)
+    lastgood.forget(name)
+
+
+def retire(name: str, keep_registered: bool = False) -> None:
+    """Stop serving a plugin's loaded code; its shutdown runs on a background thread when
+    this process has the background runtime (a request never waits on it)."""
+    loads.forget(name)
+    lastgood.forget(name)
+    wait = not outbox.in_background()
+    if keep_registered:
+        plugin_registry.unload(name, wait=wait)
+    else:
+        plugin_registry.unregister(name, wait=wait)
+
+
+def load_serving(plugin_type: str) -> list[tuple[str, Any]]:
+    """Loaded instances of the plugins of a type served here, each waited for within the
+    caller's deadline; one that is not ready is left out (its load reports why)."""
+    names = serving.serving(plugin_type)
+    for name in names:
+        loads.begin(name)
+    out = []
+    for name in names:
+        try:
+            out.append((name, loads.acquire(name)))
+        except SandboxError:
+            continue
+    return out
+
+
+def _identity(cand: Candidate, revision: int) -> str:
+    """What makes a registration stale: other manifest contents, another folder or package,
+    or a reload (the row's revision)."""
+    return f"{cand.fingerprint}|{cand.location}|{revision}"
+
+
+def _serving_rows() -> dict[str, Serving]:
+    """Plugins this process should serve: active ones, and ones in a failure that may
+    pass (retried with backoff in the background) - for a process-isolated plugin that
+    includes a crash of its child, which is restarted."""
+    from ..models import Plugin, PluginConfig
+    from ..store import RETRYABLE_CODES
+
+    retryable = [c.value for c in RETRYABLE_CODES]
+    served = (
+        Q(state=PluginState.ACTIVE.value)
+        | Q(state=PluginState.ERROR.value, error_code__in=retryable)
+        | Q(
+            state=PluginState.ERROR.value,
+            error_code=ReasonCode.HEALTH_FAILED.value,
+            manifest__isolation="process",
+        )
+    )
+    live_config = PluginConfig.objects.filter(plugin=OuterRef("pk"), is_active=True).values(
+        "version"
+    )[:1]
+    rows = (
+        Plugin.objects.filter(served, enabled=True, missing=False)
+        .exclude(source="legacy")
+        .annotate(config_version=Subquery(live_config))
+        .values_list("name", "revision", "config_version", "state")
+    )
+    failing = PluginState.ERROR.value
+    return {name: Serving(rev, cv or 0, state == failing) for name, rev, cv, state in rows}
+
+
+serving = ServingSet()
+"""This process's serving set (one per process, like the registry)."""

@@ -1,0 +1,100 @@
+"""Plugins made to order for the runtime's tests: a broker whose service, load or health
+check sleeps while a marker file exists, so a test can make it slow and well again."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+MANIFEST = {
+    "plugin": {"version": "1.0.0", "type": "broker", "description": "runtime test broker"},
+    "api": {"min_version": "1.0.0", "max_version": "2.0.0"},
+    "dependencies": {"python": ">=3.11", "stonks-overwatch-core": ">=2.0.0,<3.0.0"},
+    "capabilities": {"services": ["portfolio"]},
+}
+
+SERVICES = '''
+import time
+from pathlib import Path
+
+from stonks_plugins.sdk import PortfolioEntry, PortfolioServiceInterface, TotalPortfolio
+
+HERE = Path(__file__).resolve().parent.parent
+
+
+def _stall(what):
+    marker = HERE / what
+    while marker.exists():
+        time.sleep(0.02)
+
+
+class PortfolioService(PortfolioServiceInterface):
+    def get_portfolio(self):
+        _stall("slow-service")
+        return [PortfolioEntry(name="{title} Holding", symbol="{symbol}", shares=1.0,
+                               price=10.0, value=10.0)]
+
+    def get_portfolio_total(self):
+        return TotalPortfolio(total_value=10.0)
+'''
+
+PLUGIN = '''
+import time
+from pathlib import Path
+
+from stonks_plugins.sdk import BaseBrokerPlugin, HealthStatus
+
+HERE = Path(__file__).resolve().parent.parent
+
+
+class Plugin(BaseBrokerPlugin):
+    def initialize(self):
+        while (HERE / "slow-init").exists():
+            time.sleep(0.02)
+        if (HERE / "fail-init").exists():
+            raise ConnectionError("runtime test broker: the broker refused the login")
+        return True
+
+    def health_check(self):
+        while (HERE / "slow-health").exists():
+            time.sleep(0.02)
+        return HealthStatus.healthy("fine")
+'''
+
+
+@pytest.fixture
+def make_broker(plugin_dirs):  # type: ignore[no-untyped-def]
+    """``make_broker(name, symbol, slow=("slow-service",))`` writes a broker plugin; the
+    names in ``slow`` are marker files that keep that phase sleeping until removed
+    (``slow-folder-init``, ``slow-init``, ``slow-service``, ``slow-health``), or make it
+    fail (``fail-init``)."""
+
+    def make(name: str, symbol: str, slow: tuple[str, ...] = ()) -> Path:
+        root = plugin_dirs.path / name
+        package = root / "rtbroker"
+        package.mkdir(parents=True)
+        manifest = json.loads(json.dumps(MANIFEST))
+        manifest["plugin"]["name"] = name
+        manifest["plugin"]["display_name"] = name.title()
+        manifest["services"] = {"portfolio": "rtbroker.services.PortfolioService"}
+        manifest["entry_points"] = {"main": "rtbroker.plugin:Plugin"}
+        (root / "plugin_manifest.json").write_text(json.dumps(manifest))
+        (package / "__init__.py").write_text("")
+        (package / "services.py").write_text(
+            textwrap.dedent(SERVICES).replace("{title}", name.title()).replace("{symbol}", symbol)
+        )
+        (package / "plugin.py").write_text(textwrap.dedent(PLUGIN))
+        # The folder's own __init__.py runs when the plugin is mounted, before anything else.
+        (root / "__init__.py").write_text(
+            "import time\nfrom pathlib import Path\n\n"
+            "while (Path(__file__).parent / 'slow-folder-init').exists():\n"
+            "    time.sleep(0.02)\n"
+        )
+        for marker in slow:
+            (root / marker).write_text("1")
+        return root
+
+    return make

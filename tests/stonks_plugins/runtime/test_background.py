@@ -1,0 +1,86 @@
+"""The background runtime of a serving process: it loads every served plugin at start
+without a request, retries a failed load after its backoff (never on a user's request), and
+writes what it learns itself. These tests commit (the runtime's thread has its own database
+connection, as in production)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.db import OperationalError
+
+from stonks_plugins.manager import manager
+from stonks_plugins.models import Plugin
+from stonks_plugins.registry import plugin_registry
+from stonks_plugins.runtime import loads
+from stonks_plugins.runtime.background import background
+from stonks_plugins.runtime.serving import serving
+from tests.stonks_overwatch.test_home import failures, page
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _wait(condition: Callable[[], object], timeout: float = 15.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if condition():
+                return True
+        except OperationalError:  # SQLite's shared test database, busy with the runtime
+            pass
+        time.sleep(0.05)
+    return False
+
+
+def _fresh_process() -> None:
+    """Forget what this process loaded, as a new web or worker process would start."""
+    serving.reset()
+    plugin_registry.clear()
+    loads.forget()
+
+
+@pytest.fixture
+def runtime(settings) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    settings.PLUGINS_WARMUP = True
+    settings.PLUGINS_REFRESH_INTERVAL = 0.1
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # no in-process beat in these tests
+    yield
+    background.stop()
+
+
+def test_plugins_are_loaded_at_start_before_any_request(make_broker, runtime) -> None:
+    make_broker("warm-one", "WRM1")
+    make_broker("warm-two", "WRM2")
+    manager.sync()
+    _fresh_process()
+    assert plugin_registry.peek("warm-one") is None
+
+    assert background.start()
+    assert _wait(lambda: plugin_registry.peek("warm-one") and plugin_registry.peek("warm-two"))
+
+
+def test_a_failed_load_is_retried_in_the_background_and_comes_back(
+    make_broker, runtime, admin_client_logged
+) -> None:
+    root = make_broker("flaky-login", "FLKY", slow=("fail-init",))
+    make_broker("steady", "STDY")
+    manager.sync()
+    row = Plugin.objects.get(name="flaky-login")
+    assert (row.state, row.error_code) == ("error", "initialize_failed")
+    _fresh_process()
+
+    assert background.start()
+    assert _wait(lambda: plugin_registry.peek("steady"))
+    assert _wait(lambda: plugin_registry.load_failure("flaky-login")[0] >= 1)
+    # A user's request during the backoff starts no load: it says when the retry is due.
+    html = page(admin_client_logged)
+    assert "next attempt in" in failures(html)["flaky-login"]
+
+    (root / "fail-init").unlink()  # the broker's login works again
+    assert _wait(lambda: Plugin.objects.get(name="flaky-login").state == "active")
+    row = Plugin.objects.get(name="flaky-login")
+    assert row.error_code == ""
+    assert row.events.filter(reason__startswith="recovered").exists()
+    assert "flaky-login" not in failures(page(admin_client_logged))

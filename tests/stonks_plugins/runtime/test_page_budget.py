@@ -1,0 +1,177 @@
+"""A request never waits on plugin code longer than the page budget: a slow broker is shown
+from its last good answer (marked "as of"), or as unavailable with the reason, while every
+other broker renders; stuck calls cost later pages nothing; loads never block each other."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from stonks_plugins import reporting
+from stonks_plugins.manager import manager
+from stonks_plugins.models import Plugin
+from stonks_plugins.registry import plugin_registry
+from stonks_plugins.runtime import lanes, loads, outbox
+from tests.stonks_overwatch.test_home import failures, page, symbols
+
+pytestmark = pytest.mark.django_db
+
+
+def _wait(condition: Callable[[], object], timeout: float = 10.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture
+def short_budget(settings):  # type: ignore[no-untyped-def]
+    settings.PLUGINS_PAGE_BUDGET = 0.5
+    return 0.5
+
+
+def test_slow_broker_is_shown_as_of_its_last_answer_and_the_page_does_not_wait(
+    make_broker, short_budget, admin_client_logged
+) -> None:
+    slow = make_broker("slow-broker", "SLOW")
+    make_broker("quick-broker", "QUIK")
+    manager.sync()
+    html = page(admin_client_logged)
+    assert symbols(html)["slow-broker"] == {"SLOW"}, failures(html)
+    assert 'data-stale="slow-broker"' not in html
+
+    marker = slow / "slow-service"
+    marker.write_text("1")
+    try:
+        html = page(admin_client_logged)
+        # The page came back while the broker's call is still running: it did not wait.
+        assert "slow-broker" in lanes.stuck()
+        shown = symbols(html)
+        assert shown["quick-broker"] == {"QUIK"}
+        assert shown["slow-broker"] == {"SLOW"}  # its last good answer
+        notice = html[html.index('data-stale="slow-broker"') :].split("</li>", 1)[0]
+        assert "as of" in notice and "no answer within 0.5 s" in notice
+        assert failures(html) == {}
+    finally:
+        marker.unlink()
+    assert _wait(lambda: "slow-broker" not in lanes.stuck())
+    html = page(admin_client_logged)
+    assert 'data-stale="slow-broker"' not in html
+    assert symbols(html)["slow-broker"] == {"SLOW"}
+
+
+def test_slow_broker_with_no_earlier_answer_is_unavailable_with_the_reason(
+    make_broker, short_budget, admin_client_logged
+) -> None:
+    slow = make_broker("slow-broker", "SLOW", slow=("slow-service",))
+    make_broker("quick-broker", "QUIK")
+    manager.sync()
+    try:
+        html = page(admin_client_logged)
+        shown = symbols(html)
+        assert shown["quick-broker"] == {"QUIK"} and "slow-broker" not in shown
+        assert "no answer within 0.5 s" in failures(html)["slow-broker"]
+        # Still 'active': its code loaded and initialised; only this call is slow.
+        assert Plugin.objects.get(name="slow-broker").state == "active"
+    finally:
+        (slow / "slow-service").unlink()
+
+
+def test_stuck_calls_hold_their_slots_and_later_pages_are_refused_at_once(
+    make_broker, short_budget, settings, admin_client_logged
+) -> None:
+    settings.PLUGINS_MAX_INFLIGHT = 2
+    slow = make_broker("slow-broker", "SLOW", slow=("slow-service",))
+    make_broker("quick-broker", "QUIK")
+    manager.sync()
+    try:
+        for _ in range(2):
+            html = page(admin_client_logged)
+        assert len(lanes.stuck().get("slow-broker", [])) == 2, failures(html)
+        html = page(admin_client_logged)
+        # No third thread: the call was refused, and the page says why.
+        assert len(lanes.stuck()["slow-broker"]) == 2
+        assert "2 earlier calls still running" in failures(html)["slow-broker"]
+        assert symbols(html)["quick-broker"] == {"QUIK"}
+    finally:
+        (slow / "slow-service").unlink()
+    assert _wait(lambda: "slow-broker" not in lanes.stuck())
+    assert symbols(page(admin_client_logged))["slow-broker"] == {"SLOW"}
+
+
+def test_one_broker_hanging_first_costs_the_others_nothing(
+    make_broker, short_budget, admin_client_logged
+) -> None:
+    """The first call of a page starts every broker's call at once: a broker that hangs
+    ahead of the others in the registry's order does not eat their share of the budget."""
+    slow = make_broker("aaa-hangs", "HANG", slow=("slow-service",))
+    make_broker("zzz-quick", "ZZZQ")
+    manager.sync()
+    try:
+        html = page(admin_client_logged)
+        assert symbols(html)["zzz-quick"] == {"ZZZQ"}
+        assert "no answer within" in failures(html)["aaa-hangs"]
+    finally:
+        (slow / "slow-service").unlink()
+
+
+@pytest.mark.parametrize("phase", ["slow-folder-init", "slow-init"])
+def test_a_plugin_hanging_while_it_loads_never_delays_another_plugins_load(
+    make_broker, settings, phase: str
+) -> None:
+    settings.PLUGINS_TIMEOUTS = {**settings.PLUGINS_TIMEOUTS, "import": 30.0, "initialize": 30.0}
+    settings.PLUGINS_SYNC_LOAD_TIMEOUT = 1.0
+    reporting.configure(plugin_registry)  # the registry's sandboxes take the new limits
+    stuck = make_broker("hangs-loading", "HANG", slow=(phase,))
+    make_broker("loads-fine", "FINE")
+    try:
+        manager.sync()
+        row = Plugin.objects.get(name="hangs-loading")
+        assert (row.state, row.error_code) == ("error", "timeout")
+        assert "did not import and initialise within 1 s" in row.error_message
+        assert Plugin.objects.get(name="loads-fine").state == "active"
+        # Its load is still running, holding its own locks only: the other plugin loads
+        # again (after an unload) while it hangs.
+        assert loads.running("hangs-loading")
+        plugin_registry.unload("loads-fine")
+        loads.forget("loads-fine")
+        done = threading.Event()
+        threading.Thread(target=lambda: (loads.wait_all(["loads-fine"], 5.0), done.set())).start()
+        assert done.wait(5.0)
+        assert plugin_registry.peek("loads-fine") is not None
+    finally:
+        (stuck / phase).unlink()
+        assert _wait(lambda: not loads.running("hangs-loading"))
+
+
+def test_a_page_only_reads(make_broker, short_budget, admin_client_logged) -> None:
+    """Failures, recoveries and metrics found while serving a page are written by the
+    process's background runtime, never by the request."""
+    slow = make_broker("slow-broker", "SLOW", slow=("slow-service",))
+    make_broker("quick-broker", "QUIK")
+    manager.sync()
+    page(admin_client_logged)  # the first page of a session may write the session
+    outbox.background(True)  # as in a serving process, whose runtime writes the outbox
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            html = page(admin_client_logged)
+        assert "slow-broker" in failures(html)
+        writes = [
+            q["sql"]
+            for q in queries.captured_queries
+            if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+        ]
+        assert writes == []
+        assert outbox.pending() > 0  # the overrun is news, posted for the background
+    finally:
+        outbox.background(False)
+        (slow / "slow-service").unlink()
+    outbox.drain()
+    assert Plugin.objects.get(name="slow-broker").events.filter(kind="failure").exists()
