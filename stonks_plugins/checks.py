@@ -43,7 +43,9 @@ def _probe(plugin: Plugin) -> HealthStatus:
         return HealthStatus.unhealthy(f"{err.code.value}: {err.message}", code=err.code.value)
     if loaded.host is not None:
         try:
-            running = lanes.lane(plugin.name).start("health_check", loaded.host.health_check)
+            running = lanes.lane(plugin.name).start(
+                "health_check", loaded.host.health_check, revalidate=False
+            )
             status: HealthStatus = running.wait(budget.deadline(), budget.limit())
             return status
         except BrokerUnavailableError as exc:
@@ -55,7 +57,11 @@ def _probe(plugin: Plugin) -> HealthStatus:
         # On the plugin's lane: a request waits at most its budget, a stuck plugin's checks
         # are refused at once instead of piling up threads.
         running = lanes.lane(plugin.name).start(
-            "health_check", sandbox.run, "health_check", loaded.instance.health_check
+            "health_check",
+            sandbox.run,
+            "health_check",
+            loaded.instance.health_check,
+            revalidate=False,
         )
         result = running.wait(budget.deadline(), budget.limit())
     except SandboxError as err:

@@ -53,18 +53,20 @@ def _fresh_plugin_runtime(settings: pytest.FixtureRequest) -> Iterator[None]:
     from stonks_plugins import metrics_store
 
     metrics_store.reset()
-    from stonks_plugins.runtime import lanes, outbox
+    from stonks_plugins.runtime import lanes, outbox, reaper
     from stonks_plugins.runtime.background import background
 
     background.stop()
     outbox.clear()
     lanes.reset()
+    reaper.reset()
     serving.reset()
     plugin_registry.clear()
     clear_cache()
     yield
     background.stop()
     outbox.clear()
+    reaper.reset()
     serving.reset()
     plugin_registry.clear()
     clear_cache()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from django.http import HttpRequest
@@ -26,7 +27,14 @@ def plugin_navigation(request: HttpRequest) -> dict[str, Any]:
         label = cand.manifest.display_name
         path = ""
         if isinstance(instance, BaseViewPlugin):
-            label = instance.nav_label or label
-            path = instance.nav_path
+            label = _plain(instance, "nav_label") or label
+            path = _plain(instance, "nav_path") or ""
         entries.append({"label": label, "url": f"/plugins/{name}/{path}"})
     return {"plugin_nav": entries}
+
+
+def _plain(instance: object, name: str) -> str:
+    """A plain attribute of the plugin's object; a property would run plugin code on the
+    request's thread, outside its budget, so it is not read."""
+    value = inspect.getattr_static(instance, name, "")
+    return value if isinstance(value, str) else ""

@@ -31,7 +31,7 @@ from .. import metrics_store
 from ..conf import plugin_settings
 from ..registry import plugin_registry
 from ..sandbox import SandboxError
-from . import loads, outbox
+from . import loads, outbox, reaper
 from .serving import serving
 
 logger = logging.getLogger(__name__)
@@ -137,6 +137,7 @@ class Background:
                     serving.refresh()
                 self._begin_asked()
                 self._begin_due(now)
+                reaper.sweep()
                 outbox.drain()
                 metrics_store.flush()
             except Exception:  # the loop must outlive anything a round meets

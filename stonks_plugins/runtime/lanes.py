@@ -28,6 +28,7 @@ from ..conf import plugin_settings
 from ..errors import ReasonCode
 from ..sandbox import SandboxError
 from ..sandbox.timeouts import Pending, thread_stack
+from . import reaper
 from .threads import in_plugin_thread, plugin_thread
 
 __all__ = ["Call", "Lane", "in_plugin_thread", "lane", "reset", "stuck"]
@@ -39,6 +40,8 @@ logger = logging.getLogger(__name__)
 class Running:
     operation: str
     since: float
+    abandoned: float | None = None
+    """When its caller gave up on it (it still holds its slot until it returns)."""
 
 
 class Lane:
@@ -48,42 +51,68 @@ class Lane:
         self._lock = threading.Lock()
         self._running: dict[int, Running] = {}
         self._next = 0
+        self.overran = False
+        """A call overran its caller's deadline and none has answered since: the next
+        callers do not wait for this plugin (they are served its last good answer while a
+        new call finds out whether it is well again)."""
 
-    def _take(self, operation: str) -> int | None:
+    def _take(self, operation: str) -> int | SandboxError:
+        now = time.monotonic()
         with self._lock:
+            stuck = [r for r in self._running.values() if r.abandoned is not None]
+            if stuck:
+                oldest = min(stuck, key=lambda r: r.since)
+                return SandboxError(
+                    self.plugin,
+                    ReasonCode.TIMEOUT,
+                    operation,
+                    f"not called: an earlier call ('{oldest.operation}') is still running "
+                    f"after {now - oldest.since:.0f} s",
+                )
             if len(self._running) >= self.slots:
-                return None
+                return SandboxError(
+                    self.plugin,
+                    ReasonCode.TIMEOUT,
+                    operation,
+                    f"not called: {self.slots} calls already running",
+                )
             self._next += 1
-            self._running[self._next] = Running(operation, time.monotonic())
+            self._running[self._next] = Running(operation, now)
             return self._next
 
-    def _give_back(self, ticket: int) -> None:
+    def _give_back(self, ticket: int, answered: bool) -> None:
         with self._lock:
             self._running.pop(ticket, None)
+            if answered:
+                self.overran = False
+
+    def _abandon(self, ticket: int) -> None:
+        with self._lock:
+            running = self._running.get(ticket)
+            if running is not None and running.abandoned is None:
+                running.abandoned = time.monotonic()
+            self.overran = True
 
     def running(self) -> list[Running]:
         with self._lock:
             return sorted(self._running.values(), key=lambda r: r.since)
 
-    def busy_error(self, operation: str) -> SandboxError:
-        oldest = self.running()[0] if self._running else None
-        age = time.monotonic() - oldest.since if oldest else 0.0
-        what = f"'{oldest.operation}' running for {age:.0f} s" if oldest else "calls running"
-        return SandboxError(
-            self.plugin,
-            ReasonCode.TIMEOUT,
-            operation,
-            f"not called: {self.slots} earlier calls still running (oldest: {what})",
-        )
-
-    def start(self, operation: str, func: Callable[..., Any], *args: Any) -> Call:
-        """Start ``func(*args)`` on a worker thread; raises the busy error when full."""
+    def start(
+        self, operation: str, func: Callable[..., Any], *args: Any, revalidate: bool = True
+    ) -> Call:
+        """Start ``func(*args)`` on a worker thread; raises a ``timeout`` SandboxError at
+        once when the lane is full or an abandoned call still runs. With ``revalidate``
+        (calls whose last good answer can stand in), the caller of a plugin that overran
+        before does not wait; without it (health checks, config changes) it always does."""
         ticket = self._take(operation)
-        if ticket is None:
-            raise self.busy_error(operation)
+        if isinstance(ticket, SandboxError):
+            raise ticket
+        box: dict[str, Pending] = {}
 
         def finished() -> None:
-            self._give_back(ticket)
+            pending = box.get("pending")
+            answered = pending is not None and pending.error is None
+            self._give_back(ticket, answered)
             connections.close_all()
 
         try:
@@ -94,32 +123,47 @@ class Lane:
                 on_exit=finished,
             )
         except BaseException:
-            self._give_back(ticket)
+            self._give_back(ticket, False)
             raise
-        return Call(self, operation, pending)
+        box["pending"] = pending
+        return Call(self, operation, pending, ticket, patient=not (revalidate and self.overran))
 
 
 class Call:
     """A call running on a lane; :meth:`wait` returns its value or raises a SandboxError."""
 
-    def __init__(self, lane: Lane, operation: str, pending: Pending) -> None:
+    def __init__(
+        self, lane: Lane, operation: str, pending: Pending, ticket: int, patient: bool = True
+    ) -> None:
         self.lane = lane
         self.operation = operation
         self.pending = pending
+        self.ticket = ticket
+        self.started = time.monotonic()
+        self.patient = patient
+        """False when the plugin overran before this call started: its caller does not wait."""
 
     @property
     def done(self) -> bool:
         return self.pending.done.is_set()
 
     def wait(self, deadline: float, limit: float) -> Any:
-        """Wait until ``deadline`` (monotonic); ``limit`` is the caller's whole budget, for
-        the message."""
-        if not self.pending.done.wait(max(0.0, deadline - time.monotonic())):
+        """Wait until ``deadline`` (monotonic), or not at all when the plugin overran
+        before; ``limit`` is the caller's whole budget, for the message."""
+        wait = max(0.0, deadline - time.monotonic()) if self.patient else 0.0
+        if not self.pending.done.wait(wait):
+            self.lane._abandon(self.ticket)
+            reaper.abandon(self.lane.plugin, self.operation, self.pending, self.started)
+            message = (
+                f"no answer within {limit:g} s (still running in the background)"
+                if self.patient
+                else "did not answer in time before; asked again in the background"
+            )
             raise SandboxError(
                 self.lane.plugin,
                 ReasonCode.TIMEOUT,
                 self.operation,
-                f"no answer within {limit:g} s (still running in the background)",
+                message,
                 stack=thread_stack(self.pending.thread),
             )
         return self.pending.result()

@@ -33,6 +33,10 @@ from .threads import in_plugin_thread, plugin_thread
 logger = logging.getLogger(__name__)
 
 _attempts: dict[str, Pending] = {}
+_started: dict[str, float] = {}
+_overdue: set[str] = set()
+"""Plugins whose running attempt a caller already waited for in vain: later callers do not
+wait for it again (a load that hangs would otherwise cost every request its budget)."""
 _lock = threading.Lock()
 _on_change: list[Any] = []
 
@@ -80,6 +84,8 @@ def begin(name: str) -> Pending | None:
             on_exit=connections.close_all,
         )
         _attempts[name] = attempt
+        _started[name] = time.monotonic()
+        _overdue.discard(name)
     return attempt
 
 
@@ -151,14 +157,17 @@ def acquire(name: str) -> LoadedPlugin:
             if loaded is not None:
                 return loaded
             raise SandboxError(name, ReasonCode.IMPORT_ERROR, "load", "is not loaded")
-    finished = attempt.done.wait(max(0.0, budget.deadline() - time.monotonic()))
+    wait = 0.0 if name in _overdue else max(0.0, budget.deadline() - time.monotonic())
+    finished = attempt.done.wait(wait)
     outbox.settle()
     if not finished:
+        _overdue.add(name)
+        age = time.monotonic() - _started.get(name, time.monotonic())
         raise SandboxError(
             name,
             ReasonCode.TIMEOUT,
             "load",
-            f"still starting after {budget.limit():g} s (loading goes on in the background)",
+            f"still starting after {age:.0f} s (loading goes on in the background)",
         )
     result: LoadedPlugin = attempt.result()
     return result
@@ -190,5 +199,7 @@ def forget(name: str | None = None) -> None:
     with _lock:
         if name is None:
             _attempts.clear()
+            _overdue.clear()
         else:
             _attempts.pop(name, None)
+            _overdue.discard(name)

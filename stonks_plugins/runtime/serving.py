@@ -181,7 +181,9 @@ class ServingSet:
             return
         data = loads.config_for(name)  # read here: the lane thread never reads the database
         try:
-            running = lanes.lane(name).start("config_change", reconfigure, name, data)
+            running = lanes.lane(name).start(
+                "config_change", reconfigure, name, data, revalidate=False
+            )
         except SandboxError as err:
             logger.warning("plugin %s: %s; unloading it to re-initialise", name, err)
             retire(name, keep_registered=True)
@@ -270,7 +272,7 @@ def check_config(name: str, data: dict[str, Any]) -> None:
     if name not in plugin_registry.known():
         return  # not served in this process (disabled, ...): schema-checked only
     loaded = loads.acquire(name)
-    running = lanes.lane(name).start("config_change", take_config, loaded, data)
+    running = lanes.lane(name).start("config_change", take_config, loaded, data, revalidate=False)
     running.wait(budget.deadline(), budget.limit())
     serving.note_config_applied(name)
     lastgood.forget(name)

@@ -133,6 +133,14 @@ class CircuitBreaker:
                 return True
             return False
 
+    def trip(self) -> None:
+        """Open now, whatever the count: a failure too severe to wait for the threshold (a
+        call that kept a CPU busy after its caller gave up, and had to be stopped)."""
+        with self._lock:
+            self.failures += 1
+            self.clean = False
+            self._open()
+
     def reset(self) -> None:
         """Close and forget everything (an operator enabled or reloaded the plugin)."""
         with self._lock:

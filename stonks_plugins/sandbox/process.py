@@ -465,6 +465,7 @@ class ProcessHost:
         self._last_crash: ProcessCrashed | None = None
         self._crashes: deque[CrashRecord] = deque(maxlen=crash_history)
         self._closed = False
+        self._cancelled: str | None = None
         self._crash_log: str | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self.calls = 0
@@ -838,11 +839,36 @@ class ProcessHost:
             return "while starting (importing and initialising the plugin)"
         return f"during {operation}"
 
+    def cancel(self, reason: str) -> bool:
+        """Stop the call the child is running by killing the child (the only way to stop a
+        runaway call): the caller gets a ``timeout`` naming ``reason``, and the child is
+        restarted with backoff. Safe from another thread; False when no child runs."""
+        proc = self._proc
+        if proc is None or proc.pid is None or not proc.is_alive():
+            return False
+        self._cancelled = reason
+        try:
+            os.kill(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return False
+        return True
+
     def _died(self, operation: str) -> NoReturn:
         """The pipe broke: find out how the child ended and raise :class:`ProcessCrashed`."""
         proc = self._proc
         assert proc is not None
         self._reap(proc, 1.0)
+        cancelled, self._cancelled = self._cancelled, None
+        if cancelled is not None and not self._closed:
+            raise self._crashed(
+                ReasonCode.TIMEOUT,
+                f"{operation} was stopped: {cancelled}; its process (pid {proc.pid}) was killed",
+                operation=operation,
+                cause="timeout",
+                exitcode=proc.exitcode,
+                pid=proc.pid,
+                kind=ProcessTimeout,
+            )
         if self._closed:
             self._drop()
             raise ProcessCircuitOpen(

@@ -65,3 +65,27 @@ def test_startup_benchmark_prints_its_table_and_sees_no_plugin_import() -> None:
     runs = json_tail(out)["runs"]
     assert [r["manifests"] for r in runs["20 plugins"]] == [20]
     assert [r["manifests"] for r in runs["safe mode"]] == [0]
+
+
+def test_page_benchmark_prints_its_table() -> None:
+    # Three requests per run and short bounds: about 20 s when pages answer within the budget,
+    # under a minute when every fault-run request hangs until its client timeout.
+    out = run_bench(
+        "bench_page.py", "--requests", "3", "--timeout", "10", "--run-timeout", "15", "--json"
+    )
+    assert "page benchmark: home page '/', gunicorn -w 2, SQLite" in out
+    for header in ("run", "sync s", "in error", "first s", "p50 ms", "p99 ms", "answered"):
+        assert header in out
+    for row in ("clean", "faults"):
+        assert any(line.startswith(row + " ") for line in out.splitlines()), row
+    assert "first request <= budget + 0.5 s" in out
+    assert "later p99 <= 1.5x clean p99" in out
+    assert "every healthy broker's rows" in out
+    assert "sync (faults): " in out and "overall: " in out
+    res = json_tail(out)
+    assert res["requests"] == 3
+    clean, faults = res["runs"]["clean"], res["runs"]["faults"]
+    # Facts, not timings: the fault run knows the bundled plugins plus the whole corpus, and
+    # the clean run's page shows the legacy broker and the bundled ones.
+    assert faults["plugins"] == clean["plugins"] + len(res["corpus"])
+    assert {"ibkr", "degiro", "bitvavo"} <= set(res["judgement"]["reference_brokers"])

@@ -326,7 +326,11 @@ class Stack:
 
     def stop(self) -> None:
         if self._client_app is not None:
-            self._client_app.pool.force_close_all()
+            from kombu import pools
+
+            # kombu keeps one pool per broker URL for the whole process: close it and drop
+            # it, or the next stack on the same Redis database gets a closed pool.
+            pools.reset()
             self._client_app = None
         for proc in self.procs:
             if proc.poll() is None:

@@ -34,6 +34,10 @@ def _stall(what):
 class PortfolioService(PortfolioServiceInterface):
     def get_portfolio(self):
         _stall("slow-service")
+        spin = HERE / "spin-service"
+        while spin.exists():  # a busy loop (the reaper must stop it), rarely looking up
+            for _ in range(10_000_000):
+                pass
         return [PortfolioEntry(name="{title} Holding", symbol="{symbol}", shares=1.0,
                                price=10.0, value=10.0)]
 
@@ -69,8 +73,8 @@ class Plugin(BaseBrokerPlugin):
 def make_broker(plugin_dirs):  # type: ignore[no-untyped-def]
     """``make_broker(name, symbol, slow=("slow-service",))`` writes a broker plugin; the
     names in ``slow`` are marker files that keep that phase sleeping until removed
-    (``slow-folder-init``, ``slow-init``, ``slow-service``, ``slow-health``), or make it
-    fail (``fail-init``)."""
+    (``slow-folder-init``, ``slow-init``, ``slow-service``, ``slow-health``), spin a CPU
+    (``spin-service``) or make it fail (``fail-init``)."""
 
     def make(name: str, symbol: str, slow: tuple[str, ...] = ()) -> Path:
         root = plugin_dirs.path / name
@@ -95,6 +99,91 @@ def make_broker(plugin_dirs):  # type: ignore[no-untyped-def]
         )
         for marker in slow:
             (root / marker).write_text("1")
+        return root
+
+    return make
+
+
+KINDS = {
+    "aggregator": '''
+import time
+from pathlib import Path
+
+from stonks_plugins.sdk import BaseAggregatorPlugin, Panel
+
+HERE = Path(__file__).resolve().parent.parent
+
+
+class Plugin(BaseAggregatorPlugin):
+    def aggregate(self, portfolio):
+        while (HERE / "slow-call").exists():
+            time.sleep(0.02)
+        return [Panel.breakdown("{name} panel", {"positions": float(len(portfolio))})]
+''',
+    "view": '''
+import time
+from pathlib import Path
+
+from django.http import HttpResponse
+from django.urls import path
+
+from stonks_plugins.sdk import BaseViewPlugin
+
+HERE = Path(__file__).resolve().parent.parent
+
+
+def hello(request):
+    while (HERE / "slow-call").exists():
+        time.sleep(0.02)
+    return HttpResponse("hello from {name}")
+
+
+class Plugin(BaseViewPlugin):
+    def get_urlpatterns(self):
+        return [path("", hello, name="hello")]
+''',
+    "middleware": '''
+import dataclasses
+import time
+from pathlib import Path
+
+from stonks_plugins.sdk import BaseMiddlewarePlugin
+
+HERE = Path(__file__).resolve().parent.parent
+
+
+class Plugin(BaseMiddlewarePlugin):
+    order = 10
+
+    def intercept(self, call, proceed):
+        while (HERE / "slow-call").exists():
+            time.sleep(0.02)
+        result = proceed()
+        if call.method == "get_portfolio":
+            return [dataclasses.replace(e, name=e.name + " (via {name})") for e in result]
+        return result
+''',
+}
+
+
+@pytest.fixture
+def make_plugin(plugin_dirs):  # type: ignore[no-untyped-def]
+    """``make_plugin(kind, name, slow=False)``: an aggregator, view or middleware plugin
+    whose one call (aggregate, the page, intercept) sleeps while ``slow-call`` exists."""
+
+    def make(kind: str, name: str, slow: bool = False) -> Path:
+        root = plugin_dirs.path / name
+        package = root / "rtplugin"
+        package.mkdir(parents=True)
+        manifest = json.loads(json.dumps(MANIFEST))
+        manifest["plugin"].update(name=name, display_name=name.title(), type=kind)
+        manifest["capabilities"] = {}
+        manifest["entry_points"] = {"main": "rtplugin.plugin:Plugin"}
+        (root / "plugin_manifest.json").write_text(json.dumps(manifest))
+        (package / "__init__.py").write_text("")
+        (package / "plugin.py").write_text(textwrap.dedent(KINDS[kind]).replace("{name}", name))
+        if slow:
+            (root / "slow-call").write_text("1")
         return root
 
     return make

@@ -1,0 +1,159 @@
+"""Stopping abandoned calls that keep a CPU busy.
+
+A call its caller gave up on keeps running (Python cannot kill a thread): one that sleeps
+or waits costs nothing and may still leave a last good answer, so it is left alone. One
+that spins - an endless loop in the plugin's code, in this process or in its child - would
+take CPU from every request the process serves. The background runtime sweeps the
+abandoned calls a few times a second, measures the CPU each used since the last sweep (from
+``/proc``), and stops one that was busy for ``SPIN_LIMIT`` seconds in a row:
+
+- in process, by raising :class:`CallStopped` in its thread (``PyThreadState_SetAsyncExc``;
+  it takes effect at the thread's next bytecode, so a busy loop stops at once);
+- process-isolated, by killing the child (``ProcessHost.cancel``), restarted with backoff.
+
+Either way the plugin's circuit opens at once (``CircuitBreaker.trip``): its calls are
+refused for a backoff that doubles each time it happens again, instead of spinning anew on
+the next request. A call abandoned for longer than ``PLUGINS_CALL_TIMEOUT`` is stopped
+whatever it does.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+from ..conf import plugin_settings
+from ..registry import plugin_registry
+from ..sandbox.timeouts import Pending
+
+logger = logging.getLogger(__name__)
+
+SPIN_LIMIT = 0.3  # seconds of (nearly) full CPU after abandonment before a call is stopped
+BUSY = 0.7  # fraction of wall time on a CPU that counts as busy
+WINDOW = 0.1  # shortest measurement: /proc counts CPU in clock ticks (10 ms)
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+class CallStopped(BaseException):
+    """Raised inside a plugin call that was stopped for spinning after its caller left. A
+    ``BaseException``, so a plugin's ``except Exception`` does not swallow it."""
+
+
+@dataclass
+class Abandoned:
+    plugin: str
+    operation: str
+    pending: Pending
+    since: float
+    last_cpu: float | None = None
+    last_at: float = 0.0
+    busy_for: float = 0.0
+    stopped: bool = False
+
+
+_abandoned: list[Abandoned] = []
+_lock = threading.Lock()
+
+
+def abandon(plugin: str, operation: str, pending: Pending, started: float) -> None:
+    """The caller gave up on this call: stop it now if it spun all along (an in-process
+    endless loop starves every thread of the process, the sweep's included, so it must not
+    wait for one), else watch it from now on."""
+    now = time.monotonic()
+    entry = Abandoned(plugin, operation, pending, now)
+    native = pending.thread.native_id
+    cpu = _cpu_of(f"/proc/self/task/{native}/stat") if native is not None else None
+    ran = now - started
+    if cpu is not None and ran >= SPIN_LIMIT and cpu / ran >= BUSY:
+        _stop(entry, f"it kept a CPU busy for {cpu:.1f} s of the {ran:.1f} s it ran")
+        return
+    with _lock:
+        _abandoned.append(entry)
+
+
+def watched() -> list[Abandoned]:
+    with _lock:
+        return list(_abandoned)
+
+
+def _cpu_of(stat_path: str) -> float | None:
+    """utime + stime of a /proc stat file, in seconds (None when it is gone)."""
+    try:
+        with open(stat_path, "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    fields = raw.rsplit(b")", 1)[-1].split()
+    try:
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+    except (IndexError, ValueError):
+        return None
+
+
+def _child_pid(plugin: str) -> int | None:
+    loaded = plugin_registry.peek(plugin)
+    host = loaded.host if loaded is not None else None
+    return host.pid if host is not None else None
+
+
+def _cpu(entry: Abandoned) -> float | None:
+    """CPU seconds used so far by what runs the call: its thread, plus the plugin's child
+    process when the plugin is isolated (the thread itself only waits on the pipe)."""
+    native = entry.pending.thread.native_id
+    total = _cpu_of(f"/proc/self/task/{native}/stat") if native is not None else None
+    child = _child_pid(entry.plugin)
+    if child is not None:
+        child_cpu = _cpu_of(f"/proc/{child}/stat")
+        if child_cpu is not None:
+            total = (total or 0.0) + child_cpu
+    return total
+
+
+def sweep(now: float | None = None) -> list[Abandoned]:
+    """Check every abandoned call once; stop those that spin. Returns the ones stopped."""
+    now = time.monotonic() if now is None else now
+    hard_limit = float(plugin_settings.CALL_TIMEOUT)
+    stopped: list[Abandoned] = []
+    with _lock:
+        _abandoned[:] = [a for a in _abandoned if not a.pending.done.is_set() and not a.stopped]
+        entries = list(_abandoned)
+    for entry in entries:
+        if entry.last_cpu is not None and now - entry.last_at < WINDOW:
+            continue
+        cpu = _cpu(entry)
+        if cpu is not None and entry.last_cpu is not None and now > entry.last_at:
+            share = (cpu - entry.last_cpu) / (now - entry.last_at)
+            entry.busy_for = entry.busy_for + (now - entry.last_at) if share >= BUSY else 0.0
+        entry.last_cpu, entry.last_at = cpu, now
+        if entry.busy_for >= SPIN_LIMIT:
+            _stop(entry, f"it kept a CPU busy for {entry.busy_for:.1f} s after its caller gave up")
+            stopped.append(entry)
+        elif now - entry.since >= hard_limit:
+            _stop(entry, f"it was still running {hard_limit:g} s after its caller gave up")
+            stopped.append(entry)
+    return stopped
+
+
+def _stop(entry: Abandoned, reason: str) -> None:
+    entry.stopped = True
+    logger.warning("plugin %s: stopping %s: %s", entry.plugin, entry.operation, reason)
+    loaded = plugin_registry.peek(entry.plugin)
+    host = loaded.host if loaded is not None else None
+    if host is not None:
+        host.cancel(reason)
+    ident = entry.pending.thread.ident
+    if ident is not None and entry.pending.thread.is_alive():
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(ident), ctypes.py_object(CallStopped)
+        )
+    # Refused for a backoff from now on, rather than spinning again on the next request.
+    plugin_registry.sandbox(entry.plugin).circuit.trip()
+
+
+def reset() -> None:
+    with _lock:
+        _abandoned.clear()

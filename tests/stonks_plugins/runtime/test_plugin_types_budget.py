@@ -1,0 +1,102 @@
+"""The page budget holds for every plugin type: an Insights panel that hangs shows its last
+panels "as of" (or its error), a view plugin's page that hangs answers 503 with the reason,
+and a middleware that hangs is skipped - the broker's own answer is shown."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from stonks_plugins.manager import manager
+from stonks_plugins.runtime import lanes
+from tests.stonks_overwatch.test_home import page, symbols
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _short_budget(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.PLUGINS_PAGE_BUDGET = 0.5
+
+
+def _wait(condition: Callable[[], object], timeout: float = 10.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _insight(html: str, plugin: str) -> str:
+    start = html.index(f'data-plugin="{plugin}"')
+    return html[start : html.index("</div>", start)]
+
+
+def test_a_hanging_panel_shows_its_last_panels_as_of_then_its_error(
+    make_plugin, make_broker, admin_client_logged
+) -> None:
+    make_broker("some-broker", "SOME")
+    root = make_plugin("aggregator", "slow-panels")
+    manager.sync()
+    assert "slow-panels panel" in _insight(page(admin_client_logged), "slow-panels")
+
+    (root / "slow-call").write_text("1")
+    try:
+        html = page(admin_client_logged)
+        assert "slow-panels" in lanes.stuck()  # the page did not wait for it
+        panel = _insight(html, "slow-panels")
+        assert "slow-panels panel" in panel and "as of" in panel
+        assert symbols(html)["some-broker"] == {"SOME"}
+    finally:
+        (root / "slow-call").unlink()
+
+
+def test_a_panel_hanging_from_the_start_is_reported_and_the_page_renders(
+    make_plugin, make_broker, admin_client_logged
+) -> None:
+    make_broker("some-broker", "SOME")
+    root = make_plugin("aggregator", "slow-panels", slow=True)
+    manager.sync()
+    try:
+        html = page(admin_client_logged)
+        assert "no answer within 0.5 s" in _insight(html, "slow-panels")
+        assert symbols(html)["some-broker"] == {"SOME"}
+    finally:
+        (root / "slow-call").unlink()
+
+
+def test_a_hanging_view_plugin_page_answers_503_with_the_reason(
+    make_plugin, admin_client_logged
+) -> None:
+    root = make_plugin("view", "slow-view")
+    manager.sync()
+    assert admin_client_logged.get("/plugins/slow-view/").content == b"hello from slow-view"
+    (root / "slow-call").write_text("1")
+    try:
+        response = admin_client_logged.get("/plugins/slow-view/")
+        assert response.status_code == 503
+        assert "no answer within 0.5 s" in response.content.decode()
+        assert admin_client_logged.get("/").status_code == 200  # the rest of the site
+    finally:
+        (root / "slow-call").unlink()
+    assert _wait(lambda: "slow-view" not in lanes.stuck())
+    assert admin_client_logged.get("/plugins/slow-view/").status_code == 200
+
+
+def test_a_hanging_middleware_is_skipped_and_the_broker_answers(
+    make_plugin, make_broker, admin_client_logged
+) -> None:
+    make_broker("some-broker", "SOME")
+    root = make_plugin("middleware", "slow-middle")
+    manager.sync()
+    assert "(via slow-middle)" in page(admin_client_logged)
+    (root / "slow-call").write_text("1")
+    try:
+        html = page(admin_client_logged)
+        assert symbols(html)["some-broker"] == {"SOME"}
+        assert "(via slow-middle)" not in html  # its answer came without the middleware
+    finally:
+        (root / "slow-call").unlink()
