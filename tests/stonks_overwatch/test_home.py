@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from stonks_plugins.manager import manager
-from stonks_plugins.registry import plugin_registry
 from stonks_plugins.models import Plugin
+from stonks_plugins.registry import plugin_registry
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ MANIFEST = {
     "capabilities": {"services": ["portfolio"]},
 }
 
-SERVICES = '''
+SERVICES = """
 import time
 from pathlib import Path
 
@@ -43,9 +43,9 @@ class PortfolioService(PortfolioServiceInterface):
 
     def get_portfolio_total(self):
         return TotalPortfolio(total_value=10.0)
-'''
+"""
 
-PLUGIN = '''
+PLUGIN = """
 import time
 from pathlib import Path
 
@@ -66,7 +66,7 @@ class Plugin(BaseBrokerPlugin):
         while (HERE / "slow-health").exists():
             time.sleep(0.02)
         return HealthStatus.healthy("fine")
-'''
+"""
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def make_broker(plugin_dirs):  # type: ignore[no-untyped-def]
 
 
 KINDS = {
-    "aggregator": '''
+    "aggregator": """
 import time
 from pathlib import Path
 
@@ -119,8 +119,8 @@ class Plugin(BaseAggregatorPlugin):
         while (HERE / "slow-call").exists():
             time.sleep(0.02)
         return [Panel.breakdown("{name} panel", {"positions": float(len(portfolio))})]
-''',
-    "view": '''
+""",
+    "view": """
 import time
 from pathlib import Path
 
@@ -141,8 +141,8 @@ def hello(request):
 class Plugin(BaseViewPlugin):
     def get_urlpatterns(self):
         return [path("", hello, name="hello")]
-''',
-    "middleware": '''
+""",
+    "middleware": """
 import dataclasses
 import time
 from pathlib import Path
@@ -162,7 +162,7 @@ class Plugin(BaseMiddlewarePlugin):
         if call.method == "get_portfolio":
             return [dataclasses.replace(e, name=e.name + " (via {name})") for e in result]
         return result
-''',
+""",
 }
 
 
