@@ -145,6 +145,8 @@ PLUGINS_TIMEOUTS = {
 PLUGINS_CIRCUIT_THRESHOLD = env.int("PLUGINS_CIRCUIT_THRESHOLD", default=5)
 PLUGINS_BACKOFF_BASE = env.float("PLUGINS_BACKOFF_BASE", default=1.0)
 PLUGINS_BACKOFF_MAX = env.float("PLUGINS_BACKOFF_MAX", default=300.0)
+# First wait (seconds) before a plugin that failed to load is tried again, doubling each time.
+PLUGINS_LOAD_RETRY_BASE = env.float("PLUGINS_LOAD_RETRY_BASE", default=5.0)
 # Health: unhealthy this many times in a row puts a plugin in error (health_failed); this
 # many results are kept per plugin.
 PLUGINS_HEALTH_FAILURE_THRESHOLD = env.int("PLUGINS_HEALTH_FAILURE_THRESHOLD", default=3)
@@ -183,6 +185,12 @@ PLUGINS_PAGE_BUDGET = env.float("PLUGINS_PAGE_BUDGET", default=2.0)
 PLUGINS_CALL_TIMEOUT = env.float("PLUGINS_CALL_TIMEOUT", default=30.0)
 PLUGINS_MAX_INFLIGHT = env.int("PLUGINS_MAX_INFLIGHT", default=4)
 PLUGINS_LAST_GOOD_MAX_AGE = env.float("PLUGINS_LAST_GOOD_MAX_AGE", default=86400.0)
+# A plugin whose last call (answer or failure) took longer than PLUGINS_SLOW_CALL seconds, or
+# missed the budget, is not waited for: pages show its last good answer (or it as
+# unavailable) and it is asked again in the background at most every
+# PLUGINS_REVALIDATE_EVERY seconds (or four times its last call's duration, if longer).
+PLUGINS_SLOW_CALL = env.float("PLUGINS_SLOW_CALL", default=0.25)
+PLUGINS_REVALIDATE_EVERY = env.float("PLUGINS_REVALIDATE_EVERY", default=30.0)
 PLUGINS_SYNC_LOAD_TIMEOUT = env.float("PLUGINS_SYNC_LOAD_TIMEOUT", default=15.0)
 PLUGINS_WARMUP = env.bool("PLUGINS_WARMUP", default=True)
 PLUGINS_RETRY_JITTER = env.float("PLUGINS_RETRY_JITTER", default=0.2)

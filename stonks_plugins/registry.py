@@ -56,6 +56,9 @@ class Hooks:
     circuit_threshold: int = 5
     backoff_base: float = 1.0
     backoff_max: float = 300.0
+    load_retry_base: float = 5.0
+    """First wait before a failed load is tried again (a load is costly: imports, a child
+    process); doubles like the calls' backoff."""
 
 
 class PluginRegistry:
@@ -140,8 +143,10 @@ class PluginRegistry:
     def _load_circuit(self, name: str) -> CircuitBreaker:
         circuit = self._load_circuits.get(name)
         if circuit is None:
+            h = self.hooks
+            base = min(max(h.backoff_base, h.load_retry_base), h.backoff_max)
             circuit = self._load_circuits[name] = CircuitBreaker(
-                threshold=1, base_delay=self.hooks.backoff_base, max_delay=self.hooks.backoff_max
+                threshold=1, base_delay=base, max_delay=h.backoff_max
             )
         return circuit
 

@@ -120,4 +120,5 @@ def configure(registry: PluginRegistry) -> None:
         circuit_threshold=int(plugin_settings.CIRCUIT_THRESHOLD),
         backoff_base=float(plugin_settings.BACKOFF_BASE),
         backoff_max=float(plugin_settings.BACKOFF_MAX),
+        load_retry_base=float(plugin_settings.LOAD_RETRY_BASE),
     )

@@ -44,7 +44,11 @@ def _fresh_plugin_runtime(settings: pytest.FixtureRequest) -> Iterator[None]:
     # caller, inside the test's transaction. Tests of the background runtime turn it on.
     settings.PLUGINS_WARMUP = False  # type: ignore[attr-defined]
     settings.PLUGINS_SYNC_LOAD_TIMEOUT = 3.0  # type: ignore[attr-defined]
+    # A loaded CI machine may take a while on a first call: serving brokers from their last
+    # answer because they seem slow would make pages depend on timing (tested on its own).
+    settings.PLUGINS_SLOW_CALL = 60.0  # type: ignore[attr-defined]
     settings.PLUGINS_BACKOFF_BASE = 0.2  # type: ignore[attr-defined]
+    settings.PLUGINS_LOAD_RETRY_BASE = 0.2  # type: ignore[attr-defined]
     settings.PLUGINS_BACKOFF_MAX = 1.0  # type: ignore[attr-defined]
     from stonks_plugins import reporting
 

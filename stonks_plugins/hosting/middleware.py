@@ -12,17 +12,20 @@ most half of what is left of the budget, so a hanging one never costs the broker
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from ..base import BaseMiddlewarePlugin, ServiceCall
+from ..errors import ReasonCode
 from ..registry import LoadedPlugin
 from ..runtime import budget, lanes, loads
 from ..runtime.serving import serving
 from ..sandbox import SandboxError
 
 logger = logging.getLogger(__name__)
+MIDDLEWARE_SLOTS = 256  # every broker call of every request passes each middleware
 
 
 def served_chain() -> list[str]:
@@ -59,46 +62,80 @@ def run_chain(call: ServiceCall, target: Callable[[], Any], names: list[str] | N
     def step(i: int) -> Any:
         if i == len(chain):
             return target()
-        loaded = chain[i]
-        done: list[Any] = []
-        failed: list[BaseException] = []
-        started: list[bool] = []
-
-        def proceed() -> Any:
-            if failed:
-                raise failed[0]
-            if not done:
-                started.append(True)
-                try:
-                    done.append(step(i + 1))
-                except BaseException as exc:
-                    failed.append(exc)
-                    raise
-            return done[0]
-
-        instance = loaded.instance
-        assert loaded.sandbox is not None and isinstance(instance, BaseMiddlewarePlugin)
-        box = loaded.sandbox
-        scope = budget.current()
-
-        def intercept() -> Any:
-            with budget.inherit(scope):
-                return box.run("intercept", instance.intercept, call, proceed, timeout=None)
-
-        try:
-            running = lanes.lane(loaded.name).start("intercept", intercept)
-            # Half of what is left: if the middleware hangs, the rest of the chain and the
-            # service still have time to answer without it.
-            now = time.monotonic()
-            return running.wait(now + (budget.deadline() - now) / 2, budget.limit())
-        except SandboxError as err:
-            if failed:  # the rest of the chain (or the service) failed: not this middleware
-                raise failed[0] from None
-            logger.warning("skipping middleware %s: %s", loaded.name, err)
-            if done:
-                return done[0]
-            if started:  # the rest of the chain is running in the middleware's thread
-                raise
-            return proceed()
+        return _intercepted(chain[i], call, lambda: step(i + 1))
 
     return step(0)
+
+
+def _intercepted(loaded: LoadedPlugin, call: ServiceCall, rest: Callable[[], Any]) -> Any:
+    """One middleware around ``rest`` (the rest of the chain and the service).
+
+    The middleware's ``intercept`` runs on its own lane; when it calls ``proceed()``, the
+    rest runs back here, in the caller's thread - a broker's code never runs on a
+    middleware's thread, so a broker that hangs holds no middleware slot and the reaper
+    blames the right plugin. The middleware gets half of what is left of the budget."""
+    instance = loaded.instance
+    assert loaded.sandbox is not None and isinstance(instance, BaseMiddlewarePlugin)
+    box = loaded.sandbox
+    scope = budget.current()
+    wake = threading.Event()
+    asked = threading.Event()
+    answered = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def proceed() -> Any:  # on the middleware's thread
+        asked.set()
+        wake.set()
+        if not answered.wait(max(0.0, budget.deadline() - time.monotonic())):
+            raise _not_its_fault(call, "the rest of the chain did not answer in time")
+        if "error" in outcome:
+            # Another plugin's failure: handed over as a SandboxError, which the
+            # middleware's boundary passes on without counting it against the middleware.
+            error = outcome["error"]
+            if isinstance(error, SandboxError):
+                raise error
+            raise _not_its_fault(call, f"{type(error).__name__}: {error}")
+        return outcome["value"]
+
+    def intercept() -> Any:
+        try:
+            with budget.inherit(scope):
+                return box.run("intercept", instance.intercept, call, proceed, timeout=None)
+        finally:
+            wake.set()
+
+    def run_rest() -> None:
+        try:
+            outcome["value"] = rest()
+        except BaseException as exc:  # handed to the middleware, and to our caller
+            outcome["error"] = exc
+        answered.set()
+
+    try:
+        running = lanes.lane(loaded.name, MIDDLEWARE_SLOTS).start("intercept", intercept)
+    except SandboxError as err:
+        logger.warning("skipping middleware %s: %s", loaded.name, err)
+        return rest()
+    now = time.monotonic()
+    until = now + (budget.deadline() - now) / 2
+    while True:
+        wake.clear()
+        if asked.is_set() and not answered.is_set():
+            run_rest()
+            continue
+        if running.done or time.monotonic() >= until:
+            break
+        wake.wait(max(0.0, until - time.monotonic()))
+    try:
+        return running.wait(until, budget.limit())
+    except SandboxError as err:
+        if "error" in outcome:  # the rest of the chain failed, not this middleware
+            raise outcome["error"] from None
+        logger.warning("skipping middleware %s: %s", loaded.name, err)
+        if answered.is_set():
+            return outcome["value"]
+        return rest()
+
+
+def _not_its_fault(call: ServiceCall, message: str) -> SandboxError:
+    return SandboxError(call.broker, ReasonCode.HEALTH_FAILED, call.method, message)

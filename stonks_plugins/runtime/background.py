@@ -11,6 +11,9 @@ Started once per process (and again after a fork) in web and worker processes - 
 - retries a failed load after its backoff (exponential, with jitter - Home Assistant's
   setup retry), so no user's request ever starts or retries a load;
 - writes the :mod:`.outbox` and flushes the metrics, so the request path only reads;
+- asks every broker for its portfolio once, as a page would, when plugins start being
+  served: a broker that answers is then served at once, one that hangs is known not to be
+  waited for - before a user's first page finds out for itself;
 - runs the beat schedule in-process on the embedded default, where no beat exists.
 """
 
@@ -31,7 +34,8 @@ from .. import metrics_store
 from ..conf import plugin_settings
 from ..registry import plugin_registry
 from ..sandbox import SandboxError
-from . import loads, outbox, reaper
+from ..sandbox.timeouts import Pending
+from . import budget, loads, outbox, reaper
 from .serving import serving
 
 logger = logging.getLogger(__name__)
@@ -47,6 +51,7 @@ class Background:
         self._asked: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._retries: list[tuple[float, str]] = []
         self._retry_at: dict[str, float] = {}
+        self._warm_page = False
 
     @property
     def running(self) -> bool:
@@ -97,12 +102,15 @@ class Background:
         self._asked = queue.SimpleQueue()
         self._retries = []
         self._retry_at = {}
+        self._warm_page = False
         outbox.background(False)
 
     # -- what others tell it ---------------------------------------------------------------
     def _arrived(self, names: list[str]) -> None:
         for name in names:
             self._asked.put(name)
+        if names:
+            self._warm_page = True
 
     def _attempt_ended(self, name: str) -> None:
         if plugin_registry.peek(name) is not None:
@@ -137,6 +145,9 @@ class Background:
                     serving.refresh()
                 self._begin_asked()
                 self._begin_due(now)
+                if self._warm_page:
+                    self._warm_page = False
+                    Pending.start(_warm_page, name="stonks-plugins-warm-page")
                 reaper.sweep()
                 outbox.drain()
                 metrics_store.flush()
@@ -166,9 +177,23 @@ class Background:
         if name not in plugin_registry.known() or plugin_registry.peek(name) is not None:
             return
         try:
-            loads.begin(name)
+            loads.begin(name, retry=True)
         except SandboxError as err:
             logger.warning("%s", err)
+
+
+def _warm_page() -> None:
+    """The portfolio of every broker, asked within a page's budget, as a first page would:
+    loads are waited for, answers kept, and hanging brokers marked, for the users' pages."""
+    from stonks_overwatch.core.aggregators import PortfolioAggregator
+
+    try:
+        with budget.page():
+            PortfolioAggregator().get_portfolio()
+    except Exception:  # a warm-up must never take the runtime down
+        logger.exception("warming the portfolio up failed")
+    finally:
+        connections.close_all()
 
 
 def _recovered(name: str) -> None:

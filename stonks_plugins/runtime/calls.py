@@ -28,6 +28,7 @@ from stonks_overwatch.core.registry import BrokerRegistry
 from stonks_overwatch.core.service_types import ServiceType
 
 from ..base import ServiceCall
+from ..errors import ReasonCode
 from ..hosting.middleware import run_chain, served_chain
 from ..legacy.bridge import DeferredService
 from ..registry import SERVICE_INTERFACES
@@ -47,6 +48,14 @@ class _Refused:
 
     def wait(self, deadline: float, limit: float) -> Any:
         raise self.error
+
+
+class _Stale:
+    """A last good answer served without asking the plugin (it is slow or stuck)."""
+
+    def __init__(self, answer: lastgood.Answer, reason: str) -> None:
+        self.answer = answer
+        self.reason = reason
 
 
 def _materialise(value: Any) -> Any:
@@ -102,6 +111,23 @@ class BoundedService:
 
     def _start(
         self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], key: Any
+    ) -> lanes.Call | _Refused | _Stale:
+        lane = lanes.lane(self._broker)
+        slow = lane.slow()
+        if not slow:
+            return self._launch(method, args, kwargs, key)
+        # A slow, failing or stuck plugin costs the page nothing: it is answered from the
+        # plugin's last good answer (or as unavailable) at once, and asked again in the
+        # background now and then.
+        if lane.due():
+            self._launch(method, args, kwargs, key)
+        answer = lastgood.get(self._broker, key) if key[2] is not None else None
+        if answer is not None:
+            return _Stale(answer, slow)
+        return _Refused(SandboxError(self._broker, ReasonCode.TIMEOUT, method, slow))
+
+    def _launch(
+        self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], key: Any
     ) -> lanes.Call | _Refused:
         scope = budget.current()
         service = self._service
@@ -129,7 +155,10 @@ class BoundedService:
         except SandboxError as err:
             return _Refused(err)
 
-    def _finish(self, pending: lanes.Call | _Refused, key: Any) -> Any:
+    def _finish(self, pending: lanes.Call | _Refused | _Stale, key: Any) -> Any:
+        if isinstance(pending, _Stale):
+            budget.note_stale(self._broker, pending.answer.as_of, pending.reason)
+            return pending.answer.value
         try:
             value = pending.wait(budget.deadline(), budget.limit())
         except SandboxError as err:

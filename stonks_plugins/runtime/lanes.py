@@ -51,6 +51,12 @@ class Lane:
         self._lock = threading.Lock()
         self._running: dict[int, Running] = {}
         self._next = 0
+        self.latency = 0.0
+        """Seconds the last completed call took (answered or failed)."""
+        self.failure = ""
+        """How the last completed call failed ('' when it answered)."""
+        self.launched = 0.0
+        """When the last call started (monotonic)."""
         self.overran = False
         """A call overran its caller's deadline and none has answered since: the next
         callers do not wait for this plugin (they are served its last good answer while a
@@ -78,13 +84,47 @@ class Lane:
                 )
             self._next += 1
             self._running[self._next] = Running(operation, now)
+            self.launched = now
             return self._next
 
-    def _give_back(self, ticket: int, answered: bool) -> None:
+    def _give_back(self, ticket: int, error: BaseException | None) -> None:
         with self._lock:
-            self._running.pop(ticket, None)
-            if answered:
+            running = self._running.pop(ticket, None)
+            if running is not None:
+                self.latency = time.monotonic() - running.since
+            if error is None:
                 self.overran = False
+                self.failure = ""
+            else:
+                self.failure = getattr(error, "message", "") or f"{type(error).__name__}"
+
+    def slow(self) -> str:
+        """Why callers should not wait for this plugin ('' when they should): it overran
+        its caller's deadline, or its last call - answer or failure - took longer than
+        ``PLUGINS_SLOW_CALL`` (a process-isolated plugin whose child keeps crashing is
+        slow to fail: each call restarts it)."""
+        if self.overran:
+            running = self.running()
+            if running:
+                age = time.monotonic() - running[0].since
+                return f"no answer yet: its call is still running after {age:.0f} s"
+            return "did not answer in time; asked again in the background"
+        if self.latency > float(plugin_settings.SLOW_CALL):
+            if self.failure:
+                return f"failed ({self.failure}); asked again in the background"
+            return f"answers slowly ({self.latency:.1f} s); refreshed in the background"
+        return ""
+
+    def due(self) -> bool:
+        """May a slow plugin be asked again now (in the background)?"""
+        with self._lock:
+            if self._running:
+                return False
+            return time.monotonic() - self.launched >= self.refresh_after()
+
+    def refresh_after(self) -> float:
+        """Seconds a slow plugin's answer is served before it is asked again."""
+        return max(float(plugin_settings.REVALIDATE_EVERY), 4 * self.latency)
 
     def _abandon(self, ticket: int) -> None:
         with self._lock:
@@ -111,8 +151,8 @@ class Lane:
 
         def finished() -> None:
             pending = box.get("pending")
-            answered = pending is not None and pending.error is None
-            self._give_back(ticket, answered)
+            error = pending.error if pending is not None else RuntimeError("not started")
+            self._give_back(ticket, error)
             connections.close_all()
 
         try:
@@ -122,8 +162,8 @@ class Lane:
                 name=f"plugin:{self.plugin}:{operation}",
                 on_exit=finished,
             )
-        except BaseException:
-            self._give_back(ticket, False)
+        except BaseException as exc:
+            self._give_back(ticket, exc)
             raise
         box["pending"] = pending
         return Call(self, operation, pending, ticket, patient=not (revalidate and self.overran))
@@ -166,6 +206,13 @@ class Call:
                 message,
                 stack=thread_stack(self.pending.thread),
             )
+        if isinstance(self.pending.error, reaper.CallStopped):
+            raise SandboxError(
+                self.lane.plugin,
+                ReasonCode.TIMEOUT,
+                self.operation,
+                "stopped: it kept a CPU busy after its caller gave up",
+            )
         return self.pending.result()
 
 
@@ -173,13 +220,16 @@ _lanes: dict[str, Lane] = {}
 _lanes_lock = threading.Lock()
 
 
-def lane(plugin: str) -> Lane:
+def lane(plugin: str, slots: int | None = None) -> Lane:
+    """The plugin's lane (``slots``: its calls that may run at once, when the lane is made;
+    ``PLUGINS_MAX_INFLIGHT`` by default)."""
     found = _lanes.get(plugin)
     if found is None:
         with _lanes_lock:
             found = _lanes.get(plugin)
             if found is None:
-                found = _lanes[plugin] = Lane(plugin, int(plugin_settings.MAX_INFLIGHT))
+                size = int(plugin_settings.MAX_INFLIGHT) if slots is None else slots
+                found = _lanes[plugin] = Lane(plugin, size)
     return found
 
 

@@ -62,16 +62,24 @@ def running(name: str) -> bool:
     return attempt is not None and not attempt.done.is_set()
 
 
-def begin(name: str) -> Pending | None:
+def begin(name: str, retry: bool = False) -> Pending | None:
     """Start loading ``name`` in the background unless it is loaded or already starting.
     Returns the attempt to wait on (None when the plugin is loaded). The configs are read
-    here, in the caller's thread; a plugin thread leaves that to the load itself."""
+    here, in the caller's thread; a plugin thread leaves that to the load itself.
+
+    After a failed attempt, a new one starts only when its backoff is over, and - in a
+    process with the background runtime - only when the runtime asks (``retry``): a user's
+    request never retries a load there."""
     if plugin_registry.peek(name) is not None:
         return None
     with _lock:
         attempt = _attempts.get(name)
         if attempt is not None and not attempt.done.is_set():
             return attempt
+    if attempt is not None and (
+        (outbox.in_background() and not retry) or plugin_registry.load_failure(name)[1] > 0
+    ):
+        return attempt  # failed; the background runtime retries it after its backoff
     data = None if in_plugin_thread() else configs_for(name)
     with _lock:
         attempt = _attempts.get(name)

@@ -22,17 +22,19 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
 
 from ..conf import plugin_settings
+from ..loader import PKG_ROOT, package_prefix
 from ..registry import plugin_registry
 from ..sandbox.timeouts import Pending
 
 logger = logging.getLogger(__name__)
 
-SPIN_LIMIT = 0.3  # seconds of (nearly) full CPU after abandonment before a call is stopped
+SPIN_LIMIT = 0.2  # seconds of (nearly) full CPU after abandonment before a call is stopped
 BUSY = 0.7  # fraction of wall time on a CPU that counts as busy
 WINDOW = 0.1  # shortest measurement: /proc counts CPU in clock ticks (10 ms)
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -138,10 +140,28 @@ def sweep(now: float | None = None) -> list[Abandoned]:
     return stopped
 
 
+def _culprit(entry: Abandoned) -> str:
+    """The plugin whose code the thread runs now: a middleware's call runs the broker's
+    code in its thread (``proceed()``), and the one to blame is the innermost plugin on the
+    stack, not the lane's owner."""
+    ident = entry.pending.thread.ident
+    frame = sys._current_frames().get(ident) if ident is not None else None
+    owners = {package_prefix(name): name for name in plugin_registry.known()}
+    while frame is not None:
+        module = str(frame.f_globals.get("__name__", ""))
+        if module.startswith(PKG_ROOT + "."):
+            owner = owners.get(".".join(module.split(".", 2)[:2]))
+            if owner is not None:
+                return owner
+        frame = frame.f_back
+    return entry.plugin  # a process-isolated plugin's thread only waits on its child
+
+
 def _stop(entry: Abandoned, reason: str) -> None:
     entry.stopped = True
-    logger.warning("plugin %s: stopping %s: %s", entry.plugin, entry.operation, reason)
-    loaded = plugin_registry.peek(entry.plugin)
+    culprit = _culprit(entry)
+    logger.warning("plugin %s: stopping %s: %s", culprit, entry.operation, reason)
+    loaded = plugin_registry.peek(culprit)
     host = loaded.host if loaded is not None else None
     if host is not None:
         host.cancel(reason)
@@ -151,7 +171,7 @@ def _stop(entry: Abandoned, reason: str) -> None:
             ctypes.c_ulong(ident), ctypes.py_object(CallStopped)
         )
     # Refused for a backoff from now on, rather than spinning again on the next request.
-    plugin_registry.sandbox(entry.plugin).circuit.trip()
+    plugin_registry.sandbox(culprit).circuit.trip()
 
 
 def reset() -> None:

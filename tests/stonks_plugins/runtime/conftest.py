@@ -34,6 +34,9 @@ def _stall(what):
 class PortfolioService(PortfolioServiceInterface):
     def get_portfolio(self):
         _stall("slow-service")
+        delay = HERE / "delay-service"
+        if delay.exists():
+            time.sleep(float(delay.read_text()))
         spin = HERE / "spin-service"
         while spin.exists():  # a busy loop (the reaper must stop it), rarely looking up
             for _ in range(10_000_000):
@@ -74,7 +77,8 @@ def make_broker(plugin_dirs):  # type: ignore[no-untyped-def]
     """``make_broker(name, symbol, slow=("slow-service",))`` writes a broker plugin; the
     names in ``slow`` are marker files that keep that phase sleeping until removed
     (``slow-folder-init``, ``slow-init``, ``slow-service``, ``slow-health``), spin a CPU
-    (``spin-service``) or make it fail (``fail-init``)."""
+    (``spin-service``) or make it fail (``fail-init``); ``delay-service`` holds seconds
+    the service sleeps."""
 
     def make(name: str, symbol: str, slow: tuple[str, ...] = ()) -> Path:
         root = plugin_dirs.path / name
