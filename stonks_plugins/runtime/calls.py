@@ -9,6 +9,12 @@ most until its deadline (:mod:`.budget`). What then happens:
   page with its time ("as of 10:42") and the reason; with none, the ``SandboxError`` the
   core's aggregators already turn into "unavailable: reason" while rendering the rest.
 
+A plugin that missed a deadline, or whose last call took longer than
+``PLUGINS_SLOW_CALL``, is not waited for again: its last good answer (or "unavailable") is
+served at once and the plugin is asked again in the background at most every
+``PLUGINS_REVALIDATE_EVERY`` seconds (stale-while-revalidate), so a slow or stuck broker
+costs later pages nothing.
+
 A request asks its brokers one after another (the core's aggregators are sequential), so a
 broker that hangs would eat the budget of the ones after it. So the first call of a method
 without arguments in a request starts the same call on every other broker that offers the
