@@ -5,11 +5,9 @@ connection, as in production)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
-from django.db import OperationalError
 
 from stonks_plugins.manager import manager
 from stonks_plugins.models import Plugin
@@ -18,20 +16,9 @@ from stonks_plugins.runtime import loads
 from stonks_plugins.runtime.background import background
 from stonks_plugins.runtime.serving import serving
 from tests.stonks_overwatch.test_home import failures, page
+from tests.stonks_plugins.runtime.helpers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _wait(condition: Callable[[], object], timeout: float = 15.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            if condition():
-                return True
-        except OperationalError:  # SQLite's shared test database, busy with the runtime
-            pass
-        time.sleep(0.05)
-    return False
 
 
 def _fresh_process() -> None:
@@ -58,7 +45,7 @@ def test_plugins_are_loaded_at_start_before_any_request(make_broker, runtime) ->
     assert plugin_registry.peek("warm-one") is None
 
     assert background.start()
-    assert _wait(lambda: plugin_registry.peek("warm-one") and plugin_registry.peek("warm-two"))
+    assert wait_until(lambda: plugin_registry.peek("warm-one") and plugin_registry.peek("warm-two"))
 
 
 def test_a_failed_load_is_retried_in_the_background_and_comes_back(
@@ -72,14 +59,14 @@ def test_a_failed_load_is_retried_in_the_background_and_comes_back(
     _fresh_process()
 
     assert background.start()
-    assert _wait(lambda: plugin_registry.peek("steady"))
-    assert _wait(lambda: plugin_registry.load_failure("flaky-login")[0] >= 1)
+    assert wait_until(lambda: plugin_registry.peek("steady"))
+    assert wait_until(lambda: plugin_registry.load_failure("flaky-login")[0] >= 1)
     # A user's request during the backoff starts no load: it says when the retry is due.
     html = page(admin_client_logged)
     assert "next attempt in" in failures(html)["flaky-login"]
 
     (root / "fail-init").unlink()  # the broker's login works again
-    assert _wait(lambda: Plugin.objects.get(name="flaky-login").state == "active")
+    assert wait_until(lambda: Plugin.objects.get(name="flaky-login").state == "active")
     row = Plugin.objects.get(name="flaky-login")
     assert row.error_code == ""
     assert row.events.filter(reason__startswith="recovered").exists()

@@ -5,8 +5,6 @@ other broker renders; stuck calls cost later pages nothing; loads never block ea
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 
 import pytest
 from django.db import connection
@@ -18,17 +16,9 @@ from stonks_plugins.models import Plugin
 from stonks_plugins.registry import plugin_registry
 from stonks_plugins.runtime import lanes, loads, outbox, reaper
 from tests.stonks_overwatch.test_home import failures, page, symbols
+from tests.stonks_plugins.runtime.helpers import wait_until
 
 pytestmark = pytest.mark.django_db
-
-
-def _wait(condition: Callable[[], object], timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.fixture
@@ -37,7 +27,7 @@ def short_budget(settings):  # type: ignore[no-untyped-def]
     return 0.5
 
 
-def test_slow_broker_is_shown_as_of_its_last_answer_and_the_page_does_not_wait(
+def test_slow_broker_is_shown_as_of_its_last_answer_and_the_page_does_notwait_until(
     make_broker, short_budget, admin_client_logged
 ) -> None:
     slow = make_broker("slow-broker", "SLOW")
@@ -61,7 +51,7 @@ def test_slow_broker_is_shown_as_of_its_last_answer_and_the_page_does_not_wait(
         assert failures(html) == {}
     finally:
         marker.unlink()
-    assert _wait(lambda: "slow-broker" not in lanes.stuck())
+    assert wait_until(lambda: "slow-broker" not in lanes.stuck())
     html = page(admin_client_logged)
     assert 'data-stale="slow-broker"' not in html
     assert symbols(html)["slow-broker"] == {"SLOW"}
@@ -87,10 +77,10 @@ def test_a_slow_broker_is_served_from_its_last_answer_and_refreshed_in_the_backg
 
     (broker / "delay-service").unlink()  # quick again
     due = lanes.lane("sluggish").refresh_after()
-    assert _wait(lambda: lastgood_age("sluggish") >= due)
+    assert wait_until(lambda: lastgood_age("sluggish") >= due)
     html = page(admin_client_logged)  # due: served as before, and asked in the background
     assert 'data-stale="sluggish"' in html
-    assert _wait(lambda: lanes.lane("sluggish").latency < 0.1)  # refreshed behind the page
+    assert wait_until(lambda: lanes.lane("sluggish").latency < 0.1)  # refreshed behind the page
     html = page(admin_client_logged)
     assert 'data-stale="sluggish"' not in html  # quick again: waited for, fresh
 
@@ -136,7 +126,7 @@ def test_a_hung_call_holds_one_thread_and_later_pages_do_not_wait_for_it(
         assert len(lanes.stuck()["slow-broker"]) == 1
     finally:
         (slow / "slow-service").unlink()
-    assert _wait(lambda: "slow-broker" not in lanes.stuck())
+    assert wait_until(lambda: "slow-broker" not in lanes.stuck())
     # The hung call returned in the end: the plugin answers again, fresh.
     html = page(admin_client_logged)
     assert symbols(html)["slow-broker"] == {"SLOW"}
@@ -156,7 +146,7 @@ def test_a_call_that_spins_after_its_caller_left_is_stopped_and_its_circuit_open
         assert symbols(html)["spin-broker"] == {"SPIN"}  # its last good answer, as of
         # It spun all the time its caller waited: stopped there and then (an endless loop
         # starves every thread of the process, so nothing waits for a sweep to find it).
-        assert _wait(lambda: "spin-broker" not in lanes.stuck(), 10)
+        assert wait_until(lambda: "spin-broker" not in lanes.stuck(), 10)
         assert reaper.watched() == []
         circuit = plugin_registry.sandbox("spin-broker").circuit
         assert circuit.state == "open"
@@ -182,7 +172,7 @@ def test_a_call_that_starts_spinning_after_its_caller_left_is_stopped_by_the_swe
         assert watched.plugin == "late-spinner"
         (broker / "slow-service").unlink()
         # The background runtime sweeps a few times a second; here the test does.
-        assert _wait(lambda: (reaper.sweep(), "late-spinner" not in lanes.stuck())[1], 10)
+        assert wait_until(lambda: (reaper.sweep(), "late-spinner" not in lanes.stuck())[1], 10)
         assert plugin_registry.sandbox("late-spinner").circuit.state == "open"
     finally:
         (broker / "spin-service").unlink()
@@ -230,7 +220,7 @@ def test_a_plugin_hanging_while_it_loads_never_delays_another_plugins_load(
         assert plugin_registry.peek("loads-fine") is not None
     finally:
         (stuck / phase).unlink()
-        assert _wait(lambda: not loads.running("hangs-loading"))
+        assert wait_until(lambda: not loads.running("hangs-loading"))
 
 
 def test_a_page_only_reads(make_broker, short_budget, admin_client_logged) -> None:

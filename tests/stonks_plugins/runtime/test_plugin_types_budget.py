@@ -4,14 +4,12 @@ and a middleware that hangs is skipped - the broker's own answer is shown."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 
 from stonks_plugins.manager import manager
 from stonks_plugins.runtime import lanes
 from tests.stonks_overwatch.test_home import page, symbols
+from tests.stonks_plugins.runtime.helpers import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -19,15 +17,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _short_budget(settings) -> None:  # type: ignore[no-untyped-def]
     settings.PLUGINS_PAGE_BUDGET = 0.5
-
-
-def _wait(condition: Callable[[], object], timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def _insight(html: str, plugin: str) -> str:
@@ -82,7 +71,7 @@ def test_a_hanging_view_plugin_page_answers_503_with_the_reason(
         assert admin_client_logged.get("/").status_code == 200  # the rest of the site
     finally:
         (root / "slow-call").unlink()
-    assert _wait(lambda: "slow-view" not in lanes.stuck())
+    assert wait_until(lambda: "slow-view" not in lanes.stuck())
     assert admin_client_logged.get("/plugins/slow-view/").status_code == 200
 
 
