@@ -134,11 +134,15 @@ def fail(plugin: Plugin, problem: Problem, actor: str = "system") -> bool:
     if plugin.state == S.ERROR:
         if plugin.error_code == problem.code and plugin.error_message == problem.message:
             return False
+        served_differently = plugin.error_code != problem.code  # retryable or not
         plugin.error_code = problem.code.value
         plugin.error_message = problem.message
         plugin.error_details = list(problem.details)
         plugin.save()
-        propagation.bump()
+        if served_differently:
+            # Only the code decides what a process serves: a new wording of the same
+            # failure (a retry's, naming another pid) makes no process refresh.
+            propagation.bump()
         PluginEvent.objects.create(
             plugin=plugin,
             kind=EventKind.FAILURE,

@@ -135,6 +135,11 @@ class BoundedService:
     def _launch(
         self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], key: Any
     ) -> lanes.Call | _Refused:
+        lane = lanes.lane(self._broker)
+        shared = key if key[2] is not None else None
+        joined = lane.joinable(shared) if shared is not None else None
+        if joined is not None:
+            return joined  # the same call is running for another page: wait for that one
         scope = budget.current()
         service = self._service
         if isinstance(service, DeferredService):
@@ -157,7 +162,7 @@ class BoundedService:
             return value
 
         try:
-            return lanes.lane(broker).start(f"{stype.value}.{method}", job)
+            return lane.start(f"{stype.value}.{method}", job, key=shared)
         except SandboxError as err:
             return _Refused(err)
 

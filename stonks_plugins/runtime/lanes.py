@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,7 @@ class Lane:
         self.slots = max(1, slots)
         self._lock = threading.Lock()
         self._running: dict[int, Running] = {}
+        self._shared: dict[Hashable, Call] = {}
         self._next = 0
         self.latency = 0.0
         """Seconds the last completed call took (answered or failed)."""
@@ -137,8 +138,23 @@ class Lane:
         with self._lock:
             return sorted(self._running.values(), key=lambda r: r.since)
 
+    def joinable(self, key: Hashable) -> Call | None:
+        """A call of the same operation and arguments running now, not given up on: a
+        second caller waits for it instead of running the plugin twice (single flight)."""
+        with self._lock:
+            call = self._shared.get(key)
+        if call is None or call.done:
+            return None
+        running = self._running.get(call.ticket)
+        return call if running is not None and running.abandoned is None else None
+
     def start(
-        self, operation: str, func: Callable[..., Any], *args: Any, revalidate: bool = True
+        self,
+        operation: str,
+        func: Callable[..., Any],
+        *args: Any,
+        revalidate: bool = True,
+        key: Hashable | None = None,
     ) -> Call:
         """Start ``func(*args)`` on a worker thread; raises a ``timeout`` SandboxError at
         once when the lane is full or an abandoned call still runs. With ``revalidate``
@@ -152,6 +168,11 @@ class Lane:
         def finished() -> None:
             pending = box.get("pending")
             error = pending.error if pending is not None else RuntimeError("not started")
+            if key is not None:
+                with self._lock:
+                    shared = self._shared.get(key)
+                    if shared is not None and shared.ticket == ticket:
+                        del self._shared[key]
             self._give_back(ticket, error)
             connections.close_all()
 
@@ -166,7 +187,11 @@ class Lane:
             self._give_back(ticket, exc)
             raise
         box["pending"] = pending
-        return Call(self, operation, pending, ticket, patient=not (revalidate and self.overran))
+        call = Call(self, operation, pending, ticket, patient=not (revalidate and self.overran))
+        if key is not None and not pending.done.is_set():
+            with self._lock:
+                self._shared[key] = call
+        return call
 
 
 class Call:

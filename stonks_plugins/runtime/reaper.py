@@ -4,8 +4,9 @@ A call its caller gave up on keeps running (Python cannot kill a thread): one th
 or waits costs nothing and may still leave a last good answer, so it is left alone. One
 that spins - an endless loop in the plugin's code, in this process or in its child - would
 take CPU from every request the process serves. The background runtime sweeps the
-abandoned calls a few times a second, measures the CPU each used since the last sweep (from
-``/proc``), and stops one that was busy for ``SPIN_LIMIT`` seconds in a row:
+abandoned calls a few times a second, measures the CPU each used since it was abandoned (from
+``/proc``; CPU time, not a share of the wall clock, so a loaded machine does not hide a
+spinner), and stops one that used ``SPIN_CPU`` seconds of it:
 
 - in process, by raising :class:`CallStopped` in its thread (``PyThreadState_SetAsyncExc``;
   it takes effect at the thread's next bytecode, so a busy loop stops at once);
@@ -34,9 +35,8 @@ from ..sandbox.timeouts import Pending
 
 logger = logging.getLogger(__name__)
 
-SPIN_LIMIT = 0.2  # seconds of (nearly) full CPU after abandonment before a call is stopped
-BUSY = 0.7  # fraction of wall time on a CPU that counts as busy
-WINDOW = 0.1  # shortest measurement: /proc counts CPU in clock ticks (10 ms)
+SPIN_CPU = 0.5  # CPU seconds a call may still use after its caller gave up
+SPUN_SHARE = 0.5  # on a CPU at least this share of the time its caller waited: it spun
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -51,9 +51,7 @@ class Abandoned:
     operation: str
     pending: Pending
     since: float
-    last_cpu: float | None = None
-    last_at: float = 0.0
-    busy_for: float = 0.0
+    first_cpu: float | None = None
     stopped: bool = False
 
 
@@ -65,14 +63,17 @@ def abandon(plugin: str, operation: str, pending: Pending, started: float) -> No
     """The caller gave up on this call: stop it now if it spun all along (an in-process
     endless loop starves every thread of the process, the sweep's included, so it must not
     wait for one), else watch it from now on."""
-    now = time.monotonic()
-    entry = Abandoned(plugin, operation, pending, now)
+    with _lock:
+        if any(a.pending is pending for a in _abandoned):
+            return  # a call several callers waited for is watched once
+    entry = Abandoned(plugin, operation, pending, time.monotonic())
     native = pending.thread.native_id
     cpu = _cpu_of(f"/proc/self/task/{native}/stat") if native is not None else None
-    ran = now - started
-    if cpu is not None and ran >= SPIN_LIMIT and cpu / ran >= BUSY:
+    ran = entry.since - started
+    if cpu is not None and cpu >= 0.1 and cpu >= SPUN_SHARE * ran:
         _stop(entry, f"it kept a CPU busy for {cpu:.1f} s of the {ran:.1f} s it ran")
         return
+    entry.first_cpu = _cpu(entry)
     with _lock:
         _abandoned.append(entry)
 
@@ -124,15 +125,12 @@ def sweep(now: float | None = None) -> list[Abandoned]:
         _abandoned[:] = [a for a in _abandoned if not a.pending.done.is_set() and not a.stopped]
         entries = list(_abandoned)
     for entry in entries:
-        if entry.last_cpu is not None and now - entry.last_at < WINDOW:
-            continue
         cpu = _cpu(entry)
-        if cpu is not None and entry.last_cpu is not None and now > entry.last_at:
-            share = (cpu - entry.last_cpu) / (now - entry.last_at)
-            entry.busy_for = entry.busy_for + (now - entry.last_at) if share >= BUSY else 0.0
-        entry.last_cpu, entry.last_at = cpu, now
-        if entry.busy_for >= SPIN_LIMIT:
-            _stop(entry, f"it kept a CPU busy for {entry.busy_for:.1f} s after its caller gave up")
+        if entry.first_cpu is None:
+            entry.first_cpu = cpu
+        used = cpu - entry.first_cpu if cpu is not None and entry.first_cpu is not None else 0.0
+        if used >= SPIN_CPU:
+            _stop(entry, f"it used {used:.1f} s of CPU after its caller gave up")
             stopped.append(entry)
         elif now - entry.since >= hard_limit:
             _stop(entry, f"it was still running {hard_limit:g} s after its caller gave up")

@@ -155,8 +155,17 @@ def interface_versions(loaded: LoadedPlugin) -> dict[str, str]:
     }
 
 
+CHILD_NICENESS = 10
+"""A plugin's child yields the CPU to the web and worker processes that serve pages: its
+start (an interpreter and the plugin's imports), a retry or a runaway call then slows the
+plugin, not the site."""
+
+
 def _prepare_process(spec: ChildSpec, limits: Limits) -> None:
     global _crash_log
+    with contextlib.suppress(OSError):  # usually inherited already (process._start_niced)
+        if os.getpriority(os.PRIO_PROCESS, 0) < CHILD_NICENESS:
+            os.setpriority(os.PRIO_PROCESS, 0, CHILD_NICENESS)
     os.environ[ISOLATION_ENV] = "process"
     with contextlib.suppress(ValueError):  # not the main thread: cannot happen in a child
         signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -133,6 +133,7 @@ from ..errors import ReasonCode
 from ..health import HealthStatus
 from ..versioning import InterfaceVersion
 from .child import (
+    CHILD_NICENESS,
     EXIT_OUT_OF_MEMORY,
     OP_CALL,
     OP_HEALTH,
@@ -721,7 +722,7 @@ class ProcessHost:
             daemon=True,
         )
         try:
-            proc.start()
+            _start_niced(proc)
         except Exception as exc:
             parent_conn.close()
             raise self._crashed(
@@ -1090,6 +1091,28 @@ def _forwarder(name: str) -> Callable[..., Any]:
 
 
 @functools.cache
+def _start_niced(proc: BaseProcess) -> None:
+    """Start ``proc`` from a short-lived thread that runs at a lower CPU priority: on Linux
+    priority is per thread and a child inherits its starter's, so the child's whole start
+    (a fresh interpreter, the plugin's imports) yields the CPU to the threads serving pages
+    - the starter's own priority could not be raised back without privileges."""
+    failure: list[BaseException] = []
+
+    def start() -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHILD_NICENESS)
+        try:
+            proc.start()
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    starter = threading.Thread(target=start, name=f"start:{proc.name}", daemon=True)
+    starter.start()
+    starter.join()
+    if failure:
+        raise failure[0]
+
+
 def implementing(base: type, interface: type, forwarder: Callable[[str], Any]) -> type:
     """A class of ``base`` that is also an ``interface`` (so ``isinstance`` checks, and the
     version adapters, treat it as the service it stands for), whose abstract methods are
