@@ -1,12 +1,13 @@
 """Each plugin's code runs on its own lane: worker threads the caller waits on, never longer
 than its deadline.
 
-Python cannot stop a thread, so a call that overruns is abandoned, not killed: it keeps its
-lane slot until it returns. A lane has ``PLUGINS_MAX_INFLIGHT`` slots; when every slot is
-held by a call still running, the next call is refused at once ("busy") instead of starting
-yet another thread that would hang too. That makes a stuck plugin cost later requests
-nothing, and it is per plugin: one plugin's stuck calls never take a slot of another's. No
-lock is held while plugin code runs.
+Python cannot simply stop a thread, so a call that overruns is abandoned: it keeps its lane
+slot until it returns (or the :mod:`.reaper` stops it for spinning). While an abandoned call
+still runs, the plugin's next calls are refused at once instead of starting yet another
+thread that would hang too, and a lane never runs more than ``PLUGINS_MAX_INFLIGHT`` calls.
+That makes a stuck plugin cost later requests nothing, and it is per plugin: one plugin's
+stuck calls never take a slot of another's. No lock is held while plugin code runs. A
+second caller of the same read joins the running call (single flight).
 
 Worker threads run in a fresh ``contextvars`` context (Django keeps database connections
 there, and a worker must never share its caller's) and close their own connections when
@@ -29,9 +30,7 @@ from ..errors import ReasonCode
 from ..sandbox import SandboxError
 from ..sandbox.timeouts import Pending, thread_stack
 from . import reaper
-from .threads import in_plugin_thread, plugin_thread
-
-__all__ = ["Call", "Lane", "in_plugin_thread", "lane", "reset", "stuck"]
+from .threads import plugin_thread
 
 logger = logging.getLogger(__name__)
 
