@@ -52,6 +52,8 @@ class Background:
         self._retries: list[tuple[float, str]] = []
         self._retry_at: dict[str, float] = {}
         self._warm_page = False
+        self.warmed = threading.Event()
+        """Set once the first warm-up page of this process is done (or there was none)."""
 
     @property
     def running(self) -> bool:
@@ -65,6 +67,7 @@ class Background:
             return False
         self.pid = os.getpid()
         self._stop.clear()
+        self.warmed = threading.Event()
         outbox.background(True)
         serving.on_arrival(self._arrived)
         loads.on_attempt_end(self._attempt_ended)
@@ -103,6 +106,7 @@ class Background:
         self._retries = []
         self._retry_at = {}
         self._warm_page = False
+        self.warmed = threading.Event()
         outbox.background(False)
 
     # -- what others tell it ---------------------------------------------------------------
@@ -137,6 +141,7 @@ class Background:
     # -- the loop -------------------------------------------------------------------------
     def _loop(self) -> None:
         last_refresh = 0.0
+        warming = False
         while not self._stop.is_set():
             try:
                 now = time.monotonic()
@@ -147,7 +152,12 @@ class Background:
                 self._begin_due(now)
                 if self._warm_page:
                     self._warm_page = False
-                    Pending.start(_warm_page, name="stonks-plugins-warm-page")
+                    warming = True
+                    Pending.start(
+                        _warm_page, name="stonks-plugins-warm-page", on_exit=self.warmed.set
+                    )
+                elif not warming:
+                    self.warmed.set()  # nothing to warm (no plugin served yet)
                 reaper.sweep()
                 outbox.drain()
                 metrics_store.flush()
@@ -206,7 +216,10 @@ background = Background()
 os.register_at_fork(after_in_child=background.after_fork)
 
 
-def ensure_started() -> None:
-    """Cheap when running; starts the background runtime in a serving process."""
-    if background.pid != os.getpid():
-        background.start()
+def ensure_started(ready_within: float = 0.0) -> None:
+    """Cheap when running; starts the background runtime in a serving process. With
+    ``ready_within``, waits up to that long for the process's first warm-up page: a web
+    worker that takes requests only once its plugins are warm never serves a user's page
+    cold (the wait is bounded like a page, and it is the process's start, not a request)."""
+    if background.pid != os.getpid() and background.start() and ready_within > 0:
+        background.warmed.wait(ready_within)

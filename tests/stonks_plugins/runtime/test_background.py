@@ -12,8 +12,8 @@ import pytest
 from stonks_plugins.manager import manager
 from stonks_plugins.models import Plugin
 from stonks_plugins.registry import plugin_registry
-from stonks_plugins.runtime import loads
-from stonks_plugins.runtime.background import background
+from stonks_plugins.runtime import lanes, loads
+from stonks_plugins.runtime.background import background, ensure_started
 from stonks_plugins.runtime.serving import serving
 from tests.stonks_overwatch.test_home import failures, page
 from tests.stonks_plugins.runtime.helpers import wait_until
@@ -71,3 +71,26 @@ def test_a_failed_load_is_retried_in_the_background_and_comes_back(
     assert row.error_code == ""
     assert row.events.filter(reason__startswith="recovered").exists()
     assert "flaky-login" not in failures(page(admin_client_logged))
+
+
+def test_a_web_process_takes_requests_once_warm_and_knows_its_hanging_brokers(
+    make_broker, runtime, settings, admin_client_logged
+) -> None:
+    settings.PLUGINS_PAGE_BUDGET = 0.5
+    make_broker("warm-quick", "WQCK")
+    hanging = make_broker("warm-hangs", "WHNG", slow=("slow-service",))
+    manager.sync()
+    _fresh_process()
+    try:
+        # What the WSGI module does at import: start, and wait (bounded) for the warm-up.
+        ensure_started(ready_within=5.0)
+        assert background.warmed.is_set()
+        assert plugin_registry.peek("warm-quick") is not None
+        # The warm-up page asked every broker: the quick one's answer is kept, and the
+        # hanging one is known not to be waited for - the first user's page is served at once.
+        assert lanes.lane("warm-hangs").slow()
+        html = page(admin_client_logged)
+        assert "WQCK" in html
+        assert "still running" in failures(html)["warm-hangs"]
+    finally:
+        (hanging / "slow-service").unlink()
