@@ -50,10 +50,6 @@ def _loaded_chain(names: list[str]) -> list[LoadedPlugin]:
     return sorted(chain, key=lambda lp: (getattr(lp.instance, "order", 100), lp.name))
 
 
-def active_chain() -> list[LoadedPlugin]:
-    return _loaded_chain(served_chain())
-
-
 def run_chain(call: ServiceCall, target: Callable[[], Any], names: list[str] | None = None) -> Any:
     chain = _loaded_chain(served_chain() if names is None else names)
     if not chain:

@@ -199,10 +199,8 @@ class BoundedService:
                 scope.pending[(other, key)] = service._start(method, (), {}, key)
 
     def _bounded(self, read: Any, operation: str) -> Any:
-        try:
-            call = lanes.lane(self._broker).start(f"{self._type.value}.{operation}", read)
-        except SandboxError:
-            raise
+        """A data attribute of the service, read on its lane (reading may load it)."""
+        call = lanes.lane(self._broker).start(f"{self._type.value}.{operation}", read)
         return call.wait(budget.deadline(), budget.limit())
 
     def __repr__(self) -> str:
