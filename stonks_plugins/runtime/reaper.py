@@ -35,7 +35,7 @@ from ..sandbox.timeouts import Pending
 
 logger = logging.getLogger(__name__)
 
-SPIN_CPU = 0.5  # CPU seconds a call may still use after its caller gave up
+SPIN_CPU = 0.25  # CPU seconds a call may still use after its caller gave up
 SPUN_SHARE = 0.5  # on a CPU at least this share of the time its caller waited: it spun
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
