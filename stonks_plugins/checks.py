@@ -56,14 +56,9 @@ def _probe(plugin: Plugin) -> HealthStatus:
     try:
         # On the plugin's lane: a request waits at most its budget, a stuck plugin's checks
         # are refused at once instead of piling up threads.
-        running = lanes.lane(plugin.name).start(
-            "health_check",
-            sandbox.run,
-            "health_check",
-            loaded.instance.health_check,
-            revalidate=False,
+        result = lanes.run(
+            plugin.name, sandbox, "health_check", loaded.instance.health_check, revalidate=False
         )
-        result = running.wait(budget.deadline(), budget.limit())
     except SandboxError as err:
         return HealthStatus.unhealthy(str(err), code=err.code.value)
     if not isinstance(result, HealthStatus):

@@ -67,7 +67,19 @@ class LoadedPlugin:
 
 
 def _from_dict(config_class: Any, data: dict[str, Any]) -> Any:
-    return config_class.from_dict(data)
+    return config_class.from_dict(data)  # inside the boundary: a missing from_dict is its fault
+
+
+def make_config(box: PluginSandbox, config_class: Any, data: dict[str, Any] | None) -> Any:
+    """The plugin's config object from its effective (flattened) config, built through its
+    boundary and bounded like ``initialize`` (at load, and on each config change)."""
+    return box.run(
+        "config.from_dict",
+        _from_dict,
+        config_class,
+        data or {},
+        timeout=box.timeout_for("initialize"),
+    )
 
 
 def load_in_process(
@@ -129,13 +141,7 @@ def load_in_process(
     # test kit, which checks the config class in detail).
     config = None
     if instance is not None or build_config:
-        config = box.run(
-            "config.from_dict",
-            _from_dict,
-            config_class,
-            data or {},
-            timeout=box.timeout_for("initialize"),
-        )
+        config = make_config(box, config_class, data)
     if instance is not None:
         instance.config = config
         ok = box.run("initialize", instance.initialize)

@@ -13,7 +13,6 @@ that hangs while loading never delays the loading of another.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -190,9 +189,7 @@ class PluginRegistry:
                 provider = self.hooks.config_provider
                 config = provider(name) if provider else None
             try:
-                # Inside the child the plugin runs in-process: the child is the isolation.
-                in_child = os.environ.get("STONKS_PLUGIN_ISOLATION") == "process"
-                if candidate.manifest.isolation == "process" and not in_child:
+                if candidate.manifest.isolation == "process":
                     loaded = _load_isolated(candidate, box, self.hooks, config)
                 else:
                     loaded = _load(candidate, box, config, self.build_config)

@@ -35,12 +35,10 @@ def panels(portfolio: list[PortfolioEntry]) -> list[PluginPanels]:
         if not isinstance(instance, BaseAggregatorPlugin) or loaded.sandbox is None:
             continue
         title = instance.manifest.display_name
-        box = loaded.sandbox
         try:
-            running = lanes.lane(name).start(
-                "aggregate", box.run, "aggregate", instance.aggregate, list(portfolio)
+            result = lanes.run(
+                name, loaded.sandbox, "aggregate", instance.aggregate, list(portfolio)
             )
-            result = running.wait(budget.deadline(), budget.limit())
             valid = tuple(p for p in result if isinstance(p, Panel))
         except SandboxError as err:
             earlier = lastgood.get(name, "aggregate")

@@ -16,7 +16,7 @@ from django.urls.resolvers import RegexPattern
 
 from ..base import BaseViewPlugin
 from ..registry import LoadedPlugin
-from ..runtime import budget, lanes, loads
+from ..runtime import lanes, loads
 from ..runtime.serving import serving
 from ..sandbox import SandboxError
 from .templates import plugin_dir
@@ -25,20 +25,8 @@ _resolvers: dict[tuple[str, int], URLResolver] = {}
 
 
 def _bounded(loaded: LoadedPlugin, operation: str, func: Any, *args: Any, **kwargs: Any) -> Any:
-    box = loaded.sandbox
-    assert box is not None
-
-    def run() -> Any:
-        return box.run(operation, func, *args, timeout=None, **kwargs)
-
-    scope = budget.current()
-
-    def in_scope() -> Any:
-        with budget.inherit(scope):
-            return run()
-
-    running = lanes.lane(loaded.name).start(operation, in_scope)
-    return running.wait(budget.deadline(), budget.limit())
+    assert loaded.sandbox is not None
+    return lanes.run(loaded.name, loaded.sandbox, operation, func, *args, timeout=None, **kwargs)
 
 
 def _resolver(loaded: LoadedPlugin) -> URLResolver:

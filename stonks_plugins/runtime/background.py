@@ -30,8 +30,9 @@ import time
 from django.conf import settings
 from django.db import connections
 
-from .. import metrics_store
+from .. import metrics_store, store
 from ..conf import plugin_settings
+from ..monitoring.embedded import start_embedded_scheduler, stop_embedded_scheduler
 from ..registry import plugin_registry
 from ..sandbox import SandboxError
 from ..sandbox.timeouts import Pending
@@ -76,18 +77,11 @@ class Background:
         )
         self._thread.start()
         if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
-            try:
-                from ..monitoring.embedded import start_embedded_scheduler
-            except ImportError:  # pragma: no cover - the package ships with the app
-                logger.warning("no embedded scheduler: background monitoring is off")
-            else:
-                start_embedded_scheduler()
+            start_embedded_scheduler()  # no beat process exists on the embedded default
         logger.info("plugin runtime started in process %s", self.pid)
         return True
 
     def stop(self, timeout: float = 2.0) -> None:
-        from ..monitoring.embedded import stop_embedded_scheduler
-
         stop_embedded_scheduler()
         self._stop.set()
         thread = self._thread
@@ -207,9 +201,7 @@ def _warm_page() -> None:
 
 
 def _recovered(name: str) -> None:
-    from ..store import recover
-
-    recover(name, "recovered: loaded by the background runtime")
+    store.recover(name, "recovered: loaded by the background runtime")
 
 
 background = Background()

@@ -47,7 +47,8 @@ _NO_ARGS: Hashable = ((), ())
 
 
 class _Refused:
-    """A call that never started (its lane was full): waiting on it re-raises why."""
+    """A call that was not made (its plugin is stuck, slow or failing, or its lane is full):
+    waiting on it raises why."""
 
     def __init__(self, error: SandboxError) -> None:
         self.error = error
@@ -173,8 +174,6 @@ class BoundedService:
         try:
             value = pending.wait(budget.deadline(), budget.limit())
         except SandboxError as err:
-            if isinstance(pending, lanes.Call):
-                _report_overrun(err, pending)
             outbox.settle()
             answer = lastgood.get(self._broker, key) if key[2] is not None else None
             if answer is None:
@@ -205,19 +204,6 @@ class BoundedService:
 
     def __repr__(self) -> str:
         return f"<BoundedService {self._broker}:{self._type.value} {self._service!r}>"
-
-
-def _report_overrun(err: SandboxError, call: lanes.Call) -> None:
-    """An abandoned call is news once (an event with where it hangs); a refused one is not."""
-    if err.code.value != "timeout" or call.pending.done.is_set():
-        return
-    from ..store import record_failure
-
-    details = err.as_dict()
-    outbox.post(
-        f"the overrun of plugin {err.plugin}",
-        lambda: record_failure(err.plugin, f"{err.operation} failed: {err.message}", details),
-    )
 
 
 def wrap_service(broker: str, service_type: ServiceType, service: Any) -> Any:

@@ -25,11 +25,12 @@ from typing import Any
 
 from django.db import connections
 
+from .. import store
 from ..conf import plugin_settings
 from ..errors import ReasonCode
-from ..sandbox import SandboxError
+from ..sandbox import PluginSandbox, SandboxError
 from ..sandbox.timeouts import Pending, thread_stack
-from . import reaper
+from . import budget, outbox, reaper
 from .threads import plugin_thread
 
 logger = logging.getLogger(__name__)
@@ -126,12 +127,15 @@ class Lane:
         """Seconds a slow plugin's answer is served before it is asked again."""
         return max(float(plugin_settings.REVALIDATE_EVERY), 4 * self.latency)
 
-    def _abandon(self, ticket: int) -> None:
+    def _abandon(self, ticket: int) -> bool:
+        """Its caller gave up on the call; True the first time (several may wait on it)."""
         with self._lock:
-            running = self._running.get(ticket)
-            if running is not None and running.abandoned is None:
-                running.abandoned = time.monotonic()
             self.overran = True
+            running = self._running.get(ticket)
+            if running is None or running.abandoned is not None:
+                return False
+            running.abandoned = time.monotonic()
+            return True
 
     def running(self) -> list[Running]:
         with self._lock:
@@ -142,9 +146,7 @@ class Lane:
         second caller waits for it instead of running the plugin twice (single flight)."""
         with self._lock:
             call = self._shared.get(key)
-        if call is None or call.done:
-            return None
-        running = self._running.get(call.ticket)
+            running = self._running.get(call.ticket) if call is not None else None
         return call if running is not None and running.abandoned is None else None
 
     def start(
@@ -162,22 +164,25 @@ class Lane:
         ticket = self._take(operation)
         if isinstance(ticket, SandboxError):
             raise ticket
-        box: dict[str, Pending] = {}
+        failed: list[BaseException] = []
+
+        def work(*a: Any) -> Any:
+            try:
+                return func(*a)
+            except BaseException as exc:  # the Pending hands it to the waiter too
+                failed.append(exc)
+                raise
 
         def finished() -> None:
-            pending = box.get("pending")
-            error = pending.error if pending is not None else RuntimeError("not started")
-            if key is not None:
-                with self._lock:
-                    shared = self._shared.get(key)
-                    if shared is not None and shared.ticket == ticket:
-                        del self._shared[key]
-            self._give_back(ticket, error)
+            with self._lock:
+                if key is not None and getattr(self._shared.get(key), "ticket", None) == ticket:
+                    del self._shared[key]
+            self._give_back(ticket, failed[0] if failed else None)
             connections.close_all()
 
         try:
             pending = Pending.start(
-                plugin_thread(func),
+                plugin_thread(work),
                 args,
                 name=f"plugin:{self.plugin}:{operation}",
                 on_exit=finished,
@@ -185,11 +190,11 @@ class Lane:
         except BaseException as exc:
             self._give_back(ticket, exc)
             raise
-        box["pending"] = pending
         call = Call(self, operation, pending, ticket, patient=not (revalidate and self.overran))
-        if key is not None and not pending.done.is_set():
+        if key is not None:
             with self._lock:
-                self._shared[key] = call
+                if ticket in self._running:  # not finished already
+                    self._shared[key] = call
         return call
 
 
@@ -216,20 +221,22 @@ class Call:
         before; ``limit`` is the caller's whole budget, for the message."""
         wait = max(0.0, deadline - time.monotonic()) if self.patient else 0.0
         if not self.pending.done.wait(wait):
-            self.lane._abandon(self.ticket)
-            reaper.abandon(self.lane.plugin, self.operation, self.pending, self.started)
             message = (
                 f"no answer within {limit:g} s (still running in the background)"
                 if self.patient
                 else "did not answer in time before; asked again in the background"
             )
-            raise SandboxError(
+            err = SandboxError(
                 self.lane.plugin,
                 ReasonCode.TIMEOUT,
                 self.operation,
                 message,
                 stack=thread_stack(self.pending.thread),
             )
+            if self.lane._abandon(self.ticket):
+                _report_overrun(err)
+                reaper.abandon(self.lane.plugin, self.operation, self.pending, self.started)
+            raise err
         if isinstance(self.pending.error, reaper.CallStopped):
             raise SandboxError(
                 self.lane.plugin,
@@ -252,13 +259,46 @@ def lane(plugin: str, slots: int | None = None) -> Lane:
         with _lanes_lock:
             found = _lanes.get(plugin)
             if found is None:
-                size = int(plugin_settings.MAX_INFLIGHT) if slots is None else slots
-                found = _lanes[plugin] = Lane(plugin, size)
+                found = _lanes[plugin] = Lane(plugin, int(plugin_settings.MAX_INFLIGHT))
+    if slots is not None and found.slots < slots:
+        found.slots = slots  # whoever made the lane first (a health check) did not know
     return found
 
 
+def run(
+    plugin: str,
+    box: PluginSandbox,
+    operation: str,
+    func: Callable[..., Any],
+    *args: Any,
+    revalidate: bool = True,
+    **kwargs: Any,
+) -> Any:
+    """``box.run(operation, func, ...)`` on the plugin's lane, within the caller's deadline
+    and with the caller's page scope: the one way a panel, a view, a health check or a
+    config change reaches plugin code."""
+    scope = budget.current()
+
+    def in_scope() -> Any:
+        with budget.inherit(scope):
+            return box.run(operation, func, *args, **kwargs)
+
+    call = lane(plugin).start(operation, in_scope, revalidate=revalidate)
+    return call.wait(budget.deadline(), budget.limit())
+
+
+def _report_overrun(err: SandboxError) -> None:
+    """An abandoned call is news once: an event with where it hangs, written off the
+    request path."""
+    details = err.as_dict()
+    outbox.post(
+        f"the overrun of plugin {err.plugin}",
+        lambda: store.record_failure(err.plugin, f"{err.operation} failed: {err.message}", details),
+    )
+
+
 def stuck() -> dict[str, list[Running]]:
-    """Plugins with calls running now (the console and the health endpoint can show it)."""
+    """Plugins with calls running now, and since when (for diagnostics and tests)."""
     with _lanes_lock:
         lanes = list(_lanes.values())
     return {ln.plugin: r for ln in lanes if (r := ln.running())}

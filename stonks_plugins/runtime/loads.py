@@ -23,6 +23,7 @@ from typing import Any
 
 from django.db import connections
 
+from .. import store
 from ..errors import PluginError, ReasonCode
 from ..registry import LoadedPlugin, plugin_registry
 from ..sandbox import SandboxError
@@ -114,23 +115,14 @@ def _attempt(name: str, configs: dict[str, Any] | None) -> LoadedPlugin:
 
 
 def _post_failure(err: PluginError) -> None:
-    from ..store import mark_failed
-
     logger.warning("plugin %s failed to load: %s", err.plugin, err)
-    outbox.post(f"the failed load of plugin {err.plugin}", lambda: mark_failed(err))
+    outbox.post(f"the failed load of plugin {err.plugin}", lambda: store.mark_failed(err))
 
 
 def on_attempt_end(hook: Any) -> None:
     """``hook(name)`` after each attempt (the warmer schedules retries from it)."""
     if hook not in _on_change:
         _on_change.append(hook)
-
-
-def last_failure(name: str) -> BaseException | None:
-    attempt = _attempts.get(name)
-    if attempt is not None and attempt.done.is_set():
-        return attempt.error
-    return None
 
 
 def acquire(name: str) -> LoadedPlugin:
@@ -181,10 +173,13 @@ def acquire(name: str) -> LoadedPlugin:
     return result
 
 
-def wait_all(names: list[str], timeout: float) -> dict[str, BaseException | None]:
+def wait_all(
+    names: list[str], timeout: float, retry: bool = False
+) -> dict[str, BaseException | None]:
     """Start every load and wait for all of them together at most ``timeout`` seconds
-    (``plugins sync``): the outcome of each, a TIMEOUT error for those still starting."""
-    attempts = {n: begin(n) for n in names}
+    (``plugins sync``, a background retry): the outcome of each, a TIMEOUT error for those
+    still starting."""
+    attempts = {n: begin(n, retry=retry) for n in names}
     end = time.monotonic() + timeout
     out: dict[str, BaseException | None] = {}
     for name, attempt in attempts.items():

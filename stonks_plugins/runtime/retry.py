@@ -20,6 +20,7 @@ def retry_plugin(name: str, code: str = "") -> bool:
         return False
     if plugin_registry.peek(name) is not None:
         return code != ReasonCode.CIRCUIT_OPEN.value
-    outcome = loads.wait_all([name], float(plugin_settings.CALL_TIMEOUT))
+    # A retry: after an earlier failure a new attempt starts (once its backoff is over).
+    outcome = loads.wait_all([name], float(plugin_settings.CALL_TIMEOUT), retry=True)
     outbox.settle()
     return outcome.get(name) is None and plugin_registry.peek(name) is not None

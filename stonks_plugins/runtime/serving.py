@@ -33,6 +33,7 @@ from ..legacy.adapter import LegacyRow, legacy_rows, legacy_serving
 from ..legacy.bridge import register_broker, unregister_broker
 from ..legacy.modes import registry_mode
 from ..lifecycle.states import PluginState
+from ..loaded import make_config
 from ..registry import LoadedPlugin, plugin_registry
 from ..sandbox import SandboxError
 from . import budget, lanes, lastgood, loads, outbox
@@ -236,12 +237,7 @@ def take_config(loaded: LoadedPlugin, data: dict[str, Any] | None) -> None:
     refuses it (run on the plugin's lane)."""
     box = loaded.sandbox
     assert box is not None
-    config = box.run(
-        "config.from_dict",
-        loaded.config_class.from_dict,
-        data or {},
-        timeout=box.timeout_for("initialize"),
-    )
+    config = make_config(box, loaded.config_class, data)
     if loaded.instance is not None:
         accepted = box.run("config_change", loaded.instance.on_config_change, config)
         if accepted is False:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+from .. import store
 from ..conf import plugin_settings
 from ..errors import PluginError, ReasonCode
 from ..registry import plugin_registry
@@ -23,8 +24,6 @@ from .serving import serving
 def start_plugins(names: Iterable[str], actor: str = "system") -> dict[str, PluginError | None]:
     """Load each named plugin this process serves; record failures. Returns the outcome per
     plugin (None: active and initialised)."""
-    from ..store import mark_failed
-
     serving.refresh(force=True)
     known = plugin_registry.known()
     wanted = sorted({n for n in names if n in known})
@@ -50,7 +49,7 @@ def start_plugins(names: Iterable[str], actor: str = "system") -> dict[str, Plug
         if error.code is ReasonCode.TIMEOUT and loads.running(name):
             if bound < full:
                 continue  # cut short by the request, not by the sync bound
-            mark_failed(error, actor)  # still running: nobody else has said so yet
+            store.mark_failed(error, actor)  # still running: nobody else has said so yet
         result[name] = error
     serving.invalidate()
     return result

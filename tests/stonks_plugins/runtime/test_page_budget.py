@@ -15,6 +15,7 @@ from stonks_plugins.manager import manager
 from stonks_plugins.models import Plugin
 from stonks_plugins.registry import plugin_registry
 from stonks_plugins.runtime import lanes, loads, outbox, reaper
+from stonks_plugins.sandbox import SandboxError
 from tests.stonks_overwatch.test_home import failures, page, symbols
 from tests.stonks_plugins.runtime.helpers import wait_until
 
@@ -249,3 +250,28 @@ def test_a_page_only_reads(make_broker, short_budget, admin_client_logged) -> No
         (slow / "slow-service").unlink()
     outbox.drain()
     assert Plugin.objects.get(name="slow-broker").events.filter(kind="failure").exists()
+
+
+def test_a_background_retry_loads_again_after_a_failed_attempt(make_broker) -> None:
+    """In a worker whose background runtime owns retries, a user's request never retries a
+    load, but beat's retry task does (once the backoff is over)."""
+    from stonks_plugins.runtime.retry import retry_plugin
+
+    root = make_broker("flaky-login", "FLKY", slow=("fail-init",))
+    manager.sync()
+    assert Plugin.objects.get(name="flaky-login").error_code == "initialize_failed"
+    (root / "fail-init").unlink()  # the broker's login works again
+    outbox.background(True)
+    try:
+        assert wait_until(lambda: plugin_registry.load_failure("flaky-login")[1] == 0)
+        with pytest.raises(SandboxError, match="next attempt"):
+            loads.acquire("flaky-login")  # a request: it says when, and does not retry
+        assert retry_plugin("flaky-login", "initialize_failed")
+    finally:
+        outbox.background(False)
+    assert plugin_registry.peek("flaky-login") is not None
+
+
+def test_a_middleware_lane_gets_its_slots_even_if_a_health_check_made_it_first() -> None:
+    assert lanes.lane("some-middleware").slots == 4  # made by a health check
+    assert lanes.lane("some-middleware", 256).slots == 256
