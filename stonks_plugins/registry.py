@@ -85,12 +85,19 @@ class PluginRegistry:
             self.unload(candidate.name)  # outside the lock: shutdown is plugin code
 
     def unregister(self, name: str, *, wait: bool = True) -> None:
+        loaded = self.detach(name)
+        if loaded is not None:
+            self.release(loaded, wait=wait)
+
+    def detach(self, name: str) -> LoadedPlugin | None:
+        """Forget the plugin at once (no plugin code runs); returns its loaded code, which
+        the caller hands to :meth:`release` - outside any lock of its own."""
         with self._lock:
             self._known.pop(name, None)
             self._sandboxes.pop(name, None)
             self._load_circuits.pop(name, None)
             self._load_locks.pop(name, None)
-        self.unload(name, wait=wait)
+            return self._loaded.pop(name, None)
 
     def known(self) -> dict[str, Candidate]:
         with self._lock:
@@ -219,10 +226,12 @@ class PluginRegistry:
         shutdown (plugin code) runs on a background thread and nobody waits for it."""
         with self._lock:
             loaded = self._loaded.pop(name, None)
-        if loaded is None:
-            return None
+        return self.release(loaded, wait=wait) if loaded is not None else None
+
+    def release(self, loaded: LoadedPlugin, *, wait: bool = True) -> LeakReport | None:
+        """Shut detached code down; with ``wait=False`` on a background thread."""
         if not wait:
-            Pending.start(self._release, (loaded,), name=f"plugin:{name}:shutdown")
+            Pending.start(self._release, (loaded,), name=f"plugin:{loaded.name}:shutdown")
             return None
         return self._release(loaded)
 

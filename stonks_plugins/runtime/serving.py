@@ -7,9 +7,10 @@ registry (:mod:`stonks_plugins.legacy.bridge`), the other types in this set only
 legacy brokers as their rows say (:mod:`stonks_plugins.legacy.adapter`).
 
 A refresh runs in the caller's thread - often a request's - so it does only what is cheap
-and never runs plugin code: a plugin that leaves is shut down on a background thread, a new
-config is handed to a loaded plugin on its lane, and new plugins are announced to the
-warmer, which loads them in the background. It reads the database and writes nothing.
+and runs no plugin code while it holds its lock: a plugin that leaves is shut down after the
+lock is released (on a background thread in a serving process), a new config is handed to a
+loaded plugin on its lane, and new plugins are announced to the warmer, which loads them in
+the background. It reads the database and writes nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.db.models import OuterRef, Q, Subquery
@@ -99,9 +101,13 @@ class ServingSet:
             except Exception:
                 logger.exception("could not read plugin states; keeping the current set")
                 return
-            arrived = self._apply(active, legacy, mode)
+            arrived, later = self._apply(active, legacy, mode)
             self.failing = frozenset(n for n, row in active.items() if row.failing)
             self._applied = stamp
+        # Plugin code (shutdowns, config hooks) only once the lock is released: another
+        # thread's refresh never waits on a plugin.
+        for work in later:
+            work()
         for hook in list(self._arrivals):
             hook(arrived)
 
@@ -110,8 +116,11 @@ class ServingSet:
         active: dict[str, Serving],
         legacy: dict[str, LegacyRow] | None = None,
         mode: str = "alongside",
-    ) -> list[str]:
+    ) -> tuple[list[str], list[Callable[[], Any]]]:
+        """Register what the rows say; returns the plugins that arrived and the work that
+        runs plugin code (to do after the lock is released)."""
         registry = BrokerRegistry()
+        later: list[Callable[[], Any]] = []
         catalog = discover().by_name() if active else {}
         wanted: dict[str, Candidate] = {}
         for name in active:
@@ -132,7 +141,12 @@ class ServingSet:
             if name not in wanted or stale:
                 if self._types.pop(name, "broker") == "broker":
                     unregister_broker(name)
-                retire(name)
+                loads.forget(name)
+                lastgood.forget(name)
+                detached = plugin_registry.detach(name)
+                if detached is not None:
+                    wait = not outbox.in_background()
+                    later.append(partial(plugin_registry.release, detached, wait=wait))
                 del self._registered[name]
                 self.legacy.plugin_names.discard(name)
                 self._config_versions.pop(name, None)
@@ -147,7 +161,7 @@ class ServingSet:
                 version = active[name].config_version
                 if self._config_versions.get(name) != version:
                     self._config_versions[name] = version
-                    self._config_changed(name)
+                    later.append(partial(self._config_changed, name))
                 continue
             assert cand.manifest is not None
             is_broker = cand.manifest.type == "broker"
@@ -164,7 +178,7 @@ class ServingSet:
             self._registered[name] = _identity(cand, active[name].revision)
             self._config_versions[name] = active[name].config_version
             arrived.append(name)
-        return arrived
+        return arrived, later
 
     def _config_changed(self, name: str) -> None:
         """A new config version is live: hand it to the loaded plugin on its lane (unless
@@ -187,7 +201,7 @@ class ServingSet:
             )
         except SandboxError as err:
             logger.warning("plugin %s: %s; unloading it to re-initialise", name, err)
-            retire(name, keep_registered=True)
+            retire(name)
             return
         if not outbox.in_background():
             # No background runtime (CLI, tests, a task): finish it before going on.
@@ -274,16 +288,12 @@ def check_config(name: str, data: dict[str, Any]) -> None:
     lastgood.forget(name)
 
 
-def retire(name: str, keep_registered: bool = False) -> None:
-    """Stop serving a plugin's loaded code; its shutdown runs on a background thread when
-    this process has the background runtime (a request never waits on it)."""
+def retire(name: str) -> None:
+    """Unload a plugin that stays registered (it is loaded again, with its new config); its
+    shutdown runs on a background thread when this process has the background runtime."""
     loads.forget(name)
     lastgood.forget(name)
-    wait = not outbox.in_background()
-    if keep_registered:
-        plugin_registry.unload(name, wait=wait)
-    else:
-        plugin_registry.unregister(name, wait=wait)
+    plugin_registry.unload(name, wait=not outbox.in_background())
 
 
 def load_serving(plugin_type: str) -> list[tuple[str, Any]]:

@@ -69,6 +69,12 @@ class Plugin(BaseBrokerPlugin):
         while (HERE / "slow-health").exists():
             time.sleep(0.02)
         return HealthStatus.healthy("fine")
+
+    def shutdown(self):
+        (HERE / "in-shutdown").write_text("1")
+        while (HERE / "slow-shutdown").exists():
+            time.sleep(0.02)
+        return True
 """
 
 
@@ -76,7 +82,8 @@ class Plugin(BaseBrokerPlugin):
 def make_broker(plugin_dirs):  # type: ignore[no-untyped-def]
     """``make_broker(name, symbol, slow=("slow-service",))`` writes a broker plugin; the
     names in ``slow`` are marker files that keep that phase sleeping until removed
-    (``slow-folder-init``, ``slow-init``, ``slow-service``, ``slow-health``), spin a CPU
+    (``slow-folder-init``, ``slow-init``, ``slow-service``, ``slow-health``,
+    ``slow-shutdown``), spin a CPU
     (``spin-service``) or make it fail (``fail-init``); ``delay-service`` holds seconds
     the service sleeps."""
 

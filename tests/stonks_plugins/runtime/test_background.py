@@ -5,10 +5,12 @@ connection, as in production)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
 
+from stonks_plugins import reporting
 from stonks_plugins.manager import manager
 from stonks_plugins.models import Plugin
 from stonks_plugins.registry import plugin_registry
@@ -94,3 +96,27 @@ def test_a_web_process_takes_requests_once_warm_and_knows_its_hanging_brokers(
         assert "still running" in failures(html)["warm-hangs"]
     finally:
         (hanging / "slow-service").unlink()
+
+
+def test_a_refresh_shuts_a_leaving_plugin_down_without_holding_the_serving_lock(
+    make_broker, settings
+) -> None:
+    """A plugin whose shutdown hangs (here in a process without the background runtime,
+    where the refreshing thread runs it itself) never keeps another thread's refresh
+    waiting: the lock is released before any plugin code runs."""
+    settings.PLUGINS_TIMEOUTS = {**settings.PLUGINS_TIMEOUTS, "shutdown": 10.0}
+    reporting.configure(plugin_registry)
+    root = make_broker("slow-to-stop", "STOP", slow=("slow-shutdown",))
+    manager.sync()
+    assert plugin_registry.peek("slow-to-stop") is not None
+    manager.disable("slow-to-stop")
+    refreshing = threading.Thread(target=serving.refresh, kwargs={"force": True})
+    refreshing.start()
+    try:
+        assert wait_until(lambda: (root / "in-shutdown").exists())
+        assert serving._lock.acquire(blocking=False)  # free while the shutdown hangs
+        serving._lock.release()
+        assert "slow-to-stop" not in plugin_registry.known()
+    finally:
+        (root / "slow-shutdown").unlink()
+        refreshing.join(10)
