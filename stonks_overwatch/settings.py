@@ -206,6 +206,17 @@ PLUGINS_RETRY_JITTER = env.float("PLUGINS_RETRY_JITTER", default=0.2)
 PLUGINS_SECRET_KEY = env.str("PLUGINS_SECRET_KEY", default="")
 PLUGINS_SECRET_KEY_FALLBACKS = env.list("PLUGINS_SECRET_KEY_FALLBACKS", default=[])
 
+# Trust (see README "Trust"): PLUGINS_SIGNATURE_POLICY is off | warn | enforce (under
+# enforce an unsigned or badly signed plugin is integrity_failed); PLUGINS_TRUSTED_KEYS lists
+# the Ed25519 public keys 'plugins keygen' prints; PLUGINS_ISOLATE_UNTRUSTED runs every plugin
+# not signed by a trusted key in a child process under its declared permissions. Manifests
+# and config schema files larger than the limits (bytes) are refused.
+PLUGINS_SIGNATURE_POLICY = env.str("PLUGINS_SIGNATURE_POLICY", default="off")
+PLUGINS_TRUSTED_KEYS = env.list("PLUGINS_TRUSTED_KEYS", default=[])
+PLUGINS_ISOLATE_UNTRUSTED = env.bool("PLUGINS_ISOLATE_UNTRUSTED", default=False)
+PLUGINS_MAX_MANIFEST_BYTES = env.int("PLUGINS_MAX_MANIFEST_BYTES", default=262144)
+PLUGINS_MAX_SCHEMA_BYTES = env.int("PLUGINS_MAX_SCHEMA_BYTES", default=262144)
+
 BROKER_CONFIGS: dict[str, dict[str, object]] = {}
 
 LOGGING = {

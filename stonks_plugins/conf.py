@@ -58,6 +58,12 @@ DEFAULTS: Final[dict[str, Any]] = {
     # -- secrets ------------------------------------------------------------------------------
     "SECRET_KEY": "",
     "SECRET_KEY_FALLBACKS": [],
+    # -- trust: integrity, signatures, permissions, input limits ----------------------------
+    "SIGNATURE_POLICY": "off",  # off | warn | enforce: whether unsigned plugins load
+    "TRUSTED_KEYS": [],  # Ed25519 public keys (as 'plugins keygen' prints them)
+    "ISOLATE_UNTRUSTED": False,  # run plugins that are not signed by a trusted key in a child
+    "MAX_MANIFEST_BYTES": 262144,  # a larger plugin_manifest.json is manifest_unreadable
+    "MAX_SCHEMA_BYTES": 262144,  # a larger config schema file is refused
 }
 
 

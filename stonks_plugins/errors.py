@@ -23,6 +23,7 @@ class ReasonCode(StrEnum):
     CIRCUIT_OPEN = "circuit_open"
     CONFIG_INVALID = "config_invalid"
     INTEGRITY_FAILED = "integrity_failed"
+    PERMISSION_DENIED = "permission_denied"
 
 
 class PluginError(Exception):

@@ -52,6 +52,11 @@ class Plugin(models.Model):
     error_details = models.JSONField(default=list, blank=True)
     warnings = models.JSONField(default=list, blank=True)
     missing = models.BooleanField(default=False, help_text="Not found by the last sync.")
+    trust = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Integrity and signature status from the last sync (see stonks_plugins.trust).",
+    )
     requires = models.CharField(
         max_length=10,
         blank=True,
