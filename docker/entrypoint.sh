@@ -22,6 +22,10 @@ case "${PLUGINS_SECRET_KEY:-}" in
         ;;
 esac
 
+# Django's deployment checks, ours included: the repository's default SECRET_KEY, or secrets
+# encrypted with a key derived from it, must not reach a deployment (stonks_plugins.E001-E004).
+python manage.py check --deploy --fail-level ERROR
+
 if [ "${STONKS_RUN_SETUP:-0}" = "1" ]; then
     echo "entrypoint: manage.py migrate"
     python manage.py migrate --noinput

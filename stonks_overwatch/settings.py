@@ -13,6 +13,8 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
+# The default is a placeholder for the embedded default (`make run`); `manage.py check
+# --deploy` refuses it (stonks_plugins.E001: recognised by its "insecure-" marker).
 SECRET_KEY = env.str("SECRET_KEY", default="insecure-dev-key-change-me-in-production-0123456789")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -39,6 +41,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Request bodies: at most this many bytes are read (forms, and the API's JSON, which answers
+# 413 beyond it); Django's default, 2.5 MB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 
 ROOT_URLCONF = "stonks_overwatch.urls"
 WSGI_APPLICATION = "stonks_overwatch.wsgi.application"
@@ -131,15 +137,16 @@ PLUGINS_REGISTRY_MODE = env.str("PLUGINS_REGISTRY_MODE", default="alongside")
 PLUGINS_LEGACY_AS_PLUGINS = env.bool("PLUGINS_LEGACY_AS_PLUGINS", default=True)
 # How often (seconds) a process checks whether plugins changed elsewhere (one cache GET).
 PLUGINS_REFRESH_INTERVAL = env.float("PLUGINS_REFRESH_INTERVAL", default=0.25)
-# Plugins that are Django apps ("x-django-app" in the manifest): installing one needs a
-# restart and `manage.py migrate`; enabling, disabling and configuring it need neither.
-try:
-    from stonks_plugins.django_apps import plugin_apps
-
-    INSTALLED_APPS += [] if PLUGINS_SAFE_MODE else plugin_apps(PLUGIN_DIRS)
-except Exception:  # a broken plugin folder never breaks settings
-    pass
-
+# Trust (see README "Trust"): PLUGINS_SIGNATURE_POLICY is off | warn | enforce (under
+# enforce an unsigned or badly signed plugin is integrity_failed); PLUGINS_TRUSTED_KEYS lists
+# the Ed25519 public keys 'plugins keygen' prints; PLUGINS_ISOLATE_UNTRUSTED runs every plugin
+# not signed by a trusted key in a child process under its declared permissions. Manifests
+# and config schema files larger than the limits (bytes) are refused.
+PLUGINS_SIGNATURE_POLICY = env.str("PLUGINS_SIGNATURE_POLICY", default="off")
+PLUGINS_TRUSTED_KEYS = env.list("PLUGINS_TRUSTED_KEYS", default=[])
+PLUGINS_ISOLATE_UNTRUSTED = env.bool("PLUGINS_ISOLATE_UNTRUSTED", default=False)
+PLUGINS_MAX_MANIFEST_BYTES = env.int("PLUGINS_MAX_MANIFEST_BYTES", default=262144)
+PLUGINS_MAX_SCHEMA_BYTES = env.int("PLUGINS_MAX_SCHEMA_BYTES", default=262144)
 # The isolation boundary: time limits (seconds) for calls into plugin code, the number of
 # consecutive failures that opens a plugin's circuit, and the retry backoff.
 PLUGINS_TIMEOUTS = {
@@ -202,20 +209,11 @@ PLUGINS_WARMUP = env.bool("PLUGINS_WARMUP", default=True)
 PLUGINS_RETRY_JITTER = env.float("PLUGINS_RETRY_JITTER", default=0.2)
 
 # Fernet key encrypting plugin config secrets at rest; older keys in the fallbacks still
-# decrypt (rotation: see README). Unset in development: derived from SECRET_KEY.
+# decrypt (rotation: see README). Unset in development: derived from SECRET_KEY, which
+# `manage.py check --deploy` refuses (stonks_plugins.E002).
 PLUGINS_SECRET_KEY = env.str("PLUGINS_SECRET_KEY", default="")
 PLUGINS_SECRET_KEY_FALLBACKS = env.list("PLUGINS_SECRET_KEY_FALLBACKS", default=[])
 
-# Trust (see README "Trust"): PLUGINS_SIGNATURE_POLICY is off | warn | enforce (under
-# enforce an unsigned or badly signed plugin is integrity_failed); PLUGINS_TRUSTED_KEYS lists
-# the Ed25519 public keys 'plugins keygen' prints; PLUGINS_ISOLATE_UNTRUSTED runs every plugin
-# not signed by a trusted key in a child process under its declared permissions. Manifests
-# and config schema files larger than the limits (bytes) are refused.
-PLUGINS_SIGNATURE_POLICY = env.str("PLUGINS_SIGNATURE_POLICY", default="off")
-PLUGINS_TRUSTED_KEYS = env.list("PLUGINS_TRUSTED_KEYS", default=[])
-PLUGINS_ISOLATE_UNTRUSTED = env.bool("PLUGINS_ISOLATE_UNTRUSTED", default=False)
-PLUGINS_MAX_MANIFEST_BYTES = env.int("PLUGINS_MAX_MANIFEST_BYTES", default=262144)
-PLUGINS_MAX_SCHEMA_BYTES = env.int("PLUGINS_MAX_SCHEMA_BYTES", default=262144)
 
 BROKER_CONFIGS: dict[str, dict[str, object]] = {}
 
@@ -235,7 +233,29 @@ INSTALLED_APPS += [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    # Swagger UI's JavaScript and CSS served from this site: the docs work offline and no
+    # page of the console loads code from a CDN.
+    "drf_spectacular_sidecar",
 ]
+# Plugins that are Django apps ("x-django-app" in the manifest): installing one needs a
+# restart and `manage.py migrate`; enabling, disabling and configuring it need neither.
+# Listed after every host app, so a plugin app cannot take a host app's label.
+try:
+    from stonks_plugins.django_apps import plugin_apps
+
+    INSTALLED_APPS += (
+        []
+        if PLUGINS_SAFE_MODE
+        else plugin_apps(
+            PLUGIN_DIRS,
+            host_apps=INSTALLED_APPS,
+            manifest_limit=PLUGINS_MAX_MANIFEST_BYTES,
+            signature_policy=PLUGINS_SIGNATURE_POLICY,
+            trusted_keys=PLUGINS_TRUSTED_KEYS,
+        )
+    )
+except Exception:  # a broken plugin folder never breaks settings
+    pass
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes an anonymous request a 401, not a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -257,6 +277,9 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {

@@ -41,10 +41,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 
-from .admin_forms import SUBMIT_FIELD, ConfigForm, get_path
+from .admin_forms import SUBMIT_FIELD, ConfigForm
 from .config import versions
-from .config.schema import secret_paths
+from .config.system import secret_values as config_secret_values
 from .config.validation import ConfigInvalid
 from .config.versions import ConfigView, StaleConfig
 from .errors import IllegalTransition, PluginError, PluginNotFound
@@ -53,6 +54,7 @@ from .lifecycle.states import PluginState
 from .manager import manager
 from .models import HealthCheck, Plugin, PluginConfig, PluginEvent
 from .redaction import redact, scrub_text
+from .trust import describe as describe_trust
 
 logger = logging.getLogger(__name__)
 
@@ -74,27 +76,38 @@ def health_badge(status: str | None) -> str:
     return format_html('<span class="so-badge so-health-{0}">{0}</span>', status)
 
 
+# The health badge colours say it: trusted green, unsigned grey, doubtful amber, refused red.
+_TRUST_COLOURS = {
+    "signed": "healthy",
+    "unsigned": "none",
+    "untrusted_key": "degraded",
+    "bad_signature": "unhealthy",
+    "tampered": "unhealthy",
+}
+
+
+def trust_badge(trust: Any, source: str = "") -> str:
+    status = trust.get("status") if isinstance(trust, dict) else None
+    if source == "legacy":
+        return format_html('<span class="so-badge so-health-none">{}</span>', "built in")
+    if status not in _TRUST_COLOURS:
+        return format_html('<span class="so-badge so-health-none">{}</span>', "not checked")
+    if status == "signed" and not trust.get("trusted"):
+        colour = "degraded"  # a valid signature over no lock
+    else:
+        colour = _TRUST_COLOURS[status]
+    return format_html(
+        '<span class="so-badge so-health-{}" title="{}">{}</span>',
+        colour,
+        describe_trust(trust, short=True),
+        status.replace("_", " "),
+    )
+
+
 def secret_values(plugin: Plugin) -> list[str]:
-    """The clear values of every secret this plugin ever stored, so that any text shown on
-    its page can be scrubbed of them even when a plugin echoed one into a message."""
-    try:
-        schema = versions.schema_of(plugin)
-        paths = list(secret_paths(schema))
-    except Exception:  # an unreadable schema or manifest: nothing to decrypt with
-        return []
-    if not paths:
-        return []
-    found: set[str] = set()
-    for cfg in plugin.configs.all():
-        try:
-            plain = versions.plain_data(plugin, cfg, schema)
-        except Exception:  # a secret no key decrypts: it cannot be shown either
-            continue
-        for p in paths:
-            value = get_path(plain, p)
-            if isinstance(value, str | int | float) and str(value):
-                found.add(str(value))
-    return sorted(found, key=len, reverse=True)
+    """The clear values of this plugin's secrets (see ``config.system.secret_values``), longest
+    first, so text shown on its page is scrubbed of them even when a plugin echoed one."""
+    return sorted(config_secret_values(plugin.name), key=len, reverse=True)
 
 
 def _scrub(text: str, secrets: Iterable[str] = ()) -> str:
@@ -285,6 +298,7 @@ class PluginAdmin(admin.ModelAdmin):
         "version",
         "source",
         "health_badge",
+        "trust_badge",
         "last_error",
     )
     list_filter = ("state", "type", "source", "enabled", "missing", HealthFilter)
@@ -299,6 +313,7 @@ class PluginAdmin(admin.ModelAdmin):
                     "enabled",
                     "missing",
                     "error_display",
+                    "trust_display",
                     "revision",
                     "consecutive_unhealthy",
                     "state_changed_at",
@@ -331,6 +346,8 @@ class PluginAdmin(admin.ModelAdmin):
         *(f.name for f in Plugin._meta.fields),
         "state_badge",
         "error_display",
+        "trust_badge",
+        "trust_display",
         "error_details_json",
         "warnings_json",
     )
@@ -359,6 +376,18 @@ class PluginAdmin(admin.ModelAdmin):
     @admin.display(description="health", ordering="latest_health")
     def health_badge(self, obj: Plugin) -> str:
         return health_badge(getattr(obj, "latest_health", None))
+
+    @admin.display(description="trust")
+    def trust_badge(self, obj: Plugin) -> str:
+        return trust_badge(obj.trust, obj.source)
+
+    @admin.display(description="trust")
+    def trust_display(self, obj: Plugin) -> str:
+        return format_html(
+            '{} <span class="so-trust">{}</span>',
+            trust_badge(obj.trust, obj.source),
+            _scrub(describe_trust(obj.trust, source=obj.source), secret_values(obj)),
+        )
 
     @admin.display(description="last error", ordering="error_code")
     def last_error(self, obj: Plugin) -> str:
@@ -562,7 +591,14 @@ class PluginAdmin(admin.ModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         self._require_change(request)
         self._sync(request)
-        return HttpResponseRedirect(request.POST.get("next") or self._url("changelist"))
+        # `next` comes from the page's form, but anyone can post another: only a page of
+        # this site is followed, never an absolute URL to somewhere else.
+        target = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            target = self._url("changelist")
+        return HttpResponseRedirect(target)
 
     def plugin_action_view(self, request: HttpRequest, object_id: str, verb: str) -> HttpResponse:
         if request.method != "POST":

@@ -24,8 +24,12 @@ class StonksPluginsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from . import deploy_checks
         from .conf import plugin_settings
+        from .trust import install as install_trust  # its system checks, the loader's gate
 
+        deploy_checks.register()
+        install_trust()
         if plugin_settings.SAFE_MODE:
             logger.warning("PLUGINS_SAFE_MODE is on: no plugin code will be loaded")
             return

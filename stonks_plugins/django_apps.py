@@ -18,10 +18,19 @@ synthetic parent package (``_stonks_plugin_pkgs.<slug>``, exactly as ``loader.mo
 without executing the folder's ``__init__.py``) so that Django can import
 ``_stonks_plugin_pkgs.<slug>.<package>``. The app's label is its package's name (Django's
 default; an ``AppConfig`` should keep it), so migrations stay valid whichever folder holds it.
+
+Django refuses to start when two apps share a label ("Application labels aren't unique"),
+so a plugin app whose label is a host app's (``auth``, ``admin``, ``stonks_plugins``) or an
+earlier plugin app's would take the whole site down. The labels are read from the source,
+without importing it (:func:`app_labels`: the package's name, or the literal ``label`` of the
+classes in its ``apps`` module), and a plugin whose label is taken, or cannot be read that
+way, is left out of ``INSTALLED_APPS``; sync reports it (:func:`label_conflict`).
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
 import logging
 import os
@@ -29,15 +38,19 @@ import re
 import sys
 import types
 from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 from typing import Any
+
+from . import module_names
+from .plugin_files import MANIFEST_SETTING, read_plugin_file
 
 logger = logging.getLogger(__name__)
 
 APP_KEY = "x-django-app"
 MANIFEST_FILENAME = "plugin_manifest.json"  # == manifest.validation.MANIFEST_FILENAME
-PKG_ROOT = "_stonks_plugin_pkgs"  # == loader.PKG_ROOT
+PKG_ROOT = module_names.PKG_ROOT
 ENTRY_POINT_GROUPS = (  # == discovery.entry_points.GROUPS
     "stonks_overwatch.brokers",
     "stonks_overwatch.aggregators",
@@ -56,13 +69,16 @@ def declared_app(raw: Any) -> str | None:
     return value if isinstance(value, str) and _PACKAGE_RE.match(value) else None
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"[^0-9a-zA-Z_]", "_", name)  # == loader.package_prefix
+_slug = module_names.plugin_slug  # the loader's too: one name, one package
+
+_DEFAULT_MANIFEST_LIMIT = 262144  # == conf.DEFAULTS["MAX_MANIFEST_BYTES"] (settings not set up)
+_APPS_SOURCE_LIMIT = 1 << 20
+"""Largest ``apps`` module read for its labels; a larger one is refused."""
 
 
-def _read(path: str) -> Any:
-    with open(path, "rb") as f:
-        return json.loads(f.read())
+def _read(path: str, limit: int = _DEFAULT_MANIFEST_LIMIT) -> Any:
+    # A FIFO or a huge file as a manifest must not hang or slow start-up.
+    return json.loads(read_plugin_file(path, limit, setting=MANIFEST_SETTING))
 
 
 def _plugin_name(raw: Any, fallback: str) -> str:
@@ -91,8 +107,158 @@ def _mount_parent(prefix: str, root: str) -> None:
     sys.modules[prefix] = module
 
 
-def _directory_apps(plugin_dirs: Iterable[Any], seen: set[str]) -> list[str]:
-    apps: list[str] = []
+# -- labels, read from the source --------------------------------------------------------------
+
+
+def _apps_module_file(package_dir: str) -> str | None:
+    """The ``apps`` module Django reads an app's ``AppConfig`` from, if the package has one."""
+    for candidate in (
+        os.path.join(package_dir, "apps.py"),
+        os.path.join(package_dir, "apps", "__init__.py"),
+    ):
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def _class_labels(tree: ast.Module) -> tuple[set[str], str]:
+    """Labels the classes of an ``apps`` module set, as Django would compute them: a class's
+    literal ``label``, else the last part of its literal ``name``. A label that is not a
+    literal, or one set from outside a class body, cannot be checked before the app is
+    imported: that is the fault returned."""
+    labels: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            found: dict[str, ast.expr | None] = {}
+            for stmt in node.body:
+                targets: list[ast.expr] = []
+                value: ast.expr | None = None
+                if isinstance(stmt, ast.Assign):
+                    targets, value = stmt.targets, stmt.value
+                elif isinstance(stmt, ast.AnnAssign):
+                    targets, value = [stmt.target], stmt.value
+                for target in targets:
+                    if isinstance(target, ast.Name) and target.id in ("label", "name"):
+                        found[target.id] = value
+            label = found.get("label")
+            if "label" in found:
+                if not (isinstance(label, ast.Constant) and isinstance(label.value, str)):
+                    return labels, (
+                        f"class {node.name} sets 'label' to an expression; only a string "
+                        "literal can be checked before the app is imported"
+                    )
+                labels.add(label.value)
+            else:
+                name = found.get("name")
+                if isinstance(name, ast.Constant) and isinstance(name.value, str):
+                    labels.add(name.value.rpartition(".")[2])
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Attribute) and t.attr == "label" for t in targets):
+                return labels, (
+                    "it sets a 'label' attribute outside a class body; only a string literal "
+                    "in the AppConfig class can be checked before the app is imported"
+                )
+    return labels, ""
+
+
+def app_labels(package_dir: str, package: str) -> tuple[frozenset[str], str]:
+    """The app labels a plugin's Django app can take, read from its source without running
+    it, and a fault (``""`` when none) saying why they cannot be trusted: the package's name
+    (Django's default) unless a class of its ``apps`` module names another. Over-approximates
+    (every class counts): a label wrongly thought taken only refuses a plugin, one missed
+    would stop the site."""
+    source_file = _apps_module_file(package_dir)
+    labels: set[str] = set()
+    if source_file is not None:
+        try:
+            tree = ast.parse(read_plugin_file(source_file, _APPS_SOURCE_LIMIT), source_file)
+        except (OSError, SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+            return frozenset(), f"{source_file} cannot be read: {exc}"
+        labels, fault = _class_labels(tree)
+        if fault:
+            return frozenset(labels), f"{source_file}: {fault}"
+    labels = labels or {package}
+    bad = sorted(label for label in labels if not label.isidentifier())
+    if bad:
+        return frozenset(labels), (
+            f"app label {bad[0]!r} is not a valid Python identifier, which Django requires"
+        )
+    return frozenset(labels), ""
+
+
+def _module_file(dotted: str) -> str | None:
+    """The source file of module ``dotted``, found without importing anything but its
+    top-level package's spec (settings call this before Django is set up)."""
+    top, _, rest = dotted.partition(".")
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if not rest:
+        return spec.origin if spec.origin and os.path.isfile(spec.origin) else None
+    for folder in spec.submodule_search_locations or ():
+        base = os.path.join(folder, *rest.split("."))
+        for path in (base + ".py", os.path.join(base, "__init__.py")):
+            if os.path.isfile(path):
+                return path
+    return None
+
+
+def _host_labels(entries: Iterable[Any]) -> dict[str, str]:
+    """label -> the ``INSTALLED_APPS`` entry that takes it, for the host's apps. An entry is a
+    module (``django.contrib.auth``: its name's last part, or what its ``apps`` module's
+    classes say) or an ``AppConfig`` class (``stonks_plugins.apps.StonksPluginsConfig``: its
+    literal label or name, else its package's name). Generous: a label counted twice costs
+    nothing."""
+    taken: dict[str, str] = {}
+    for entry in entries:
+        if not isinstance(entry, str) or not entry:
+            continue
+        module, _, last = entry.rpartition(".")
+        if last[:1].isupper() and module:  # an AppConfig class
+            package = module.rpartition(".")[0] if module.endswith(".apps") else module
+            guesses = {package.rpartition(".")[2]}
+            path = _module_file(module)
+        else:
+            guesses = {last}
+            path = _module_file(entry + ".apps")
+        if path is not None:
+            try:
+                tree = ast.parse(read_plugin_file(path, _APPS_SOURCE_LIMIT), path)
+                guesses |= _class_labels(tree)[0]
+            except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+                pass
+        for label in guesses:
+            taken.setdefault(label, entry)
+    return taken
+
+
+def _settings_apps() -> list[Any]:
+    """The host's ``INSTALLED_APPS`` as the settings module has it so far (settings call
+    :func:`plugin_apps` after listing every host app, see ``stonks_overwatch/settings.py``)."""
+    module = sys.modules.get(os.environ.get("DJANGO_SETTINGS_MODULE", ""))
+    apps = getattr(module, "INSTALLED_APPS", None)
+    return list(apps) if isinstance(apps, (list, tuple)) else []
+
+
+# -- the apps plugins declare ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PluginApp:
+    name: str
+    path: str
+    """Dotted path of the app's package, as ``INSTALLED_APPS`` lists it."""
+    package_dir: str
+    mount: tuple[str, str] | None = None
+    """(prefix, folder) of a directory plugin's synthetic parent package."""
+
+
+def _directory_apps(plugin_dirs: Iterable[Any], seen: set[str], limit: int) -> list[_PluginApp]:
+    apps: list[_PluginApp] = []
     for base in plugin_dirs:
         base_text = str(base)
         try:
@@ -109,28 +275,29 @@ def _directory_apps(plugin_dirs: Iterable[Any], seen: set[str]) -> list[str]:
             if not os.path.isfile(manifest):
                 continue
             try:
-                raw = _read(manifest)
+                raw = _read(manifest, limit)
                 package = declared_app(raw)
                 name = _plugin_name(raw, e.name)
                 if package is None or name in seen:
                     continue
                 seen.add(name)  # the first folder holding a name wins, as in discovery
-                if not os.path.isfile(os.path.join(root, package, "__init__.py")):
+                package_dir = os.path.join(root, package)
+                if not os.path.isfile(os.path.join(package_dir, "__init__.py")):
                     logger.warning("plugin %s: %s names no package in %s", name, APP_KEY, root)
                     continue
                 pkg_prefix = f"{PKG_ROOT}.{_slug(name)}"
-                _mount_parent(pkg_prefix, root)
-                apps.append(f"{pkg_prefix}.{package}")
+                apps.append(
+                    _PluginApp(name, f"{pkg_prefix}.{package}", package_dir, (pkg_prefix, root))
+                )
             except Exception as exc:  # a broken manifest is discovery's to report
                 logger.warning("plugin folder %s: %s not read: %s", root, APP_KEY, exc)
     return apps
 
 
-def _entry_point_apps(seen: set[str]) -> list[str]:
-    import importlib.util
+def _entry_point_apps(seen: set[str], limit: int) -> list[_PluginApp]:
     from importlib import metadata
 
-    apps: list[str] = []
+    apps: list[_PluginApp] = []
     try:
         eps = metadata.entry_points()
     except Exception:
@@ -143,7 +310,7 @@ def _entry_point_apps(seen: set[str]) -> list[str]:
                 if spec is None or not spec.submodule_search_locations:
                     continue
                 folder = next(iter(spec.submodule_search_locations))
-                raw = _read(os.path.join(folder, MANIFEST_FILENAME))
+                raw = _read(os.path.join(folder, MANIFEST_FILENAME), limit)
                 package = declared_app(raw)
                 name = _plugin_name(raw, ep.name)
                 if package is None or name in seen:
@@ -151,34 +318,148 @@ def _entry_point_apps(seen: set[str]) -> list[str]:
                 seen.add(name)
                 # An installed distribution imports under its real names: the declared
                 # package is a sub-package of the entry point's top-level package.
-                apps.append(package if package == top else f"{top}.{package}")
+                path = package if package == top else f"{top}.{package}"
+                package_dir = folder if package == top else os.path.join(folder, package)
+                apps.append(_PluginApp(name, path, package_dir))
             except Exception as exc:
                 logger.warning("entry point %s: %s not read: %s", ep.name, APP_KEY, exc)
     return apps
 
 
-def plugin_apps(plugin_dirs: Iterable[Any]) -> list[str]:
+def plugin_apps(
+    plugin_dirs: Iterable[Any],
+    host_apps: Iterable[Any] | None = None,
+    manifest_limit: int = _DEFAULT_MANIFEST_LIMIT,
+    signature_policy: str | None = None,
+    trusted_keys: Iterable[str] | None = None,
+) -> list[str]:
     """Dotted module paths of the Django apps that plugins declare, for ``INSTALLED_APPS``.
 
     Installed distributions first (they win a name clash, as in discovery), then plugin
-    folders in ``PLUGIN_DIRS`` order. Two apps with the same label: the first is kept. Never
-    raises."""
+    folders in ``PLUGIN_DIRS`` order. An app whose label a host app in ``host_apps`` (by
+    default the ``INSTALLED_APPS`` of the settings module calling this, as far as it got) or
+    an earlier plugin app has, or whose label cannot be read from its source, is left out
+    with a warning; sync records why (:func:`label_conflict`). ``manifest_limit`` is
+    ``PLUGINS_MAX_MANIFEST_BYTES`` (settings cannot be read yet). Never raises.
+
+    An app is imported by Django as soon as it is listed, so trust is checked here too
+    (:func:`_trust_refusal`): a locked plugin whose files fail verification is left out, and
+    under the ``enforce`` policy so is one not signed by a trusted key. ``signature_policy``
+    and ``trusted_keys`` are the settings of those names (settings pass them: Django's settings
+    cannot be read while they are being made)."""
     try:
         seen: set[str] = set()
-        found = _entry_point_apps(seen) + _directory_apps([Path(p) for p in plugin_dirs], seen)
+        found = _entry_point_apps(seen, manifest_limit) + _directory_apps(
+            [Path(p) for p in plugin_dirs], seen, manifest_limit
+        )
+        if not found:
+            return []
+        taken = _host_labels(_settings_apps() if host_apps is None else host_apps)
     except Exception:
         logger.exception("plugin Django apps could not be listed; none are installed")
         return []
-    labels: set[str] = set()
     result = []
-    for path in found:
-        label = path.rpartition(".")[2]
-        if label in labels:
-            logger.warning("plugin app %s skipped: label %r is taken", path, label)
+    for app in found:
+        try:
+            labels, fault = app_labels(app.package_dir, app.path.rpartition(".")[2])
+            clash = sorted(label for label in labels if label in taken)
+            if fault or clash:
+                why = fault or (
+                    f"its app label {clash[0]!r} is taken by the app {taken[clash[0]]!r}"
+                )
+                logger.warning(
+                    "plugin %s: Django app %s left out of INSTALLED_APPS: %s",
+                    app.name,
+                    app.path,
+                    why,
+                )
+                continue
+            refusal = _trust_refusal(app, signature_policy, trusted_keys)
+            if refusal is not None:
+                logger.warning(
+                    "plugin %s: Django app %s left out of INSTALLED_APPS: %s",
+                    app.name,
+                    app.path,
+                    refusal,
+                )
+                continue
+            if app.mount is not None:
+                _mount_parent(*app.mount)
+        except Exception as exc:
+            logger.warning("plugin %s: Django app %s left out: %s", app.name, app.path, exc)
             continue
-        labels.add(label)
-        result.append(path)
+        taken.update(dict.fromkeys(labels, app.path))
+        result.append(app.path)
     return result
+
+
+def _trust_refusal(app: _PluginApp, policy: str | None, keys: Iterable[str] | None) -> str | None:
+    """Why the app must not be imported (trust, see :mod:`stonks_plugins.trust`), or None."""
+    from importlib import metadata
+
+    from .trust.verdicts import Policy, assess, decide
+
+    if app.mount is not None:
+        root, distribution = app.mount[1], None
+    else:  # an installed package: its top-level folder holds the manifest
+        top = app.path.split(".", 1)[0]
+        root = app.package_dir if top == app.path else os.path.dirname(app.package_dir)
+        names = metadata.packages_distributions().get(top)
+        distribution = names[0] if names else None
+    raw = _read(os.path.join(root, MANIFEST_FILENAME))
+    lock = raw.get("integrity") if isinstance(raw, dict) else None
+    expected = lock if isinstance(lock, dict) else {}
+    try:
+        chosen = Policy((policy or "off").strip().lower())
+    except ValueError:
+        chosen = Policy.ENFORCE  # fail closed, as at run time
+    trusted: set[str] = set()
+    texts = [k.strip() for k in keys or () if k.strip()]
+    if texts:  # cryptography (~20 ms to import) only when keys are configured
+        from .trust.signatures import KeyProblem, canonical_key
+
+        for text in texts:
+            try:
+                trusted.add(canonical_key(text))
+            except KeyProblem:
+                continue
+    found = assess(root, expected, distribution=distribution, trusted_keys=frozenset(trusted))
+    return decide(found, chosen).refusal
+
+
+def label_conflict(
+    name: str, raw: Any, source: str, root: Path | None, entry_point: str | None = None
+) -> str | None:
+    """Why the Django app a plugin declares cannot be installed beside the apps this process
+    runs (its label is taken, or cannot be read from its source), or None. Needs Django set
+    up: it compares with the app registry, which holds every host app and the plugin apps
+    :func:`plugin_apps` let in."""
+    package = declared_app(raw)
+    path = _app_path(raw, source, name, entry_point)
+    if package is None or path is None or root is None:
+        return None
+    # An installed distribution's root is its top-level package, which may be the app.
+    package_dir = (
+        str(root) if source != "directory" and path == package else os.path.join(root, package)
+    )
+    labels, fault = app_labels(package_dir, package)
+    if fault:
+        return (
+            f"its Django app '{package}' was not installed: {fault}. Give its AppConfig a "
+            "literal 'label' (or none: the package's name is used)"
+        )
+    from django.apps import apps
+
+    for label in sorted(labels):
+        holder = apps.app_configs.get(label)
+        if holder is not None and holder.name != path:
+            return (
+                f"its Django app '{package}' has the label '{label}', which the installed app "
+                f"'{holder.name}' already has; Django needs every app label to be unique, so "
+                f"this plugin's app was left out: rename its package '{package}' (or the "
+                "'label' of its AppConfig) and restart"
+            )
+    return None
 
 
 def _app_path(raw: Any, source: str, location_name: str, entry_point: str | None) -> str | None:

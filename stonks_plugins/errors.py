@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from .redaction import mask_known
+
 
 class ReasonCode(StrEnum):
     MANIFEST_UNREADABLE = "manifest_unreadable"
@@ -30,6 +32,7 @@ class PluginError(Exception):
     """A plugin problem with a stable reason code and a message a person can act on."""
 
     def __init__(self, plugin: str, code: ReasonCode, message: str) -> None:
+        message = mask_known(message)  # plugin text may quote a credential
         super().__init__(f"plugin '{plugin}': {message}")
         self.plugin = plugin
         self.code = code

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from .redaction import mask_known
+
 
 class Health(StrEnum):
     HEALTHY = "healthy"
@@ -18,6 +20,12 @@ class HealthStatus:
     status: Health = Health.HEALTHY
     message: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Made by plugin code, which may put its password in the message: masked at once with
+        # the secrets this process gave it, before anything shows, stores or logs the result.
+        object.__setattr__(self, "message", mask_known(self.message))
+        object.__setattr__(self, "details", mask_known(self.details))
 
     @classmethod
     def healthy(cls, message: str = "", **details: Any) -> HealthStatus:

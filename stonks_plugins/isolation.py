@@ -6,6 +6,13 @@ crash's traceback and the plugin in error — and the child is restarted with ba
 next call; the first call that succeeds after a crash brings the plugin back to active.
 Every failure reaches the caller as a ``SandboxError``, like in-process plugins.
 
+Which plugins run in a child is decided in one place, :func:`runs_isolated`: those whose
+manifest asks for it, and - with ``PLUGINS_ISOLATE_UNTRUSTED`` - every plugin not signed by a
+trusted key. A child holds its plugin to the manifest's ``permissions``
+(:mod:`stonks_plugins.sandbox.permissions`); what it refuses reaches the host as a failure
+with the reason ``permission_denied``: a failed load (the plugin ends in error) or a failed
+call, recorded as an event like any other failure (``Hooks.on_failure``).
+
 A service stands in the registry as an instance of the interface its class implements in the
 child - v1 or v2 (see ``ProcessHost.service_interface``) - so the version adapters treat it
 like an in-process service: the legacy pages get v1 records through ``serve_v1``, a v2
@@ -14,8 +21,9 @@ consumer gets the plugin's own v2 records.
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from stonks_overwatch.core.service_types import ServiceType
@@ -29,6 +37,7 @@ from .sandbox.process import (
     ProcessIsolationError,
     implementing,
 )
+from .trust import gate
 
 if TYPE_CHECKING:
     from .registry import Hooks, LoadedPlugin
@@ -55,7 +64,53 @@ class ForwardedConfig:
             raise AttributeError(name) from None
 
 
+def runs_isolated(candidate: Candidate) -> bool:
+    """Whether the plugin runs in a child process: its manifest says ``"isolation":
+    "process"``, or ``PLUGINS_ISOLATE_UNTRUSTED`` is on and the plugin is not signed by a
+    trusted key (``stonks_plugins.trust.verdict``), whatever its manifest says."""
+    manifest = candidate.manifest
+    if manifest is not None and manifest.isolation == "process":
+        return True
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .conf import plugin_settings
+
+    try:
+        isolate_untrusted = bool(plugin_settings.ISOLATE_UNTRUSTED)
+    except ImproperlyConfigured:  # a registry without Django settings (the benchmarks)
+        return False
+    if not isolate_untrusted:
+        return False
+    from .trust import verdict
+
+    return not verdict(candidate).trusted
+
+
+def database_files(databases: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[str, ...]:
+    """The SQLite database files (and their journals) of ``databases`` (default: the host's
+    ``DATABASES``): a plugin process may never open them, whatever its manifest declares."""
+    if databases is None:
+        from django.conf import settings
+        from django.core.exceptions import ImproperlyConfigured
+
+        try:
+            databases = dict(settings.DATABASES)
+        except ImproperlyConfigured:  # no Django settings (the benchmarks): none to protect
+            return ()
+    found: list[str] = []
+    for db in databases.values():
+        name = db.get("NAME") if "sqlite" in str(db.get("ENGINE", "")) else None
+        if not name or str(name) == ":memory:" or str(name).startswith("file:"):
+            continue
+        path = os.path.abspath(os.fspath(name))
+        found += [path + suffix for suffix in ("", "-journal", "-wal", "-shm")]
+    return tuple(found)
+
+
 def start_host(candidate: Candidate, hooks: Hooks) -> ProcessHost:
+    # The child verifies the plugin's files itself, but has no settings: the signature
+    # policy is applied here, before a child is started for the plugin.
+    gate.before_import(candidate)
     limits = hooks.process_limits
     host = ProcessHost(
         candidate,
@@ -65,6 +120,7 @@ def start_host(candidate: Candidate, hooks: Hooks) -> ProcessHost:
         start_timeout=float(limits.get("start_timeout", 20.0)),
         base_delay=hooks.backoff_base,
         max_delay=hooks.backoff_max,
+        deny_paths=database_files(),
     )
     try:
         host.start()

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import re
 import sys
 import threading
 import types
 from importlib.machinery import ModuleSpec
 from typing import Any
 
+from . import module_names
 from .discovery.candidate import Candidate, Source
 from .errors import PluginError, ReasonCode
+from .trust.gate import before_import
 
-PKG_ROOT = "_stonks_plugin_pkgs"
+PKG_ROOT = module_names.PKG_ROOT
 _lock = threading.Lock()  # guards _mount_locks and the synthetic root, never plugin code
 _mount_locks: dict[str, threading.RLock] = {}
 
@@ -37,7 +38,10 @@ def _mount_lock(prefix: str) -> threading.RLock:
 
 
 def package_prefix(name: str) -> str:
-    return f"{PKG_ROOT}.{re.sub(r'[^0-9a-zA-Z_]', '_', name)}"
+    """The package a directory plugin imports under; distinct names never share one (see
+    :mod:`stonks_plugins.module_names`: ``acme-broker`` and ``acme.broker`` must not run each
+    other's files)."""
+    return module_names.package_prefix(name)
 
 
 def _ensure_root() -> None:
@@ -49,7 +53,9 @@ def _ensure_root() -> None:
 
 
 def mount(candidate: Candidate) -> str:
-    """Make a directory plugin importable; returns the module prefix ('' for distributions)."""
+    """Make a directory plugin importable; returns the module prefix ('' for distributions).
+    Its files are verified first (``integrity_failed``: nothing of it runs)."""
+    before_import(candidate)
     if candidate.source is not Source.DIRECTORY or candidate.root is None:
         return ""
     prefix = package_prefix(candidate.name)
@@ -104,6 +110,8 @@ def resolve(candidate: Candidate, ref: str) -> Any:
         prefix = mount(candidate)
         full = f"{prefix}.{module_name}" if prefix else module_name
         module = importlib.import_module(full)
+    except PluginError:
+        raise  # the gate's integrity_failed keeps its code
     except Exception as exc:
         raise PluginError(
             candidate.name,

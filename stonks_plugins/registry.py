@@ -25,13 +25,25 @@ from . import loader
 from .compat_adapters import SERVICE_INTERFACES as SERVICE_INTERFACES
 from .discovery.candidate import Candidate
 from .errors import PluginError, ReasonCode
-from .isolation import ForwardedConfig, isolated_class, start_host
+from .isolation import ForwardedConfig, isolated_class, runs_isolated, start_host
 from .loaded import LoadedPlugin, unload_in_process
 from .loaded import load_in_process as _load
 from .sandbox import CircuitBreaker, LeakReport, PluginSandbox, SandboxError
 from .sandbox.timeouts import Pending
 
 logger = logging.getLogger(__name__)
+
+
+class NotRegistered(SandboxError):
+    """The plugin is not (or no longer) served by this process: a change made elsewhere (a
+    disable) withdrew it while a load was on its way. Not a failure of the plugin's code, so
+    it is never recorded on the plugin's row."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, ReasonCode.IMPORT_ERROR, "load", "is not registered in this process")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.plugin,), dict(self.__dict__))
 
 
 @dataclass
@@ -168,7 +180,7 @@ class PluginRegistry:
             candidate = self._known.get(name)
             lock = self._load_locks.setdefault(name, threading.RLock())
         if candidate is None or candidate.manifest is None:
-            raise PluginError(name, ReasonCode.IMPORT_ERROR, "is not registered in this process")
+            raise NotRegistered(name)
         for dep in candidate.manifest.plugin_dependencies:
             if dep in self._known:
                 self.load(dep, configs)  # needed plugins first
@@ -196,7 +208,7 @@ class PluginRegistry:
                 provider = self.hooks.config_provider
                 config = provider(name) if provider else None
             try:
-                if candidate.manifest.isolation == "process":
+                if runs_isolated(candidate):
                     loaded = _load_isolated(candidate, box, self.hooks, config)
                 else:
                     loaded = _load(candidate, box, config, self.build_config)

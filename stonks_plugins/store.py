@@ -1,20 +1,30 @@
 """State changes on plugin rows, each one checked against the transition table and recorded
 as an event. Callers hold the row locked (``locked``) inside a transaction, so two processes
-acting on one plugin at once serialise instead of corrupting its state."""
+acting on one plugin at once serialise instead of corrupting its state.
+
+Text a plugin wrote - an exception message, a health message - is masked here, before it is
+stored, with the plugin's actual secret values (and ``key=value`` secrets): what is in the
+database is then safe for every reader (API, console, CLI). Health checks and config versions
+are written elsewhere; their text is masked by the ``pre_save`` receivers below.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
+from django.db.models.signals import pre_save
 from django.utils import timezone
 
 from . import propagation
+from .conf import plugin_settings
 from .discovery.candidate import Problem
 from .errors import PluginError, PluginNotFound, ReasonCode
 from .lifecycle.signals import emit, plugin_state_changed
 from .lifecycle.states import PluginState, check_transition
-from .models import EventKind, Plugin, PluginEvent
+from .models import EventKind, HealthCheck, Plugin, PluginConfig, PluginEvent
+from .redaction import plugin_secrets, redact, scrub_text
 
 S = PluginState
 RETRYABLE_CODES = frozenset(
@@ -26,6 +36,27 @@ RETRYABLE_CODES = frozenset(
 )
 """Failures that may pass: each process keeps such a plugin registered and retries it with
 backoff; the first success brings the row back to active."""
+
+
+def _isolated_rows() -> Q:
+    """Rows of plugins that run in a child process: the rule of
+    ``isolation.runs_isolated``, on stored rows (``Plugin.trust`` holds the last verdict)."""
+    isolated = Q(manifest__isolation="process")
+    if plugin_settings.ISOLATE_UNTRUSTED:
+        isolated |= Q(trust__trusted=False) | ~Q(trust__has_key="trusted")
+    return isolated
+
+
+def may_recover() -> Q:
+    """Rows in ``error`` for a reason that may pass: ``RETRYABLE_CODES``, and for a plugin in
+    a child process also ``health_failed`` (its crashed child is restarted). Serving keeps
+    such plugins registered, beat retries them, and :func:`recover` brings them back."""
+    return Q(state=S.ERROR.value) & (
+        Q(error_code__in=[c.value for c in RETRYABLE_CODES])
+        | (Q(error_code=ReasonCode.HEALTH_FAILED.value) & _isolated_rows())
+    )
+
+
 RUNTIME_CODES = frozenset(
     {
         ReasonCode.IMPORT_ERROR,
@@ -53,6 +84,41 @@ _TO_DISABLED: dict[PluginState, list[PluginState]] = {
 }
 
 
+def mask_text(name: str, text: str) -> str:
+    """``text`` without plugin ``name``'s secret values nor ``key=value`` secrets."""
+    return scrub_text(text, plugin_secrets(name)) if text else text
+
+
+def mask_value(name: str, value: Any) -> Any:
+    """A JSON-like ``value`` masked like :func:`mask_text`, and secret-looking keys too."""
+    return redact(value, plugin_secrets(name)) if value else value
+
+
+def _masked(problem: Problem, name: str) -> Problem:
+    return Problem(
+        problem.code,
+        mask_text(name, problem.message),
+        tuple(mask_value(name, d) for d in problem.details),
+    )
+
+
+def _mask_health_check(sender: type, instance: HealthCheck, **kwargs: Any) -> None:
+    name = instance.plugin.name
+    instance.message = mask_text(name, instance.message)
+    instance.details = mask_value(name, instance.details)
+
+
+def _mask_config_message(sender: type, instance: PluginConfig, **kwargs: Any) -> None:
+    if instance.message:  # why applying it failed: may quote the plugin's exception
+        instance.message = mask_text(instance.plugin.name, instance.message)
+
+
+pre_save.connect(_mask_health_check, sender=HealthCheck, dispatch_uid="stonks_plugins.mask_hc")
+pre_save.connect(
+    _mask_config_message, sender=PluginConfig, dispatch_uid="stonks_plugins.mask_config"
+)
+
+
 def locked(name: str) -> Plugin:
     """The row, locked until the surrounding transaction ends."""
     try:
@@ -69,7 +135,11 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> PluginEvent:
     return PluginEvent.objects.create(
-        plugin=plugin, kind=kind, reason=reason, actor=actor, details=details or {}
+        plugin=plugin,
+        kind=kind,
+        reason=mask_text(plugin.name, reason),
+        actor=actor,
+        details=mask_value(plugin.name, details or {}),
     )
 
 
@@ -81,6 +151,8 @@ def transition(
     problem: Problem | None = None,
 ) -> PluginEvent:
     check_transition(plugin.name, plugin.state, target)
+    reason = mask_text(plugin.name, reason)
+    problem = _masked(problem, plugin.name) if problem is not None else None
     previous = plugin.state
     plugin.state = target.value
     plugin.state_changed_at = timezone.now()
@@ -131,6 +203,7 @@ def deactivate(plugin: Plugin, reason: str, actor: str = "system") -> None:
 
 def fail(plugin: Plugin, problem: Problem, actor: str = "system") -> bool:
     """Put the plugin in error with ``problem``; False when it already says exactly that."""
+    problem = _masked(problem, plugin.name)
     if plugin.state == S.ERROR:
         if plugin.error_code == problem.code and plugin.error_message == problem.message:
             return False
@@ -179,7 +252,10 @@ def record_failure(name: str, reason: str, details: dict[str, Any]) -> None:
     plugin = Plugin.objects.filter(name=name).first()
     if plugin is not None:
         PluginEvent.objects.create(
-            plugin=plugin, kind=EventKind.FAILURE, reason=reason[:2000], details=details
+            plugin=plugin,
+            kind=EventKind.FAILURE,
+            reason=mask_text(name, reason)[:2000],
+            details=mask_value(name, details),
         )
 
 
@@ -190,8 +266,5 @@ def recover(name: str, reason: str) -> None:
             plugin = locked(name)
         except PluginNotFound:
             return
-        retryable = set(RETRYABLE_CODES)
-        if (plugin.manifest or {}).get("isolation") == "process":
-            retryable.add(ReasonCode.HEALTH_FAILED)  # its crashed child was restarted
-        if plugin.state == S.ERROR and plugin.error_code in retryable and plugin.enabled:
+        if plugin.enabled and Plugin.objects.filter(may_recover(), pk=plugin.pk).exists():
             activate(plugin, reason)

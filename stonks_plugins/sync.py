@@ -8,6 +8,7 @@ with a warning saying so, and a plugin whose name a legacy broker keeps leaves t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,16 +16,18 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from . import store
+from . import store, trust
 from .conf import plugin_settings
 from .dependencies import dependency_problems, load_order
 from .discovery import Candidate, DiscoveryResult, Problem, Source
-from .django_apps import pending_action
+from .django_apps import APP_KEY, label_conflict, pending_action
 from .errors import ReasonCode
 from .lifecycle.states import PluginState
 from .models import EventKind, Plugin
+from .trust import policy as trust_policy
 
 S = PluginState
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -132,13 +135,20 @@ def _with_dependency_problems(result: DiscoveryResult, rows: dict[str, Plugin]) 
 def _check_django_app(row: Plugin, cand: Candidate, actor: str) -> Candidate:
     """A plugin that is a Django app (``x-django-app``) is served only once this process has
     loaded its app (installing one needs a restart) and its migrations are applied; until
-    then ``row.requires`` says which, and the plugin fails with that as its reason."""
+    then ``row.requires`` says which, and the plugin fails with that as its reason. An app
+    whose label another app has is never installed (a restart would not help): the plugin
+    fails ``manifest_invalid`` saying which app has the label."""
     action, message = "", ""
+    conflict: str | None = None
     if cand.problem is None:
         try:
-            action, message = pending_action(
-                cand.name, cand.raw, cand.source.value, cand.entry_point
+            conflict = label_conflict(
+                cand.name, cand.raw, cand.source.value, cand.root, cand.entry_point
             )
+            if conflict is None:
+                action, message = pending_action(
+                    cand.name, cand.raw, cand.source.value, cand.entry_point
+                )
         except Exception as exc:  # never let the check break a sync
             action, message = "migrate", f"its Django app could not be checked: {exc}"
     if action != row.requires:
@@ -151,9 +161,31 @@ def _check_django_app(row: Plugin, cand: Candidate, actor: str) -> Candidate:
             actor,
             {"requires": action},
         )
+    if conflict is not None:
+        detail = {"path": f"$.{APP_KEY}", "message": conflict}
+        return cand.with_problem(Problem(ReasonCode.MANIFEST_INVALID, conflict, (detail,)))
     if not action:
         return cand
     return cand.with_problem(Problem(ReasonCode.INCOMPATIBLE_CORE, message))
+
+
+def _judge_trust(cand: Candidate, fields: dict[str, Any]) -> Candidate:
+    """The plugin's trust verdict goes on its row (``fields``); a plugin the signature policy
+    refuses, or whose files do not match its lock or RECORD, fails ``integrity_failed``
+    before any of its code runs; under ``warn`` it keeps a warning (logged once)."""
+    try:
+        found, decided = trust_policy.decision(cand)
+    except Exception as exc:  # never break a sync; never serve what could not be checked
+        logger.exception("plugin %s: its trust could not be checked", cand.name)
+        found = trust.TrustVerdict(trust.TrustStatus.TAMPERED, problem=f"not verified: {exc}")
+        decided = trust.Decision(refusal=f"its files could not be verified: {exc}")
+    fields["trust"] = found.as_dict()
+    if decided.warning is not None:
+        fields["warnings"].append(f"trust: {decided.warning}")
+        trust_policy.warn_once(cand.name, decided.warning)
+    if decided.refusal is not None and cand.problem is None:
+        return cand.with_problem(Problem(ReasonCode.INTEGRITY_FAILED, decided.refusal))
+    return cand
 
 
 Progress = Callable[[int, int, str], None]
@@ -187,6 +219,7 @@ def sync_plugins(
             fields = _metadata(cand)
             if hold is not None:
                 fields["warnings"].append(hold)
+            cand = _judge_trust(cand, fields)
             if row is None:
                 row = Plugin.objects.create(
                     name=cand.name,
@@ -210,8 +243,16 @@ def sync_plugins(
                     setattr(row, key, value)
                 row.last_seen_at = now
                 row.save()
-                if changes.keys() - {"warnings"}:
-                    described = ", ".join(sorted(changes))
+                if "trust" in changes:
+                    store.record(
+                        row,
+                        EventKind.DISCOVERY,
+                        f"trust: {trust.describe(row.trust)}",
+                        actor,
+                        {"trust": row.trust},
+                    )
+                if changes.keys() - {"warnings", "trust"}:
+                    described = ", ".join(sorted(changes.keys() - {"trust"}))
                     store.record(
                         row,
                         EventKind.DISCOVERY,

@@ -6,7 +6,9 @@ CLI and the Celery tasks behave alike. The engine never imports this package.
 
 Modules: ``serializers`` (response shapes, which are also the OpenAPI components),
 ``views`` (the plugin viewset and the system health view), ``permissions``, ``filters``,
-``pagination``, ``errors`` (the one error shape and the exception handler), ``redaction``
+``pagination``, ``errors`` (the one error shape and the exception handler), ``parsers``
+(the only body parser: JSON within the size, depth and text limits), ``metadata`` (what
+OPTIONS answers), ``redaction``
 (nothing secret leaves through the API), ``system`` (the load balancer's health rule) and
 ``urls``. The configuration endpoints (``plugins/{name}/config/...``) arrive with the
 configuration system in ``config_views`` (see ``urls``).

@@ -2,12 +2,15 @@
 ``config/rollback/``.
 
 The config is versioned: GET answers with an ``ETag`` (``"<name>-v<version>"``); a write
-must send it back in ``If-Match`` and gets 412 when someone saved meanwhile, 428 when it
-sends none. Secrets are write-only: shown masked; a masked value sent back keeps the stored
-one. A refused config answers 400 with the JSON path and rule of every bad field, and
-nothing is saved. Saving answers with the new version and its status: ``active`` once
-applied, ``pending`` while a worker applies it, ``failed`` (with the reason) if the plugin
-refused it — the previous version then stays live.
+must send it back in ``If-Match`` and gets 412 when someone saved meanwhile or sends a weak
+ETag (``W/"..."``: If-Match compares strongly, RFC 9110 13.1.1), 428 when it sends none.
+Secrets are write-only: shown masked; a masked value sent back keeps the stored one. A config
+that does not match the schema answers 400 with the JSON path and rule of every bad field,
+and nothing is saved. Saving answers 200 with the new version and its status: ``active``
+once applied, ``pending`` while a worker applies it. When the plugin refuses the new config
+as it is applied here (its config hook or its initialisation raises), the answer is 422
+``config_refused`` with the reason: that version is kept in the history as ``failed``, the
+previous version stays live and stays the base of the next write (the ETag says which).
 """
 
 from __future__ import annotations
@@ -19,18 +22,21 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ..config.validation import ConfigInvalid
 from ..config.versions import ConfigView, StaleConfig
 from ..manager import manager
+from ..redaction import scrub_text
 from .errors import PreconditionFailed, error_body
+from .parsers import StrictJSONParser
 from .serializers import ErrorSerializer, ReadOnlySerializer
 from .views import NAME, TAG, PluginAPIView, errors
 
-ETAG = re.compile(r'^\s*(?:W/)?"(?P<name>.+)-v(?P<version>\d+)"\s*$')
+ETAG = re.compile(r'^\s*"(?P<name>.+)-v(?P<version>\d{1,18})"\s*$')
+WEAK = re.compile(r"^\s*W/", re.IGNORECASE)
+MAX_VERSION = 2**31 - 1
 
 
 class PreconditionRequired(exceptions.APIException):
@@ -60,7 +66,9 @@ class ConfigSerializer(ReadOnlySerializer):
 
 
 class RollbackSerializer(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1, help_text="The version to restore.")
+    version = serializers.IntegerField(
+        min_value=1, max_value=MAX_VERSION, help_text="The version to restore."
+    )
 
     def create(self, validated_data: Any) -> Any:  # pragma: no cover - never called
         raise NotImplementedError
@@ -74,7 +82,8 @@ IF_MATCH = OpenApiParameter(
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
     required=True,
-    description='The ETag from GET (e.g. `"degiro-broker-v3"`).',
+    description='The ETag from GET (e.g. `"degiro-broker-v3"`), as sent: a strong ETag; '
+    'a weak one (`W/"..."`) is refused with 412.',
 )
 _WRITE_ERRORS = {
     400: OpenApiResponse(
@@ -82,7 +91,21 @@ _WRITE_ERRORS = {
         description="The config does not match the plugin's "
         "schema: `details` has the JSON path and rule of every bad field.",
     ),
-    412: OpenApiResponse(ErrorSerializer, description="If-Match names an old version."),
+    412: OpenApiResponse(
+        ErrorSerializer, description="If-Match names an old version, or is a weak ETag."
+    ),
+    413: OpenApiResponse(
+        ErrorSerializer,
+        description="The body is larger than the server accepts (`payload_too_large`; "
+        "DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB by default).",
+    ),
+    422: OpenApiResponse(
+        ErrorSerializer,
+        description="The config matches the schema but the plugin refused it when it was "
+        "applied (`config_refused`; `message` says why). The new version is kept in the "
+        "history as `failed`; the previous version stays live and the `ETag` header names "
+        "it, the base of the next write.",
+    ),
     428: OpenApiResponse(ErrorSerializer, description="No If-Match header."),
 }
 
@@ -91,15 +114,39 @@ def _respond(view: ConfigView, code: int = 200) -> Response:
     return Response(ConfigSerializer(view.as_dict()).data, status=code, headers={"ETag": view.etag})
 
 
+def _outcome(name: str, saved: ConfigView) -> Response:
+    """The answer to a write, from what became of the saved version. Applied here at once
+    (the embedded default), it is ``active`` or ``failed``; with a worker, ``pending``."""
+    if saved.status != "failed":
+        return _respond(manager.get_config(name))
+    live = manager.get_config(name)
+    reason = scrub_text(saved.message) or "no reason given"
+    return Response(
+        error_body(
+            "config_refused",
+            f"plugin '{name}' refused config version {saved.version} when it was applied: "
+            f"{reason}. Version {live.version} stays live; nothing else changed.",
+        ),
+        status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+        headers={"ETag": live.etag},
+    )
+
+
 class PluginConfigViewSet(PluginAPIView, viewsets.GenericViewSet):
     change_actions = frozenset({"rollback"})
     serializer_class = ConfigSerializer
-    parser_classes = [JSONParser]  # a config is JSON; a form post is 415, not a half-parse
+    parser_classes = [StrictJSONParser]  # a config is JSON; a form post is 415
 
     def _base_version(self, request: Request, name: str) -> int:
         header = request.headers.get("If-Match")
         if not header:
             raise PreconditionRequired()
+        if WEAK.match(header):
+            current = manager.get_config(name)
+            raise PreconditionFailed(
+                f"If-Match {header!r} is a weak ETag; a write needs the strong one from GET "
+                f"(RFC 9110 strong comparison): the current one is {current.etag}"
+            )
         match = ETAG.match(header)
         if match is None or match["name"] != name:
             current = manager.get_config(name)
@@ -146,7 +193,7 @@ class PluginConfigViewSet(PluginAPIView, viewsets.GenericViewSet):
                 ),
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        return _respond(manager.get_config(name) if view.version else view)
+        return _outcome(name, view)
 
     @extend_schema(
         tags=[TAG],
@@ -227,4 +274,4 @@ class PluginConfigViewSet(PluginAPIView, viewsets.GenericViewSet):
             raise exceptions.ValidationError(
                 {i.path: [i.message] for i in exc.issues} or str(exc)
             ) from exc
-        return _respond(manager.get_config(name) if view.version else view)
+        return _outcome(name, view)

@@ -4,12 +4,13 @@
 
 ``code`` is stable and machine-readable: ``not_authenticated``, ``authentication_failed``,
 ``permission_denied``, ``not_found``, ``method_not_allowed``, ``not_acceptable``,
-``unsupported_media_type``, ``parse_error``, ``validation_error``, ``conflict``,
-``precondition_failed``, ``server_error``, or one of the plugin reason codes
-(``import_error``, ``timeout``...) when a plugin failed during the request. ``message`` is
-for a person. ``details`` lists every problem of a validation error with the JSON path of the
-bad field (``$.settings.timeout``, ``$.accounts[2].id``) in the request body, or the name of
-the bad query parameter (``location: "query"``); it is empty for other errors.
+``unsupported_media_type``, ``parse_error``, ``payload_too_large``, ``validation_error``,
+``config_refused``, ``conflict``, ``precondition_failed``, ``server_error``, or one of the
+plugin reason codes (``import_error``, ``timeout``...) when a plugin failed during the
+request. ``message`` is for a person. ``details`` lists every problem of a validation error
+with the JSON path of the bad field (``$.settings.timeout``, ``$.accounts[2].id``) in the
+request body, or the name of the bad query parameter (``location: "query"``); it is empty
+for other errors.
 
 Dashboards match on ``code`` and the HTTP status; the exception handler below is the only
 place that builds the shape, and it keeps DRF's headers (``WWW-Authenticate``, ``Allow``).
@@ -21,7 +22,9 @@ import logging
 import re
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -62,6 +65,20 @@ class PreconditionFailed(exceptions.APIException):
     default_code = "precondition_failed"
 
 
+class PayloadTooLarge(exceptions.APIException):
+    """The request body is over ``DATA_UPLOAD_MAX_MEMORY_SIZE``."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+
+    def __init__(self, size: int | None, limit: int | None) -> None:
+        sent = f" ({size} bytes)" if size is not None else ""
+        super().__init__(
+            f"the request body is too large{sent}: the API reads at most {limit} bytes "
+            "(DATA_UPLOAD_MAX_MEMORY_SIZE)"
+        )
+
+
 class QueryValidationError(exceptions.ValidationError):
     """A bad query parameter (filter, limit): its details name the parameter, not a path."""
 
@@ -79,6 +96,11 @@ def error_details(detail: Any, location: str = "body") -> list[dict[str, Any]]:
     root = "" if location == "query" else "$"
     _flatten(detail, root, location, out)
     return out
+
+
+def json_path(path: str, key: object) -> str:
+    """The JSON path of ``key`` (an object key or an array index) under ``path``."""
+    return _child_path(path, key, "body")
 
 
 def _child_path(path: str, key: object, location: str) -> str:
@@ -117,6 +139,10 @@ def _translate(exc: Exception) -> Exception:
     """Engine and Django exceptions into DRF's HTTP ones."""
     if isinstance(exc, Http404):
         return exceptions.NotFound(str(exc) or None)
+    if isinstance(exc, RequestDataTooBig):  # Django read a form body over the limit
+        return PayloadTooLarge(None, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    if isinstance(exc, SuspiciousOperation):  # too many form fields or files, ...
+        return exceptions.ParseError(f"the request was refused: {exc}")
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied(str(exc) or None)
     if isinstance(exc, PluginNotFound):

@@ -103,8 +103,31 @@ class StableOrderingFilter(OrderingFilter):
         return ordering
 
 
+MAX_SEARCH_CHARS = 200
+
+
 class PluginSearchFilter(SearchFilter):
+    """Each word is a condition on three columns: bounding the length bounds the query to
+    what the database accepts (SQLite refuses an expression 1000 deep, PostgreSQL a NUL in
+    a string). The limits are in the schema, so a client can know them."""
+
     search_description = (
         "Words to find (case-insensitive) in the name, display name or description; every "
-        "word must match."
+        f"word must match. At most {MAX_SEARCH_CHARS} characters."
     )
+
+    def get_search_terms(self, request: Request) -> list[str]:
+        raw = request.query_params.get(self.search_param, "")
+        if "\x00" in raw:
+            problem = "may not hold a NUL character (%00)"
+        elif len(raw) > MAX_SEARCH_CHARS:
+            problem = f"may be at most {MAX_SEARCH_CHARS} characters long, not {len(raw)}"
+        else:
+            return list(super().get_search_terms(request))
+        raise QueryValidationError({self.search_param: [problem]})
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"].update({"maxLength": MAX_SEARCH_CHARS, "pattern": "^[^\\x00]*$"})
+        return parameters

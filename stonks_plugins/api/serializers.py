@@ -30,6 +30,7 @@ from ..health import Health
 from ..lifecycle.states import PluginState
 from ..models import EventKind, HealthCheck, Plugin, PluginEvent, PluginType
 from ..redaction import redact, scrub_text
+from ..trust import TrustStatus
 
 
 def _values(enum: Any) -> list[str]:
@@ -49,14 +50,17 @@ SUMMARY_FIELDS = (
     "location",
     "missing",
     "requires",
+    "trust",
 )
-"""The model fields ``Plugin.summary()`` reads: the list loads only these columns."""
+"""The model fields ``Plugin.summary()`` reads, and ``trust``: the list loads only these
+columns."""
 
 # Choice sets, as plain values, named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] so that
 # each is one named enum in the schema.
 PLUGIN_STATES = _values(PluginState)
 PLUGIN_SOURCES = _values(Source)
 REASON_CODES = _values(ReasonCode)
+TRUST_STATUSES = _values(TrustStatus)
 HEALTH_STATUSES = _values(Health)
 CIRCUIT_STATES = ["closed", "open", "half_open"]
 SYSTEM_STATUSES = ["ok", "degraded", "unavailable"]
@@ -123,6 +127,23 @@ class PluginErrorSerializer(ReadOnlySerializer):
     message = serializers.CharField()
 
 
+class PluginTrustSerializer(ReadOnlySerializer):
+    status = serializers.ChoiceField(
+        choices=TRUST_STATUSES,
+        help_text="signed (by a trusted key), unsigned, untrusted_key (signed by a key not "
+        "in PLUGINS_TRUSTED_KEYS), bad_signature (the manifest changed after signing), or "
+        "tampered (files differ from the lock or the distribution's RECORD).",
+    )
+    key = serializers.CharField(
+        allow_null=True, help_text="The public key that signed the manifest (ed25519:...)."
+    )
+    locked = serializers.BooleanField(help_text="The manifest records its files' SHA-256.")
+    problem = serializers.CharField(allow_null=True, help_text="What is wrong, for a person.")
+    trusted = serializers.BooleanField(
+        help_text="Signed by a trusted key, locked, and its files intact."
+    )
+
+
 class PluginSerializer(ReadOnlySerializer):
     """The contract's summary of a plugin (``plugins list --json``), plus its URL."""
 
@@ -150,6 +171,10 @@ class PluginSerializer(ReadOnlySerializer):
     migrate_required = serializers.BooleanField(
         help_text="A Django-app plugin whose migrations are not applied: run migrate."
     )
+    trust = PluginTrustSerializer(
+        allow_null=True,
+        help_text="Integrity and signature status from the last sync (null: not checked yet).",
+    )
     url = serializers.URLField(help_text="This plugin's detail in the API.")
 
     _base: str | None = None
@@ -169,8 +194,22 @@ class PluginSerializer(ReadOnlySerializer):
         error = data["error"]
         if error is not None:  # messages quote exceptions, which may quote a credential
             data["error"] = {"code": error["code"], "message": scrub_text(error["message"])}
+        data["trust"] = _trust(instance.trust)
         data["url"] = self.plugin_url(instance)
         return data
+
+
+def _trust(stored: Any) -> dict[str, Any] | None:
+    """``Plugin.trust`` in its documented shape (None before the first sync checked it)."""
+    if not isinstance(stored, dict) or stored.get("status") not in TRUST_STATUSES:
+        return None
+    return {
+        "status": stored["status"],
+        "key": stored.get("key"),
+        "locked": bool(stored.get("locked")),
+        "problem": stored.get("problem"),
+        "trusted": bool(stored.get("trusted")),
+    }
 
 
 class PluginLinksSerializer(ReadOnlySerializer):

@@ -30,7 +30,9 @@ from .filters import (
     PluginSearchFilter,
     StableOrderingFilter,
 )
+from .metadata import SchemaPointerMetadata
 from .pagination import StandardPagination
+from .parsers import StrictJSONParser, check_declared_size
 from .permissions import PluginPermission
 from .serializers import (
     SUMMARY_FIELDS,
@@ -79,20 +81,30 @@ NAME = OpenApiParameter(
 )
 
 
-class PluginAPIView:
+class PluginAPIView(APIView):
     """What every plugin endpoint shares: token and session authentication, the view/change
-    permission rule, the name lookup, and the actor for the events. A view for a new plugin
-    resource (the config views) mixes this in to behave the same."""
+    permission rule, the name lookup, the actor for the events, and the request limits (JSON
+    bodies only, within the size limit). A view for a new plugin resource (the config views)
+    mixes this in to behave the same."""
 
     authentication_classes = [TokenAuthentication, SessionAuthentication]
     permission_classes = [PluginPermission]
+    parser_classes = [StrictJSONParser]
+    metadata_class = SchemaPointerMetadata
     lookup_field = "name"
     lookup_url_kwarg = "name"
-    # Names hold dots, dashes, '@' and (for a duplicate from a package) '='; never '/'.
-    lookup_value_regex = r"[^/]+"
+    # Names hold dots, dashes, '@' and (for a duplicate from a package) '='; never '/'. Nor
+    # NUL (%00), which no name holds and PostgreSQL cannot compare: such a URL is a 404.
+    lookup_value_regex = r"[^/\x00]+"
     change_actions: frozenset[str] = frozenset()
 
     request: Request
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # After authentication: a stranger learns nothing; a body over the limit is
+        # refused even by an endpoint that would not read it.
+        check_declared_size(request.META)
 
     @property
     def actor(self) -> str:

@@ -4,7 +4,11 @@ Secret fields are stored as ``{"$enc": "<Fernet token>"}`` and shown as ``MASK``
 comes from ``PLUGINS_SECRET_KEY`` (Fernet, urlsafe base64 of 32 bytes); older keys listed in
 ``PLUGINS_SECRET_KEY_FALLBACKS`` still decrypt, so a key can be rotated: put the new key
 first, the old one in the fallbacks, run ``manage.py plugins config rotate-key``, then drop
-the old key. With no key set (development), one is derived from ``SECRET_KEY``.
+the old key. With no key set (development), one is derived from ``SECRET_KEY``; the deploy
+checks (``manage.py check --deploy``) refuse that, and the repository's placeholder keys.
+
+Which fields are secret is the schema's to say (:func:`.schema.secret_paths`); paths may
+hold :data:`.schema.ITEM` and :data:`.schema.ANY_KEY` steps, expanded here against the data.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -21,7 +25,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from ..conf import plugin_settings
 from ..redaction import MASK
-from .schema import Path_
+from .schema import ANY_KEY, ITEM, Path_, json_path
 
 ENC = "$enc"
 
@@ -35,8 +39,7 @@ def _keys() -> list[bytes]:
     fallbacks = list(plugin_settings.SECRET_KEY_FALLBACKS or [])
     keys = [k for k in [primary, *fallbacks] if k]
     if not keys:
-        digest = hashlib.sha256(("stonks-plugins-secrets:" + settings.SECRET_KEY).encode()).digest()
-        keys = [base64.urlsafe_b64encode(digest).decode()]
+        keys = [derived_key()]
     out = []
     for key in keys:
         try:
@@ -52,22 +55,76 @@ def _keys() -> list[bytes]:
     return out
 
 
+def derived_key() -> str:
+    """The key used while ``PLUGINS_SECRET_KEY`` is unset (development only): after setting
+    a real one, list this in ``PLUGINS_SECRET_KEY_FALLBACKS`` and rotate, to keep what was
+    stored with it."""
+    digest = hashlib.sha256(("stonks-plugins-secrets:" + settings.SECRET_KEY).encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
 def fernet() -> MultiFernet:
     return MultiFernet([Fernet(k) for k in _keys()])
 
 
-def _get(data: Any, path: Path_) -> Any:
+Concrete = tuple[str | int, ...]
+"""A path into one config: keys, and list indexes as ints."""
+
+
+def expand(data: Any, path: Path_, at: Concrete = ()) -> Iterator[Concrete]:
+    """The concrete paths in ``data`` that ``path`` (with :data:`ITEM` / :data:`ANY_KEY`
+    steps) names and that exist."""
+    if not path:
+        yield at
+        return
+    if is_encrypted(data):
+        return  # already a secret as a whole
+    step, rest = path[0], path[1:]
+    if step == ITEM and isinstance(data, list):
+        for i, item in enumerate(data):
+            yield from expand(item, rest, (*at, i))
+    elif step == ANY_KEY and isinstance(data, dict):
+        for key, item in data.items():
+            yield from expand(item, rest, (*at, key))
+    elif isinstance(data, dict) and step in data:
+        yield from expand(data[step], rest, (*at, step))
+
+
+def _concrete(data: Any, paths: Iterable[Path_]) -> list[Concrete]:
+    return [c for path in paths for c in expand(data, path)]
+
+
+def _get(data: Any, path: Concrete) -> Any:
     for key in path:
-        if not isinstance(data, dict) or key not in data:
+        if isinstance(key, int):
+            if not isinstance(data, list) or not -len(data) <= key < len(data):
+                return None
+        elif not isinstance(data, dict) or key not in data:
             return None
         data = data[key]
     return data
 
 
-def _set(data: dict[str, Any], path: Path_, value: Any) -> None:
+def _set(data: Any, path: Concrete, value: Any) -> None:
     for key in path[:-1]:
         data = data[key]
     data[path[-1]] = value
+
+
+def _scalars(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _scalars(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _scalars(item)
+    elif value is not None and not isinstance(value, bool) and value != MASK:
+        yield str(value)
+
+
+def secret_values_in(data: Any, paths: Iterable[Path_]) -> set[str]:
+    """The clear values at ``paths`` in ``data`` (every scalar of a secret subtree)."""
+    return {text for c in _concrete(data, paths) for text in _scalars(_get(data, c)) if text}
 
 
 def _copy(data: Any) -> Any:
@@ -85,7 +142,7 @@ def is_encrypted(value: Any) -> bool:
 def encrypt(data: dict[str, Any], paths: Iterable[Path_]) -> dict[str, Any]:
     out = _copy(data)
     f = fernet()
-    for path in paths:
+    for path in _concrete(out, paths):
         value = _get(out, path)
         if value is None or is_encrypted(value):
             continue
@@ -98,7 +155,7 @@ def encrypt(data: dict[str, Any], paths: Iterable[Path_]) -> dict[str, Any]:
 def decrypt(data: dict[str, Any], paths: Iterable[Path_]) -> dict[str, Any]:
     out = _copy(data)
     f = fernet()
-    for path in paths:
+    for path in _concrete(out, paths):
         value = _get(out, path)
         if not is_encrypted(value):
             continue
@@ -106,7 +163,7 @@ def decrypt(data: dict[str, Any], paths: Iterable[Path_]) -> dict[str, Any]:
             _set(out, path, json.loads(f.decrypt(value[ENC].encode())))
         except InvalidToken:
             raise SecretUnreadable(
-                f"the secret at $.{'.'.join(path)} cannot be decrypted with PLUGINS_SECRET_KEY "
+                f"the secret at {json_path(path)} cannot be decrypted with PLUGINS_SECRET_KEY "
                 "or its fallbacks; restore the old key as a fallback, or set the secret again"
             ) from None
     return out
@@ -116,7 +173,7 @@ def rotate(data: dict[str, Any], paths: Iterable[Path_]) -> dict[str, Any]:
     """Re-encrypt every secret with the primary key."""
     out = _copy(data)
     f = fernet()
-    for path in paths:
+    for path in _concrete(out, paths):
         value = _get(out, path)
         if is_encrypted(value):
             _set(out, path, {ENC: f.rotate(value[ENC].encode()).decode()})
@@ -125,7 +182,7 @@ def rotate(data: dict[str, Any], paths: Iterable[Path_]) -> dict[str, Any]:
 
 def mask(data: dict[str, Any], paths: Iterable[Path_]) -> dict[str, Any]:
     out = _copy(data)
-    for path in paths:
+    for path in _concrete(out, paths):
         if _get(out, path) is not None:
             _set(out, path, MASK)
     return out
@@ -134,16 +191,25 @@ def mask(data: dict[str, Any], paths: Iterable[Path_]) -> dict[str, Any]:
 def keep_masked(
     incoming: dict[str, Any], stored: dict[str, Any], paths: Iterable[Path_]
 ) -> dict[str, Any]:
-    """A masked value sent back means "unchanged": keep the stored (encrypted) secret."""
+    """A masked value sent back means "unchanged": keep the stored (encrypted) secret. In an
+    array, the stored value is the one at the same position."""
     out = _copy(incoming)
-    for path in paths:
-        if _get(out, path) == MASK:
-            previous = _get(stored, path)
-            if previous is None:
-                # Nothing stored to keep: drop it, so 'required' reports it as missing.
-                parent = _get(out, path[:-1]) if len(path) > 1 else out
-                if isinstance(parent, dict):
-                    parent.pop(path[-1], None)
-            else:
-                _set(out, path, previous)
+    dropped: list[Concrete] = []
+    for path in _concrete(out, paths):
+        if _get(out, path) != MASK:
+            continue
+        previous = _get(stored, path)
+        if previous is None:
+            dropped.append(path)
+        else:
+            _set(out, path, previous)
+    # Nothing stored to keep: drop it, so 'required' reports it as missing; an array item
+    # cannot be dropped without moving the others, so it becomes null, which validation
+    # refuses for a secret (the mask itself must never be stored as the secret).
+    for path in reversed(dropped):
+        parent = _get(out, path[:-1]) if len(path) > 1 else out
+        if isinstance(parent, dict):
+            parent.pop(path[-1], None)
+        elif isinstance(parent, list) and isinstance(path[-1], int):
+            parent[path[-1]] = None
     return out

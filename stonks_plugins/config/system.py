@@ -13,21 +13,32 @@ Precedence, lowest first (each layer deep-merged over the previous one):
 
 The config class receives the *flattened* result: the keys of the seed's ``credentials`` and
 ``settings`` sections merged with the top-level keys, since config classes are flat.
+
+The secret values of that result are handed to :mod:`stonks_plugins.redaction`, which masks
+them wherever a plugin's text is stored, shown or logged (:func:`secret_values`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import threading
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Q
 
-from ..models import Plugin
+from .. import redaction
+from ..models import ConfigStatus, Plugin, PluginConfig
 from . import versions
-from .schema import secret_paths
+from .schema import SchemaError, secret_paths
+from .secrets import SecretUnreadable, decrypt, secret_values_in
 from .validation import ConfigIssue, fill_defaults, validate_config
+
+logger = logging.getLogger(__name__)
 
 SECTIONS = ("credentials", "settings")
 
@@ -80,9 +91,15 @@ class DynamicConfigSystem:
         plugin = Plugin.objects.get(name=name)
         schema = versions.schema_of(plugin)
         stored = versions.plain_data(plugin, versions.active(plugin), schema)
-        return self.merge_configurations(
-            self.base_settings(name), fill_defaults(schema, {}), stored, env_overrides(name)
+        env = env_overrides(name)
+        merged = self.merge_configurations(
+            self.base_settings(name), fill_defaults(schema, {}), stored, env
         )
+        # Before the plugin gets them: whatever it does with them is masked from now on.
+        redaction.remember(
+            name, secret_values_in(merged, secret_paths(schema)) | _named_values(env)
+        )
+        return merged
 
     def effective_flat(self, name: str) -> dict[str, Any]:
         return flatten(self.effective(name))
@@ -96,3 +113,95 @@ class DynamicConfigSystem:
 
 
 config_system = DynamicConfigSystem()
+
+
+# -- the secret values of a plugin, for masking ---------------------------------------------
+_cache: dict[str, tuple[Any, frozenset[str]]] = {}
+_cache_lock = threading.Lock()
+
+
+def secret_values(name: str) -> frozenset[str]:
+    """The clear secret values of plugin ``name``: those of its active config and of any
+    newer version not yet live, of ``BROKER_CONFIGS`` and of its environment overrides.
+
+    Cached per config version: a call costs one small query while no config of the plugin
+    was saved or applied since the last one. Never raises - masking must not break the write
+    it protects: on a failure, the values this process already knows."""
+    try:
+        layers = (config_system.base_settings(name), env_overrides(name))
+        key = (_versions_key(name), json.dumps(layers, sort_keys=True, default=str))
+        with _cache_lock:
+            hit = _cache.get(name)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        values = frozenset(_collect(name, key[0], layers))
+    except Exception:  # a database, schema or key problem: reported where it matters
+        logger.warning("could not read the secrets of plugin %s to mask them", name)
+        return frozenset(redaction.known_secrets(name))
+    with _cache_lock:
+        _cache[name] = (key, values)
+    redaction.remember(name, values)
+    return values
+
+
+def _versions_key(name: str) -> tuple[Any, ...]:
+    """Changes with any save or apply of the plugin's config (the times too: an id can be
+    used again once its row is gone, as after a purge)."""
+    # Inside a transaction, a failed query must not poison it: run in a savepoint.
+    with transaction.atomic():
+        found = PluginConfig.objects.filter(plugin__name=name).aggregate(
+            latest=Max("pk"),
+            live=Max("pk", filter=Q(is_active=True)),
+            created=Max("created_at"),
+            applied=Max("applied_at"),
+        )
+    return found["latest"], found["live"], found["created"], found["applied"]
+
+
+def _collect(
+    name: str, versions_key: tuple[Any, ...], layers: tuple[dict[str, Any], ...]
+) -> set[str]:
+    values: set[str] = set()
+    for layer in layers:
+        values |= _named_values(layer)
+    if versions_key[0] is None and not any(layers):
+        return values  # nothing configured: no query
+    with transaction.atomic():
+        plugin = Plugin.objects.filter(name=name).first()
+        if plugin is None:
+            return values
+        try:
+            paths = list(secret_paths(versions.schema_of(plugin)))
+        except (SchemaError, ValueError):  # an unreadable schema: the names still tell
+            return values
+        live = versions.active(plugin)
+        newer = plugin.configs.filter(status=ConfigStatus.PENDING)
+        if live is not None:
+            newer = newer.filter(version__gt=live.version)
+        for cfg in [c for c in (live,) if c is not None] + list(newer):
+            try:
+                values |= secret_values_in(decrypt(cfg.data, paths), paths)
+            except SecretUnreadable:  # no key decrypts it: it cannot leak either
+                continue
+    for layer in layers:
+        values |= secret_values_in(layer, paths)
+    return values
+
+
+def _named_values(data: Any) -> set[str]:
+    """Values under secret-looking keys: what an override of a field the schema does not
+    declare (or an unreadable schema) still says is secret."""
+    out: set[str] = set()
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if redaction.is_secret_key(str(key)) and isinstance(value, str | int | float):
+                out.add(str(value))
+            else:
+                out |= _named_values(value)
+    elif isinstance(data, list):
+        for item in data:
+            out |= _named_values(item)
+    return out
+
+
+redaction.provide(secret_values)

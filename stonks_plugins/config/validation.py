@@ -5,15 +5,26 @@ secret's value."""
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jsonschema import Draft202012Validator, validators
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError as JsonSchemaError
 from jsonschema.exceptions import ValidationError
+from jsonschema.protocols import Validator
 
-from .schema import secret_paths
+from ..redaction import scrub_text
+from .schema import (
+    SchemaError,
+    closed_registry,
+    path_matches,
+    secret_paths,
+    unresolvable_refs,
+)
+from .secrets import secret_values_in
 
 
 @dataclass(frozen=True)
@@ -66,19 +77,40 @@ def _has_defaults(field: dict[str, Any]) -> bool:
     return any(isinstance(f, dict) and ("default" in f or _has_defaults(f)) for f in props.values())
 
 
-@lru_cache(maxsize=64)
-def _validator_class() -> type:
-    return validators.extend(Draft202012Validator, {})
+def config_validator(schema: dict[str, Any]) -> Validator:
+    """The one factory of validators for plugin config schemas (every caller goes through
+    it). The validator resolves references only inside ``schema``: a ``$ref`` to
+    ``http://...``, ``file://...`` or another document is a :class:`SchemaError` naming it,
+    never a fetch or a read. Raises :class:`SchemaError` too for a schema that is not valid
+    JSON Schema."""
+    return _validator(json.dumps(schema, sort_keys=True))
 
 
-def _secret_json_paths(schema: dict[str, Any]) -> set[str]:
-    return {"$." + ".".join(p) for p in secret_paths(schema)}
+@lru_cache(maxsize=128)
+def _validator(canonical: str) -> Validator:
+    schema = json.loads(canonical)
+    outside = unresolvable_refs(schema)
+    if outside:
+        shown = "; ".join(f"$ref {ref!r} at {where}" for ref, where in outside[:5])
+        raise SchemaError(
+            f"the config schema refers to what is not inside it ({shown}); only references "
+            "inside the schema (#/$defs/..., #/definitions/...) are allowed: nothing is ever "
+            "fetched or read from elsewhere"
+        )
+    try:
+        Draft202012Validator.check_schema(schema)
+    except JsonSchemaError as exc:
+        raise SchemaError(
+            f"the config schema is not valid JSON Schema at {exc.json_path}: {exc.message}"
+        ) from None
+    validator: Validator = Draft202012Validator(schema, registry=closed_registry())
+    return validator
 
 
-def _iter_issues(schema: dict[str, Any], data: Any) -> Iterator[ConfigIssue]:
-    secrets = _secret_json_paths(schema)
-    validator = Draft202012Validator(schema)
-    for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+def _iter_issues(schema: dict[str, Any], validator: Validator, data: Any) -> Iterator[ConfigIssue]:
+    patterns = list(secret_paths(schema))
+    secrets = secret_values_in(data, patterns)
+    for err in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
         path = err.json_path
         rule = str(err.validator)
         if err.validator == "required" and isinstance(err.instance, dict):
@@ -96,20 +128,30 @@ def _iter_issues(schema: dict[str, Any], data: Any) -> Iterator[ConfigIssue]:
                         "additionalProperties",
                     )
             continue
-        yield ConfigIssue(path, _message(err, path in secrets), rule)
+        concrete = tuple(err.absolute_path)
+        secret = any(path_matches(p, concrete) for p in patterns)
+        yield ConfigIssue(path, _message(err, secret, secrets), rule)
 
 
-def _message(err: ValidationError, secret: bool) -> str:
-    if not secret:
-        return err.message
-    # jsonschema's messages quote the value; for a secret say only what was expected.
-    expected = err.validator_value
-    return f"does not satisfy {err.validator}={expected!r} (value hidden: secret field)"
+def _message(err: ValidationError, secret: bool, secrets: set[str]) -> str:
+    if secret:
+        # jsonschema's messages quote the value; for a secret say only what was expected.
+        return (
+            f"does not satisfy {err.validator}={err.validator_value!r} (value hidden: secret field)"
+        )
+    # A message about a whole object (oneOf, anyOf...) quotes it, secrets included.
+    return scrub_text(err.message, secrets)
 
 
 def validate_config(schema: dict[str, Any], data: Any) -> tuple[Any, list[ConfigIssue]]:
-    """``(data with defaults filled, issues)``; the config is valid when ``issues`` is empty."""
+    """``(data with defaults filled, issues)``; the config is valid when ``issues`` is empty.
+    A schema that cannot be used (a reference outside it, invalid JSON Schema) is one issue
+    at ``$`` naming the problem: the config cannot be checked, so it is not accepted."""
     if not isinstance(data, dict):
         return data, [ConfigIssue("$", f"must be a JSON object, not {type(data).__name__}", "type")]
+    try:
+        validator = config_validator(schema)
+    except SchemaError as exc:
+        return data, [ConfigIssue("$", f"cannot be checked: {exc}", "schema")]
     filled = fill_defaults(schema, data)
-    return filled, list(_iter_issues(schema, filled))
+    return filled, list(_iter_issues(schema, validator, filled))

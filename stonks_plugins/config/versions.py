@@ -14,11 +14,12 @@ from django.db import transaction
 from django.db.models import Max
 
 from .. import store
+from ..errors import PluginError, ReasonCode
 from ..manifest.model import PluginManifest
 from ..models import ConfigStatus, EventKind, Plugin, PluginConfig
 from ..redaction import MASK
 from . import secrets
-from .schema import config_schema, public_schema, secret_paths
+from .schema import SchemaError, config_schema, public_schema, secret_paths
 from .validation import ConfigInvalid, validate_config
 
 
@@ -71,9 +72,23 @@ def manifest_of(plugin: Plugin) -> PluginManifest:
     return parse_manifest(plugin.manifest, f"stored manifest of {plugin.name}")
 
 
+class UnreadableSchema(SchemaError, PluginError):
+    """A plugin's config schema that cannot be read (a missing or bad file, a FIFO, one over
+    ``PLUGINS_MAX_SCHEMA_BYTES``): a :class:`SchemaError` to the config system, and to the
+    API and the pages a failure of that plugin, ``config_invalid``, saying what to fix."""
+
+    def __init__(self, plugin: str, message: str) -> None:
+        PluginError.__init__(self, plugin, ReasonCode.CONFIG_INVALID, message)
+
+
 def schema_of(plugin: Plugin) -> dict[str, Any]:
     root = Path(plugin.location) if plugin.source == "directory" else _package_root(plugin)
-    return config_schema(manifest_of(plugin), root)
+    try:
+        return config_schema(manifest_of(plugin), root)
+    except UnreadableSchema:
+        raise
+    except SchemaError as exc:
+        raise UnreadableSchema(plugin.name, str(exc)) from exc
 
 
 def _package_root(plugin: Plugin) -> Path | None:

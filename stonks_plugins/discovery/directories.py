@@ -4,15 +4,20 @@ Results are cached per directory on the names it listed and the stamp (mtime, si
 of each manifest, so a re-scan where nothing changed costs a directory listing and one stat
 per plugin, not a read and a parse. ``scan_directory_plugin`` (one folder, for ``validate``
 and the test kit) keeps its own per-file cache on the same stamps.
+
+What a stranger's folder may hold is read with care (:mod:`stonks_plugins.plugin_files`): a
+manifest that is not a regular file (a FIFO, a device) makes no plugin folder and is never
+read, one over ``PLUGINS_MAX_MANIFEST_BYTES`` is ``manifest_unreadable`` with nothing of it
+kept, and so is a folder whose name is not UTF-8 (it could be neither stored nor shown).
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
 import stat
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,6 +30,16 @@ from ..manifest.validation import (
     ManifestError,
     fast_parse_manifest,
     parse_manifest,
+    text_fault,
+)
+from ..plugin_files import (
+    MANIFEST_SETTING,
+    PluginFileError,
+    describe,
+    manifest_limit,
+    not_regular,
+    open_regular,
+    read_fd,
 )
 from .candidate import (
     DIGEST_FROM_MANIFEST,
@@ -55,10 +70,25 @@ _generation = 0
 _SEP_MANIFEST = os.sep + MANIFEST_FILENAME
 S_ISREG = stat.S_ISREG
 _O_RDONLY = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
-_O_PROBE = _O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-"""Opening a name before knowing it is a regular file: a FIFO must not block the scan
-until a writer comes, nor a terminal become ours (the open file's stat then skips both)."""
 _CHUNK = 1 << 16
+_UNBOUNDED = sys.maxsize
+_limit_seen = -1
+"""``PLUGINS_MAX_MANIFEST_BYTES`` the caches were filled under (see :func:`_manifest_limit`)."""
+_SHOWN_NAME = 150
+"""Longest plugin name made of a folder name that is not UTF-8 (``Plugin.name`` holds 200)."""
+
+
+def _manifest_limit() -> int:
+    """The manifest size limit, read once per scan; a cache filled under another limit is
+    forgotten (a manifest refused as too large may now be read, or the reverse)."""
+    global _limit_seen
+    limit = manifest_limit()
+    if limit != _limit_seen:
+        with _cache_lock:
+            _cache.clear()
+            _listings.clear()
+            _limit_seen = limit
+    return limit
 
 
 def clear_cache() -> None:
@@ -107,23 +137,9 @@ def read_file(path: str) -> bytes:
     floors read with this, so discovery's reads earn it nothing against them."""
     fd = os.open(path, _O_RDONLY)
     try:
-        return _read_fd(fd)
+        return read_fd(fd, _CHUNK - 1, _UNBOUNDED)
     finally:
         os.close(fd)
-
-
-def _read_fd(fd: int, size: int = _CHUNK - 1) -> bytes:
-    """The rest of an open file; ``size`` is what its stat says it holds, if known (one
-    byte more is asked for, to see the end)."""
-    want = size + 1
-    chunk = os.read(fd, want)
-    if len(chunk) < want:
-        return chunk  # the usual case: a regular file's read stops short only at its end
-    chunks = [chunk]
-    while chunk:
-        chunk = os.read(fd, _CHUNK)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _name_from_raw(raw: Any, fallback: str) -> str:
@@ -138,15 +154,15 @@ def _stamp(st: os.stat_result) -> Stamp:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-def _open_manifest(path: str) -> tuple[Stamp, bytes | OSError] | None:
+def _open_manifest(path: str, limit: int) -> tuple[Stamp, bytes | OSError] | None:
     """Stamp and bytes of a manifest never seen before, with one open (its stat is of the
-    open file, so stamp and bytes agree); None when ``path`` is no manifest file, which is
-    how a listed name that is not a plugin folder is told apart. An error reading a
-    manifest that exists comes back in place of the bytes: the plugin is listed as
-    unreadable."""
+    open file, so stamp and bytes agree); None when ``path`` is no manifest file (missing,
+    or a FIFO, a device, a folder: never read), which is how a listed name that is not a
+    plugin folder is told apart. An error reading a manifest that exists, or one over
+    ``limit`` bytes, comes back in place of the bytes: the plugin is listed as unreadable."""
     try:
-        fd = os.open(path, _O_PROBE)
-    except (FileNotFoundError, NotADirectoryError):
+        fd, st = open_regular(path)
+    except (FileNotFoundError, NotADirectoryError, PluginFileError):
         return None
     except OSError as exc:  # e.g. no permission: a manifest, if the file is one
         try:
@@ -155,20 +171,25 @@ def _open_manifest(path: str) -> tuple[Stamp, bytes | OSError] | None:
             return None
         return (_stamp(st), exc) if S_ISREG(st.st_mode) else None
     try:
-        st = os.fstat(fd)
-        if not S_ISREG(st.st_mode):
-            return None
-        try:
-            return _stamp(st), _read_fd(fd, st.st_size)
-        except OSError as exc:
-            return _stamp(st), exc
+        return _stamp(st), read_fd(fd, st.st_size, limit, path, MANIFEST_SETTING)
+    except OSError as exc:  # including one too large (PluginFileError)
+        return _stamp(st), exc
     finally:
         os.close(fd)
+
+
+def _no_manifest(path: str) -> OSError:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return exc
+    return not_regular(path, mode)
 
 
 def scan_directory_plugin(folder: Path, rank: tuple[Any, ...] = ()) -> Candidate:
     """Read and validate one plugin folder (or a manifest file's folder), using the cache."""
     key = str(folder / MANIFEST_FILENAME)
+    limit = _manifest_limit()
     stamp = _stamp_of(key)
     with _cache_lock:
         hit = _cache.get(key)
@@ -177,10 +198,10 @@ def scan_directory_plugin(folder: Path, rank: tuple[Any, ...] = ()) -> Candidate
     else:
         # Read as the directory scan reads: one open gives the stamp and the bytes, so the
         # two agree even when the file changes in between.
-        opened = _open_manifest(key)
+        opened = _open_manifest(key, limit)
         data: bytes | OSError
-        if opened is None:
-            data = FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
+        if opened is None:  # asked for by name: say why it is no manifest
+            data = _no_manifest(key)
         else:
             stamp, data = opened
         cand = _candidate(key, data, str(folder), folder.name, folder, rank)
@@ -201,10 +222,7 @@ def _candidate(
     """The candidate of one manifest file's bytes (or of the error reading them).
     ``folder_name`` is its name when the manifest gives none that can be used."""
     if isinstance(data, OSError):
-        problem = Problem(
-            ReasonCode.MANIFEST_UNREADABLE,
-            f"{manifest_path}: cannot read the file: {data.strerror or data}",
-        )
+        problem = Problem(ReasonCode.MANIFEST_UNREADABLE, f"{manifest_path} {describe(data)}")
         return Candidate.quick(
             folder_name, Source.DIRECTORY, location, root, None, None, "", problem, rank
         )
@@ -248,6 +266,14 @@ def _candidate(
             problem,
             rank,
         )
+    issue = text_fault(raw)
+    if issue is not None:  # nothing of it is kept: the database could not store it
+        problem = Problem(
+            ReasonCode.MANIFEST_UNREADABLE, f"{manifest_path}: {issue}", (issue.as_dict(),)
+        )
+        return Candidate.quick(
+            folder_name, Source.DIRECTORY, location, root, None, None, fingerprint, problem, rank
+        )
     try:
         manifest = parse_manifest(raw, manifest_path)
     except ManifestError as err:
@@ -289,10 +315,36 @@ def _unchanged(prefix: str, names: list[str], stamps: list[Stamp | None]) -> boo
     )
 
 
-def _scan(index: int, prefix: str, names: list[str], last: _Listing | None) -> _Listing:
+def _misnamed(folder: str, rank: tuple[Any, ...]) -> Candidate:
+    """The candidate of a plugin folder whose path is not UTF-8 (``os.listdir`` hands it
+    back with surrogates): listed under its name with the bad bytes spelled ``\\xff``, so
+    it can be stored and shown, and never read or loaded."""
+    raw_path = os.fsencode(folder)
+    shown = raw_path.decode("utf-8", "backslashreplace")
+    name = shown.rpartition(os.sep)[2][:_SHOWN_NAME] or shown[:_SHOWN_NAME]
+    problem = Problem(
+        ReasonCode.MANIFEST_UNREADABLE,
+        f"{shown}: the folder's path is not valid UTF-8 ({os.path.basename(raw_path)!r}), so "
+        "the plugin in it can be neither stored nor shown; rename the folder with a UTF-8 "
+        "name (e.g. ASCII letters, digits and '-') and sync again. Its manifest was not read.",
+    )
+    return Candidate.quick(name, Source.DIRECTORY, shown, None, None, None, "", problem, rank)
+
+
+def _is_text(path: str) -> bool:
+    """Whether a path from ``os.listdir`` is valid UTF-8 (undecodable bytes come back as
+    lone surrogates, which no database stores)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _scan(index: int, prefix: str, names: list[str], last: _Listing | None, limit: int) -> _Listing:
     """Every plugin folder of one directory. A manifest the last scan of this directory
     found is stat'ed and its candidate reused when its stamp is the same; any other one is
-    read."""
+    read (at most ``limit`` bytes of it)."""
     known: dict[str, tuple[Stamp, Candidate]] = {}
     if last is not None:  # a change in a directory scanned before: reuse what did not change
         found = iter(last[2])  # the candidates, in the order of the names that have a stamp
@@ -305,8 +357,14 @@ def _scan(index: int, prefix: str, names: list[str], last: _Listing | None) -> _
         hit = known.get(name)
         if hit is not None and _stamp_of(path) == hit[0]:
             stamp, cand = hit
+        elif not folder.isascii() and not _is_text(folder):
+            misnamed_stamp = _stamp_of(path)
+            if misnamed_stamp is None:  # not a plugin folder
+                stamps.append(None)
+                continue
+            stamp, cand = misnamed_stamp, _misnamed(folder, (1, index, name))
         else:
-            opened = _open_manifest(path)
+            opened = _open_manifest(path, limit)
             if opened is None:  # not (or no longer) a plugin folder
                 stamps.append(None)
                 continue
@@ -333,12 +391,13 @@ def scan_directories(dirs: list[Path]) -> list[Candidate]:
     a directory is what the last scan saw, its candidates are reused as a whole, otherwise
     only the manifests that changed are read again (``_scan``)."""
     found: list[Candidate] = []
+    limit = _manifest_limit()
     for index, base in enumerate(dirs):
         names, prefix = _listing(base)
         key = (index, prefix)
         last = _listings.get(key)
         if last is None or last[0] != names or not _unchanged(prefix, names, last[1]):
-            last = _scan(index, prefix, names, last)
+            last = _scan(index, prefix, names, last, limit)
             with _cache_lock:
                 _listings[key] = last
         found += last[2]

@@ -21,8 +21,10 @@ from ..manifest.validation import (
     MANIFEST_FILENAME,
     ManifestError,
     fast_parse_manifest,
+    json_from_bytes,
     parse_manifest,
 )
+from ..plugin_files import MANIFEST_SETTING, describe, manifest_limit, read_plugin_file
 from .candidate import RAW_FROM_MANIFEST, Candidate, Problem, Source
 
 GROUPS: dict[str, str] = {
@@ -55,7 +57,7 @@ def _dist_manifest(dist: metadata.Distribution | None, module: str) -> Path | No
     return None
 
 
-def _candidate(ep: metadata.EntryPoint, group: str, index: int) -> Candidate:
+def _candidate(ep: metadata.EntryPoint, group: str, index: int, limit: int) -> Candidate:
     dist = getattr(ep, "dist", None)
     location = f"{dist.metadata['Name']}=={dist.version}" if dist is not None else ep.value
     common: dict[str, Any] = {
@@ -69,7 +71,7 @@ def _candidate(ep: metadata.EntryPoint, group: str, index: int) -> Candidate:
     path = pkg / MANIFEST_FILENAME if pkg is not None else None
     if path is None or not path.is_file():
         path = _dist_manifest(dist, ep.module) or path
-    if path is None or not path.is_file():
+    if path is None or not path.is_file():  # a FIFO or a device is no manifest either
         return Candidate(
             name=ep.name,
             root=pkg,
@@ -86,8 +88,8 @@ def _candidate(ep: metadata.EntryPoint, group: str, index: int) -> Candidate:
         )
     _manifests_read.append(path)
     try:
-        data = path.read_bytes()
-    except OSError as exc:
+        data = read_plugin_file(path, limit, setting=MANIFEST_SETTING)
+    except OSError as exc:  # including one too large: nothing of it is kept
         return Candidate(
             name=ep.name,
             root=pkg,
@@ -97,7 +99,7 @@ def _candidate(ep: metadata.EntryPoint, group: str, index: int) -> Candidate:
             **common,
             problem=Problem(
                 ReasonCode.MANIFEST_UNREADABLE,
-                f"{path}: cannot read the file: {exc.strerror or exc}",
+                f"{path} {describe(exc)}",
             ),
         )
     fingerprint = hashlib.sha256(data).hexdigest()
@@ -105,7 +107,7 @@ def _candidate(ep: metadata.EntryPoint, group: str, index: int) -> Candidate:
     try:
         fast = fast_parse_manifest(data, str(path))
         if fast is None:  # the slow path decides: parse with json, check with jsonschema
-            raw = json.loads(data.decode("utf-8-sig"))
+            raw = json_from_bytes(data, str(path))
             manifest = parse_manifest(raw, str(path))
         else:
             manifest = fast
@@ -120,7 +122,9 @@ def _candidate(ep: metadata.EntryPoint, group: str, index: int) -> Candidate:
             problem=Problem(ReasonCode.MANIFEST_UNREADABLE, f"{path}: invalid JSON: {exc}"),
         )
     except ManifestError as err:
-        if raw is RAW_FROM_MANIFEST:  # the fast path's rule check failed
+        if err.code is ReasonCode.MANIFEST_UNREADABLE:  # text no database can store
+            raw = None
+        elif raw is RAW_FROM_MANIFEST:  # the fast path's rule check failed
             raw = json.loads(data.decode("utf-8-sig"))
         return Candidate(
             name=ep.name,
@@ -181,8 +185,10 @@ def _environment_key() -> tuple[tuple[str, int], ...]:
     """What an entry-point scan depends on: every import path's folder (installing or
     removing a distribution adds or removes its ``.dist-info`` there) and the manifests read
     last time (an editable install's manifest can change in place)."""
-    return tuple((p, _stamp(p)) for p in sys.path if p) + tuple(
-        (str(m), _stamp(m)) for m in _manifests_read
+    return (
+        tuple((p, _stamp(p)) for p in sys.path if p)
+        + tuple((str(m), _stamp(m)) for m in _manifests_read)
+        + ((MANIFEST_SETTING, manifest_limit()),)
     )
 
 
@@ -203,9 +209,10 @@ def scan_entry_points() -> list[Candidate]:
     found: list[Candidate] = []
     all_eps = metadata.entry_points()
     index = 0
+    limit = manifest_limit()
     for group in GROUPS:
         for ep in sorted(all_eps.select(group=group), key=lambda e: e.name):
-            found.append(_candidate(ep, group, index))
+            found.append(_candidate(ep, group, index, limit))
             index += 1
     _last = (_environment_key(), found)
     return list(found)

@@ -10,7 +10,11 @@ from typing import Any
 from django.template import Origin, TemplateDoesNotExist
 from django.template.loaders.base import Loader as BaseLoader
 
+from ..plugin_files import describe, read_plugin_file
+
 PREFIX = "plugins/"
+_TEMPLATE_LIMIT = 1 << 20
+"""Largest template file of a view plugin that is read."""
 
 
 def plugin_dir(name: str, folder: str) -> Path | None:
@@ -49,10 +53,14 @@ class Loader(BaseLoader):
         yield Origin(name=str(path), template_name=template_name, loader=self)
 
     def get_contents(self, origin: Origin) -> str:
+        # A plugin's file: a FIFO would hold the rendering thread for ever (plugin_files).
         try:
-            return Path(origin.name).read_text("utf-8")
+            data = read_plugin_file(origin.name, _TEMPLATE_LIMIT)
         except FileNotFoundError:
             raise TemplateDoesNotExist(origin) from None
+        except OSError as exc:
+            raise TemplateDoesNotExist(f"{origin.name} {describe(exc)}") from None
+        return data.decode("utf-8")
 
     def get_template(self, template_name: str, skip: Any = None) -> Any:
         return super().get_template(template_name, skip)

@@ -85,8 +85,14 @@ def static(request: HttpRequest, name: str, path: str) -> FileResponse:
     base = plugin_dir(name, "static")
     if base is None:
         raise Http404("this plugin ships no static files")
-    target = (base / path).resolve()
-    if base.resolve() not in target.parents or not target.is_file():
-        raise Http404(path)
+    # A NUL (%00) is in no file name and makes the OS calls raise: not found, as is any
+    # path the file system refuses (too long...).
+    try:
+        target = (base / path).resolve()
+        found = "\x00" not in path and base.resolve() in target.parents and target.is_file()
+    except (OSError, ValueError):
+        found = False
+    if not found:
+        raise Http404(f"plugin '{name}' has no static file {path!r}")
     content_type, _ = mimetypes.guess_type(str(target))
     return FileResponse(target.open("rb"), content_type=content_type or "application/octet-stream")

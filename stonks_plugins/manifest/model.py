@@ -78,6 +78,27 @@ Homepage = Annotated[str, Meta(extra_json_schema=deferred(HOMEPAGE_PATTERN))]
 _WEB = ("http://", "https://")
 """What HOMEPAGE_PATTERN (``^https?://``) says, as a ``str.startswith`` argument."""
 Sha256 = Annotated[str, Meta(pattern=ecma_pattern(SHA256_PATTERN))]
+
+# The grammar of one declared permission (docs/trust.md, "Permissions"; what each one allows
+# is ``stonks_plugins.sandbox.permissions``): ``network:HOST[:PORT]`` - HOST a name, ``*.``
+# and a domain (its subdomains), ``*`` (any host), an IPv4 literal or a bracketed IPv6 one,
+# PORT 1 to 65535; ``read:PATH`` and ``write:PATH`` - PATH relative to the plugin folder,
+# absolute, or under ``~`` or ``$TMPDIR`` (the temporary directory); ``subprocess:PROGRAM``
+# - a name looked up on PATH or an absolute path; ``env:NAME`` - an environment variable,
+# ``NAME*`` every one starting with NAME. Checked here so a typo is ``manifest_invalid``
+# naming the entry, not a permission that silently grants nothing.
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = f"(?:\\*|(?:\\*\\.)?{_LABEL}(?:\\.{_LABEL})*|\\[[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\\])"
+_PORT = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+_PATH = "(?:(?:~|\\$TMPDIR)(?:/[^\\x00-\\x1f\\x7f]*)?|[^~$ \\x00-\\x1f\\x7f][^\\x00-\\x1f\\x7f]*)"
+_PROGRAM = "(?:[A-Za-z0-9_][A-Za-z0-9._+-]*|/[^\\x00-\\x1f\\x7f]+)"
+_ENV_NAME = "[A-Za-z_][A-Za-z0-9_]*\\*?"
+PERMISSION_PATTERN = (
+    f"^(?:network:{_HOST}(?::{_PORT})?|(?:read|write):{_PATH}"
+    f"|subprocess:{_PROGRAM}|env:{_ENV_NAME})$"
+)
+Permission = Annotated[str, Meta(min_length=1, pattern=ecma_pattern(PERMISSION_PATTERN))]
+"""One entry of ``permissions``, checked by msgspec (few manifests declare any)."""
 NonEmptyStr = Annotated[str, Meta(min_length=1)]
 StringList = tuple[NonEmptyStr, ...]
 """The schema's ``string_list``; ``uniqueItems`` is checked by ``ManifestDocument``."""
@@ -202,7 +223,7 @@ class PluginManifest(
     services: dict[ServiceType, Dotted] = {}
     entry_points: EntryPoints = _NO_ENTRY_POINTS
     isolation: Isolation = "in_process"
-    permissions: StringList = ()
+    permissions: tuple[Permission, ...] = ()
     integrity: dict[str, Sha256] = {}
 
     def __post_init__(self) -> None:

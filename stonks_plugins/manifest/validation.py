@@ -33,6 +33,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from ..errors import ReasonCode
+from ..plugin_files import MANIFEST_SETTING, describe, manifest_limit, read_plugin_file
 from .model import ManifestDocument, PluginManifest, ecma_pattern, strip_extensions
 
 MANIFEST_FILENAME = "plugin_manifest.json"
@@ -81,6 +82,7 @@ def manifest_schema() -> dict[str, Any]:
 # -- fast accept ----------------------------------------------------------------------------
 
 _DECODER = msgspec.json.Decoder(ManifestDocument)
+_NUL_ESCAPE = b"\\u0000"
 _BOM = b"\xef\xbb\xbf"
 _UNDECIDED = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError)
 """msgspec's verdicts that hand a manifest to the slow path: not decoded (including JSON
@@ -109,6 +111,10 @@ def fast_parse_manifest(data: bytes, source: str) -> PluginManifest | None:
 
     Raises ``manifest_invalid`` when the manifest matches the schema but breaks a rule.
     """
+    # msgspec keeps an escaped NUL, which the slow path refuses (text_fault). Most manifests
+    # hold no backslash at all, and looking for one byte is a fifth of looking for six.
+    if b"\\" in data and _NUL_ESCAPE in data:
+        return None
     try:  # the usual case, without a call more
         doc = _DECODER.decode(data)
     except _UNDECIDED:  # perhaps a byte order mark or 'x-' keys
@@ -189,11 +195,15 @@ def _schema_issues(data: Any) -> list[ManifestIssue]:
             issues.append(
                 ManifestIssue(
                     path,
-                    f"{err.instance!r} does not match the expected format {err.validator_value!r}",
+                    f"{_shown(err.instance)} does not match the expected format "
+                    f"{err.validator_value!r}",
                 )
             )
             continue
-        issues.append(ManifestIssue(path, err.message))
+        message, whole = err.message, repr(err.instance)
+        if len(whole) > _SHOWN and message.startswith(whole):  # jsonschema quotes the value
+            message = _shown(err.instance) + message[len(whole) :]
+        issues.append(ManifestIssue(path, message))
     if errors and not issues:  # every error is worded above; this is a safety net
         issues.append(ManifestIssue("$", "does not match the manifest schema"))
     return issues
@@ -322,6 +332,19 @@ def _service_issues(manifest: PluginManifest) -> list[ManifestIssue]:
     ]
 
 
+_SHOWN = 80
+
+
+def _shown(value: Any) -> str:
+    """A value quoted in a message, cut short: the message is stored and shown on every
+    page, and the value may be as long as the manifest."""
+    text = repr(value)
+    if len(text) <= _SHOWN:
+        return text
+    size = f" ({len(value)} characters)" if isinstance(value, str) else ""
+    return f"{text[: _SHOWN - 20]}...{size}"
+
+
 def _check(data: Any) -> tuple[list[ManifestIssue], PluginManifest | None]:
     """Issues of parsed JSON and, when there are none, its typed manifest."""
     try:
@@ -350,23 +373,73 @@ def parse_manifest(data: Any, source: str) -> PluginManifest:
     return manifest
 
 
+def text_fault(data: Any) -> ManifestIssue | None:
+    """The first key or string of parsed JSON that no database can store, if any: a lone
+    surrogate (JSON may escape one, ``"\\ud800"``; UTF-8 cannot encode it) or a NUL
+    character (``"\\u0000"``, which PostgreSQL refuses). msgspec refuses the first and
+    :func:`fast_parse_manifest` leaves the second to the slow path, so only ``json``'s
+    results need this. Walks without recursion: the JSON may be nested deeply."""
+    stack: list[tuple[str, Any]] = [("$", data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not _storable(key):
+                    return _text_issue(path, key, f"a key of {path}")
+                stack.append((f"{path}.{key}", value))
+        elif isinstance(node, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(node))
+        elif isinstance(node, str) and not _storable(node):
+            return _text_issue(path, node, "a string")
+    return None
+
+
+def _storable(text: str) -> bool:
+    if text.isascii():
+        return "\x00" not in text
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text_issue(path: str, text: str, what: str) -> ManifestIssue:
+    fault = (
+        "a NUL character (\\u0000)"
+        if "\x00" in text
+        else "a lone surrogate escape (\\ud800 to \\udfff, half of a pair), which is not text"
+    )
+    return ManifestIssue(
+        path, f"{what} holds {fault}; it cannot be stored: remove it from the manifest"
+    )
+
+
 def json_from_bytes(data: bytes, source: str) -> Any:
     """Parse a manifest's bytes with ``json`` (what the slow path and ``raw`` see); raise
     ``manifest_unreadable`` with the position of the fault."""
     try:
-        return json.loads(data.decode("utf-8-sig"))
+        parsed = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         fault = f"cannot read the file: {exc}"
     except RecursionError:
         fault = "invalid JSON: arrays or objects nested too deeply to parse"
     except json.JSONDecodeError as exc:
         fault = f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    else:
+        issue = text_fault(parsed)
+        if issue is None:
+            return parsed
+        raise ManifestError(ReasonCode.MANIFEST_UNREADABLE, source, [issue])
     raise ManifestError(ReasonCode.MANIFEST_UNREADABLE, source, [ManifestIssue("$", fault)])
 
 
 def _read_bytes(path: Path) -> bytes:
+    """A manifest file's bytes: a regular file of at most ``PLUGINS_MAX_MANIFEST_BYTES``."""
     try:
-        return path.read_bytes()
+        return read_plugin_file(path, manifest_limit(), setting=MANIFEST_SETTING)
     except FileNotFoundError:
         raise ManifestError(
             ReasonCode.MANIFEST_UNREADABLE,
@@ -377,7 +450,7 @@ def _read_bytes(path: Path) -> bytes:
         raise ManifestError(
             ReasonCode.MANIFEST_UNREADABLE,
             str(path),
-            [ManifestIssue("$", f"cannot read the file: {exc}")],
+            [ManifestIssue("$", f"the file {describe(exc)}")],
         ) from None
 
 

@@ -14,12 +14,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db.models import Q
-
 from .. import store
 from ..checks import run_check
 from ..conf import plugin_settings
-from ..errors import ReasonCode
 from ..lifecycle.states import PluginState
 from ..models import Plugin
 from ..redaction import scrub_text
@@ -63,12 +60,7 @@ def retryable_plugins() -> list[str]:
     """Enabled plugins in ``error`` for a reason that may pass (``store.RETRYABLE_CODES``;
     for a process-isolated plugin also ``health_failed``: its crashed child is restarted).
     The same rule as ``store.recover``, which brings such a plugin back to ``active``."""
-    may_pass = Q(error_code__in=[c.value for c in store.RETRYABLE_CODES]) | Q(
-        error_code=ReasonCode.HEALTH_FAILED.value, manifest__isolation="process"
-    )
-    rows = Plugin.objects.filter(
-        may_pass, state=PluginState.ERROR.value, enabled=True, missing=False
-    ).order_by("name")
+    rows = Plugin.objects.filter(store.may_recover(), enabled=True, missing=False).order_by("name")
     return list(rows.values_list("name", flat=True))
 
 

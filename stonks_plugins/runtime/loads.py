@@ -25,7 +25,7 @@ from django.db import connections
 
 from .. import store
 from ..errors import PluginError, ReasonCode
-from ..registry import LoadedPlugin, plugin_registry
+from ..registry import LoadedPlugin, NotRegistered, plugin_registry
 from ..sandbox import SandboxError
 from ..sandbox.timeouts import Pending
 from . import budget, outbox
@@ -101,6 +101,8 @@ def begin(name: str, retry: bool = False) -> Pending | None:
 def _attempt(name: str, configs: dict[str, Any] | None) -> LoadedPlugin:
     try:
         loaded = plugin_registry.load(name, configs=configs)
+    except NotRegistered:
+        raise  # withdrawn by a change made elsewhere meanwhile: nothing to record
     except SandboxError as err:
         if err.code is not ReasonCode.CIRCUIT_OPEN:  # a refused retry is no news
             _post_failure(err)

@@ -30,7 +30,6 @@ from stonks_overwatch.core.registry import BrokerRegistry
 from .. import propagation
 from ..conf import plugin_settings
 from ..discovery import Candidate, discover
-from ..errors import ReasonCode
 from ..legacy.adapter import LegacyRow, legacy_rows, legacy_serving
 from ..legacy.bridge import register_broker, unregister_broker
 from ..legacy.modes import registry_mode
@@ -322,18 +321,9 @@ def _serving_rows() -> dict[str, Serving]:
     pass (retried with backoff in the background) - for a process-isolated plugin that
     includes a crash of its child, which is restarted."""
     from ..models import Plugin, PluginConfig
-    from ..store import RETRYABLE_CODES
+    from ..store import may_recover
 
-    retryable = [c.value for c in RETRYABLE_CODES]
-    served = (
-        Q(state=PluginState.ACTIVE.value)
-        | Q(state=PluginState.ERROR.value, error_code__in=retryable)
-        | Q(
-            state=PluginState.ERROR.value,
-            error_code=ReasonCode.HEALTH_FAILED.value,
-            manifest__isolation="process",
-        )
-    )
+    served = Q(state=PluginState.ACTIVE.value) | may_recover()
     live_config = PluginConfig.objects.filter(plugin=OuterRef("pk"), is_active=True).values(
         "version"
     )[:1]

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from .. import store
 from ..conf import plugin_settings
 from ..errors import PluginError, ReasonCode
-from ..registry import plugin_registry
+from ..registry import NotRegistered, plugin_registry
 from . import budget, loads, outbox
 from .serving import serving
 
@@ -42,6 +42,8 @@ def start_plugins(names: Iterable[str], actor: str = "system") -> dict[str, Plug
         if error is None:
             result[name] = None
             continue
+        if isinstance(error, NotRegistered):
+            continue  # withdrawn meanwhile by a change made elsewhere (a disable)
         if not isinstance(error, PluginError):
             error = PluginError(
                 name, ReasonCode.INITIALIZE_FAILED, f"{type(error).__name__}: {error}"

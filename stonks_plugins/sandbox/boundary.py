@@ -66,6 +66,7 @@ from typing import Any, Final, TypeVar
 from stonks_overwatch.core.exceptions import BrokerUnavailableError
 
 from ..errors import PluginError, ReasonCode
+from ..redaction import mask_known
 from .circuit import HALF_OPEN, CircuitBreaker
 from .metrics import CallStats, PluginMetrics
 from .resources import LeakReport, PluginContext, one_line
@@ -125,7 +126,10 @@ class SandboxError(BrokerUnavailableError, PluginError):
         cause_code: ReasonCode | None = None,
         retry_in: float | None = None,
     ) -> None:
-        # The two bases' __init__ signatures differ; set both sets of attributes here.
+        # Plugin text may quote a credential; mask it where the error is made, so every
+        # surface (the home page included, which cannot import the plugin system) gets it
+        # masked. The two bases' __init__ signatures differ; set both sets of attributes.
+        message, traceback = mask_known(message), mask_known(traceback)
         Exception.__init__(self, f"plugin '{plugin}': {operation} failed: {message}")
         self.broker = plugin
         self.plugin = plugin

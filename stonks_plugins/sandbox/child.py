@@ -16,6 +16,13 @@
    both modes;
 3. answers requests until the host says ``shutdown`` or goes away (EOF on the pipe).
 
+Between 1 and 2 the child puts itself under the plugin's declared permissions
+(:mod:`.permissions`): it drops any environment variable the plugin was not given (the host
+already started it without them), stops writing bytecode (which would be a write in the
+plugin's folder), and installs the audit hook - after the child's own imports, before any of
+the plugin's code. What the hook refuses during the load or a request fails that load or
+request with ``permission_denied``, even when the plugin caught the ``PermissionError``.
+
 Nothing here imports Django: the child starts without Django settings, and everything it
 imports (the loader, :mod:`stonks_plugins.loaded`, discovery's ``Candidate``, the manifest
 model, the SDK) is Django-free. Nor does it import the registry, this process's catalog of
@@ -65,6 +72,7 @@ from ..health import HealthStatus
 from ..loaded import LoadedPlugin, load_in_process, unload_in_process
 from ..versioning import interface_version_of
 from .boundary import PluginSandbox
+from .permissions import Guard, Policy, describe_refusals, scrub_environment
 
 OP_CALL = 0
 OP_HEALTH = 1
@@ -104,17 +112,25 @@ class ChildSpec:
 
     candidate: Candidate
     crash_log: str | None = None
+    deny: tuple[str, ...] = ()
+    """Paths the plugin may never open, whatever it declares: the host's database files."""
 
 
 def serve(conn: Connection, spec: ChildSpec, limits: Limits) -> None:
     """Entry point of the child process (the ``target`` of the ``spawn`` Process)."""
     _prepare_process(spec, limits)
     try:
+        guard = _guard(spec)
+    except Exception as exc:  # no plugin code may run unchecked: give up before any does
+        message = f"its permissions cannot be applied: {type(exc).__name__}: {exc}"
+        _send(conn, ("err", ReasonCode.INITIALIZE_FAILED.value, type(exc).__name__, message, ""))
+        return
+    failed: tuple[Any, ...] | None = None
+    try:
         loaded = _load(spec.candidate)
         interfaces = interface_versions(loaded)
     except PluginError as err:
-        _send(conn, ("err", err.code.value, type(err).__name__, err.message, _tb_text(err)))
-        return
+        failed = ("err", err.code.value, type(err).__name__, err.message, _tb_text(err))
     except MemoryError as exc:
         _free(exc)
         _send(
@@ -129,19 +145,21 @@ def serve(conn: Connection, spec: ChildSpec, limits: Limits) -> None:
         )
         raise SystemExit(EXIT_OUT_OF_MEMORY) from None
     except Exception as exc:
-        _send(
-            conn,
-            (
-                "err",
-                ReasonCode.INITIALIZE_FAILED.value,
-                type(exc).__name__,
-                f"loading the plugin raised {type(exc).__name__}: {exc}",
-                _tb_text(exc),
-            ),
+        failed = (
+            "err",
+            ReasonCode.INITIALIZE_FAILED.value,
+            type(exc).__name__,
+            f"loading the plugin raised {type(exc).__name__}: {exc}",
+            _tb_text(exc),
         )
+    # A refusal is the cause of whatever else went wrong (an import that found no file...),
+    # and fails the load even when the plugin caught it.
+    reply = _denied_reply(guard) or failed
+    if reply is not None:
+        _send(conn, reply)
         return
     _send(conn, ("ready", os.getpid(), interfaces))
-    _Server(conn, loaded, limits).run()
+    _Server(conn, loaded, limits, guard).run()
 
 
 def interface_versions(loaded: LoadedPlugin) -> dict[str, str]:
@@ -234,6 +252,42 @@ def _arm_cpu(cpu_seconds: int) -> None:
     _cpu_soft_limit = soft
 
 
+def _guard(spec: ChildSpec) -> Guard:
+    """Put this process under the plugin's permissions; from here on no plugin code runs
+    unchecked. Called after the child's own imports, before the plugin's first import."""
+    candidate = spec.candidate
+    declared = candidate.manifest.permissions if candidate.manifest is not None else ()
+    scrub_environment(declared, keep=(ISOLATION_ENV,))
+    # A bytecode cache written next to the plugin's modules would be a write in its folder,
+    # refused like any other; the child compiles in memory instead.
+    sys.dont_write_bytecode = True
+    folder = candidate.root
+    guard = Guard(
+        Policy.build(
+            candidate.name,
+            declared,
+            os.fspath(folder) if folder is not None else None,
+            deny=spec.deny,
+        )
+    )
+    guard.install()
+    return guard
+
+
+def _denied_reply(guard: Guard) -> tuple[Any, ...] | None:
+    """The reply for the refusals recorded since the last one, or None when there were none."""
+    refusals = guard.take()
+    if not refusals:
+        return None
+    return (
+        "err",
+        ReasonCode.PERMISSION_DENIED.value,
+        "PermissionError",
+        describe_refusals(guard.policy.plugin, refusals),
+        "Refused here:\n" + refusals[0].stack,
+    )
+
+
 def _load(candidate: Candidate) -> LoadedPlugin:
     """Load the one plugin this child serves, as the registry would in-process (a fresh
     sandbox with the default timeouts and circuit). A failed load leaves nothing behind."""
@@ -280,10 +334,13 @@ def _memory_message(limits: Limits, doing: str) -> str:
 class _Server:
     """The request loop. One request at a time: the host serialises calls per plugin."""
 
-    def __init__(self, conn: Connection, loaded: LoadedPlugin, limits: Limits) -> None:
+    def __init__(
+        self, conn: Connection, loaded: LoadedPlugin, limits: Limits, guard: Guard
+    ) -> None:
         self.conn = conn
         self.loaded = loaded
         self.limits = limits
+        self.guard = guard
         self.instances: dict[str, Any] = {}
 
     def run(self) -> None:
@@ -294,6 +351,7 @@ class _Server:
             pickle.dumps,
         )
         cpu = self.limits.cpu_seconds
+        guard = self.guard
         while True:
             try:
                 msg = loads(recv())
@@ -321,6 +379,8 @@ class _Server:
                 self._out_of_memory(exc, msg)
             except Exception as exc:
                 reply = _error_reply(exc)
+            if guard.refused:  # the usual case costs one truth test
+                reply = _denied_reply(guard) or reply
             try:
                 payload = dumps(reply, PROTOCOL)
             except MemoryError as exc:

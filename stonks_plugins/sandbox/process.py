@@ -47,6 +47,12 @@ Decisions, and why
   caches one service instance per service type. The host remembers the last config it sent
   per service type and sends it again only when it changes, so a proxy that passes its config
   on every call costs a dict comparison, not a rebuild.
+- **Permissions**: the child starts with the environment its manifest's ``permissions``
+  allow (``permissions.child_environment``: what Python needs and the declared ``env:``
+  variables, never the project's secrets), not a copy of the host's: multiprocessing has no
+  way to pass one, so :func:`_install_env_hook` gives it to the ``fork_exec`` call that starts
+  our children. In the child an audit hook refuses what the permissions do not allow
+  (:mod:`.permissions`); a refused load or call fails with ``permission_denied``.
 - **Limits**: ``memory_mb`` is applied as ``RLIMIT_DATA`` on Linux >= 4.7, not ``RLIMIT_AS``:
   measured, ``RLIMIT_AS`` = 200 MB stops a child from starting 16 threads (stack and malloc
   arena *reservations* count as address space), while ``RLIMIT_DATA`` counts memory the plugin
@@ -85,6 +91,7 @@ the child died during a call (exit, signal, memory)   ``health_failed`` - the st
                                                       no "crashed" code; a dead process is
                                                       the plainest failed health check
 a call during the backoff, or on a closed host        ``circuit_open``
+the plugin did what its permissions do not allow      ``permission_denied``
 the plugin's code raised; the child lives on          ``health_failed`` for a health check,
                                                       else the code a ``PluginError`` raised
                                                       in the child carries, else
@@ -135,6 +142,7 @@ from ..versioning import InterfaceVersion
 from .child import (
     CHILD_NICENESS,
     EXIT_OUT_OF_MEMORY,
+    ISOLATION_ENV,
     OP_CALL,
     OP_HEALTH,
     OP_METRICS,
@@ -145,6 +153,7 @@ from .child import (
     Limits,
     serve,
 )
+from .permissions import child_environment
 
 __all__ = [
     "CrashRecord",
@@ -402,6 +411,59 @@ def _install_spawn_hook() -> None:
 _install_spawn_hook()
 
 
+# -- launching the child with its own environment ------------------------------------------------
+
+_launching = threading.local()
+"""``env``: the environment (``KEY=VALUE`` bytes) of the plugin process this thread starts."""
+_SPAWN_CHILD_FLAG = "--multiprocessing-fork"
+
+
+def _install_env_hook() -> None:
+    """Start our ``spawn`` children with the environment :func:`_start_niced` was given, not
+    a copy of the host's.
+
+    multiprocessing cannot pass an environment: ``spawn`` launches through
+    ``multiprocessing.util.spawnv_passfds``, which calls ``_posixsubprocess.fork_exec`` with
+    ``env=None`` (inherit). Emptying ``os.environ`` around the start would take it from every
+    other thread of the host for that moment; scrubbing in the child would leave the secrets
+    in its initial environment block (``/proc/PID/environ``, the top of its stack). So that
+    call is wrapped: on a thread starting one of our children (the thread-local is set) and
+    for a spawn child's command line - not the resource tracker the same start may launch
+    first - its ``env`` argument becomes ours. ``fork_exec``'s first six arguments (args,
+    executable_list, close_fds, pass_fds, cwd, env) are the same from 3.2 to 3.14; the rest
+    pass through untouched. Where the wrapper is not reached (a library that replaced
+    ``spawnv_passfds`` and starts from another thread), the child still drops what it was not
+    given, and its audit hook refuses reads of ``/proc``.
+    """
+    import _posixsubprocess
+
+    original = _posixsubprocess.fork_exec
+    if getattr(original, "_stonks_plugins_env", False):
+        return
+
+    def fork_exec(*args: Any, **kwargs: Any) -> Any:
+        env = getattr(_launching, "env", None)
+        if env is not None and len(args) > 5 and args[5] is None:
+            argv = args[0] or ()
+            if _SPAWN_CHILD_FLAG in argv:
+                args = (*args[:5], env, *args[6:])
+        return original(*args, **kwargs)
+
+    setattr(fork_exec, "_stonks_plugins_env", True)  # noqa: B010
+    setattr(_posixsubprocess, "fork_exec", fork_exec)  # noqa: B010
+
+
+_install_env_hook()
+
+
+def plugin_environment(candidate: Candidate) -> list[bytes]:
+    """The environment a plugin's process starts with, in ``fork_exec``'s form."""
+    declared = candidate.manifest.permissions if candidate.manifest is not None else ()
+    env = child_environment(declared, os.environ)
+    env[ISOLATION_ENV] = "process"
+    return [os.fsencode(key) + b"=" + os.fsencode(value) for key, value in env.items()]
+
+
 # -- the host -----------------------------------------------------------------------------------
 
 _hosts: weakref.WeakSet[ProcessHost] = weakref.WeakSet()
@@ -439,6 +501,7 @@ class ProcessHost:
         jitter: float = 0.2,
         max_restarts: int | None = None,
         crash_history: int = 20,
+        deny_paths: tuple[str, ...] = (),
     ) -> None:
         if candidate.manifest is None or candidate.problem is not None:
             reason = candidate.problem.message if candidate.problem else "no manifest"
@@ -453,6 +516,9 @@ class ProcessHost:
         self.max_delay = max_delay
         self.jitter = jitter
         self.max_restarts = max_restarts
+        self.deny_paths = tuple(deny_paths)
+        """Paths the plugin may never open, whatever its manifest declares (the host's
+        database files)."""
 
         self._lock = threading.Lock()
         self._proc: BaseProcess | None = None
@@ -714,7 +780,7 @@ class ProcessHost:
     def _spawn(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         parent_conn, child_conn = ctx.Pipe(duplex=True)
-        spec = ChildSpec(self.candidate, self._crash_log_path())
+        spec = ChildSpec(self.candidate, self._crash_log_path(), self.deny_paths)
         proc = ctx.Process(
             target=serve,
             args=(child_conn, spec, self.limits),
@@ -722,7 +788,7 @@ class ProcessHost:
             daemon=True,
         )
         try:
-            _start_niced(proc)
+            _start_niced(proc, plugin_environment(self.candidate))
         except Exception as exc:
             parent_conn.close()
             raise self._crashed(
@@ -787,10 +853,12 @@ class ProcessHost:
             self._failures = 0
             _, code, exc_type, message, tb = reply
             reason = ReasonCode(code) if code else ReasonCode.HEALTH_FAILED
+            if reason is not ReasonCode.PERMISSION_DENIED:  # that message says it all
+                message = f"{operation} raised {exc_type}: {message}"
             raise ProcessCallError(
                 self.name,
                 reason,
-                f"{operation} raised {exc_type}: {message}",
+                message,
                 operation=operation,
                 traceback=tb,
                 exc_type=exc_type,
@@ -1090,21 +1158,24 @@ def _forwarder(name: str) -> Callable[..., Any]:
     return forward
 
 
-@functools.cache
-def _start_niced(proc: BaseProcess) -> None:
+def _start_niced(proc: BaseProcess, env: list[bytes] | None = None) -> None:
     """Start ``proc`` from a short-lived thread that runs at a lower CPU priority: on Linux
     priority is per thread and a child inherits its starter's, so the child's whole start
     (a fresh interpreter, the plugin's imports) yields the CPU to the threads serving pages
-    - the starter's own priority could not be raised back without privileges."""
+    - the starter's own priority could not be raised back without privileges. ``env`` is
+    the child's environment (see :func:`_install_env_hook`); None: the host's."""
     failure: list[BaseException] = []
 
     def start() -> None:
         with contextlib.suppress(OSError, AttributeError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHILD_NICENESS)
+        _launching.env = env
         try:
             proc.start()
         except BaseException as exc:  # re-raised in the caller's thread
             failure.append(exc)
+        finally:
+            _launching.env = None
 
     starter = threading.Thread(target=start, name=f"start:{proc.name}", daemon=True)
     starter.start()

@@ -7,32 +7,16 @@ import json
 import shutil
 from io import StringIO
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from stonks_plugins.models import Plugin, PluginEvent
+from tests.cli import cli, cli_json
 from tests.conftest import CORPUS, FIXTURES, manage_in_subprocess
 
 pytestmark = pytest.mark.django_db
-
-
-def cli(*args: str) -> tuple[int, str, str]:
-    """Run the command in-process: (exit status, stdout, stderr)."""
-    out, err = StringIO(), StringIO()
-    try:
-        call_command("plugins", *args, stdout=out, stderr=err)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
-
-
-def cli_json(*args: str) -> tuple[int, Any]:
-    code, out, _ = cli(*args, "--json")
-    return code, json.loads(out)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ application — what an operator sees through the CLI and the home page."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
 
@@ -20,6 +19,7 @@ from stonks_plugins.config.versions import StaleConfig
 from stonks_plugins.manager import manager
 from stonks_plugins.models import PluginConfig, PluginEvent
 from stonks_plugins.redaction import MASK
+from tests.cli import cli
 
 pytestmark = pytest.mark.django_db
 SECRET = "hunter2-very-secret"
@@ -46,16 +46,6 @@ def applied(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
             return fn(*args, **kwargs)
 
     return run
-
-
-def cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        call_command("plugins", *args, stdout=out, stderr=err)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
 
 
 def symbol(client) -> str:  # type: ignore[no-untyped-def]

@@ -108,7 +108,7 @@ def test_split_ref() -> None:
 def test_package_prefix_is_a_valid_module_name() -> None:
     assert (
         loader.package_prefix("dup-broker@duplicate-b")
-        == "_stonks_plugin_pkgs.dup_broker_duplicate_b"
+        == "_stonks_plugin_pkgs.dup_broker_X40duplicate_b"  # '@' escaped: no name shares it
     )
     assert loader.package_prefix("a.b-c").count(".") == 1
 

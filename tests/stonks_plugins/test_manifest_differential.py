@@ -79,7 +79,7 @@ def _seeds() -> list[dict[str, Any]]:
             "services": {"update": "pkg.services.Update"},
             "entry_points": {"main": "pkg.plugin:Plugin", "config": "pkg:Config"},
             "isolation": "in_process",
-            "permissions": ["network", "filesystem"],
+            "permissions": ["network:*.example.com:443", "read:data"],
             "integrity": {"pkg/__init__.py": "a" * 64},
         }
     )

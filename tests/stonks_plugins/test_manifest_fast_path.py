@@ -63,7 +63,7 @@ FULL: dict[str, Any] = {
     "services": {"portfolio": "acme.services.Portfolio", "fee": "acme.services.Fee"},
     "entry_points": {"main": "acme.plugin:AcmePlugin", "config": "acme.config:AcmeConfig"},
     "isolation": "process",
-    "permissions": ["network"],
+    "permissions": ["network:api.acme.example:443"],
     "integrity": {"acme/__init__.py": "0" * 64},
 }
 
@@ -182,7 +182,7 @@ def test_full_manifest_takes_the_fast_path_and_equals_the_slow_one() -> None:
         ServiceType.FEE: "acme.services.Fee",
     }
     assert all(type(s) is ServiceType for s in fast.capabilities.services)
-    assert fast.isolation == "process" and fast.permissions == ("network",)
+    assert fast.isolation == "process" and fast.permissions == ("network:api.acme.example:443",)
     assert fast.configuration.schema == FULL["configuration"]["schema"]
     assert fast.raw == FULL
 

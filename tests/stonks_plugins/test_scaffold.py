@@ -13,18 +13,16 @@ import subprocess
 import sys
 import tomllib
 import zipfile
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.management import call_command
-from django.core.management.base import CommandError
 
 from stonks_plugins.manager import manager
 from stonks_plugins.models import Plugin
 from stonks_plugins.scaffold import PLUGIN_TYPES, Names, package_name
 from stonks_plugins.testing import PluginTestSuite, failure_report
+from tests.cli import cli_exit as cli
 from tests.conftest import ROOT
 
 TEMPLATES = ROOT / "stonks_plugins" / "scaffold" / "templates"
@@ -34,20 +32,6 @@ GROUPS = {
     "view": "stonks_overwatch.views",
     "middleware": "stonks_overwatch.middleware",
 }
-
-
-def cli(*args: str) -> tuple[int, str, str]:
-    """Run ``plugins ...`` in-process: (exit status, stdout, stderr)."""
-    out, err = StringIO(), StringIO()
-    try:
-        call_command("plugins", *args, stdout=out, stderr=err)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    except CommandError as exc:
-        code = exc.returncode
-        err.write(str(exc))
-    return code, out.getvalue(), err.getvalue()
 
 
 def new(tmp_path: Path, name: str, plugin_type: str = "broker") -> Path:

@@ -11,6 +11,7 @@ from django.core.management.base import CommandError
 
 from stonks_plugins.manager import ValidationResult, manager
 from stonks_plugins.models import Plugin
+from stonks_plugins.trust import describe as describe_trust
 
 from . import ACTOR, Adder, Failed, Handler, Output
 
@@ -98,7 +99,7 @@ def do_list(out: Output, options: dict[str, Any]) -> None:
         qs = qs.filter(state=options["state"])
     if options["plugin_type"]:
         qs = qs.filter(type=options["plugin_type"])
-    rows = [p.summary() for p in qs]
+    rows = [{**p.summary(), "trust": p.trust or None} for p in qs]
     if options["json"]:
         out.emit(rows)
         return
@@ -128,6 +129,7 @@ def do_show(out: Output, options: dict[str, Any]) -> None:
         "declared_name": plugin.declared_name,
         "description": plugin.description,
         "warnings": plugin.warnings,
+        "trust": plugin.trust or None,
         "error_details": plugin.error_details,
         "manifest": plugin.manifest,
         "state_changed_at": plugin.state_changed_at,
@@ -148,6 +150,7 @@ def do_show(out: Output, options: dict[str, Any]) -> None:
         "missing",
     ):
         out.stdout.write(f"{key + ':':<14} {data[key]}")
+    out.stdout.write(f"{'trust:':<14} {describe_trust(plugin.trust, source=plugin.source)}")
     if plugin.error:
         out.stdout.write(f"{'error:':<14} {plugin.error_code}: {plugin.error_message}")
         for d in plugin.error_details:

@@ -22,9 +22,10 @@ from stonks_plugins.management.cli import (
     fail,
     legacy,
     scaffold,
+    trust,
 )
 
-GROUPS = [core, config, scaffold, legacy]
+GROUPS = [core, config, scaffold, legacy, trust]
 
 
 class Command(BaseCommand):
