@@ -137,6 +137,11 @@ PLUGINS_REGISTRY_MODE = env.str("PLUGINS_REGISTRY_MODE", default="alongside")
 PLUGINS_LEGACY_AS_PLUGINS = env.bool("PLUGINS_LEGACY_AS_PLUGINS", default=True)
 # How often (seconds) a process checks whether plugins changed elsewhere (one cache GET).
 PLUGINS_REFRESH_INTERVAL = env.float("PLUGINS_REFRESH_INTERVAL", default=0.25)
+# With REDIS_URL, each committed change is also pushed (Redis pub/sub) to every process, which
+# refreshes at once; the check above stays as the fallback. A lost subscription is retried
+# with backoff, waiting at most PLUGINS_PUSH_BACKOFF_MAX seconds between two attempts.
+PLUGINS_PUSH = env.bool("PLUGINS_PUSH", default=True)
+PLUGINS_PUSH_BACKOFF_MAX = env.float("PLUGINS_PUSH_BACKOFF_MAX", default=5.0)
 # Trust (see README "Trust"): PLUGINS_SIGNATURE_POLICY is off | warn | enforce (under
 # enforce an unsigned or badly signed plugin is integrity_failed); PLUGINS_TRUSTED_KEYS lists
 # the Ed25519 public keys 'plugins keygen' prints; PLUGINS_ISOLATE_UNTRUSTED runs every plugin

@@ -50,6 +50,7 @@ from .config.validation import ConfigInvalid
 from .config.versions import ConfigView, StaleConfig
 from .errors import IllegalTransition, PluginError, PluginNotFound
 from .health import Health
+from .imports import ImportReportUnavailable
 from .lifecycle.states import PluginState
 from .manager import manager
 from .models import HealthCheck, Plugin, PluginConfig, PluginEvent
@@ -753,6 +754,7 @@ class PluginAdmin(admin.ModelAdmin):
             "capability_services": capabilities.get("services") or [],
             "services": sorted(services.items()) if isinstance(services, dict) else [],
             **self._config_context(plugin, can_change, bound, secrets),
+            **self._imports_context(plugin, secrets),
             "events": [
                 {
                     "at": e.created_at,
@@ -788,6 +790,37 @@ class PluginAdmin(admin.ModelAdmin):
             "history_minutes": HISTORY_MINUTES,
             "circuit": snapshot.get("circuit"),
             "metrics_pid": os.getpid(),
+        }
+
+    def _imports_context(self, plugin: Plugin, secrets: list[str]) -> dict[str, Any]:
+        """The "Import" section: rows per file and outcome, and the reported rows; none for a
+        plugin that keeps no report or cannot be read now (off, in error)."""
+        if plugin.type != "broker":
+            return {}
+        try:
+            report = manager.import_report(plugin.name)
+        except ImportReportUnavailable:
+            return {}
+        except PluginError as exc:  # the plugin failed or hung while it was read
+            return {"imports_error": _scrub(str(exc), secrets)}
+
+        def count(value: int | None) -> int | str:
+            return "?" if value is None else value
+
+        return {
+            "imports": report,
+            "import_files": [
+                {
+                    "name": name,
+                    "rows": count(c["rows"]),
+                    "understood": count(c["understood"]),
+                    "skipped": sum(c["skipped"].values()),
+                    "reported": c["reported"],
+                    "rules": sorted(c["skipped"].items()),
+                }
+                for name, c in report["files"].items()
+            ],
+            "import_totals": {k: count(v) for k, v in report["totals"].items()},
         }
 
     def _config_context(

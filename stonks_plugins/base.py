@@ -13,6 +13,7 @@ from stonks_overwatch.core.service_types import ServiceType
 
 from .health import HealthStatus
 from .panels import Panel
+from .versioning import V1, InterfaceVersion
 
 if TYPE_CHECKING:
     from .manifest.model import PluginManifest
@@ -120,6 +121,10 @@ class ServiceCall:
     method: str
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
+    interface_version: InterfaceVersion = V1
+    """The version of the service interface the consumer called: ``V1`` returns v1 records
+    (floats), ``V2`` - a ``get_service_v2`` consumer - v2 records with ``Decimal`` money. A
+    middleware that rewrites results looks at it before touching them."""
 
 
 class BaseMiddlewarePlugin(BasePlugin):

@@ -1,5 +1,7 @@
 """Health checks: run each plugin's ``health_check`` through the isolation boundary, keep a
-bounded history, and put a plugin that is unhealthy N times in a row in ``health_failed``."""
+bounded history, and put a plugin that is unhealthy N times in a row in ``health_failed``. A
+broker whose import reported rows is recorded as ``degraded`` at best
+(:func:`stonks_plugins.imports.with_import_report`), whatever its own check says."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from .conf import plugin_settings
 from .discovery.candidate import Problem
 from .errors import PluginError, ReasonCode
 from .health import Health, HealthStatus
+from .imports import with_import_report
 from .lifecycle.states import PluginState
 from .models import HealthCheck, Plugin
 from .registry import plugin_registry
@@ -70,7 +73,7 @@ def _probe(plugin: Plugin) -> HealthStatus:
 
 def run_check(plugin: Plugin, actor: str = "system") -> CheckOutcome:
     start = time.perf_counter()
-    status = _probe(plugin)
+    status = with_import_report(plugin, _probe(plugin))
     duration_ms = (time.perf_counter() - start) * 1000
     threshold = int(plugin_settings.HEALTH_FAILURE_THRESHOLD)
     keep = int(plugin_settings.HEALTH_HISTORY)

@@ -307,6 +307,19 @@ class Deferred:
         raise NotImplementedError
 
 
+class Front:
+    """What the host puts in front of every service the factory hands out (the runtime's
+    bounded service: lane, deadline, middleware, last good answer). It serves the version
+    its consumer asked for itself, so a v2 consumer of a v2 plugin gets the plugin's own
+    records through the same path, never a float in between."""
+
+    def as_v1(self) -> Any:
+        raise NotImplementedError
+
+    def as_v2(self) -> Any:
+        raise NotImplementedError
+
+
 class CompatibilityAdapter:
     """Converts a service between interface versions (see the module docstring for what is
     lost on the way)."""
@@ -315,6 +328,8 @@ class CompatibilityAdapter:
     def adapt_v1_to_v2(service: Any, service_type: ServiceType | str | None = None) -> Any:
         """A v2 view of a v1 service. A v2 service, or a type without a v2, comes back as
         is; a v2->v1 adapter is unwrapped instead of wrapped again."""
+        if isinstance(service, Front):
+            return service.as_v2()
         if isinstance(service, Deferred):
             service = service.resolve()  # what it stands for, to unwrap rather than wrap
         if isinstance(service, V2ToV1Adapter):
@@ -329,6 +344,8 @@ class CompatibilityAdapter:
     def adapt_v2_to_v1(service: Any, service_type: ServiceType | str | None = None) -> Any:
         """A v1 view of a v2 service. A v1 service comes back as is; a v1->v2 adapter is
         unwrapped."""
+        if isinstance(service, Front):
+            return service.as_v1()
         if isinstance(service, V1ToV2Adapter):
             return service.adapted
         pair = _v2_pair(service, service_type)
@@ -344,11 +361,11 @@ def serve_v1(service: Any, service_type: ServiceType | str | None = None) -> Any
 def get_service_v2(broker: str, service_type: ServiceType | str) -> Any:
     """The v2 service of a broker, whatever version its plugin (or legacy code) implements.
 
-    Goes through the core's ``BrokerFactory`` — the same instance, config and middleware the
-    v1 pages use — so both kinds of consumer see identical figures. Consequently a v2
-    plugin's money reaches a v2 consumer via the v1 chain (float precision) unless no
-    service wrapper sits in between, in which case its native v2 service is returned.
-    Service types without a v2 interface are returned in v1.
+    Goes through the core's ``BrokerFactory`` — the same instance, config, middleware, lane
+    and deadline the v1 pages use — and the factory's front (:class:`Front`) serves the v2
+    records: a v2 plugin's own, with the digits it produced (no float on the way); a v1
+    plugin's through :class:`V1ToV2Adapter`. Service types without a v2 interface are
+    returned in v1.
     """
     from stonks_overwatch.core.factory import BrokerFactory
 

@@ -23,6 +23,8 @@ DEFAULTS: Final[dict[str, Any]] = {
     "LEGACY_AS_PLUGINS": True,  # list legacy brokers as plugins in 'alongside' mode
     "MODE_NOTE": "",  # internal: set by tests to word the mode's note
     "REFRESH_INTERVAL": 0.25,  # seconds between a process's checks for changes elsewhere
+    "PUSH": True,  # with REDIS_URL, changes are also pushed (pub/sub); the poll stays
+    "PUSH_BACKOFF_MAX": 5.0,  # longest wait, s, between two reconnections of the push
     # -- the serving runtime ------------------------------------------------------------
     "PAGE_BUDGET": 2.0,  # seconds a request may wait on plugin code, all phases together
     "CALL_TIMEOUT": 30.0,  # seconds a call outside a request (task, CLI) may wait

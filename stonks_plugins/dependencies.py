@@ -25,16 +25,23 @@ def graph(candidates: Iterable[Candidate]) -> dict[str, set[str]]:
 
 def load_order(candidates: Iterable[Candidate]) -> list[str]:
     """Names with every plugin after the ones it needs; plugins on a cycle come last."""
-    g = graph(candidates)
-    cyclic = set(find_cycles(g))
-    acyclic = {n: (deps & set(g)) - cyclic for n, deps in g.items() if n not in cyclic}
+    return _order(graph(candidates))
+
+
+def _order(g: Mapping[str, set[str]], cycles: Mapping[str, list[str]] | None = None) -> list[str]:
+    cyclic = set(find_cycles(g) if cycles is None else cycles)
+    known = g.keys()
+    acyclic = {n: (deps & known) - cyclic for n, deps in g.items() if n not in cyclic}
     return [*TopologicalSorter(acyclic).static_order(), *sorted(cyclic)]
 
 
 def find_cycles(g: Mapping[str, set[str]]) -> dict[str, list[str]]:
     """Every plugin on a dependency cycle, with the cycle it is on."""
     on_cycle: dict[str, list[str]] = {}
-    remaining = {k: set(v) & set(g) for k, v in g.items()}
+    known = g.keys()
+    remaining = {k: set(v) & known for k, v in g.items()}
+    if not any(remaining.values()):
+        return on_cycle  # no plugin needs another (the usual case): no cycle
     while True:
         try:
             TopologicalSorter(remaining).prepare()
@@ -57,20 +64,37 @@ def dependency_problems(
     A plugin fails when a plugin it needs is unknown, disabled, not valid, the wrong version,
     itself failing for this reason, or when it sits on a dependency cycle.
     """
+    return dependency_problems_in_order(candidates, enabled)[0]
+
+
+def dependency_problems_in_order(
+    candidates: Mapping[str, Candidate],
+    enabled: Mapping[str, bool],
+    g: Mapping[str, set[str]] | None = None,
+) -> tuple[dict[str, Problem], list[str]]:
+    """:func:`dependency_problems`, and the :func:`load_order` it was worked out in. ``g``:
+    the :func:`graph` of ``candidates`` when the caller has it (a sync builds it while it
+    reads each manifest for its own needs: a manifest is decoded again at each read)."""
     problems: dict[str, Problem] = {}
-    g = graph(candidates.values())
-    for name, cycle in find_cycles(g).items():
+    if g is None:
+        g = graph(candidates.values())
+    cycles = find_cycles(g)
+    for name, cycle in cycles.items():
         problems[name] = Problem(
             ReasonCode.MISSING_DEPENDENCY,
             "plugin dependency cycle: "
             + " -> ".join(cycle)
             + "; remove one of these dependencies (dependencies.plugins)",
         )
-    for name in load_order(candidates.values()):
+    order = _order(g, cycles)
+    for name in order:
         cand = candidates[name]
-        if name in problems or not cand.ok or cand.manifest is None:
+        if not g[name] or name in problems or not cand.ok:
             continue
-        for dep, spec in sorted(cand.manifest.plugin_dependencies.items()):
+        manifest = cand.manifest
+        if manifest is None:
+            continue
+        for dep, spec in sorted(manifest.plugin_dependencies.items()):
             reason = _why_unusable(dep, spec, candidates, enabled, problems)
             if reason:
                 problems[name] = Problem(
@@ -78,7 +102,7 @@ def dependency_problems(
                     f"needs plugin '{dep}' ({spec or 'any version'}) {reason}",
                 )
                 break
-    return problems
+    return problems, order
 
 
 def _why_unusable(
@@ -112,6 +136,8 @@ def dependents_of(name: str, candidates: Iterable[Candidate]) -> list[str]:
     g = graph(candidates)
     found: set[str] = set()
     frontier = {name}
+    if not any(name in deps for deps in g.values()):
+        return []  # nobody needs it (the usual case)
     while frontier:
         nxt = {n for n, deps in g.items() if deps & frontier and n not in found}
         found |= nxt

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
@@ -104,6 +103,9 @@ def check_deployment_keys(app_configs: Any = None, **kwargs: Any) -> list[checks
 
 
 def _is_fernet_key(value: str) -> bool:
+    # cryptography (~4 ms) only when the checks run, not in ready() of every process.
+    from cryptography.fernet import Fernet
+
     try:
         Fernet(value)
     except (ValueError, TypeError):

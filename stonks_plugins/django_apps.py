@@ -38,10 +38,9 @@ import re
 import sys
 import types
 from collections.abc import Iterable
-from dataclasses import dataclass
 from importlib.machinery import ModuleSpec
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import module_names
 from .plugin_files import MANIFEST_SETTING, read_plugin_file
@@ -51,12 +50,6 @@ logger = logging.getLogger(__name__)
 APP_KEY = "x-django-app"
 MANIFEST_FILENAME = "plugin_manifest.json"  # == manifest.validation.MANIFEST_FILENAME
 PKG_ROOT = module_names.PKG_ROOT
-ENTRY_POINT_GROUPS = (  # == discovery.entry_points.GROUPS
-    "stonks_overwatch.brokers",
-    "stonks_overwatch.aggregators",
-    "stonks_overwatch.views",
-    "stonks_overwatch.middleware",
-)
 _PACKAGE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 RESTART = "restart"
@@ -247,8 +240,7 @@ def _settings_apps() -> list[Any]:
 # -- the apps plugins declare ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _PluginApp:
+class _PluginApp(NamedTuple):  # a NamedTuple: settings import this, a dataclass costs more
     name: str
     path: str
     """Dotted path of the app's package, as ``INSTALLED_APPS`` lists it."""
@@ -275,7 +267,7 @@ def _directory_apps(plugin_dirs: Iterable[Any], seen: set[str], limit: int) -> l
             if not os.path.isfile(manifest):
                 continue
             try:
-                raw = _read(manifest, limit)
+                raw = _read_declaring(manifest, limit)
                 package = declared_app(raw)
                 name = _plugin_name(raw, e.name)
                 if package is None or name in seen:
@@ -295,35 +287,48 @@ def _directory_apps(plugin_dirs: Iterable[Any], seen: set[str], limit: int) -> l
 
 
 def _entry_point_apps(seen: set[str], limit: int) -> list[_PluginApp]:
-    from importlib import metadata
+    # The process's one scan of the installed distributions: discovery reuses it in ready().
+    from .installed import plugin_entry_points
 
     apps: list[_PluginApp] = []
     try:
-        eps = metadata.entry_points()
+        entry_points = plugin_entry_points()
     except Exception:
+        logger.exception("installed distributions could not be scanned for plugin apps")
         return apps
-    for group in ENTRY_POINT_GROUPS:
-        for ep in sorted(eps.select(group=group), key=lambda e: e.name):
-            try:
-                top = ep.value.split(":", 1)[0].split(".", 1)[0]
-                spec = importlib.util.find_spec(top)  # finds, does not execute
-                if spec is None or not spec.submodule_search_locations:
-                    continue
-                folder = next(iter(spec.submodule_search_locations))
-                raw = _read(os.path.join(folder, MANIFEST_FILENAME), limit)
-                package = declared_app(raw)
-                name = _plugin_name(raw, ep.name)
-                if package is None or name in seen:
-                    continue
-                seen.add(name)
-                # An installed distribution imports under its real names: the declared
-                # package is a sub-package of the entry point's top-level package.
-                path = package if package == top else f"{top}.{package}"
-                package_dir = folder if package == top else os.path.join(folder, package)
-                apps.append(_PluginApp(name, path, package_dir))
-            except Exception as exc:
-                logger.warning("entry point %s: %s not read: %s", ep.name, APP_KEY, exc)
+    for ep in entry_points:
+        try:
+            folder = ep.package_dir
+            if folder is None:
+                continue
+            raw = _read_declaring(os.path.join(folder, MANIFEST_FILENAME), limit)
+            package = declared_app(raw)
+            name = _plugin_name(raw, ep.name)
+            if package is None or name in seen:
+                continue
+            seen.add(name)
+            # An installed distribution imports under its real names: the declared
+            # package is a sub-package of the entry point's top-level package.
+            top = ep.top
+            path = package if package == top else f"{top}.{package}"
+            package_dir = folder if package == top else os.path.join(folder, package)
+            apps.append(_PluginApp(name, path, package_dir))
+        except Exception as exc:
+            logger.warning("entry point %s: %s not read: %s", ep.name, APP_KEY, exc)
     return apps
+
+
+def _read_declaring(path: str, limit: int) -> Any:
+    """The manifest at ``path`` as JSON when it may declare an app, else None: most do not,
+    and looking for the key's bytes costs a fraction of parsing them. Only text that spells
+    the key some other way (a ``\\u`` escape) is parsed to be sure."""
+    data = read_plugin_file(path, limit, setting=MANIFEST_SETTING)
+    if _APP_KEY_BYTES not in data and b"\\u" not in data:
+        return None
+    return json.loads(data)
+
+
+_APP_KEY_BYTES = APP_KEY.encode()
 
 
 def plugin_apps(

@@ -21,6 +21,7 @@ consumer gets the plugin's own v2 records.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -149,6 +150,17 @@ class IsolatedService:
         self._proxy = proxy
         self._hooks = hooks
         self.config = getattr(proxy, "config", None)
+
+    @property
+    def import_report(self) -> dict[str, Any] | None:
+        """The service's import report, read from the child's instance as plain data (the
+        plugin's report object never crosses); None when it keeps none."""
+        host = self._loaded.host
+        assert host is not None
+        operation = f"{self._prefix}.import_report"
+        read = functools.partial(host.import_report, self._prefix, self.config)
+        report: dict[str, Any] | None = self._call(operation, read, (), {})
+        return report
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):

@@ -13,18 +13,19 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 
-from . import metrics_store, store, tasks
+from . import imports, metrics_store, store, tasks, writes
 from .checks import CheckOutcome, run_check
 from .compat import check_compatibility
 from .config import versions
 from .config.versions import ConfigView
+from .dependencies import dependents_of
 from .discovery import Candidate, DiscoveryResult, Source, discover, scan_directory_plugin
 from .discovery.catalog import apply_compatibility
 from .errors import IllegalTransition, PluginNotFound
 from .legacy import adapter as legacy_adapter
 from .lifecycle.states import PluginState
 from .manifest.validation import MANIFEST_FILENAME, ManifestError, load_manifest_file
-from .models import EventKind, HealthCheck, Plugin, PluginEvent
+from .models import EventKind, HealthCheck, Plugin, PluginConfig, PluginEvent
 from .registry import LoadedPlugin, plugin_registry
 from .runtime import loads
 from .runtime.serving import serving
@@ -64,6 +65,12 @@ def _after_commit() -> None:
     transaction.on_commit(serving.invalidate)
 
 
+def _affected(name: str, result: DiscoveryResult) -> set[str]:
+    """What an action on plugin ``name`` may change: its row, and those of the plugins
+    that need it (which fail, or come back, with it)."""
+    return {name, *dependents_of(name, result.plugins)}
+
+
 class PluginManager:
     # -- discovery and persistence ---------------------------------------------------------
     def discover_plugins(self) -> DiscoveryResult:
@@ -78,8 +85,10 @@ class PluginManager:
         report.updated.extend(legacy.updated)
         report.missing.extend(legacy.missing)
         serving.invalidate()
-        # New or changed plugins start now, so a broken one is in error before any request.
-        started = start_plugins([*report.added, *report.updated, *report.activated], actor)
+        # New or changed plugins start now, so a broken one is in error before any request;
+        # with none, this process takes the changes at its next look at the registry.
+        changed = [*report.added, *report.updated, *report.activated]
+        started = start_plugins(changed, actor) if changed else {}
         for name, error in sorted(started.items()):
             if error is not None and name not in report.failed:
                 report.failed.append(name)
@@ -106,16 +115,17 @@ class PluginManager:
         """Switch a plugin on, or retry one in error: revalidate it, then activate it. Plugins
         that were failing because they need this one are brought back too."""
         result = self.discover_plugins()
-        with transaction.atomic():
+        with transaction.atomic(), writes.bulk():
             plugin = store.locked(name)
             was_on = plugin.enabled and plugin.state == S.ACTIVE
             plugin.enabled = True
-            plugin.save(update_fields=["enabled", "updated_at"])
+            store.save(plugin, ["enabled"])
             if not was_on:
                 store.record(plugin, EventKind.ACTION, "enabled", actor)
             if plugin.state == S.DISABLED:
                 store.transition(plugin, S.DISCOVERED, "enabled", actor)
-            sync_plugins(result, actor, retry=frozenset({name}))
+            only = _affected(name, result)
+            sync_plugins(result, actor, retry=frozenset({name}), only=only, locked=[plugin])
             legacy_adapter.reconcile(plugin, actor, result.by_name())  # not discovered
             _after_commit()
         if not was_on:
@@ -123,25 +133,27 @@ class PluginManager:
             # the state it leaves says whether the code imports and initialises.
             plugin_registry.forgive(name)
             loads.forget(name)
-            if self.get(name).state == S.ACTIVE:
-                start_plugins([name], actor)
+            plugin = self.get(name)
+            if plugin.state != S.ACTIVE:
+                return plugin
+            start_plugins([name], actor)
         return self.get(name)
 
     def disable(self, name: str, actor: str = "system") -> Plugin:
         """Switch a plugin off; plugins that need it fail with ``missing_dependency``."""
         result = self.discover_plugins()
-        with transaction.atomic():
+        with transaction.atomic(), writes.bulk():
             plugin = store.locked(name)
             if plugin.enabled or plugin.state != S.DISABLED:
                 plugin.enabled = False
-                plugin.save(update_fields=["enabled", "updated_at"])
+                store.save(plugin, ["enabled"])
                 store.record(plugin, EventKind.ACTION, "disabled", actor)
                 if plugin.source == Source.LEGACY:
                     # The registry mode has a say: 'legacy' serves it whatever its row says.
                     legacy_adapter.reconcile(plugin, actor, result.by_name())
                 else:
                     store.deactivate(plugin, "disabled", actor)
-                sync_plugins(result, actor)
+                sync_plugins(result, actor, only=_affected(name, result), locked=[plugin])
             _after_commit()
         return self.get(name)
 
@@ -150,22 +162,25 @@ class PluginManager:
         revision changes, so each process drops its modules and imports them afresh. Here
         the plugin is loaded at once, so a broken edit is reported to the caller."""
         result = self.discover_plugins()
-        with transaction.atomic():
+        with transaction.atomic(), writes.bulk():
             plugin = store.locked(name)
             if not plugin.enabled:
                 raise IllegalTransition(name, plugin.state, S.LOADING.value, [S.DISCOVERED.value])
             plugin.revision += 1
-            plugin.save(update_fields=["revision", "updated_at"])
+            store.save(plugin, ["revision"])
             store.record(plugin, EventKind.ACTION, f"reload (revision {plugin.revision})", actor)
             if plugin.state == S.ACTIVE:
                 store.walk(plugin, [S.UNLOADING, S.DISCOVERED], "reloading", actor)
-            sync_plugins(result, actor, retry=frozenset({name}))
+            only = _affected(name, result)
+            sync_plugins(result, actor, retry=frozenset({name}), only=only, locked=[plugin])
             legacy_adapter.reconcile(plugin, actor, result.by_name())
         plugin_registry.unregister(name)
         loads.forget(name)
-        serving.refresh(force=True)
-        if self.get(name).state == S.ACTIVE:
-            start_plugins([name], actor)
+        plugin = self.get(name)
+        if plugin.state != S.ACTIVE:
+            serving.refresh(force=True)  # start_plugins refreshes first thing
+            return plugin
+        start_plugins([name], actor)
         return self.get(name)
 
     # -- code in this process ---------------------------------------------------------------
@@ -223,9 +238,8 @@ class PluginManager:
         return versions.rotate_all()
 
     def _view(self, name: str, version: int) -> ConfigView:
-        plugin = self.get(name)
-        cfg = plugin.configs.get(version=version)
-        return versions.view(plugin, cfg, versions.schema_of(plugin))
+        cfg = PluginConfig.objects.select_related("plugin").get(plugin__name=name, version=version)
+        return versions.view(cfg.plugin, cfg, versions.schema_of(cfg.plugin))
 
     # -- health and metrics ------------------------------------------------------------------
     def check_health(self, name: str | None = None, actor: str = "system") -> list[CheckOutcome]:
@@ -249,6 +263,15 @@ class PluginManager:
         self.get(name)
         metrics_store.flush(force=True)
         return metrics_store.series(name, minutes)
+
+    # -- imports ---------------------------------------------------------------------------
+    def import_report(self, name: str, *, fresh: bool = False) -> dict[str, Any]:
+        """What the broker's import made of every row of its files (understood, skipped by a
+        rule, reported), read from its running services now - of the files as they are now
+        with ``fresh``, else of what its services read last. Raises ``PluginNotFound``,
+        ``imports.NoImportReport`` (not a broker, or it keeps none),
+        ``imports.ImportReportUnavailable`` or the plugin's failure."""
+        return imports.import_report(name, fresh=fresh)
 
     # -- validation --------------------------------------------------------------------------
     def validate_plugin(self, name: str) -> ValidationResult:

@@ -6,10 +6,16 @@ Text a plugin wrote - an exception message, a health message - is masked here, b
 stored, with the plugin's actual secret values (and ``key=value`` secrets): what is in the
 database is then safe for every reader (API, console, CLI). Health checks and config versions
 are written elsewhere; their text is masked by the ``pre_save`` receivers below.
+
+Inside a :func:`.writes.bulk` block the changes are written together when it ends
+(a sync of 1,000 plugins is a few queries, not several per plugin); outside one, each is
+written at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -17,7 +23,7 @@ from django.db.models import Q
 from django.db.models.signals import pre_save
 from django.utils import timezone
 
-from . import propagation
+from . import propagation, writes
 from .conf import plugin_settings
 from .discovery.candidate import Problem
 from .errors import PluginError, PluginNotFound, ReasonCode
@@ -84,14 +90,73 @@ _TO_DISABLED: dict[PluginState, list[PluginState]] = {
 }
 
 
+STATE_FIELDS = ("state", "state_changed_at", "error_code", "error_message", "error_details")
+"""What a transition or a failure changes on a row."""
+
+
+def save(row: Plugin, fields: Iterable[str]) -> None:
+    """Write ``fields`` of ``row`` (and ``updated_at``): now, or when the :func:`bulk`
+    block ends."""
+    batch = writes.current()
+    if batch is not None:
+        batch.save(row, fields)
+    else:
+        row.save(update_fields=[*fields, "updated_at"])
+
+
+def config_changed(name: str) -> None:
+    """Call after storing a config of ``name`` inside a :func:`bulk` block."""
+    batch = writes.current()
+    if batch is not None:
+        batch.config_changed(name)
+
+
+def _write_state(plugin: Plugin) -> None:
+    batch = writes.current()
+    if batch is not None:
+        batch.save(plugin, STATE_FIELDS)
+    else:
+        plugin.save()
+
+
+def _add_event(event: PluginEvent) -> PluginEvent:
+    batch = writes.current()
+    if batch is not None:
+        batch.events.append(event)
+    else:
+        event.save(force_insert=True)
+    return event
+
+
+def _bump() -> None:
+    batch = writes.current()
+    if batch is not None:
+        batch.bump = True
+    else:
+        propagation.bump()
+
+
+def _now() -> datetime:
+    batch = writes.current()
+    return batch.now if batch is not None else timezone.now()
+
+
+def _secrets(name: str) -> tuple[str, ...]:
+    batch = writes.current()
+    return batch.secrets_of(name) if batch is not None else plugin_secrets(name)
+
+
 def mask_text(name: str, text: str) -> str:
     """``text`` without plugin ``name``'s secret values nor ``key=value`` secrets."""
-    return scrub_text(text, plugin_secrets(name)) if text else text
+    if not text:
+        return text
+    batch = writes.current()
+    return batch.mask_text(name, text) if batch is not None else scrub_text(text, _secrets(name))
 
 
 def mask_value(name: str, value: Any) -> Any:
     """A JSON-like ``value`` masked like :func:`mask_text`, and secret-looking keys too."""
-    return redact(value, plugin_secrets(name)) if value else value
+    return redact(value, _secrets(name)) if value else value
 
 
 def _masked(problem: Problem, name: str) -> Problem:
@@ -134,12 +199,14 @@ def record(
     actor: str = "system",
     details: dict[str, Any] | None = None,
 ) -> PluginEvent:
-    return PluginEvent.objects.create(
-        plugin=plugin,
-        kind=kind,
-        reason=mask_text(plugin.name, reason),
-        actor=actor,
-        details=mask_value(plugin.name, details or {}),
+    return _add_event(
+        PluginEvent(
+            plugin=plugin,
+            kind=kind,
+            reason=mask_text(plugin.name, reason),
+            actor=actor,
+            details=mask_value(plugin.name, details or {}),
+        )
     )
 
 
@@ -155,15 +222,15 @@ def transition(
     problem = _masked(problem, plugin.name) if problem is not None else None
     previous = plugin.state
     plugin.state = target.value
-    plugin.state_changed_at = timezone.now()
+    plugin.state_changed_at = _now()
     if target is S.ERROR and problem is not None:
         plugin.error_code = problem.code.value
         plugin.error_message = problem.message
         plugin.error_details = list(problem.details)
     elif target in (S.DISCOVERED, S.ACTIVE, S.DISABLED):
         plugin.error_code, plugin.error_message, plugin.error_details = "", "", []
-    plugin.save()
-    propagation.bump()
+    _write_state(plugin)
+    _bump()
     details = problem.as_dict() if problem is not None else {}
     name = plugin.name
     transaction.on_commit(
@@ -177,14 +244,16 @@ def transition(
             actor=actor,
         )
     )
-    return PluginEvent.objects.create(
-        plugin=plugin,
-        kind=EventKind.TRANSITION,
-        from_state=previous,
-        to_state=target.value,
-        reason=reason,
-        actor=actor,
-        details=details,
+    return _add_event(
+        PluginEvent(
+            plugin=plugin,
+            kind=EventKind.TRANSITION,
+            from_state=previous,
+            to_state=target.value,
+            reason=reason,
+            actor=actor,
+            details=details,
+        )
     )
 
 
@@ -211,17 +280,19 @@ def fail(plugin: Plugin, problem: Problem, actor: str = "system") -> bool:
         plugin.error_code = problem.code.value
         plugin.error_message = problem.message
         plugin.error_details = list(problem.details)
-        plugin.save()
+        _write_state(plugin)
         if served_differently:
             # Only the code decides what a process serves: a new wording of the same
             # failure (a retry's, naming another pid) makes no process refresh.
-            propagation.bump()
-        PluginEvent.objects.create(
-            plugin=plugin,
-            kind=EventKind.FAILURE,
-            reason=problem.message,
-            actor=actor,
-            details=problem.as_dict(),
+            _bump()
+        _add_event(
+            PluginEvent(
+                plugin=plugin,
+                kind=EventKind.FAILURE,
+                reason=problem.message,
+                actor=actor,
+                details=problem.as_dict(),
+            )
         )
         return True
     transition(plugin, S.ERROR, problem.message, actor, problem)

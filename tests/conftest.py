@@ -22,7 +22,7 @@ BUNDLED = ROOT / "plugins"
 # The Foundation's broken-plugin corpus; the engine's fault fixtures (fault-*, dep-*, proc-*)
 # misbehave at run time and are exercised by their own tests; the hostile ones (hostile-*)
 # by the tests of the hardening they check, the permission ones (perm-) by the sandbox's
-# permission tests (see the fixtures README).
+# permission tests, the import report ones (imports-) by its tests (see the fixtures README).
 CORPUS = sorted(
     p.name
     for p in FIXTURES.iterdir()
@@ -39,6 +39,7 @@ CORPUS = sorted(
             "perm-",
             "secret-",
             "trust-",
+            "imports-",
         )
     )
 )

@@ -450,6 +450,53 @@ class PluginMetricsSerializer(ReadOnlySerializer):
         return {**instance, "process": os.getpid()}
 
 
+# -- imports ------------------------------------------------------------------------------------
+
+
+class ImportFileSerializer(ReadOnlySerializer):
+    rows = serializers.IntegerField(
+        allow_null=True, help_text="Every physical row of the file; null: not counted."
+    )
+    understood = serializers.IntegerField(
+        allow_null=True, help_text="Rows that made records; null: not counted."
+    )
+    skipped = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Rows skipped, per named rule."
+    )
+    reported = serializers.IntegerField(help_text="Rows the plugin could not use.")
+
+
+class ImportTotalsSerializer(ReadOnlySerializer):
+    files = serializers.IntegerField()
+    rows = serializers.IntegerField(allow_null=True, help_text="null when a file was not counted")
+    understood = serializers.IntegerField(allow_null=True)
+    skipped = serializers.IntegerField()
+    reported = serializers.IntegerField()
+
+
+class ImportRowSerializer(ReadOnlySerializer):
+    file = serializers.CharField(help_text="The file's name (never its path).")
+    line = serializers.IntegerField(allow_null=True, help_text="1-based, as in an editor.")
+    outcome = serializers.CharField()
+    rule = serializers.CharField(allow_blank=True, help_text="What went wrong, as a short code.")
+    reason = serializers.CharField(help_text="What is wrong and what the user can do.")
+    text = serializers.CharField(allow_blank=True, help_text="The row, shortened; secrets masked.")
+
+
+class ImportReportSerializer(ReadOnlySerializer):
+    """A broker's import report: what became of every row of every file it read."""
+
+    plugin = serializers.CharField()
+    read_at = serializers.DateTimeField(help_text="When this report was read from the plugin.")
+    files = serializers.DictField(child=ImportFileSerializer(), help_text="Per file name.")
+    totals = ImportTotalsSerializer(help_text="Rows per outcome over every file.")
+    reported = ImportRowSerializer(many=True, help_text="The reported rows, by file and line.")
+    truncated = serializers.IntegerField(help_text="Reported rows left out of `reported`.")
+    complete = serializers.BooleanField(
+        help_text="Every file's rows each have exactly one outcome (reported rows included)."
+    )
+
+
 # -- sync and system health ---------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import viewsets
+from rest_framework import exceptions, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
@@ -20,9 +20,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..imports import ImportReportUnavailable, NoImportReport
 from ..manager import manager
 from ..models import EventKind, Plugin
-from .errors import QueryValidationError
+from .errors import Conflict, QueryValidationError
 from .filters import (
     EventFilter,
     FilterBackend,
@@ -39,6 +40,7 @@ from .serializers import (
     ErrorSerializer,
     HealthCheckResultSerializer,
     HealthQuerySerializer,
+    ImportReportSerializer,
     PluginDetailSerializer,
     PluginEventSerializer,
     PluginHealthSerializer,
@@ -263,6 +265,39 @@ class PluginViewSet(PluginAPIView, viewsets.GenericViewSet):
     @action(detail=True, methods=["get"])
     def metrics(self, request: Request, name: str) -> Response:
         return Response(PluginMetricsSerializer(manager.metrics(name)).data)
+
+    @extend_schema(
+        tags=[TAG],
+        summary="A broker's import report",
+        description="What the broker's import made of every row of the files it reads: rows "
+        "per file and outcome (understood, skipped by a named rule, reported) and the reported "
+        "rows with file, line and reason, read from its running services now (reading may "
+        "have them read their files first). A plugin that keeps no report answers 404; one "
+        "that is disabled or in error 409.",
+        parameters=[NAME],
+        responses={
+            200: ImportReportSerializer,
+            **errors(
+                401,
+                403,
+                404,
+                409,
+                e404="No plugin by that name, or it keeps no import report (not a broker, or "
+                "none of its services has one).",
+                e409="The plugin is disabled or in error (`conflict`), or it failed or hung "
+                "while its report was read (`code` is its reason code).",
+            ),
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def imports(self, request: Request, name: str) -> Response:
+        try:
+            report = manager.import_report(name)
+        except NoImportReport as exc:
+            raise exceptions.NotFound(str(exc)) from exc
+        except ImportReportUnavailable as exc:
+            raise Conflict(str(exc)) from exc
+        return Response(ImportReportSerializer(report).data)
 
     @extend_schema(
         tags=[TAG],

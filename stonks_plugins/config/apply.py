@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from .. import propagation, store
+from .. import propagation, store, writes
 from ..errors import PluginError
 from ..models import ConfigStatus, EventKind, PluginConfig
 from .system import config_system, env_overrides, flatten
@@ -83,18 +84,33 @@ def apply_version(
             )
         logger.warning("plugin %s refused config version %s: %s", name, version, reason)
         return ApplyResult(name, version, False, reason)
-    with transaction.atomic():
-        store.locked(name)
-        row = PluginConfig.objects.select_for_update().get(pk=cfg.pk)
+    with transaction.atomic(), writes.bulk() as batch:
+        # One query locks the version and its plugin (applies of one plugin's versions
+        # serialise on the plugin's row) and says whether a later version is live already.
+        newer = PluginConfig.objects.filter(
+            plugin_id=OuterRef("plugin_id"), is_active=True, version__gt=OuterRef("version")
+        )
+        found = (
+            PluginConfig.objects.select_for_update(of=("self", "plugin"))
+            .select_related("plugin")
+            .annotate(newer_active=Exists(newer))
+            .filter(pk=cfg.pk)
+            .first()
+        )
+        if found is None:  # the plugin was purged meanwhile
+            return ApplyResult(name, version, False, "no such config version")
+        row = found
         if row.status != ConfigStatus.PENDING:
             return ApplyResult(name, version, row.status == ConfigStatus.ACTIVE, "already handled")
-        newer_active = PluginConfig.objects.filter(
-            plugin_id=row.plugin_id, is_active=True, version__gt=version
-        ).exists()
-        if newer_active:  # applied out of order: a later version already won
+        if getattr(row, "newer_active", False):  # applied out of order: a later version won
             row.status = ConfigStatus.SUPERSEDED
             row.save(update_fields=["status"])
             return ApplyResult(name, version, False, "superseded by a later version")
+        # The secrets the event is masked with, read before the versions change: those of
+        # the live version and of every newer one, this one included - what is secret once
+        # it is live, and more (the secrets this process knows are never forgotten). In the
+        # process that saved the version they are known already: no query but the check.
+        batch.secrets_of(name)
         PluginConfig.objects.filter(plugin_id=row.plugin_id, is_active=True).update(
             is_active=False, status=ConfigStatus.SUPERSEDED
         )

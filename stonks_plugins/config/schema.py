@@ -13,15 +13,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from referencing import Registry, Resource
-from referencing.exceptions import NoSuchResource, Unresolvable
-from referencing.jsonschema import DRAFT202012
-
 from ..manifest.model import PluginManifest
 from ..redaction import is_secret_key
 
 if TYPE_CHECKING:
+    from referencing import Registry, Resource
     from referencing._core import Resolver
+
+# referencing (with jsonschema's stack, ~50 ms) is imported where a schema's references are
+# followed, not here: the admin imports this module at every start-up, safe mode included.
+# Code that catches ``Unresolvable`` got its resolver from ``resolver_for``, so by then the
+# import is done and the local one is a dictionary lookup.
 
 Path_ = tuple[str, ...]
 
@@ -138,29 +140,38 @@ ITEM = "[*]"
 ANY_KEY = "{*}"
 """Path step: every key of an object whose other keys are described by one schema
 (``additionalProperties``, ``patternProperties``)."""
-_SPEC = DRAFT202012
 _MAX_REF_HOPS = 32
 
 
 def _refuse(uri: str) -> Resource[Any]:
     # A config schema is the plugin's own document: nothing outside it is ever fetched or
     # read (no network, no file), whatever a $ref says.
+    from referencing.exceptions import NoSuchResource
+
     raise NoSuchResource(ref=uri)  # type: ignore[call-arg]  # an attrs class
 
 
 def closed_registry() -> Registry[Any]:
     """A registry that retrieves nothing: with it, only references inside the schema being
     validated resolve (``#/$defs/...``, ``#/definitions/...``, anchors, embedded ``$id``)."""
+    from referencing import Registry
+
     return Registry(retrieve=_refuse)  # type: ignore[call-arg]  # an attrs class
 
 
 def resolver_for(schema: dict[str, Any]) -> Resolver[Any]:
     """A resolver for the references of ``schema`` that resolves only inside it."""
-    return closed_registry().resolver_with_root(_SPEC.create_resource(schema))
+    from referencing.jsonschema import DRAFT202012
+
+    return closed_registry().resolver_with_root(DRAFT202012.create_resource(schema))
 
 
 def _enter(node: dict[str, Any], resolver: Resolver[Any]) -> Resolver[Any]:
-    return resolver.in_subresource(_SPEC.create_resource(node)) if "$id" in node else resolver
+    if "$id" not in node:
+        return resolver
+    from referencing.jsonschema import DRAFT202012
+
+    return resolver.in_subresource(DRAFT202012.create_resource(node))
 
 
 def unresolvable_refs(schema: dict[str, Any]) -> list[tuple[str, str]]:
@@ -182,6 +193,8 @@ def _find_refs(node: Any, resolver: Resolver[Any], where: str, out: list[tuple[s
     for key, value in node.items():
         here = f"{where}/{key.replace('~', '~0').replace('/', '~1')}"
         if key in ("$ref", "$dynamicRef") and isinstance(value, str):
+            from referencing.exceptions import Unresolvable
+
             try:
                 resolver.lookup(value)
             except Unresolvable:
@@ -263,6 +276,8 @@ def _walk(
         ref = node.get(ref_key)
         if not isinstance(ref, str):
             continue
+        from referencing.exceptions import Unresolvable
+
         try:
             resolved = resolver.lookup(ref)
         except Unresolvable:
@@ -324,6 +339,8 @@ def _deref(field: dict[str, Any], resolver: Resolver[Any]) -> dict[str, Any]:
         ref = field.get("$ref")
         if not isinstance(ref, str) or _is_section(field):
             return field
+        from referencing.exceptions import Unresolvable
+
         try:
             resolved = resolver.lookup(ref)
         except Unresolvable:

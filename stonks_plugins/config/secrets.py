@@ -17,15 +17,17 @@ import base64
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from ..conf import plugin_settings
 from ..redaction import MASK
 from .schema import ANY_KEY, ITEM, Path_, json_path
+
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
 
 ENC = "$enc"
 
@@ -35,6 +37,9 @@ class SecretUnreadable(Exception):
 
 
 def _keys() -> list[bytes]:
+    # cryptography (~4 ms) is imported by the first secret handled, not at every start-up.
+    from cryptography.fernet import Fernet
+
     primary = plugin_settings.SECRET_KEY or ""
     fallbacks = list(plugin_settings.SECRET_KEY_FALLBACKS or [])
     keys = [k for k in [primary, *fallbacks] if k]
@@ -64,6 +69,8 @@ def derived_key() -> str:
 
 
 def fernet() -> MultiFernet:
+    from cryptography.fernet import Fernet, MultiFernet
+
     return MultiFernet([Fernet(k) for k in _keys()])
 
 
@@ -153,6 +160,8 @@ def encrypt(data: dict[str, Any], paths: Iterable[Path_]) -> dict[str, Any]:
 
 
 def decrypt(data: dict[str, Any], paths: Iterable[Path_]) -> dict[str, Any]:
+    from cryptography.fernet import InvalidToken
+
     out = _copy(data)
     f = fernet()
     for path in _concrete(out, paths):

@@ -9,12 +9,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError as JsonSchemaError
-from jsonschema.exceptions import ValidationError
-from jsonschema.protocols import Validator
+from typing import TYPE_CHECKING, Any
 
 from ..redaction import scrub_text
 from .schema import (
@@ -25,6 +20,10 @@ from .schema import (
     unresolvable_refs,
 )
 from .secrets import secret_values_in
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator
 
 
 @dataclass(frozen=True)
@@ -88,6 +87,11 @@ def config_validator(schema: dict[str, Any]) -> Validator:
 
 @lru_cache(maxsize=128)
 def _validator(canonical: str) -> Validator:
+    # jsonschema (~50 ms with referencing and rpds) is imported by the first config checked,
+    # not by every process at start-up (the admin imports this module).
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError as JsonSchemaError
+
     schema = json.loads(canonical)
     outside = unresolvable_refs(schema)
     if outside:

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max
 
-from .. import store
+from .. import store, writes
 from ..errors import PluginError, ReasonCode
 from ..manifest.model import PluginManifest
 from ..models import ConfigStatus, EventKind, Plugin, PluginConfig
@@ -164,11 +163,16 @@ def save(
 ) -> PluginConfig:
     """Validate and store a new version (``pending`` until applied). Raises
     :class:`ConfigInvalid` (nothing stored) or :class:`StaleConfig`."""
-    with transaction.atomic():
+    # In bulk: the event's text and details are masked with one look at the secrets.
+    with transaction.atomic(), writes.bulk():
         plugin = store.locked(plugin_name)
         schema = schema_of(plugin)
         paths = list(secret_paths(schema))
-        current = latest(plugin)
+        # The newest version is the base of this write unless it was refused: one query.
+        newest = plugin.configs.order_by("-version").first()
+        current = (
+            newest if newest is None or newest.status != ConfigStatus.FAILED else latest(plugin)
+        )
         current_version = current.version if current else 0
         if base_version is not None and base_version != current_version:
             raise StaleConfig(plugin.name, base_version, current_version)
@@ -184,7 +188,7 @@ def save(
         if any(_get_path(filled, p) == MASK for p in paths):
             raise ConfigInvalid(plugin.name, [])
         changed = list(_changed_paths(stored, filled))
-        number = (plugin.configs.aggregate(n=Max("version"))["n"] or 0) + 1
+        number = (newest.version if newest is not None else 0) + 1
         cfg = PluginConfig.objects.create(
             plugin=plugin,
             version=number,

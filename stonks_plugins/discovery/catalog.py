@@ -150,4 +150,8 @@ def discover(
                 live.append(i)
         plugins.append(cand)
     _last = _LastScan(found, resolved, plugins, tuple(live), scanned_at)
+    # The verdicts are made: what the caches keep, keep small (see Candidate.pack).
+    for kept in (found, resolved, plugins):
+        for cand in kept:
+            cand.pack()
     return DiscoveryResult(list(plugins))

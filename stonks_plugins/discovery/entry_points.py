@@ -1,22 +1,27 @@
 """Plugins installed as distributions, announced by entry points in four groups.
 
 The entry point names the plugin class (``degiro.plugin:DegiroPlugin``); the manifest ships
-inside the top-level package (``degiro/plugin_manifest.json``). It is located without
-importing anything: ``find_spec`` of a top-level package does not execute it.
+inside the top-level package (``degiro/plugin_manifest.json``). Which distributions announce
+plugins, and where their manifests are, is :mod:`stonks_plugins.installed`'s scan, which
+settings already made for ``INSTALLED_APPS`` (one scan per process); this reads and validates
+the manifests.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
 import os
-import sys
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 from ..errors import ReasonCode
+from ..installed import (
+    GROUPS,
+    InstalledEntryPoint,
+    environment_key,
+    plugin_entry_points,
+    recorded_manifest,
+)
+from ..installed import forget as forget_installed
 from ..manifest.validation import (
     MANIFEST_FILENAME,
     ManifestError,
@@ -24,101 +29,96 @@ from ..manifest.validation import (
     json_from_bytes,
     parse_manifest,
 )
-from ..plugin_files import MANIFEST_SETTING, describe, manifest_limit, read_plugin_file
-from .candidate import RAW_FROM_MANIFEST, Candidate, Problem, Source
+from ..plugin_files import MANIFEST_SETTING, describe, manifest_limit, open_regular, read_fd
+from .candidate import (
+    DIGEST_FROM_MANIFEST,
+    RAW_FROM_MANIFEST,
+    Candidate,
+    Problem,
+    Source,
+    deferred_path,
+    digest,
+)
 
-GROUPS: dict[str, str] = {
-    "stonks_overwatch.brokers": "broker",
-    "stonks_overwatch.aggregators": "aggregator",
-    "stonks_overwatch.views": "view",
-    "stonks_overwatch.middleware": "middleware",
-}
+__all__ = ["GROUPS", "forget_entry_points", "scan_entry_points"]
 
 
-def _package_dir(module: str) -> Path | None:
-    top = module.split(".", 1)[0]
+def _read(path: str, limit: int) -> tuple[bytes, int]:
+    """Bytes and mtime of a manifest: regular files only, at most the limit (one open gives
+    the stamp and the bytes, so the two agree)."""
+    fd, st = open_regular(path)
     try:
-        spec = importlib.util.find_spec(top)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
+        return read_fd(fd, st.st_size, limit, path, MANIFEST_SETTING), st.st_mtime_ns
+    finally:
+        os.close(fd)
 
 
-def _dist_manifest(dist: metadata.Distribution | None, module: str) -> Path | None:
-    """Fallback for packages find_spec cannot see: the distribution's file list."""
-    if dist is None:
-        return None
-    top = module.split(".", 1)[0]
-    for file in dist.files or ():
-        if file.name == MANIFEST_FILENAME and file.parts[0] == top:
-            return Path(str(dist.locate_file(file)))
-    return None
+def _missing(ep: InstalledEntryPoint, common: dict[str, Any]) -> Candidate:
+    return Candidate(
+        name=ep.name,
+        manifest=None,
+        raw=None,
+        fingerprint="",
+        **common,
+        problem=Problem(
+            ReasonCode.MANIFEST_UNREADABLE,
+            f"entry point '{ep.name} = {ep.value}' in group {ep.group}: the distribution "
+            f"{common['location']} ships no {MANIFEST_FILENAME} inside package '{ep.top}'",
+        ),
+    )
 
 
-def _candidate(ep: metadata.EntryPoint, group: str, index: int, limit: int) -> Candidate:
-    dist = getattr(ep, "dist", None)
-    location = f"{dist.metadata['Name']}=={dist.version}" if dist is not None else ep.value
-    common: dict[str, Any] = {
+def _common(ep: InstalledEntryPoint, rank: tuple[Any, ...]) -> dict[str, Any]:
+    """The fields every candidate of an entry point has, for the ones built by keyword."""
+    return {
         "source": Source.ENTRY_POINT,
-        "location": location,
+        "location": ep.distribution or ep.value,
         "entry_point": ep.value,
-        "group": group,
-        "rank": (0, index, ep.name),
+        "group": ep.group,
+        "rank": rank,
+        "root": deferred_path(ep.package_dir) if ep.package_dir is not None else None,
     }
-    pkg = _package_dir(ep.module)
-    path = pkg / MANIFEST_FILENAME if pkg is not None else None
-    if path is None or not path.is_file():
-        path = _dist_manifest(dist, ep.module) or path
-    if path is None or not path.is_file():  # a FIFO or a device is no manifest either
-        return Candidate(
-            name=ep.name,
-            root=pkg,
-            manifest=None,
-            raw=None,
-            fingerprint="",
-            **common,
-            problem=Problem(
-                ReasonCode.MANIFEST_UNREADABLE,
-                f"entry point '{ep.name} = {ep.value}' in group {group}: the distribution "
-                f"{location} ships no {MANIFEST_FILENAME} inside package "
-                f"'{ep.module.split('.', 1)[0]}'",
-            ),
-        )
-    _manifests_read.append(path)
+
+
+def _candidate(ep: InstalledEntryPoint, index: int, limit: int) -> Candidate:
+    rank = (0, index, ep.name)
+    group = ep.group
+    path = ep.manifest
+    if path is None:
+        return _missing(ep, _common(ep, rank))
     try:
-        data = read_plugin_file(path, limit, setting=MANIFEST_SETTING)
+        data, stamp = _read(path, limit)
+    except (FileNotFoundError, NotADirectoryError):
+        # Not in the package folder: the distribution's file list may name another place.
+        _manifests_read.append((path, -1))
+        recorded = recorded_manifest(ep)
+        if recorded is None or recorded == path:
+            return _missing(ep, _common(ep, rank))
+        path = recorded
+        try:
+            data, stamp = _read(path, limit)
+        except OSError as exc:
+            return _unreadable(ep, path, exc, _common(ep, rank))
     except OSError as exc:  # including one too large: nothing of it is kept
-        return Candidate(
-            name=ep.name,
-            root=pkg,
-            manifest=None,
-            raw=None,
-            fingerprint="",
-            **common,
-            problem=Problem(
-                ReasonCode.MANIFEST_UNREADABLE,
-                f"{path} {describe(exc)}",
-            ),
-        )
-    fingerprint = hashlib.sha256(data).hexdigest()
+        return _unreadable(ep, path, exc, _common(ep, rank))
+    _manifests_read.append((path, stamp))
+    fingerprint: str = DIGEST_FROM_MANIFEST
     raw: Any = RAW_FROM_MANIFEST
     try:
-        fast = fast_parse_manifest(data, str(path))
+        fast = fast_parse_manifest(data, path)
         if fast is None:  # the slow path decides: parse with json, check with jsonschema
-            raw = json_from_bytes(data, str(path))
-            manifest = parse_manifest(raw, str(path))
+            fingerprint = digest(data)
+            raw = json_from_bytes(data, path)
+            manifest = parse_manifest(raw, path)
         else:
             manifest = fast
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         return Candidate(
             name=ep.name,
-            root=pkg,
             manifest=None,
             raw=None,
-            fingerprint=fingerprint,
-            **common,
+            fingerprint=digest(data),
+            **_common(ep, rank),
             problem=Problem(ReasonCode.MANIFEST_UNREADABLE, f"{path}: invalid JSON: {exc}"),
         )
     except ManifestError as err:
@@ -128,11 +128,10 @@ def _candidate(ep: metadata.EntryPoint, group: str, index: int, limit: int) -> C
             raw = json.loads(data.decode("utf-8-sig"))
         return Candidate(
             name=ep.name,
-            root=pkg,
             manifest=None,
             raw=raw,
-            fingerprint=fingerprint,
-            **common,
+            fingerprint=digest(data),
+            **_common(ep, rank),
             problem=Problem(err.code, err.summary, tuple(i.as_dict() for i in err.issues)),
         )
     warnings: tuple[str, ...] = ()
@@ -147,11 +146,10 @@ def _candidate(ep: metadata.EntryPoint, group: str, index: int, limit: int) -> C
             raw = manifest.raw
         return Candidate(
             name=manifest.name,
-            root=pkg,
             manifest=None,
             raw=raw,
-            fingerprint=fingerprint,
-            **common,
+            fingerprint=digest(data),
+            **_common(ep, rank),
             problem=Problem(
                 ReasonCode.MANIFEST_INVALID,
                 f"{path}: $.plugin.type is '{manifest.type}' but the entry point is in group "
@@ -159,35 +157,57 @@ def _candidate(ep: metadata.EntryPoint, group: str, index: int, limit: int) -> C
                 ({"path": "$.plugin.type", "message": f"expected '{expected_type}'"},),
             ),
         )
-    return Candidate(
-        name=manifest.name,
-        root=pkg,
-        manifest=manifest,
-        raw=raw,
-        fingerprint=fingerprint,
+    # The entry point's name when it is the plugin's: one string kept for both, not two.
+    name = ep.name if ep.name == manifest.name else manifest.name
+    return Candidate.quick(  # the usual case, built without the dataclass's keyword calls
+        name,
+        Source.ENTRY_POINT,
+        ep.distribution or ep.value,
+        deferred_path(ep.package_dir) if ep.package_dir is not None else None,
+        manifest,
+        raw,
+        fingerprint,
+        None,
+        rank,
+        entry_point=ep.value,
+        group=group,
         warnings=warnings,
-        **common,
     )
 
 
-_manifests_read: list[Path] = []
+def _unreadable(
+    ep: InstalledEntryPoint, path: str, exc: OSError, common: dict[str, Any]
+) -> Candidate:
+    _manifests_read.append((path, _stamp(path)))
+    return Candidate(
+        name=ep.name,
+        manifest=None,
+        raw=None,
+        fingerprint="",
+        **common,
+        problem=Problem(ReasonCode.MANIFEST_UNREADABLE, f"{path} {describe(exc)}"),
+    )
+
+
+_manifests_read: list[tuple[str, int]] = []
+"""Each manifest the last scan read (or tried to), with its mtime then."""
 _last: tuple[tuple[tuple[str, int], ...], list[Candidate]] | None = None
 
 
-def _stamp(path: str | Path) -> int:
+def _stamp(path: str) -> int:
     try:
-        return os.stat(path).st_mtime_ns
+        return os.stat(path or ".").st_mtime_ns
     except OSError:
         return -1
 
 
 def _environment_key() -> tuple[tuple[str, int], ...]:
-    """What an entry-point scan depends on: every import path's folder (installing or
-    removing a distribution adds or removes its ``.dist-info`` there) and the manifests read
-    last time (an editable install's manifest can change in place)."""
+    """What an entry-point scan depends on: the import path's folders (see
+    ``installed.environment_key``), the manifests read last time (an editable install's
+    manifest can change in place), and the size limit."""
     return (
-        tuple((p, _stamp(p)) for p in sys.path if p)
-        + tuple((str(m), _stamp(m)) for m in _manifests_read)
+        environment_key()
+        + tuple((m, _stamp(m)) for m, _ in _manifests_read)
         + ((MANIFEST_SETTING, manifest_limit()),)
     )
 
@@ -195,24 +215,21 @@ def _environment_key() -> tuple[tuple[str, int], ...]:
 def forget_entry_points() -> None:
     global _last
     _last = None
+    _manifests_read.clear()
+    forget_installed()
 
 
 def scan_entry_points() -> list[Candidate]:
-    """Candidates of the installed distributions. Reading every distribution's metadata
-    costs milliseconds and happens on each refresh after a change, in every process, so the
-    result is reused while nothing it depends on changed."""
+    """Candidates of the installed distributions. The result is reused while nothing it
+    depends on changed (a refresh after a change happens in every process)."""
     global _last
     key = _environment_key()
     if _last is not None and _last[0] == key:
         return list(_last[1])
+    paths_key = environment_key()
     _manifests_read.clear()
-    found: list[Candidate] = []
-    all_eps = metadata.entry_points()
-    index = 0
     limit = manifest_limit()
-    for group in GROUPS:
-        for ep in sorted(all_eps.select(group=group), key=lambda e: e.name):
-            found.append(_candidate(ep, group, index, limit))
-            index += 1
-    _last = (_environment_key(), found)
+    found = [_candidate(ep, index, limit) for index, ep in enumerate(plugin_entry_points())]
+    # The stamps the manifests had when read: a change since then shows at the next call.
+    _last = (paths_key + tuple(_manifests_read) + ((MANIFEST_SETTING, limit),), found)
     return list(found)

@@ -76,7 +76,7 @@ class DeferredService(Deferred):
         self.plugin = plugin
         self.service_type = service_type
         self._lock = threading.Lock()
-        self._built: tuple[LoadedPlugin, Any] | None = None
+        self._built: tuple[LoadedPlugin, Any, Any] | None = None
 
     def prepare(self) -> None:
         """Start the plugin's load if nobody has (the caller's thread reads its config)."""
@@ -84,14 +84,15 @@ class DeferredService(Deferred):
 
     def resolve(self) -> Any:
         loaded = loads.acquire(self.plugin)
+        config = loaded.config  # replaced when a new config goes live: build afresh then
         built = self._built
-        if built is not None and built[0] is loaded:
-            return built[1]
+        if built is not None and built[0] is loaded and built[1] is config:
+            return built[2]
         service = serve_v1(
-            loaded.create_service(self.service_type, config=loaded.config), self.service_type
+            loaded.create_service(self.service_type, config=config), self.service_type
         )
         with self._lock:
-            self._built = (loaded, service)
+            self._built = (loaded, config, service)
         return service
 
     def __getattr__(self, name: str) -> Any:

@@ -9,6 +9,7 @@ ever waiting on it longer than the page budget.
 - :mod:`.lastgood`  each call's last good answer, shown (with its age) when a call misses;
 - :mod:`.outbox`    database writes found on plugin threads, written off the request path;
 - :mod:`.background` the per-process thread: warm-up, retries with backoff, the outbox;
+- :mod:`.push`      changes pushed over Redis pub/sub, waking that thread (the poll stays);
 - :mod:`.middleware` the Django middleware that gives each request its budget.
 
 This package imports nothing at its top so that any of its modules can be imported alone.

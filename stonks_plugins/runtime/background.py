@@ -4,8 +4,10 @@ warm and writes what plugin code's outcomes change.
 Started once per process (and again after a fork) in web and worker processes - never by
 ``manage.py`` commands - it:
 
-- refreshes the serving set every ``PLUGINS_REFRESH_INTERVAL`` seconds, so a change made
-  elsewhere is loaded before any request asks for it;
+- refreshes the serving set as soon as a change is pushed to it (:mod:`.push`: Redis
+  pub/sub, or a change committed in this process), and every ``PLUGINS_REFRESH_INTERVAL``
+  seconds whatever the push says, so a change made elsewhere is loaded before any request
+  asks for it, and a lost message only delays it to the next poll;
 - loads every served plugin as soon as it is served (each load on its own thread: one
   plugin that hangs while loading never delays another), at start and on every change;
 - retries a failed load after its backoff (exponential, with jitter - Home Assistant's
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 import os
 import queue
 import random
@@ -36,7 +39,7 @@ from ..monitoring.embedded import start_embedded_scheduler, stop_embedded_schedu
 from ..registry import plugin_registry
 from ..sandbox import SandboxError
 from ..sandbox.timeouts import Pending
-from . import budget, loads, outbox, reaper
+from . import budget, loads, outbox, push, reaper
 from .serving import serving
 
 logger = logging.getLogger(__name__)
@@ -49,12 +52,19 @@ class Background:
         self.pid: int | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._pushed = threading.Event()
         self._asked: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._retries: list[tuple[float, str]] = []
         self._retry_at: dict[str, float] = {}
         self._warm_page = False
         self.warmed = threading.Event()
         """Set once the first warm-up page of this process is done (or there was none)."""
+        self._heard = 0
+        self.caught_up = 0
+        """The newest pushed generation a refresh has run for since it was heard: unless
+        that refresh could not read the database (it logs why), this process serves every
+        change committed up to it."""
 
     @property
     def running(self) -> bool:
@@ -68,6 +78,8 @@ class Background:
             return False
         self.pid = os.getpid()
         self._stop.clear()
+        self._wake.clear()
+        self._heard = self.caught_up = 0  # a new receiver hears generations afresh
         self.warmed = threading.Event()
         outbox.background(True)
         serving.on_arrival(self._arrived)
@@ -76,6 +88,10 @@ class Background:
             target=self._loop, name="stonks-plugins-runtime", daemon=True
         )
         self._thread.start()
+        try:
+            push.start(self._changed)
+        except Exception:  # the poll still works: a push that cannot start costs only speed
+            logger.exception("plugin changes cannot be pushed to this process; polling")
         if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
             start_embedded_scheduler()  # no beat process exists on the embedded default
         logger.info("plugin runtime started in process %s", self.pid)
@@ -83,7 +99,9 @@ class Background:
 
     def stop(self, timeout: float = 2.0) -> None:
         stop_embedded_scheduler()
+        push.stop()
         self._stop.set()
+        self._wake.set()
         thread = self._thread
         if thread is not None and thread.is_alive() and thread is not threading.current_thread():
             thread.join(timeout)
@@ -96,14 +114,28 @@ class Background:
         self._thread = None
         self.pid = None
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._pushed = threading.Event()
         self._asked = queue.SimpleQueue()
         self._retries = []
         self._retry_at = {}
         self._warm_page = False
         self.warmed = threading.Event()
+        self._heard = self.caught_up = 0
         outbox.background(False)
+        # What the parent served may have changed since it was read, and this process
+        # hears of changes only once it subscribes: its first registry read looks again.
+        serving.invalidate()
 
     # -- what others tell it ---------------------------------------------------------------
+    def _changed(self, generation: int | None) -> None:
+        """A change was pushed (on the push's thread: it only raises flags)."""
+        if generation is not None:
+            self._heard = max(self._heard, generation)
+        serving.invalidate()  # a request before the next round refreshes too
+        self._pushed.set()
+        self._wake.set()
+
     def _arrived(self, names: list[str]) -> None:
         for name in names:
             self._asked.put(name)
@@ -134,14 +166,21 @@ class Background:
 
     # -- the loop -------------------------------------------------------------------------
     def _loop(self) -> None:
-        last_refresh = 0.0
+        last_refresh = -math.inf  # the first round refreshes, whatever the interval
         warming = False
         while not self._stop.is_set():
             try:
                 now = time.monotonic()
-                if now - last_refresh >= float(plugin_settings.REFRESH_INTERVAL):
+                pushed = self._pushed.is_set()
+                if pushed or now - last_refresh >= float(plugin_settings.REFRESH_INTERVAL):
+                    # Cleared before the refresh starts: a push that comes meanwhile is
+                    # either read by this refresh or causes the next one.
+                    self._pushed.clear()
+                    heard = self._heard
                     last_refresh = now
-                    serving.refresh()
+                    serving.refresh(force=pushed)
+                    if pushed:
+                        self.caught_up = max(self.caught_up, heard)
                 self._begin_asked()
                 self._begin_due(now)
                 if self._warm_page:
@@ -159,7 +198,8 @@ class Background:
                 logger.exception("plugin runtime round failed")
             finally:
                 connections.close_all()
-            self._stop.wait(TICK)
+            self._wake.wait(TICK)
+            self._wake.clear()
 
     def _begin_asked(self) -> None:
         while True:

@@ -21,12 +21,18 @@ without arguments in a request starts the same call on every other broker that o
 service, at once; each broker's call then only waits for its own job, and all of them share
 one deadline. Calls that a request started and never collected leave their answer as the
 last good one; nothing is lost.
+
+A v2 consumer (``get_service_v2``) gets the same front in v2 (:meth:`BoundedService.as_v2`):
+its calls take the same lane, deadline and middleware chain, but reach the plugin's own v2
+service, so the ``Decimal`` money a v2 plugin made arrives digit for digit (the v1 front
+would have turned it into floats and back). The two versions' answers are kept apart.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 from stonks_overwatch.core.factory import BrokerFactory
@@ -34,11 +40,14 @@ from stonks_overwatch.core.registry import BrokerRegistry
 from stonks_overwatch.core.service_types import ServiceType
 
 from ..base import ServiceCall
+from ..compat_adapters import VERSIONS, CompatibilityAdapter, Front
 from ..errors import ReasonCode
 from ..hosting.middleware import run_chain, served_chain
 from ..legacy.bridge import DeferredService
 from ..registry import SERVICE_INTERFACES
 from ..sandbox import SandboxError
+from ..sandbox.process import implementing
+from ..versioning import V1, V2
 from . import budget, lanes, lastgood, outbox
 
 logger = logging.getLogger(__name__)
@@ -72,13 +81,40 @@ def _materialise(value: Any) -> Any:
     return value
 
 
-class BoundedService:
+class BoundedService(Front):
     """Stands for a broker service; every public method is a bounded call on its lane."""
+
+    _version = V1
+    """Which version of the service's interface this front serves (see :class:`_BoundedV2`)."""
 
     def __init__(self, broker: str, service_type: ServiceType, service: Any) -> None:
         self._broker = broker
         self._type = service_type
         self._service = service
+        # Answers are remembered and shared per version: v1 and v2 methods have one name.
+        major = self._version.major
+        self._space = service_type.value if major == 1 else f"{service_type.value}@{major}"
+
+    def as_v1(self) -> Any:
+        if self._version == V1:
+            return self
+        return BoundedService(self._broker, self._type, self._service)
+
+    def as_v2(self) -> Any:
+        """This service as a v2 consumer gets it, on the same lane; a type without a v2
+        interface (authentication, update) is served in v1."""
+        pair = VERSIONS.get(self._type)
+        if pair is None or self._version == V2:
+            return self
+        return _v2_front(pair.v2)(self._broker, self._type, self._service)
+
+    def _target(self, service: Any) -> Any:
+        """What the plugin's method is looked up on (on the lane: it may resolve the load)."""
+        return service
+
+    def _peer(self, service: Any) -> Any:
+        """Another broker's front in this front's version (for the fan-out)."""
+        return service
 
     @property
     def wrapped(self) -> Any:
@@ -107,7 +143,7 @@ class BoundedService:
     # -- one call --------------------------------------------------------------------------
     def _call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         scope = budget.current()
-        key = (self._type.value, method, lastgood.args_key(args, kwargs))
+        key = (self._space, method, lastgood.args_key(args, kwargs))
         pending = scope.pending.pop((self._broker, key), None) if scope is not None else None
         if pending is None:
             if scope is not None and key[2] == _NO_ARGS and (key[:2]) not in scope.fanned:
@@ -146,15 +182,15 @@ class BoundedService:
         if isinstance(service, DeferredService):
             service.prepare()  # begin its load from this thread, which reads its config
         chain = served_chain()
-        broker, stype = self._broker, self._type
+        broker, stype, version = self._broker, self._type, self._version
         remember = key[2] is not None
         since = lastgood.epoch(broker)
 
         def job() -> Any:
             with budget.inherit(scope):
-                target = getattr(service, method)
+                target = getattr(self._target(service), method)
                 value = run_chain(
-                    ServiceCall(broker, stype, method, args, kwargs),
+                    ServiceCall(broker, stype, method, args, kwargs, version),
                     lambda: _materialise(target(*args, **kwargs)),
                     chain,
                 )
@@ -195,7 +231,8 @@ class BoundedService:
             except Exception:  # the aggregator will meet (and report) the same failure
                 continue
             if isinstance(service, BoundedService):
-                scope.pending[(other, key)] = service._start(method, (), {}, key)
+                peer = self._peer(service)
+                scope.pending[(other, key)] = peer._start(method, (), {}, key)
 
     def _bounded(self, read: Any, operation: str) -> Any:
         """A data attribute of the service, read on its lane (reading may load it)."""
@@ -203,7 +240,39 @@ class BoundedService:
         return call.wait(budget.deadline(), budget.limit())
 
     def __repr__(self) -> str:
-        return f"<BoundedService {self._broker}:{self._type.value} {self._service!r}>"
+        what = f"{self._broker}:{self._type.value}@{self._version.major}"
+        return f"<BoundedService {what} {self._service!r}>"
+
+
+class _BoundedV2(BoundedService):
+    """The v2 front: the plugin's v2 service when it implements v2 (its records untouched),
+    else its v1 service through ``V1ToV2Adapter``. Built per interface by :func:`_v2_front`,
+    so ``isinstance(front, PortfolioServiceV2)`` holds as it did for the adapter."""
+
+    _version = V2
+
+    def __init__(self, broker: str, service_type: ServiceType, service: Any) -> None:
+        super().__init__(broker, service_type, service)
+
+    def _target(self, service: Any) -> Any:
+        return CompatibilityAdapter.adapt_v1_to_v2(service, self._type)
+
+    def _peer(self, service: Any) -> Any:
+        return service.as_v2()
+
+
+@functools.cache
+def _v2_front(interface: type) -> type[_BoundedV2]:
+    cls: type[_BoundedV2] = implementing(_BoundedV2, interface, _bounded_method)
+    return cls
+
+
+def _bounded_method(name: str) -> Callable[..., Any]:
+    def method(self: BoundedService, *args: Any, **kwargs: Any) -> Any:
+        return self._call(name, args, kwargs)
+
+    method.__name__ = name
+    return method
 
 
 def wrap_service(broker: str, service_type: ServiceType, service: Any) -> Any:

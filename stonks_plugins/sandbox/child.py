@@ -69,6 +69,7 @@ from ..compat_adapters import implemented_interface
 from ..discovery.candidate import Candidate
 from ..errors import PluginError, ReasonCode
 from ..health import HealthStatus
+from ..import_report import plain as plain_report
 from ..loaded import LoadedPlugin, load_in_process, unload_in_process
 from ..versioning import interface_version_of
 from .boundary import PluginSandbox
@@ -79,6 +80,9 @@ OP_HEALTH = 1
 OP_METRICS = 2
 OP_PING = 3
 OP_SHUTDOWN = 4
+OP_REPORT = 5
+"""Read a service's ``import_report``: ``(OP_REPORT, service type, config)``; the reply is
+the report as plain data (the plugin's report object stays here), or None."""
 
 EXIT_OUT_OF_MEMORY = 97
 """Exit status of a child that hit its memory limit and reported it before exiting."""
@@ -369,6 +373,8 @@ class _Server:
                     result = self._health()
                 elif op == OP_METRICS:
                     result = self._metrics()
+                elif op == OP_REPORT:
+                    result = self._import_report(msg[1], msg[2])
                 elif op == OP_SHUTDOWN:
                     self._shutdown(send, dumps)
                     return
@@ -424,6 +430,10 @@ class _Server:
         if method.startswith("_"):
             raise AttributeError(f"'{method}' is private: only public service methods are called")
         return getattr(self._service(stype, config), method)(*args, **kwargs)
+
+    def _import_report(self, stype: str, config: dict[str, Any] | None) -> Any:
+        """The service's report, made plain here: the plugin's objects stay in the child."""
+        return plain_report(getattr(self._service(stype, config), "import_report", None))
 
     def _health(self) -> Any:
         instance = self.loaded.instance

@@ -8,8 +8,9 @@ limits can: it dies alone, the host reports why, and the plugin gets a fresh pro
 The parts
 ---------
 - :class:`ProcessHost` (this module) owns one child per plugin: ``start``, ``call``,
-  ``health_check``, ``metrics``, ``service_proxy``, ``close``; ``pid``, ``alive``,
-  ``restarts``, ``crashes``, ``interface_versions`` and ``status()`` for events and metrics.
+  ``health_check``, ``metrics``, ``import_report``, ``service_proxy``, ``close``; ``pid``,
+  ``alive``, ``restarts``, ``crashes``, ``interface_versions`` and ``status()`` for events and
+  metrics.
 - :func:`stonks_plugins.sandbox.child.serve` is the child: limits, the same loading code
   path as in-process (``PluginRegistry.register`` + ``load``), then a request loop.
 
@@ -147,6 +148,7 @@ from .child import (
     OP_HEALTH,
     OP_METRICS,
     OP_PING,
+    OP_REPORT,
     OP_SHUTDOWN,
     PROTOCOL,
     ChildSpec,
@@ -646,7 +648,34 @@ class ProcessHost:
         built with; ``None`` keeps the instance the child has (built with defaults if none).
         """
         stype: str = service_type.value if isinstance(service_type, ServiceType) else service_type
-        operation = f"{stype}.{method}"
+        return self._on_service(
+            stype,
+            f"{stype}.{method}",
+            config,
+            lambda sent: (OP_CALL, stype, method, args, kwargs, sent),
+        )
+
+    def import_report(
+        self, service_type: ServiceType | str, config: dict[str, Any] | Any | None = None
+    ) -> dict[str, Any] | None:
+        """The ``import_report`` of the plugin's ``service_type`` service in the child - the
+        instance :meth:`call` uses, so it holds what the last calls read - as plain data made
+        in the child (``stonks_plugins.import_report.plain``); None when it keeps none."""
+        stype: str = service_type.value if isinstance(service_type, ServiceType) else service_type
+        report: dict[str, Any] | None = self._on_service(
+            stype, f"{stype}.import_report", config, lambda sent: (OP_REPORT, stype, sent)
+        )
+        return report
+
+    def _on_service(
+        self,
+        stype: str,
+        operation: str,
+        config: dict[str, Any] | Any | None,
+        request: Callable[[dict[str, Any] | None], tuple[Any, ...]],
+    ) -> Any:
+        """Send ``request(config to send)`` about the ``stype`` service instance; the config
+        goes along only when it differs from what that instance was built with."""
         if config is not None and not isinstance(config, dict):
             config = config.to_dict()
         with self._locked(operation):
@@ -657,9 +686,7 @@ class ProcessHost:
             ):
                 send_config = dict(config)
             try:
-                result = self._request(
-                    (OP_CALL, stype, method, args, kwargs, send_config), operation
-                )
+                result = self._request(request(send_config), operation)
             except ProcessCallError:
                 self._sent_config.pop(stype, None)  # the instance may not have been built
                 raise

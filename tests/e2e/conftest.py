@@ -165,6 +165,7 @@ class Stack:
         self.tmp = tmp
         self.procs: list[subprocess.Popen[bytes]] = []
         self.base_url = ""
+        self.gunicorn_pid = 0
         self.celery_pid: int | None = None
         self._client_app: Any = None
 
@@ -187,15 +188,19 @@ class Stack:
         rows = json.loads(self.manage("plugins", "list", "--json").stdout)
         return {r["name"]: r for r in rows}
 
-    def start_gunicorn(self, workers: int = 2, pid_header: bool = False) -> str:
-        """``pid_header``: each response carries ``X-Worker-Pid`` (see ``Session.get_pid``)."""
+    def start_gunicorn(
+        self, workers: int = 2, pid_header: bool = False, preload: bool = False
+    ) -> str:
+        """``pid_header``: each response carries ``X-Worker-Pid`` (see ``Session.get_pid``);
+        ``preload``: the master imports the application (and starts its runtime) before it
+        forks the workers. The master's pid is ``gunicorn_pid``."""
         port = _free_port()
         log = open(self.tmp / "gunicorn.log", "wb")  # noqa: SIM115 - closed with the process
-        extra: list[str] = []
+        extra: list[str] = ["--preload"] if preload else []
         if pid_header:
             conf = self.tmp / "gunicorn_pid_header.py"
             conf.write_text(PID_HEADER_CONF)
-            extra = ["-c", str(conf)]
+            extra += ["-c", str(conf)]
         proc = subprocess.Popen(
             [
                 str(BIN / "gunicorn"),
@@ -216,6 +221,7 @@ class Stack:
             stderr=subprocess.STDOUT,
         )
         self.procs.append(proc)
+        self.gunicorn_pid = proc.pid
         self.base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -1,6 +1,8 @@
 """csv-broker reads any CSV through the column mapping in its config: the shipped sample with
 the defaults, a German semicolon file with decimal commas and its own words for the kinds, a
-file without a header; bad rows are reported with file, line and reason.
+file without a header, a Latin-1 file; bad rows are reported with file, line and reason, a
+kind the config does not map is reported and changes nothing, and every row of every file
+has exactly one outcome.
 
 Expected totals are worked out by hand from the rows written here."""
 
@@ -15,6 +17,7 @@ from stonks_plugins.config.schema import config_schema
 from stonks_plugins.config.system import flatten
 from stonks_plugins.config.validation import validate_config
 from stonks_plugins.health import Health
+from stonks_plugins.sdk import BadHeader, Outcome
 
 from . import line_of, load_plugin, manifest_of, write
 
@@ -136,24 +139,46 @@ def test_german_portfolio(german) -> None:  # type: ignore[no-untyped-def]
 def test_german_bad_rows_are_reported(german) -> None:  # type: ignore[no-untyped-def]
     service = cb.services.TransactionService(config=german)
     assert len(service.get_transactions()) == 3
-    assert service.import_report == [
+    assert [(r.file, r.line, r.rule, r.reason) for r in service.import_report] == [
         (
             "umsaetze.csv",
             line_of(GERMAN, "31.13.2025"),
-            "not a date in the format '%d.%m.%Y': '31.13.2025'",
+            "bad_date",
+            "not a date (expected DD.MM.YYYY): '31.13.2025'",
         ),
         (
             "umsaetze.csv",
             line_of(GERMAN, "Tausch"),
+            "unknown_kind",
             "unknown kind 'Tausch': expected one of buy, sell, deposit, withdrawal, dividend, "
-            "dividend_tax, fee (map your file's words to them in settings.kinds)",
+            "dividend_tax, fee (map your file's words to them in settings.kinds); not applied",
         ),
-        ("umsaetze.csv", line_of(GERMAN, "03.04.2025"), "a buy without a quantity"),
+        (
+            "umsaetze.csv",
+            line_of(GERMAN, "03.04.2025"),
+            "missing_value",
+            "a buy without a quantity",
+        ),
     ]
     status = _plugin(german).health_check()
     assert status.status is Health.DEGRADED
-    assert status.details["issues"] == 3
-    assert status.details["first_issues"][0].startswith("umsaetze.csv line 9: not a date")
+    assert status.details["reported"] == 3
+    assert status.details["first_reported"][0].startswith("umsaetze.csv line 9: not a date")
+    assert status.message.startswith("3 row(s) reported: umsaetze.csv line 9: not a date")
+
+
+def test_german_every_row_has_one_outcome(german) -> None:  # type: ignore[no-untyped-def]
+    service = cb.services.AccountService(config=german)
+    service.get_account_overview()
+    assert service.import_report.as_dict()["files"] == {
+        "umsaetze.csv": {
+            "rows": len(GERMAN),
+            "understood": 7,
+            "skipped": {"blank": 1, "header": 1},
+            "reported": 3,
+        }
+    }
+    assert service.import_report.complete
 
 
 def test_german_dividends_fees_deposits(german) -> None:  # type: ignore[no-untyped-def]
@@ -216,7 +241,7 @@ def test_file_without_header_mapped_by_position(tmp_path: Path) -> None:
 def test_mapping_that_does_not_fit_the_file(tmp_path: Path) -> None:
     write(tmp_path / "a.csv", ["When,What,Amount", "2025-01-02,deposit,500"])
     config = cb.config.CsvBrokerConfig(import_folder=str(tmp_path))
-    with pytest.raises(cb.reader.ExportFormatError, match=r"columns\.date names the column 'Date'"):
+    with pytest.raises(BadHeader, match=r"^a\.csv line 1: columns\.date names the column 'Date'"):
         cb.services.DepositService(config=config).get_cash_deposits()
     assert _plugin(config).health_check().status is Health.UNHEALTHY
     fitting = cb.config.CsvBrokerConfig.from_dict(
@@ -252,11 +277,58 @@ def test_config_as_the_host_builds_it(tmp_path: Path) -> None:
     assert cb.services.settings_of({"import_folder": str(tmp_path)}).import_folder == str(tmp_path)
 
 
-def test_numbers() -> None:
-    parse = cb.reader.parse_number
-    assert parse("1.234,56", ",") == parse("1,234.56", ".") == Decimal("1234.56")
-    assert parse("€ 12,50", ",") == Decimal("12.50")
-    assert parse("(3.10)", ".") == Decimal("-3.10")
-    assert parse(" ", ".") is None
-    with pytest.raises(cb.reader.RowError):
-        parse("twelve", ".")
+def test_an_unknown_kind_is_reported_and_not_applied(tmp_path: Path) -> None:
+    lines = [
+        "Date,Kind,Symbol,Name,Quantity,Price,Amount,Fee,Currency",
+        "2025-01-02,Deposit,,Bank transfer,,,5000.00,,EUR",
+        "2025-01-06,Buy,VWCE,Sample All-World ETF,20,120.50,2410.00,2.00,EUR",
+    ]
+    unknown = "2025-02-01,Spin-off,NEWCO,New Co,5,10.00,50.00,1.00,EUR"
+    nothing = "2025-02-02,Notice,,Annual report,,,,,EUR"
+    write(tmp_path / "without" / "t.csv", lines)
+    write(tmp_path / "with" / "t.csv", [*lines, unknown, nothing])
+
+    def everything(folder: Path) -> tuple:  # type: ignore[type-arg]
+        config = cb.config.CsvBrokerConfig(import_folder=str(folder))
+        return (
+            cb.services.PortfolioService(config=config).get_portfolio(),
+            cb.services.PortfolioService(config=config).get_portfolio_total(),
+            cb.services.TransactionService(config=config).get_transactions(),
+            cb.services.FeeService(config=config).get_fees(),
+            cb.services.DepositService(config=config).get_cash_deposits(),
+            cb.services.DividendService(config=config).get_dividends(),
+        )
+
+    assert everything(tmp_path / "with") == everything(tmp_path / "without")
+    config = cb.config.CsvBrokerConfig(import_folder=str(tmp_path / "with"))
+    service = cb.services.FeeService(config=config)
+    service.get_fees()
+    report = service.import_report
+    assert [(r.line, r.rule) for r in report] == [(4, "unknown_kind")]
+    assert report.outcome_of("t.csv", 5) is not None
+    assert report.outcome_of("t.csv", 5).outcome is Outcome.SKIPPED  # type: ignore[union-attr]
+    assert report.counts() == {"understood": 2, "skipped": 2, "reported": 1}
+    assert _plugin(config).health_check().status is Health.DEGRADED
+
+
+def test_a_latin1_file_and_exact_quantities(tmp_path: Path) -> None:
+    """The default encoding reads UTF-8 and falls back to Latin-1; numbers stay exact."""
+    write(
+        tmp_path / "t.csv",
+        [
+            "Date,Kind,Symbol,Name,Quantity,Price,Amount,Fee,Currency",
+            "2025-01-02,Deposit,,Überweisung,,,100.00,,EUR",
+            "2025-01-03,Buy,BTC,Bitcoin,0.010713949999999999,93330,1000.00,,EUR",
+        ],
+        encoding="iso-8859-1",
+    )
+    config = cb.config.CsvBrokerConfig(import_folder=str(tmp_path))
+    deposits = cb.services.DepositService(config=config).get_cash_deposits()
+    assert [d.description for d in deposits] == ["Überweisung"]
+    data = cb.services.load(config)
+    assert data.records[1].quantity == Decimal("0.010713949999999999")
+    strict = cb.config.CsvBrokerConfig(import_folder=str(tmp_path), encoding="utf-8")
+    status = _plugin(strict).health_check()
+    assert status.status is Health.UNHEALTHY
+    assert status.message.startswith("t.csv: not utf-8 text")
+    assert status.message.endswith("set settings.encoding")

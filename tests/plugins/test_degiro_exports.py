@@ -1,18 +1,20 @@
 """degiro-broker reads DeGiro's own exports: localised headers mapped by position, decimal
-commas, the three Transactions.csv layouts, Account.csv classification, BOM, blank and
-continuation lines, Latin-1 files; a bad row is reported with file, line and reason.
+commas, the three Transactions.csv layouts, both Portfolio.csv variants, BOM, blank and
+continuation lines, Latin-1 files; a bad row is reported with file, line and reason, and the
+services hand out exact money (``Decimal`` with the digits of the file).
 
 Expected totals are worked out by hand from the rows written here."""
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from stonks_plugins.compat_adapters import SERVICE_INTERFACES_V2, CompatibilityAdapter
 from stonks_plugins.health import Health
+from stonks_plugins.sdk import MissingFile, Money
 
 from . import line_of, load_plugin, manifest_of, write
 
@@ -115,14 +117,22 @@ def _config(folder: Path):  # type: ignore[no-untyped-def]
     return dg.config.DegiroConfig(import_folder=str(folder))
 
 
-def _total(values) -> float:  # type: ignore[no-untyped-def]
-    return round(sum(values), 2)
-
-
 def _plugin(config: object | None):  # type: ignore[no-untyped-def]
     plugin = dg.plugin.DegiroPlugin(manifest_of("degiro-broker"))
     plugin.config = config
     return plugin
+
+
+def _sum(moneys) -> Decimal:  # type: ignore[no-untyped-def]
+    return sum((m.amount for m in moneys), Decimal(0))
+
+
+def eur(text: str) -> Money:
+    return Money(Decimal(text), "EUR")
+
+
+def _reported(report) -> list[tuple[str, int, str, str]]:  # type: ignore[no-untyped-def]
+    return [(o.file, o.line, o.rule, o.reason) for o in report.reported_rows()]
 
 
 # --- the shipped samples -----------------------------------------------------------------------
@@ -132,11 +142,10 @@ def test_samples_totals() -> None:
     portfolio = dg.services.PortfolioService(config=dg.config.DegiroConfig())
     total = portfolio.get_portfolio_total()
     # Portfolio.csv's "Value in EUR": 1035.20 + 714.65 + 760.80 + 399.04.
-    assert total.total_value == pytest.approx(2909.69)
-    assert total.total_cash == pytest.approx(1405.48)
+    assert total.total_value == eur("2909.69")
+    assert total.total_cash == eur("1405.48")
     # iDEAL 3000 + iDEAL 1500 - withdrawal 300; the reservation pair does not count.
-    assert total.total_deposits == pytest.approx(4200.00)
-    assert total.currency == "EUR"
+    assert total.total_deposits == eur("4200.00")
     assert [e.symbol for e in portfolio.get_portfolio()] == [
         "IE0000000002",
         "US0000000001",
@@ -144,22 +153,32 @@ def test_samples_totals() -> None:
         "DE0000000004",
     ]
     dividends = dg.services.DividendService().get_dividends()
-    by_currency: dict[str, float] = {}
+    net: dict[str, Decimal] = {}
     for d in dividends:
-        by_currency[d.currency] = by_currency.get(d.currency, 0) + d.amount + d.taxes
-    assert by_currency == pytest.approx({"EUR": 16.50 - 2.48, "USD": 3.60 - 0.54})
+        taxes = d.taxes.amount if d.taxes else Decimal(0)
+        net[d.amount.currency] = net.get(d.amount.currency, Decimal(0)) + d.amount.amount + taxes
+    assert net == {"EUR": Decimal("14.02"), "USD": Decimal("3.06")}
     fees = dg.services.FeeService().get_fees()
     # Five trade fees (1 + 2 + 2 + 2 + 1), the 2025 connection fee 2.50, AutoFX 1.73.
-    assert _total(f.amount for f in fees) == pytest.approx(-(8.00 + 2.50 + 1.73))
+    assert _sum(f.amount for f in fees) == Decimal("-12.23")
     transactions = dg.services.TransactionService().get_transactions()
     assert len(transactions) == 6
-    assert _total(t.total for t in transactions) == pytest.approx(
-        506.00 - 693.85 - 420.40 - 289.80 - 436.70 - 1474.00
-    )
+    assert _sum(t.total for t in transactions) == Decimal("506.00") - Decimal("693.85") - Decimal(
+        "420.40"
+    ) - Decimal("289.80") - Decimal("436.70") - Decimal("1474.00")
     account = dg.services.AccountService().get_account_overview()
-    assert account.cash == pytest.approx(1405.48)
+    assert account.cash == eur("1405.48")
     assert account.extra["source"] == "sample"
     assert _plugin(None).health_check().status is Health.HEALTHY
+
+
+def test_the_legacy_pages_see_the_same_figures_through_api_v1() -> None:
+    """The services are API v2; the v1 pages get them through the compatibility adapter."""
+    service = dg.services.PortfolioService(config=dg.config.DegiroConfig())
+    v1 = CompatibilityAdapter.adapt_v2_to_v1(service, "portfolio")
+    total = v1.get_portfolio_total()
+    assert (total.total_value, total.total_cash, total.currency) == (2909.69, 1405.48, "EUR")
+    assert [e.shares for e in v1.get_portfolio()] == [10.0, 4.0, 30.0, 8.0]
 
 
 # --- a Dutch export set -----------------------------------------------------------------------
@@ -168,23 +187,29 @@ def test_samples_totals() -> None:
 def test_dutch_portfolio_and_cash(dutch: Path) -> None:
     service = dg.services.PortfolioService(config=_config(dutch))
     total = service.get_portfolio_total()
-    assert total.total_value == pytest.approx(517.60 + 714.65)
-    assert total.total_cash == pytest.approx(1234.56)
+    assert total.total_value == eur("517.60") + eur("714.65")
+    assert total.total_cash == eur("1234.56")
     # storting 3000 + storting 500 - terugstorting 250: the reservations and the cash sweep
     # are not money in or out.
-    assert total.total_deposits == pytest.approx(3250.00)
+    assert total.total_deposits == eur("3250.00")
     entries = service.get_portfolio()
-    assert [(e.name, e.shares, e.price, e.currency) for e in entries] == [
-        ("SAMPLE WORLD ETF", 5.0, 103.52, "EUR"),
-        ("EXAMPLE TECH CORP", 4.0, 195.10, "USD"),
+    assert [(e.name, e.shares, e.price) for e in entries] == [
+        ("SAMPLE WORLD ETF", Decimal(5), Money(Decimal("103.5200"), "EUR")),
+        ("EXAMPLE TECH CORP", Decimal(4), Money(Decimal("195.1000"), "USD")),
     ]
-    assert service.import_report == [
-        ("Portfolio.csv", 5, "the local value is missing"),
-        ("Transactions.csv", line_of(NL_TRANSACTIONS, "veel"), "not a number: 'veel'"),
+    assert _reported(service.import_report) == [
+        ("Portfolio.csv", 5, "missing_value", "the local value is empty"),
+        (
+            "Transactions.csv",
+            line_of(NL_TRANSACTIONS, "veel"),
+            "bad_number",
+            "not a number: 'veel'",
+        ),
         (
             "Account.csv",
             line_of(NL_ACCOUNT, "99-04-2025"),
-            "not a date (expected DD-MM-YYYY): '99-04-2025'",
+            "bad_date",
+            "not a date (expected DD-MM-YYYY or YYYY-MM-DD): '99-04-2025'",
         ),
     ]
 
@@ -193,46 +218,54 @@ def test_dutch_transactions(dutch: Path) -> None:
     service = dg.services.TransactionService(config=_config(dutch))
     transactions = service.get_transactions()
     assert [(t.date.isoformat(), t.kind, t.quantity) for t in transactions] == [
-        ("2025-06-03", "sell", 10.0),
-        ("2025-03-12", "buy", 4.0),
-        ("2025-01-07", "buy", 15.0),
+        ("2025-06-03", "sell", 10),
+        ("2025-03-12", "buy", 4),
+        ("2025-01-07", "buy", 15),
     ]
     tech = transactions[1]
-    assert (tech.price, tech.currency, tech.total) == (187.25, "USD", -693.85)
-    assert tech.fees == pytest.approx(-1.73 - 2.00)  # AutoFX and the transaction fee
-    assert _total(t.total for t in transactions) == pytest.approx(1013.00 - 693.85 - 1474.00)
-    assert len(service.import_report) == 1
-    assert service.import_report[0].file == "Transactions.csv"
+    # The price in the product's currency; the total and fees in the account currency, with
+    # the digits of the file.
+    assert (tech.price, tech.total) == (Money(Decimal("187.2500"), "USD"), eur("-693.85"))
+    assert tech.fees == eur("-3.73")  # AutoFX 1.73 and the transaction fee 2.00
+    assert _sum(t.total for t in transactions) == Decimal("1013.00") - Decimal("693.85") - Decimal(
+        "1474.00"
+    )
+    assert [o.file for o in service.import_report.reported_rows()].count("Transactions.csv") == 1
 
 
 def test_dutch_deposits(dutch: Path) -> None:
     deposits = dg.services.DepositService(config=_config(dutch)).get_cash_deposits()
     assert [(d.date.isoformat(), d.amount) for d in deposits] == [
-        ("2025-06-30", -250.00),
-        ("2025-06-02", 500.00),
-        ("2025-01-06", 3000.00),
+        ("2025-06-30", eur("-250.00")),
+        ("2025-06-02", eur("500.00")),
+        ("2025-01-06", eur("3000.00")),
     ]
 
 
 def test_dutch_dividends_net_of_tax(dutch: Path) -> None:
     dividends = dg.services.DividendService(config=_config(dutch)).get_dividends()
-    net: dict[str, float] = {}
+    net: dict[str, Decimal] = {}
     for d in dividends:
-        net[d.currency] = round(net.get(d.currency, 0) + d.amount + d.taxes, 2)
+        taxes = d.taxes.amount if d.taxes else Decimal(0)
+        net[d.amount.currency] = net.get(d.amount.currency, Decimal(0)) + d.amount.amount + taxes
     # EUR: 16.50 - 2.48 (VOORBEELD) + 4.00 (Kapitaalsuitkering) + 0.50 refund of NL tax.
     # USD: 3.60 - 0.54.
-    assert net == {"EUR": 18.52, "USD": 3.06}
+    assert net == {"EUR": Decimal("18.52"), "USD": Decimal("3.06")}
     voorbeeld = next(d for d in dividends if d.date.isoformat() == "2025-04-28")
-    assert (voorbeeld.amount, voorbeeld.taxes, voorbeeld.symbol) == (16.50, -2.48, "NL0000000003")
+    assert (voorbeeld.amount, voorbeeld.taxes, voorbeeld.symbol) == (
+        eur("16.50"),
+        eur("-2.48"),
+        "NL0000000003",
+    )
     refund = next(d for d in dividends if d.date.isoformat() == "2025-05-20")
-    assert (refund.amount, refund.taxes) == (0.0, 0.50)
+    assert (refund.amount, refund.taxes) == (eur("0"), eur("0.50"))
 
 
 def test_dutch_fees(dutch: Path) -> None:
     fees = dg.services.FeeService(config=_config(dutch)).get_fees()
     # Trade fees 1.00 + 2.00 + 1.00, transaction tax 0.75, connection fees 2.50 (2025) and
     # 2.50 (2024, its description joined from a continuation line), AutoFX 1.73.
-    assert _total(f.amount for f in fees) == pytest.approx(-(4.00 + 0.75 + 5.00 + 1.73))
+    assert _sum(f.amount for f in fees) == Decimal("-11.48")
     descriptions = {f.description for f in fees}
     assert "DEGIRO Exchange Connection Fee 2024 (Euronext Amsterdam - EAM)" in descriptions
     assert "Transactiebelasting" in descriptions
@@ -242,98 +275,52 @@ def test_dutch_fees(dutch: Path) -> None:
 
 def test_dutch_account_overview(dutch: Path) -> None:
     overview = dg.services.AccountService(config=_config(dutch)).get_account_overview()
-    assert overview.cash == pytest.approx(1234.56)
-    assert overview.currency == "EUR"
+    assert overview.cash == eur("1234.56")
     assert overview.extra["interest_EUR"] == "0.07"  # 0.12 received, 0.05 charged
     assert overview.extra["balance_EUR"] == "1000.00"  # the newest statement row
     assert overview.extra["balance_USD"] == "0.00"
-    assert overview.extra["skipped_rows"] == "3"
+    assert overview.extra["reported_rows"] == "3"
     assert overview.extra["source"] == "import"
 
 
-def test_classification_of_the_dutch_statement(dutch: Path) -> None:
-    parsed = dg.exports.parse_account(dutch / "Account.csv")
-    kinds = [dg.classify.classify(row).value for row in parsed.rows]
-    assert kinds == [
-        "deposit",
-        "cash_sweep",
-        "balance_only",
-        "interest",
-        "interest",
-        "money_market",
-        "fee",
-        "trade",
-        "deposit",
-        "dividend_tax",
-        "fx",
-        "fx",
-        "dividend_tax",
-        "dividend",
-        "dividend_tax",
-        "dividend",
-        "dividend",
-        "transaction_tax",
-        "fee",
-        "fx",
-        "fx",
-        "trade",
-        "connection_fee",
-        "connection_fee",
-        "fee",
-        "trade",
-        "deposit",
-        "reservation",
-        "reservation",
+def test_what_became_of_each_row_of_the_dutch_statement(dutch: Path) -> None:
+    service = dg.services.DepositService(config=_config(dutch))
+    service.get_cash_deposits()
+    outcomes = [(str(o.outcome), o.rule) for o in service.import_report.outcomes("Account.csv")]
+    assert outcomes == [
+        ("skipped", "header"),
+        ("understood", ""),  # flatex terugstorting
+        ("skipped", "cash_sweep"),
+        ("skipped", "cash_sweep"),  # its balance-only partner
+        ("understood", ""),  # interest income
+        ("understood", ""),  # interest charged
+        ("skipped", "money_market"),
+        ("understood", ""),  # the sale's fee
+        ("skipped", "in_transactions"),  # the sale: counted from Transactions.csv
+        ("understood", ""),  # iDEAL storting
+        ("understood", ""),  # dividend tax refund
+        ("skipped", "fx_conversion"),  # the dividend's conversion
+        ("skipped", "fx_conversion"),
+        ("understood", ""),
+        ("understood", ""),
+        ("understood", ""),
+        ("understood", ""),
+        ("understood", ""),  # Kapitaalsuitkering
+        ("reported", "bad_date"),
+        ("understood", ""),  # Transactiebelasting
+        ("understood", ""),
+        ("skipped", "fx_leg"),  # the trade's conversion, its order counted
+        ("skipped", "fx_leg"),
+        ("skipped", "in_transactions"),
+        ("understood", ""),  # connection fee 2025
+        ("understood", ""),  # connection fee 2024, its continuation line joined
+        ("understood", ""),
+        ("skipped", "in_transactions"),
+        ("understood", ""),  # iDEAL storting
+        ("skipped", "reservation"),
+        ("skipped", "reservation"),
+        ("skipped", "blank"),
     ]
-    assert parsed.language == "nl"
-
-
-@pytest.mark.parametrize(
-    ("description", "change", "kind"),
-    [
-        ("Buy 5 Foo Inc@21.31 USD (US0000000007)", "-106.55", "trade"),
-        ("Kauf 5 Foo Inc@21,31 EUR (US0000000007)", "-106,55", "trade"),
-        ("PRODUCTWIJZIGING : Koop 10 @ 0 EUR", "0,00", "corporate_action"),
-        ("WIJZIGING ISIN: Verkoop 10 @ 0 EUR", "0,00", "corporate_action"),
-        ("DEGIRO Transaction Fee", "-0.50", "fee"),
-        ("ADR/GDR Pass-Through Fee", "-0.06", "fee"),
-        ("DEGIRO Exchange Connection Fee 2024 (Nasdaq - NDQ)", "-2.50", "connection_fee"),
-        ("Fund Distribution", "1.20", "dividend"),
-        ("Dividend Tax", "-0.30", "dividend_tax"),
-        ("Teruggave NL Dividend Tax", "0,30", "dividend_tax"),
-        ("FX Credit", "10.00", "fx"),
-        ("FX Debit", "-11.00", "fx"),
-        ("flatex Deposit", "100.00", "deposit"),
-        ("Deposit", "100.00", "deposit"),
-        ("Processed Flatex Withdrawal", "-100.00", "deposit"),
-        ("Terugstorting", "-100,00", "deposit"),
-        ("Reservation iDEAL / Sofort Deposit", "100.00", "reservation"),
-        ("Flatex Interest", "-0.02", "interest"),
-        ("Flatex Interest Income", "0.02", "interest"),
-        ("Degiro Cash Sweep Transfer", "-5.00", "cash_sweep"),
-        ("Geldmarktfonds Umwandlung: Kauf 0,5 zu je 9.961,4715 EUR", "", "money_market"),
-        ("Money Market fund conversion: Sell 0.5 at 9,961.4715 EUR", "", "money_market"),
-        ("Overboeking naar uw geldrekening bij flatexDEGIRO Bank", "", "balance_only"),
-        ("Something DeGiro never wrote", "1.00", "other"),
-    ],
-)
-def test_account_descriptions(description: str, change: str, kind: str) -> None:
-    row = dg.exports.AccountRow(
-        line=2,
-        day=date(2025, 1, 1),
-        time="10:00",
-        value_day=date(2025, 1, 1),
-        product="",
-        isin="",
-        description=description,
-        fx_rate=None,
-        currency="EUR",
-        change=dg.csvio.parse_number(change),
-        balance_currency="EUR",
-        balance=Decimal(0),
-        order_id="",
-    )
-    assert dg.classify.classify(row).value == kind
 
 
 def test_continuation_line_without_a_row_above(tmp_path: Path) -> None:
@@ -344,17 +331,18 @@ def test_continuation_line_without_a_row_above(tmp_path: Path) -> None:
     ]
     parsed = dg.exports.parse_account(write(tmp_path / "Account.csv", lines))
     assert [row.description for row in parsed.rows] == ["iDEAL Deposit"]
-    assert parsed.issues == [("Account.csv", 2, "a continuation line with no row above it")]
+    assert [(o.line, o.rule) for o in parsed.report.reported_rows()] == [(2, "orphan_continuation")]
 
 
-def test_health_reports_skipped_rows(dutch: Path) -> None:
+def test_health_reports_the_reported_rows(dutch: Path) -> None:
     status = _plugin(_config(dutch)).health_check()
     assert status.status is Health.DEGRADED
-    assert status.details["issues"] == 3
-    assert status.details["first_issues"][0] == "Portfolio.csv line 5: the local value is missing"
-    assert "3 row(s) skipped" in status.message
+    assert status.details["reported"] == 3
+    assert status.details["first_reported"][0] == "Portfolio.csv line 5: the local value is empty"
+    assert "3 row(s) reported" in status.message
     assert status.details["Transactions.csv"]["language"] == "nl"
     assert status.details["Transactions.csv"]["layout"] == "current"
+    assert status.details["Account.csv"]["reported"] == 1
 
 
 # --- the older layouts, without Portfolio.csv or Account.csv ---------------------------------
@@ -391,20 +379,20 @@ def test_older_english_layout_without_portfolio(tmp_path: Path) -> None:
     service = dg.services.PortfolioService(config=config)
     # Rebuilt from the trades: 1 EXAMPLE TECH at the latest price 160 USD, worth 152.00 EUR
     # at that trade's rate; 10 SAMPLE WORLD ETF at 80 EUR.
-    assert [(e.name, e.shares, e.value, e.currency) for e in service.get_portfolio()] == [
-        ("SAMPLE WORLD ETF", 10.0, 800.00, "EUR"),
-        ("EXAMPLE TECH CORP", 1.0, 160.00, "USD"),
+    assert [(e.name, e.shares, e.value) for e in service.get_portfolio()] == [
+        ("SAMPLE WORLD ETF", 10, eur("800.0000")),
+        ("EXAMPLE TECH CORP", 1, Money(Decimal("160.0000"), "USD")),
     ]
-    assert service.get_portfolio_total().total_value == pytest.approx(152.00 + 800.00)
-    assert service.import_report == [
-        ("Transactions.csv", 5, "expected at least 17 columns, found 8"),
+    assert service.get_portfolio_total().total_value == eur("952.00")
+    assert _reported(service.import_report) == [
+        ("Transactions.csv", 5, "short_row", "expected at least 17 columns, found 8"),
     ]
     # No Account.csv: the fees come from Transactions.csv.
     fees = dg.services.FeeService(config=config).get_fees()
-    assert _total(f.amount for f in fees) == pytest.approx(-(0.50 + 2.00 + 0.50))
+    assert _sum(f.amount for f in fees) == Decimal("-3.00")
     transactions = dg.services.TransactionService(config=config).get_transactions()
-    assert [t.total for t in transactions] == [151.50, -802.00, -305.50]
-    with pytest.raises(dg.csvio.ExportMissingError, match=r"Account\.csv"):
+    assert [t.total for t in transactions] == [eur("151.50"), eur("-802.00"), eur("-305.50")]
+    with pytest.raises(MissingFile, match=r"Account\.csv"):
         dg.services.DepositService(config=config).get_cash_deposits()
     status = _plugin(config).health_check()
     assert status.status is Health.DEGRADED
@@ -415,7 +403,7 @@ def test_oldest_german_layout_in_latin1(tmp_path: Path) -> None:
     folder = tmp_path / "de"
     write(folder / "Transactions.csv", DE_OLDEST, encoding="iso-8859-1")
     parsed = dg.exports.parse_transactions(folder / "Transactions.csv")
-    assert (parsed.layout, parsed.language, parsed.issues) == ("oldest", "de", [])
+    assert (parsed.layout, parsed.language, parsed.report.reported_rows()) == ("oldest", "de", [])
     mustermann, tech = parsed.rows
     assert mustermann.product == "MUSTERMANN & SÖHNE AG"
     assert (mustermann.quantity, mustermann.price) == (Decimal(8), Decimal("52.30"))
@@ -424,8 +412,8 @@ def test_oldest_german_layout_in_latin1(tmp_path: Path) -> None:
     assert tech.total == Decimal("-300.50")
     assert mustermann.order_id == "8e5f3a22"
     transactions = dg.services.TransactionService(config=_config(folder)).get_transactions()
-    assert _total(t.total for t in transactions) == pytest.approx(-420.40 - 300.50)
-    assert _total(t.fees for t in transactions) == pytest.approx(-2.50)
+    assert _sum(t.total for t in transactions) == Decimal("-720.90")
+    assert _sum(t.fees for t in transactions) == Decimal("-2.50")
 
 
 def test_older_portfolio_variant_with_currency_in_the_value(tmp_path: Path) -> None:
@@ -439,9 +427,14 @@ def test_older_portfolio_variant_with_currency_in_the_value(tmp_path: Path) -> N
             "EXAMPLE TECH CORP,US0000000001,2,200.0000,USD 400.00,,EUR 368.00",
         ],
     )
-    total = dg.services.PortfolioService(config=_config(folder)).get_portfolio_total()
-    assert (total.total_value, total.total_cash) == (pytest.approx(1440.12 + 368.00), 250.00)
-    assert total.total_deposits == 0.0  # no Account.csv
+    service = dg.services.PortfolioService(config=_config(folder))
+    total = service.get_portfolio_total()
+    assert (total.total_value, total.total_cash) == (eur("1808.12"), eur("250.00"))
+    assert total.total_deposits == eur("0")  # no Account.csv
+    assert [(e.value, e.price) for e in service.get_portfolio()] == [
+        (eur("1440.12"), eur("120.0100")),
+        (Money(Decimal("400.00"), "USD"), Money(Decimal("200.0000"), "USD")),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -464,15 +457,6 @@ def test_language_detection(header: str, language: str) -> None:
     assert dg.csvio.detect_language(header.split(",")) == language
 
 
-def test_numbers() -> None:
-    parse = dg.csvio.parse_number
-    assert parse("24,1500") == parse("24.1500") == Decimal("24.15")
-    assert parse("9.961,4715") == Decimal("9961.4715")
-    assert parse("1,234.50") == Decimal("1234.50")
-    assert parse("-1,73") == Decimal("-1.73")
-    assert parse("") is None
-
-
 def test_unreadable_and_missing_exports(tmp_path: Path) -> None:
     assert _plugin(_config(tmp_path / "nowhere")).health_check().status is Health.UNHEALTHY
     folder = tmp_path / "odd"
@@ -482,12 +466,9 @@ def test_unreadable_and_missing_exports(tmp_path: Path) -> None:
     assert "Transactions.csv line 1: unknown Transactions.csv layout" in status.message
 
 
-def test_manifest_services_implement_the_interfaces() -> None:
-    from stonks_plugins.registry import SERVICE_INTERFACES
-
+def test_manifest_services_implement_the_v2_interfaces() -> None:
     manifest = manifest_of("degiro-broker")
     for service_type, ref in manifest.services.items():
         cls = getattr(dg.services, ref.rsplit(".", 1)[1])
-        interface = SERVICE_INTERFACES[service_type]
-        assert issubclass(cls, interface)
+        assert issubclass(cls, SERVICE_INTERFACES_V2[service_type])
         assert not getattr(cls, "__abstractmethods__", None), cls

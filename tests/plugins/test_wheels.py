@@ -99,6 +99,7 @@ def main():
     empty, expected = Path(sys.argv[1]), json.loads(sys.argv[2])
     import stonks_plugins
     from stonks_plugins.discovery import discover
+    from stonks_plugins.compat_adapters import CompatibilityAdapter
     from stonks_plugins.registry import SERVICE_INTERFACES, PluginRegistry
 
     result = discover(plugin_dirs=[empty])
@@ -131,7 +132,10 @@ def main():
         config = loaded.config_class.from_dict({})
         services = {}
         for stype in loaded.services:
-            service = loaded.create_service(stype, config=config)
+            # As the v1 pages see it (a v2 service through the compatibility adapter).
+            service = CompatibilityAdapter.adapt_v2_to_v1(
+                loaded.create_service(stype, config=config), stype
+            )
             methods = sorted(SERVICE_INTERFACES[stype].__abstractmethods__)
             services[stype.value] = {
                 m: summary(getattr(service, m)()) for m in methods if m.startswith("get_")

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import pytest
 
+from stonks_plugins import installed
 from stonks_plugins.discovery import entry_points
 from tests.conftest import BUNDLED
 
@@ -47,8 +47,8 @@ def test_scan_is_reused_until_a_distribution_is_installed_or_removed(
 ) -> None:
     assert [c.name for c in entry_points.scan_entry_points()] == []
     calls = []
-    real = metadata.entry_points
-    monkeypatch.setattr(metadata, "entry_points", lambda: calls.append(1) or real())
+    real = installed._scan
+    monkeypatch.setattr(installed, "_scan", lambda: calls.append(1) or real())
     entry_points.scan_entry_points()
     assert calls == []  # nothing changed: no metadata read
 

@@ -344,18 +344,18 @@ def test_discovery_leaves_raw_and_root_unbuilt_until_asked(tmp_path: Path) -> No
     (folder / "plugin_manifest.json").write_bytes(encoded(FULL))
     cand = discover([tmp_path], entry_points=False).by_name()["acme-broker"]
     assert cand.manifest is not None
-    assert cand.__dict__["_raw"] is RAW_FROM_MANIFEST
-    assert cand.__dict__["_root"] == str(folder)
+    assert cand.stored("raw") is RAW_FROM_MANIFEST
+    assert cand.stored("root") == str(folder)
     assert "_raw" not in cand.manifest.__dict__
     moved = cand.evolve(rank=(9,))
-    assert moved.__dict__["_raw"] is RAW_FROM_MANIFEST and moved.rank == (9,)
+    assert moved.stored("raw") is RAW_FROM_MANIFEST and moved.rank == (9,)
     assert moved != cand and moved.evolve(rank=cand.rank) == cand  # compared, not parsed
-    assert cand.__dict__["_raw"] is RAW_FROM_MANIFEST and "_raw" not in cand.manifest.__dict__
+    assert cand.stored("raw") is RAW_FROM_MANIFEST and "_raw" not in cand.manifest.__dict__
     clone = pickle.loads(pickle.dumps(cand))
-    assert clone.__dict__["_raw"] is RAW_FROM_MANIFEST
+    assert clone.stored("raw") is RAW_FROM_MANIFEST
     assert clone.raw == FULL and clone.root == folder
     # The fingerprint too: the file's SHA-256, computed on first read, pickled or not.
-    assert cand.__dict__["_fingerprint"] is DIGEST_FROM_MANIFEST
+    assert cand.stored("fingerprint") is DIGEST_FROM_MANIFEST
     expected = hashlib.sha256(encoded(FULL)).hexdigest()
     assert clone.fingerprint == expected and cand.fingerprint == expected
     assert cand.root == folder and isinstance(cand.root, Path)

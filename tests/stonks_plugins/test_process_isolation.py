@@ -460,6 +460,7 @@ def test_the_benchmark_runs_and_prints_its_figures() -> None:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    for fragment in ("p50 µs", "p90 µs", "p99 µs", "direct", "ping", "call", "proxy"):
+    for fragment in ("p50 µs", "p90 µs", "p99 µs", "direct", "ping", "call", "proxy", "app"):
         assert fragment in proc.stdout
-    assert "target: call p50 <= 100 µs" in proc.stdout
+    assert "target: app p50 <= 100 µs" in proc.stdout
+    assert "app calls that reached the plugin's child: " in proc.stdout

@@ -135,8 +135,8 @@ def test_get_service_v2_returns_money_equal_to_the_plugins_figures(proc_v2) -> N
 
 def test_decimals_and_dates_cross_the_process_boundary_exactly(proc_v2) -> None:
     # The plugin's native v2 service behind the v1 registry entry: the adapter the legacy
-    # pages see unwraps to it, with no float in between. (get_service_v2 itself goes through
-    # the middleware wrapper, a v1 chain, and rounds through float: see its docstring.)
+    # pages see unwraps to it, with no float in between (get_service_v2 reaches the same
+    # service through the bounded front: test_exact_money.py).
     v1 = BrokerRegistry().get_service_class("proc-v2", "transaction")()
     native = CompatibilityAdapter.adapt_v1_to_v2(v1, ServiceType.TRANSACTION)
     assert isinstance(native, TransactionServiceV2)

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from stonks_plugins.sdk import BaseBrokerPlugin, HealthStatus
+from stonks_plugins.sdk import BaseBrokerPlugin, ExportError, HealthStatus
 
-from .exports import ExportFormatError, read_history
+from .exports import read_history
 from .services import data_folder, holdings
 
-SHOWN_ISSUES = 5
-"""How many skipped rows the health details spell out (the count is always complete)."""
+SHOWN_ROWS = 5
+"""How many reported rows the health details spell out (the count is always complete)."""
 
 
 class BitvavoPlugin(BaseBrokerPlugin):
     """Services and config class come from the manifest; this class only adds health.
 
-    Healthy: the transaction history exists and every row was read. Degraded: some rows were
-    skipped (``details["issues"]`` counts them, ``details["first_issues"]`` says where and
-    why), or a coin was never traded so it has no price. Unhealthy: no export, or one that
-    cannot be read at all.
+    Healthy: the transaction history exists and every row was understood or skipped by a
+    named rule. Degraded: rows were reported (an unknown Type, a number that is not one...:
+    ``details["reported"]`` counts them, ``details["first_reported"]`` says where and why),
+    the report does not account for every row, or a coin was never traded so it has no
+    price. Unhealthy: no export, or one that cannot be read at all.
     """
 
     def health_check(self) -> HealthStatus:
@@ -28,21 +29,22 @@ class BitvavoPlugin(BaseBrokerPlugin):
         details: dict[str, Any] = {"folder": str(folder)}
         try:
             history = read_history(folder)
-        except (ExportFormatError, OSError) as exc:
+        except (ExportError, OSError) as exc:
             return HealthStatus.unhealthy(str(exc), **details)
+        report = history.report
         positions, _ = holdings(history.rows)
         details.update(
             history_rows=len(history.rows),
             assets=len(positions),
             files=dict(history.layouts),
-            issues=len(history.issues),
+            rows_by_outcome=report.counts(),
+            reported=len(report),
         )
         problems: list[str] = []
-        if history.issues:
-            details["first_issues"] = [str(issue) for issue in history.issues[:SHOWN_ISSUES]]
-            shown = "; ".join(details["first_issues"][:2])
-            more = f" (and {len(history.issues) - 2} more)" if len(history.issues) > 2 else ""
-            problems.append(f"{len(history.issues)} row(s) skipped: {shown}{more}")
+        if len(report):
+            details["first_reported"] = [str(row) for row in report.reported_rows()[:SHOWN_ROWS]]
+            problems.append(report.summary(shown=2))
+        problems += report.problems()
         unpriced = [holding.currency for holding in positions if not holding.price]
         if unpriced:
             details["unpriced"] = unpriced

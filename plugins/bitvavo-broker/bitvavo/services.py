@@ -5,13 +5,17 @@ other currency is a holding. A holding is the sum of the signed ``Amount`` of it
 deposits, staking and rebates positive; sells and withdrawals negative), valued at the latest
 ``Quote Price`` seen for it. Money leaving the account is negative, as in the export: a buy's
 ``total``, fees, withdrawals. Lists are newest first.
+
+Only rows the reader understood count (see exports.py): staking, fixed staking, affiliate and
+campaign rewards add to the coin (or EUR) they are paid in, a rebate refunds a trade's fee. A
+row of an unknown Type is reported in ``import_report`` and changes nothing here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +27,21 @@ from stonks_plugins.sdk import (
     DepositServiceInterface,
     Fee,
     FeeServiceInterface,
+    ImportReport,
     PortfolioEntry,
     PortfolioServiceInterface,
     TotalPortfolio,
     Transaction,
     TransactionServiceInterface,
+    decimal_sum,
+    round_money,
 )
 
-from .exports import History, HistoryRow, RowIssue, read_history
+from .exports import History, HistoryRow, read_history
 
 BROKER = "bitvavo"
 CASH_CURRENCY = "EUR"
 SAMPLE_DATA_FOLDER = Path(__file__).parent / "data"
-_CENT = Decimal("0.01")
 
 # Display names of common coins; any other coin is shown by its code.
 COIN_NAMES = {
@@ -61,27 +67,20 @@ def data_folder(config: object | None) -> Path:
 
 
 class _ImportReporting(BrokerServiceInterface):
-    """Keeps the rows the last call had to skip, as ``(file, line, reason)`` tuples."""
+    """Keeps the import report of the last call in ``import_report``: the outcome of every
+    row of every export (``import_report.as_dict()`` is what the host shows)."""
 
     def __init__(self, config: Any = None, **kwargs: Any) -> None:
         super().__init__(config=config, **kwargs)
-        self.import_report: list[RowIssue] = []
+        self.import_report = ImportReport()
 
     def _history(self) -> History:
         history = read_history(data_folder(getattr(self, "config", None)))
-        self.import_report = list(history.issues)
+        self.import_report = history.report
         return history
 
     def _rows(self) -> list[HistoryRow]:
         return self._history().rows
-
-
-def _money(value: Decimal) -> Decimal:
-    return value.quantize(_CENT, rounding=ROUND_HALF_UP)
-
-
-def _sum(values: Iterable[Decimal]) -> Decimal:
-    return sum(values, Decimal(0))
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,7 @@ class Holding:
 
     @property
     def value(self) -> Decimal:
-        return _money(self.amount * self.price)
+        return round_money(self.amount * self.price)
 
 
 def holdings(rows: Iterable[HistoryRow]) -> tuple[list[Holding], Decimal]:
@@ -139,11 +138,11 @@ class PortfolioService(_ImportReporting, PortfolioServiceInterface):
     def get_portfolio_total(self) -> TotalPortfolio:
         rows = self._rows()
         positions, cash = holdings(rows)
-        deposits = _sum(row.amount for row in rows if _is_cash_transfer(row))
+        deposits = decimal_sum(row.amount for row in rows if _is_cash_transfer(row))
         return TotalPortfolio(
-            total_value=float(_sum(holding.value for holding in positions)),
-            total_cash=float(_money(cash)),
-            total_deposits=float(_money(deposits)),
+            total_value=float(decimal_sum(holding.value for holding in positions)),
+            total_cash=float(round_money(cash)),
+            total_deposits=float(round_money(deposits)),
             currency=CASH_CURRENCY,
             brokers=(BROKER,),
         )
@@ -235,14 +234,14 @@ class AccountService(_ImportReporting, AccountServiceInterface):
             "source": "sample" if folder == SAMPLE_DATA_FOLDER else "import",
             "assets": str(len(positions)),
             "history_rows": str(len(rows)),
-            "skipped_rows": str(len(history.issues)),
+            "reported_rows": str(len(history.report)),
         }
         if rows:
             extra["last_activity"] = rows[-1].day.isoformat()
         return AccountOverview(
             broker=BROKER,
             account_id="",
-            cash=float(_money(cash)),
+            cash=float(round_money(cash)),
             currency=CASH_CURRENCY,
             extra=extra,
         )

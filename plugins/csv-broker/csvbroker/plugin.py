@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from stonks_plugins.sdk import BaseBrokerPlugin, HealthStatus
+from stonks_plugins.sdk import BaseBrokerPlugin, ExportError, HealthStatus
 
-from .reader import ExportFormatError
 from .services import data_folder, load, positions, settings_of, totals
 
-SHOWN_ISSUES = 5
-"""How many skipped rows the health details spell out (the count is always complete)."""
+SHOWN_ROWS = 5
+"""How many reported rows the health details spell out (the count is always complete)."""
 
 
 class CsvBrokerPlugin(BaseBrokerPlugin):
     """Services and config class come from the manifest; this class only adds health.
 
-    Healthy: the files match the mapping and every row was read. Degraded: some rows were
-    skipped (``details["issues"]`` counts them, ``details["first_issues"]`` says where and
-    why), or amounts in a currency without an ``fx_rates`` entry are left out of the totals.
+    Healthy: the files match the mapping and every row was understood or skipped by a named
+    rule. Degraded: rows were reported (``details["reported"]`` counts them,
+    ``details["first_reported"]`` says where and why), the report does not account for every
+    row, or amounts in a currency without an ``fx_rates`` entry are left out of the totals.
     Unhealthy: no file to read, or a file the mapping does not fit.
     """
 
@@ -28,21 +28,22 @@ class CsvBrokerPlugin(BaseBrokerPlugin):
         details: dict[str, Any] = {"folder": str(folder)}
         try:
             data = load(config)
-        except (ExportFormatError, OSError) as exc:
+        except (ExportError, OSError) as exc:
             return HealthStatus.unhealthy(str(exc), **details)
         result = totals(data, settings_of(config))
         details.update(
             files=list(data.files),
             rows=len(data.records),
             positions=len(positions(data.records)),
-            issues=len(data.issues),
+            rows_by_outcome=data.report.counts(),
+            reported=len(data.report),
         )
         problems: list[str] = []
-        if data.issues:
-            details["first_issues"] = [str(issue) for issue in data.issues[:SHOWN_ISSUES]]
-            shown = "; ".join(details["first_issues"][:2])
-            more = f" (and {len(data.issues) - 2} more)" if len(data.issues) > 2 else ""
-            problems.append(f"{len(data.issues)} row(s) skipped: {shown}{more}")
+        if len(data.report):
+            reported = data.report.reported_rows()
+            details["first_reported"] = [str(row) for row in reported[:SHOWN_ROWS]]
+            problems.append(data.report.summary(shown=2))
+        problems += data.report.problems()
         if result.unconverted:
             details["unconverted_currencies"] = list(result.unconverted)
             problems.append(

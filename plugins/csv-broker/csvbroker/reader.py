@@ -1,9 +1,12 @@
-"""Reading any CSV through the column mapping of the config, into :class:`Record` rows.
+"""Reading any CSV through the column mapping of the config, into :class:`Record` rows, on
+the SDK's export toolkit.
 
 A file that cannot be read at all (undecodable, a mapped column missing from its header)
-raises :class:`ExportFormatError` naming the file: that is a config problem to fix, not a row
-to skip. A single bad row never does: it is skipped and reported as a :class:`RowIssue`
-(file, line, reason).
+raises an ``ExportError`` naming the file: that is a config problem to fix, not a row to
+skip. Every row of every file gets exactly one outcome in the :class:`ImportReport`:
+understood, skipped by a named rule (``header``, ``blank``, ``no_money``) or reported with
+the reason (a date not in ``date_format``, an unknown kind, a trade without a quantity...).
+A row of an unknown kind that carries money is reported and counts nowhere.
 
 Amounts are signed the way money moved, whatever the file does: buys, withdrawals, fees and
 dividend tax are negative, sells and dividends positive. A deposit keeps the sign it was
@@ -13,16 +16,29 @@ the fee; the ``fee`` column, when mapped, is charged on top (positive here).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
-from typing import NamedTuple
+
+from stonks_plugins.sdk import (
+    BadEncoding,
+    BadHeader,
+    ImportReport,
+    MissingFile,
+    MissingValue,
+    Row,
+    RowError,
+    ShortRow,
+    Skip,
+    parse_date,
+    parse_decimal,
+    parse_rows,
+    read_csv,
+)
 
 from .config import CsvBrokerConfig
 
@@ -45,31 +61,10 @@ SYNONYMS = {
     "cost": "fee",
     "costs": "fee",
 }
+AUTO_ENCODINGS = frozenset({"", "utf-8-sig"})
+"""The default encoding setting reads UTF-8 and falls back to ISO-8859-1 (Latin-1), which
+is what spreadsheets re-save exports as; any other setting is used strictly."""
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-_SYMBOLS = "€$£¥\u00a0 '"
-
-
-class ExportFormatError(ValueError):
-    """A file that cannot be read at all; the message names the file."""
-
-
-class ExportMissingError(ExportFormatError):
-    """No file to read where one was expected."""
-
-
-class RowError(ValueError):
-    """One row cannot be used: it is skipped and reported, the import goes on."""
-
-
-class RowIssue(NamedTuple):
-    """A skipped row: which file, which line (1-based), and why."""
-
-    file: str
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.file} line {self.line}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -98,62 +93,27 @@ class Record:
 
 @dataclass(frozen=True)
 class Import:
-    """Every file read: the records (oldest first), the skipped rows, the file names."""
+    """Every file read: the records (oldest first), what became of each row, the file names."""
 
     records: list[Record]
-    issues: list[RowIssue] = field(default_factory=list)
+    report: ImportReport = field(default_factory=ImportReport)
     files: list[str] = field(default_factory=list)
 
 
-def parse_number(text: str, decimal_mark: str) -> Decimal | None:
-    """``1234.56``, ``1,234.56``, ``"1.234,56"`` (with ``decimal_mark=","``), ``€ 12``,
-    ``(12.50)`` (negative) or ``""`` (``None``)."""
-    cleaned = text.strip().replace("\u2212", "-")
-    for symbol in _SYMBOLS:
-        cleaned = cleaned.replace(symbol, "")
-    if not cleaned:
-        return None
-    if cleaned.startswith("(") and cleaned.endswith(")"):
-        cleaned = "-" + cleaned[1:-1]
-    grouping = "." if decimal_mark == "," else ","
-    cleaned = cleaned.replace(grouping, "").replace(decimal_mark, ".")
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise RowError(f"not a number: {text.strip()!r}") from None
-    if not value.is_finite():
-        raise RowError(f"not a number: {text.strip()!r}")
-    return value
-
-
-def parse_day(text: str, date_format: str) -> date:
-    cleaned = text.strip()
-    if not cleaned:
-        raise RowError("the date is empty")
-    # A timestamp ("2025-01-06 09:31" or "2025-01-06T09:31:00") is read by its date part.
-    for candidate in (cleaned, re.split(r"[ T]", cleaned, maxsplit=1)[0]):
-        try:
-            return datetime.strptime(candidate, date_format).date()
-        except ValueError:
-            continue
-    raise RowError(f"not a date in the format {date_format!r}: {cleaned!r}")
-
-
-def kind_of(text: str, config: CsvBrokerConfig) -> str:
+def kind_of(text: str, config: CsvBrokerConfig) -> str | None:
+    """The kind a file's word means, ``None`` when neither the config nor the usual words
+    know it."""
     raw = " ".join(text.strip().lower().replace("_", " ").split())
     custom = {" ".join(k.strip().lower().split()): v for k, v in (config.kinds or {}).items()}
     kind = custom.get(raw) or SYNONYMS.get(raw) or raw.replace(" ", "_")
-    if kind not in KINDS:
-        raise RowError(
-            f"unknown kind {text.strip()!r}: expected one of {', '.join(KINDS)} "
-            "(map your file's words to them in settings.kinds)"
-        )
-    return kind
+    return kind if kind in KINDS else None
 
 
-def _positions(header: list[str] | None, config: CsvBrokerConfig, file: str) -> dict[str, int]:
+def _positions(
+    header: tuple[str, ...] | None, config: CsvBrokerConfig, file: str
+) -> dict[str, int]:
     """Field → column position, from the mapping; a mapped column the file lacks is an error."""
-    names = {name.strip().lower(): i for i, name in enumerate(header or [])}
+    names = {name.strip().lower(): i for i, name in enumerate(header or ())}
     found: dict[str, int] = {}
     for key, column in config.column_map().items():
         if column == "" or column is None:
@@ -161,102 +121,91 @@ def _positions(header: list[str] | None, config: CsvBrokerConfig, file: str) -> 
         if isinstance(column, int) and not isinstance(column, bool):
             found[key] = column
         elif header is None:
-            raise ExportFormatError(
-                f"{file}: settings.has_header is false, so columns.{key} must be a column "
-                f"position (0 is the first column), not {column!r}"
+            raise BadHeader(
+                f"settings.has_header is false, so columns.{key} must be a column "
+                f"position (0 is the first column), not {column!r}",
+                file=file,
             )
         elif str(column).strip().lower() in names:
             found[key] = names[str(column).strip().lower()]
         else:
-            raise ExportFormatError(
-                f"{file} line 1: columns.{key} names the column {column!r}, which the header "
-                f"does not have (it has {', '.join(repr(n) for n in header if n)}); fix "
-                f'settings.columns.{key}, or set it to "" if the file has no such column'
+            raise BadHeader(
+                f"columns.{key} names the column {column!r}, which the header does not have "
+                f"(it has {', '.join(repr(n) for n in header if n)}); fix "
+                f'settings.columns.{key}, or set it to "" if the file has no such column',
+                file=file,
+                line=1,
             )
     for key in ("date", "kind"):
         if key not in found:
-            raise ExportFormatError(f"{file}: settings.columns.{key} is required")
+            raise BadHeader(f"settings.columns.{key} is required", file=file)
     return found
 
 
-def _record(
-    cells: list[str], where: dict[str, int], config: CsvBrokerConfig, file: str, line: int
-) -> Record:
+def _record(row: Row, where: dict[str, int], config: CsvBrokerConfig, file: str) -> Record | Skip:
     def cell(key: str) -> str:
         i = where.get(key)
-        return cells[i].strip() if i is not None and i < len(cells) else ""
+        return row.get(i) if i is not None else ""
 
     widest = max(where.values())
-    if len(cells) <= widest:
-        raise RowError(f"only {len(cells)} columns, the mapping reads column {widest + 1}")
+    if len(row) <= widest:
+        raise ShortRow(f"only {len(row)} columns, the mapping reads column {widest + 1}")
     mark = config.decimal_mark
-    day = parse_day(cell("date"), config.date_format)
+    day = parse_date(cell("date"), (config.date_format,))
+    symbol, name = cell("symbol"), cell("name")
+    quantity = abs(parse_decimal(cell("quantity"), mark) or Decimal(0))
+    price = abs(parse_decimal(cell("price"), mark) or Decimal(0))
+    written = parse_decimal(cell("amount"), mark)
+    fee = abs(parse_decimal(cell("fee"), mark) or Decimal(0))
     kind = kind_of(cell("kind"), config)
+    if kind is None:
+        if not (written or quantity or fee):
+            return Skip("no_money", f"kind {cell('kind')!r} moved no money")
+        raise RowError(
+            f"unknown kind {cell('kind')!r}: expected one of {', '.join(KINDS)} "
+            "(map your file's words to them in settings.kinds); not applied",
+            rule="unknown_kind",
+        )
     currency = (cell("currency") or config.currency).upper()
     if not _CURRENCY.match(currency):
-        raise RowError(f"not a currency code: {currency!r}")
-    symbol, name = cell("symbol"), cell("name")
-    quantity = abs(parse_number(cell("quantity"), mark) or Decimal(0))
-    price = abs(parse_number(cell("price"), mark) or Decimal(0))
-    written = parse_number(cell("amount"), mark)
-    fee = abs(parse_number(cell("fee"), mark) or Decimal(0))
+        raise RowError(f"not a currency code: {currency!r}", rule="bad_currency")
     if kind in TRADES:
         if not (symbol or name):
-            raise RowError(f"a {kind} without a symbol or name")
+            raise MissingValue(f"a {kind} without a symbol or name")
         if not quantity:
-            raise RowError(f"a {kind} without a quantity")
+            raise MissingValue(f"a {kind} without a quantity")
         if written is None and not price:
-            raise RowError(f"a {kind} without a price or an amount")
+            raise MissingValue(f"a {kind} without a price or an amount")
         gross = abs(written) if written is not None else quantity * price
         price = price or gross / quantity
         amount = -gross if kind == "buy" else gross
     else:
         if written is None:
-            raise RowError(f"a {kind} without an amount")
+            raise MissingValue(f"a {kind} without an amount")
         if kind == "deposit":
             amount = written  # trust the sign: a negative deposit is a withdrawal
         elif kind == "dividend":
             amount = abs(written)
         else:  # withdrawal, dividend_tax, fee: money out
             amount = -abs(written)
-    return Record(file, line, day, kind, symbol, name, quantity, price, amount, fee, currency)
+    return Record(file, row.line, day, kind, symbol, name, quantity, price, amount, fee, currency)
 
 
-def read_file(path: Path, config: CsvBrokerConfig) -> tuple[list[Record], list[RowIssue]]:
+def read_file(path: Path, config: CsvBrokerConfig, report: ImportReport) -> list[Record]:
+    """The records of one file; the outcome of each of its rows goes into ``report``."""
+    encoding = None if (config.encoding or "") in AUTO_ENCODINGS else config.encoding
     try:
-        text = path.read_bytes().decode(config.encoding or "utf-8-sig")
-    except FileNotFoundError:
-        raise ExportMissingError(f"{path}: file not found") from None
-    except (UnicodeDecodeError, LookupError) as exc:
-        raise ExportFormatError(
-            f"{path.name}: cannot decode it as {config.encoding!r} ({exc}); set "
-            "settings.encoding (e.g. 'latin-1')"
-        ) from None
-    text = text.lstrip("\ufeff")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=config.delimiter or ",")
-    header: list[str] | None = None
-    where: dict[str, int] | None = None
-    records: list[Record] = []
-    issues: list[RowIssue] = []
-    start = 1
-    try:
-        for cells in reader:
-            line, start = start, reader.line_num + 1
-            if not any(cell.strip() for cell in cells):
-                continue
-            if where is None:
-                if config.has_header:
-                    header = [cell.strip() for cell in cells]
-                    where = _positions(header, config, path.name)
-                    continue
-                where = _positions(None, config, path.name)
-            try:
-                records.append(_record(cells, where, config, path.name, line))
-            except RowError as exc:
-                issues.append(RowIssue(path.name, line, str(exc)))
-    except csv.Error as exc:
-        raise ExportFormatError(f"{path.name} line {reader.line_num}: {exc}") from exc
-    return records, issues
+        table = read_csv(
+            path,
+            encoding=encoding,
+            delimiter=config.delimiter or ",",
+            has_header=config.has_header,
+        )
+    except BadEncoding as exc:
+        raise BadEncoding(f"{exc.message}; set settings.encoding", file=exc.file) from None
+    where = _positions(table.header if config.has_header else None, config, table.name)
+    parsed = parse_rows(table, lambda row: _record(row, where, config, table.name), report)
+    return [p.value for p in parsed]
 
 
 _cache: dict[str, tuple[str, Import]] = {}
@@ -266,10 +215,10 @@ def read_folder(folder: Path, config: CsvBrokerConfig) -> Import:
     """Every file matching ``file_pattern`` in the folder, records oldest first (a day's rows
     in file order). Reused while no file and no reading setting changed."""
     if not folder.is_dir():
-        raise ExportMissingError(f"{folder}: the import folder does not exist")
+        raise MissingFile("the import folder does not exist", file=str(folder))
     files = sorted(p for p in folder.glob(config.file_pattern or "*.csv") if p.is_file())
     if not files:
-        raise ExportMissingError(f"{folder}: no file matches {config.file_pattern!r}")
+        raise MissingFile(f"no file matches {config.file_pattern!r}", file=str(folder))
     stamp = json.dumps(
         [
             [(p.name, (s := os.stat(p)).st_mtime_ns, s.st_size) for p in files],
@@ -281,13 +230,11 @@ def read_folder(folder: Path, config: CsvBrokerConfig) -> Import:
     hit = _cache.get(str(folder))
     if hit is not None and hit[0] == stamp:
         return hit[1]
+    report = ImportReport()
     records: list[Record] = []
-    issues: list[RowIssue] = []
     for path in files:
-        file_records, file_issues = read_file(path, config)
-        records += file_records
-        issues += file_issues
+        records += read_file(path, config, report)
     records.sort(key=lambda r: r.day)  # stable: a day's rows stay in file order
-    result = Import(records, issues, [p.name for p in files])
+    result = Import(records, report, [p.name for p in files])
     _cache[str(folder)] = (stamp, result)
     return result

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +26,20 @@ from stonks_plugins.sdk import (
     DividendServiceInterface,
     Fee,
     FeeServiceInterface,
+    ImportReport,
     PortfolioEntry,
     PortfolioServiceInterface,
     TotalPortfolio,
     Transaction,
     TransactionServiceInterface,
+    decimal_sum,
+    round_money,
 )
 
 from .config import CsvBrokerConfig
-from .reader import TRADES, Import, Record, RowIssue, read_folder
+from .reader import TRADES, Import, Record, read_folder
 
 SAMPLE_DATA_FOLDER = Path(__file__).parent / "data"
-_CENT = Decimal("0.01")
 
 
 def settings_of(config: object | None) -> CsvBrokerConfig:
@@ -61,14 +63,6 @@ def load(config: object | None) -> Import:
     return read_folder(data_folder(config), settings_of(config))
 
 
-def _money(value: Decimal) -> Decimal:
-    return value.quantize(_CENT, rounding=ROUND_HALF_UP)
-
-
-def _sum(values: Iterable[Decimal]) -> Decimal:
-    return sum(values, Decimal(0))
-
-
 @dataclass(frozen=True)
 class Position:
     key: str
@@ -80,7 +74,7 @@ class Position:
 
     @property
     def value(self) -> Decimal:
-        return _money(self.shares * self.price)
+        return round_money(self.shares * self.price)
 
 
 def positions(records: Iterable[Record]) -> list[Position]:
@@ -143,12 +137,17 @@ class Totals:
 
 def totals(data: Import, settings: CsvBrokerConfig) -> Totals:
     convert = Converter(settings)
-    value = _sum(convert(p.value, p.currency) for p in positions(data.records))
-    cash = _sum(convert(v, c) for c, v in cash_by_currency(data.records).items())
-    deposits = _sum(
+    value = decimal_sum(convert(p.value, p.currency) for p in positions(data.records))
+    cash = decimal_sum(convert(v, c) for c, v in cash_by_currency(data.records).items())
+    deposits = decimal_sum(
         convert(r.amount, r.currency) for r in data.records if r.kind in ("deposit", "withdrawal")
     )
-    return Totals(_money(value), _money(cash), _money(deposits), tuple(sorted(convert.unconverted)))
+    return Totals(
+        round_money(value),
+        round_money(cash),
+        round_money(deposits),
+        tuple(sorted(convert.unconverted)),
+    )
 
 
 def _newest_first(records: Iterable[Record]) -> list[Record]:
@@ -156,12 +155,12 @@ def _newest_first(records: Iterable[Record]) -> list[Record]:
 
 
 class _CsvService(BrokerServiceInterface):
-    """Reads the files; keeps the rows the last call had to skip in ``import_report`` as
-    ``(file, line, reason)`` tuples."""
+    """Reads the files; keeps the import report of the last call in ``import_report``: the
+    outcome of every row of every file (``import_report.as_dict()`` is what the host shows)."""
 
     def __init__(self, config: Any = None, **kwargs: Any) -> None:
         super().__init__(config=config, **kwargs)
-        self.import_report: list[RowIssue] = []
+        self.import_report = ImportReport()
 
     @property
     def settings(self) -> CsvBrokerConfig:
@@ -169,7 +168,7 @@ class _CsvService(BrokerServiceInterface):
 
     def _load(self) -> Import:
         data = load(getattr(self, "config", None))
-        self.import_report = list(data.issues)
+        self.import_report = data.report
         return data
 
 
@@ -303,11 +302,11 @@ class AccountService(_CsvService, AccountServiceInterface):
             "source": "sample" if data_folder(self.config) == SAMPLE_DATA_FOLDER else "import",
             "files": ", ".join(data.files),
             "rows": str(len(data.records)),
-            "skipped_rows": str(len(data.issues)),
+            "reported_rows": str(len(data.report)),
             "positions": str(len(positions(data.records))),
         }
         for currency, amount in sorted(cash_by_currency(data.records).items()):
-            extra[f"cash_{currency}"] = f"{_money(amount):.2f}"
+            extra[f"cash_{currency}"] = f"{round_money(amount):.2f}"
         if result.unconverted:
             extra["unconverted_currencies"] = ", ".join(result.unconverted)
         return AccountOverview(

@@ -1,177 +1,225 @@
-"""What each Account.csv row is, from its Description (in any of DeGiro's languages).
+"""What each account statement row is, and whether it counts: by the file's structure where
+it can tell, by the wording (:mod:`.wording`) otherwise.
 
-The order of the checks matters: ``Reservation iDEAL / Sofort Deposit`` is not a deposit,
-``Dividendbelasting`` is a tax and not a dividend, ``Money Market fund conversion: Buy ...``
-is not a trade, ``flatex terugstorting`` is a withdrawal although it contains ``storting``
-(deposits and withdrawals are one kind: the sign of the amount says which way money went).
+Structure first: rows sharing an Order Id are one trade with its fee and currency legs (a
+row without an Order Id booked at the very moment of a trade belongs to it too); a row with
+no amount is a balance line; an amount of zero moves nothing. Then the words. Every row gets
+exactly one :class:`Verdict`: *understood* (it becomes records), *skipped* by a named rule,
+or *reported* with a reason. An amount under words DeGiro is not known to write is reported,
+never applied: a fee guessed as a deposit is worse than a fee the user is told about.
 """
 
 from __future__ import annotations
 
-import re
-from enum import StrEnum
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 
-from .exports import AccountRow
+from stonks_plugins.sdk import RowError, Skip
 
+from .exports import AccountRow, TransactionRow
+from .tradetext import TradeText, parse_trade_text
+from .wording import FEES, POSITION_CHANGES, Kind, kind_of, mentions_degiro
 
-class Kind(StrEnum):
-    TRADE = "trade"
-    CORPORATE_ACTION = "corporate_action"
-    FEE = "fee"  # transaction and/or third-party fees, ADR/GDR fees
-    CONNECTION_FEE = "connection_fee"  # yearly exchange connection fee
-    TRANSACTION_TAX = "transaction_tax"  # e.g. Transactiebelasting, stamp duty
-    AUTOFX_FEE = "autofx_fee"
-    DIVIDEND = "dividend"
-    DIVIDEND_TAX = "dividend_tax"  # withheld (negative) or refunded (positive)
-    DEPOSIT = "deposit"  # deposits and withdrawals; the sign says which
-    FX = "fx"  # one leg of a currency conversion
-    INTEREST = "interest"
-    CASH_SWEEP = "cash_sweep"
-    MONEY_MARKET = "money_market"
-    RESERVATION = "reservation"  # an iDEAL/Sofort reservation pair: not money moved
-    BALANCE_ONLY = "balance_only"  # no amount: a summary or conversion line
-    OTHER = "other"
+TRADE_COSTS = FEES - {Kind.CONNECTION_FEE}
+"""Fees that belong to the trade booked with them (a connection fee is yearly)."""
 
-
-FEES = frozenset({Kind.FEE, Kind.CONNECTION_FEE, Kind.TRANSACTION_TAX, Kind.AUTOFX_FEE})
-
-
-def _words(*phrases: str) -> tuple[str, ...]:
-    return tuple(p.lower() for p in phrases)
+_SKIP_REASONS: dict[Kind, Skip] = {
+    Kind.MONEY_MARKET: Skip(
+        "money_market", "a money-market fund conversion: the money stays in the account"
+    ),
+    Kind.RESERVATION: Skip(
+        "reservation",
+        "an iDEAL/Sofort reservation pair: the deposit is booked again on its own row",
+    ),
+    Kind.CASH_SWEEP: Skip(
+        "cash_sweep", "cash moved to or from the flatexDEGIRO Bank account, not in or out"
+    ),
+}
 
 
-_RESERVATION = _words(
-    "reservation ideal", "reservering ideal", "reservation sofort", "reservierung"
-)
-_CORPORATE = re.compile(
-    r"^(productwijziging|wijziging isin|product change|isin change|produktänderung|"
-    r"isin-änderung|changement de produit|changement d'isin|cambio de producto|cambio isin)\b",
-    re.IGNORECASE,
-)
-# A trade reads "Koop 12 @ 24,15 EUR", "Buy 5 Foo Inc@21.31 USD (US...)", "Kauf ...".
-_TRADE = re.compile(
-    r"^(koop|verkoop|buy|sell|kauf|verkauf|achat|vente|compra|venta|venda|acquisto|vendita|"
-    r"nákup|prodej)\s+[\d.,]+",
-    re.IGNORECASE,
-)
-_MONEY_MARKET = _words(
-    "money market fund conversion",
-    "conversie geldmarktfonds",
-    "geldmarktfonds umwandlung",
-    "geldmarktfonds-umwandlung",
-    "conversion fonds monétaire",
-    "conversión fondo del mercado monetario",
-)
-_CASH_SWEEP = _words("cash sweep")
-_CONNECTION_FEES = _words(
-    "connection fee",
-    "aansluitingskosten",
-    "verbindungsgebühr",
-    "börsenanbindung",
-    "frais de connexion",
-    "costes de conexión",
-    "commissione di connessione",
-)
-_TRANSACTION_TAXES = _words(
-    "transactiebelasting",
-    "transaction tax",
-    "finanztransaktionssteuer",
-    "taxe sur les transactions",
-    "impuesto sobre transacciones",
-    "stamp duty",
-)
-_AUTOFX = _words("autofx")
-_FEES = _words(
-    "transaction and/or third",
-    "transactiekosten",
-    "transaction fee",
-    "transaktionsgebühr",
-    "transaktionskosten",
-    "frais de courtage",
-    "frais de transaction",
-    "costes de transacción",
-    "commissioni di transazione",
-    "adr/gdr",
-)
-_DIVIDEND_TAXES = _words(
-    "dividend tax",
-    "dividendbelasting",
-    "dividendensteuer",
-    "quellensteuer",
-    "impôts sur dividende",
-    "retención del dividendo",
-    "ritenuta sul dividendo",
-    "daň z dividend",
-)
-_DIVIDENDS = _words(
-    "dividend",  # also Dividende, Dividendo, Dividenda
-    "fund distribution",
-    "kapitaalsuitkering",
-    "ausschüttung",
-    "capital return",
-)
-_FX = _words(
-    "valuta creditering",
-    "valuta debitering",
-    "fx credit",
-    "fx debit",
-    "währungswechsel",
-    "opération de change",
-    "cambio de divisa",
-)
-# Whole words: "rente" is also the end of other words.
-_INTEREST = re.compile(r"\b(interest|rente|zinsen|intérêts|intereses|interessi|úrok)\b")
-_DEPOSITS = _words(
-    "deposit",
-    "storting",  # also terugstorting (a withdrawal)
-    "withdrawal",
-    "einzahlung",
-    "auszahlung",
-    "dépôt",
-    "retrait",
-    "depósito",
-    "retirada",
-    "deposito",
-    "prelievo",
-    "vklad",
-    "výběr",
-)
+@dataclass(frozen=True)
+class Verdict:
+    """What became of one statement row. ``outcome`` is ``None`` for an understood row, a
+    :class:`Skip` or a :class:`RowError` otherwise; ``trade`` is the written-out trade of a
+    position change."""
+
+    row: AccountRow
+    kind: Kind
+    outcome: Skip | RowError | None = None
+    trade: TradeText | None = None
+
+    @property
+    def understood(self) -> bool:
+        return self.outcome is None
 
 
-def classify(row: AccountRow) -> Kind:
-    text = row.description.strip().lower()
+def trade_key(day: date, isin: str, product: str, quantity: Decimal) -> tuple[date, str, Decimal]:
+    """What identifies a fill in both files when there is no Order Id."""
+    return (day, isin or product.upper(), quantity)
 
-    def has(words: tuple[str, ...]) -> bool:
-        return any(word in text for word in words)
 
-    if has(_MONEY_MARKET):
-        return Kind.MONEY_MARKET
+@dataclass(frozen=True)
+class Counted:
+    """The trades Transactions.csv holds, so the statement's copies are not counted twice."""
+
+    orders: frozenset[str] = frozenset()
+    keys: frozenset[tuple[date, str, Decimal]] = frozenset()
+
+    @classmethod
+    def of(cls, rows: Iterable[TransactionRow]) -> Counted:
+        listed = list(rows)
+        return cls(
+            frozenset(r.order_id for r in listed if r.order_id),
+            frozenset(trade_key(r.day, r.isin, r.product, r.quantity) for r in listed),
+        )
+
+    def has(self, row: AccountRow, trade: TradeText) -> bool:
+        if row.order_id and row.order_id in self.orders:
+            return True
+        return trade_key(row.day, row.isin or trade.isin, row.product, trade.quantity) in self.keys
+
+
+def _money(row: AccountRow) -> str:
+    return f"{row.change} {row.currency}".strip()
+
+
+class _Structure:
+    """The order groups and trade moments of one statement."""
+
+    def __init__(self, rows: Sequence[AccountRow], kinds: Sequence[Kind]) -> None:
+        self.groups: dict[str, list[tuple[AccountRow, Kind]]] = defaultdict(list)
+        self.trade_orders: set[str] = set()
+        self.trade_moments: set[tuple[date, str]] = set()
+        for row, kind in zip(rows, kinds, strict=True):
+            if row.order_id:
+                self.groups[row.order_id].append((row, kind))
+            if kind is Kind.TRADE:
+                self.trade_moments.add((row.day, row.time))
+                if row.order_id:
+                    self.trade_orders.add(row.order_id)
+
+    def of_a_trade(self, row: AccountRow) -> bool:
+        if row.order_id:
+            return row.order_id in self.trade_orders
+        return (row.day, row.time) in self.trade_moments
+
+    def is_fx_leg(self, row: AccountRow) -> bool:
+        """An unrecognised row of a trade's order that is one side of a conversion: it has
+        the FX rate, or the opposite amount in another currency with the rate sits in the
+        same order."""
+        if row.fx_rate is not None:
+            return True
+        if not row.order_id or row.change is None:
+            return False
+        return any(
+            other is not row
+            and kind in (Kind.OTHER, Kind.FX)
+            and other.fx_rate is not None
+            and other.change is not None
+            and other.currency != row.currency
+            and (other.change > 0) != (row.change > 0)
+            for other, kind in self.groups[row.order_id]
+        )
+
+
+def classify(rows: Sequence[AccountRow], counted: Counted | None = None) -> list[Verdict]:
+    """One verdict per row, in the rows' order. ``counted``: the trades Transactions.csv
+    already holds (``None`` without that file)."""
+    kinds = [kind_of(row.description) if row.description else Kind.OTHER for row in rows]
+    structure = _Structure(rows, kinds)
+    return [_verdict(row, kind, structure, counted) for row, kind in zip(rows, kinds, strict=True)]
+
+
+def _verdict(
+    row: AccountRow, kind: Kind, structure: _Structure, counted: Counted | None
+) -> Verdict:
+    if not row.description:
+        return _without_words(row)
+    if kind in POSITION_CHANGES:
+        return _position_change(row, kind, counted)
+    if kind in _SKIP_REASONS:
+        return Verdict(row, kind, _SKIP_REASONS[kind])
     if row.change is None:
-        return Kind.BALANCE_ONLY
-    if has(_RESERVATION):
-        return Kind.RESERVATION
-    if _CORPORATE.match(text):
-        return Kind.CORPORATE_ACTION
-    if _TRADE.match(text):
-        return Kind.TRADE
-    if has(_CASH_SWEEP):
-        return Kind.CASH_SWEEP
-    if has(_CONNECTION_FEES):
-        return Kind.CONNECTION_FEE
-    if has(_TRANSACTION_TAXES):
-        return Kind.TRANSACTION_TAX
-    if has(_AUTOFX):
-        return Kind.AUTOFX_FEE
-    if has(_FEES):
-        return Kind.FEE
-    if has(_DIVIDEND_TAXES):
-        return Kind.DIVIDEND_TAX
-    if has(_DIVIDENDS):
-        return Kind.DIVIDEND
-    if has(_FX):
-        return Kind.FX
-    if _INTEREST.search(text):
-        return Kind.INTEREST
-    if has(_DEPOSITS):
-        return Kind.DEPOSIT
-    return Kind.OTHER
+        return Verdict(
+            row, Kind.BALANCE_ONLY, Skip("balance_only", "a balance line without an amount")
+        )
+    if kind is Kind.FX:
+        if structure.of_a_trade(row):
+            return Verdict(row, kind, Skip("fx_leg", "a currency leg of a trade counted as such"))
+        return Verdict(
+            row,
+            kind,
+            Skip("fx_conversion", "a currency conversion inside the account (e.g. a dividend)"),
+        )
+    if kind is Kind.OTHER:
+        return _unknown(row, structure)
+    if row.change == 0:
+        return Verdict(row, kind, Skip("zero_amount", f"{kind.value.replace('_', ' ')} of zero"))
+    return Verdict(row, kind)
+
+
+def _without_words(row: AccountRow) -> Verdict:
+    if row.change is None:
+        return Verdict(
+            row, Kind.BALANCE_ONLY, Skip("balance_only", "a balance line without an amount")
+        )
+    if row.change == 0:
+        return Verdict(row, Kind.OTHER, Skip("zero_amount", "no description and no amount"))
+    return Verdict(
+        row,
+        Kind.OTHER,
+        RowError(
+            f"an amount of {_money(row)} with an empty description: DeGiro did not say what "
+            "it is, so it was not applied; check this row in DeGiro's statement",
+            rule="empty_description",
+        ),
+    )
+
+
+def _position_change(row: AccountRow, kind: Kind, counted: Counted | None) -> Verdict:
+    try:
+        trade = parse_trade_text(row.description, row.change)
+    except RowError as exc:
+        return Verdict(row, kind, exc)
+    buying = trade.quantity > 0
+    if row.change and (row.change > 0) == buying:
+        return Verdict(
+            row,
+            kind,
+            RowError(
+                f"{'a buy' if buying else 'a sale'} that {'received' if buying else 'paid'} "
+                f"{_money(row)}: the amount's sign contradicts the description, so it was "
+                "not applied",
+                rule="sign_mismatch",
+            ),
+        )
+    if counted is not None and counted.has(row, trade):
+        return Verdict(row, kind, Skip("in_transactions", "counted from Transactions.csv"), trade)
+    return Verdict(row, kind, trade=trade)
+
+
+def _unknown(row: AccountRow, structure: _Structure) -> Verdict:
+    assert row.change is not None
+    if structure.of_a_trade(row):
+        if row.change < 0 and row.fx_rate is None and mentions_degiro(row.description):
+            # DeGiro's own charges name it in every language; on a trade's order, a DEGIRO
+            # debit is that trade's fee whatever the words around it.
+            return Verdict(row, Kind.FEE)
+        if structure.is_fx_leg(row):
+            return Verdict(
+                row, Kind.FX, Skip("fx_leg", "a currency leg of a trade (by its order and amounts)")
+            )
+    if row.change == 0:
+        return Verdict(row, Kind.OTHER, Skip("zero_amount", "an unknown description of zero"))
+    return Verdict(
+        row,
+        Kind.OTHER,
+        RowError(
+            f"unknown description {row.description!r} with an amount of {_money(row)}: not "
+            "applied (it may be a fee, a deposit or a dividend DeGiro words differently)",
+            rule="unknown_description",
+        ),
+    )

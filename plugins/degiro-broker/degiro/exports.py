@@ -1,53 +1,75 @@
 """Parsers for DeGiro's CSV exports: ``Portfolio.csv``, ``Transactions.csv``, ``Account.csv``.
 
 DeGiro translates the headers and leaves several columns unnamed, so columns are mapped by
-position, never by name; the layout of Transactions.csv is recognised by where its unnamed
-columns are, which does not depend on the language. Amounts stay
-:class:`~decimal.Decimal` here; the services turn them into the floats of API v1 at the end.
-Every parser returns a :class:`~.csvio.Parsed`: the usable rows and the skipped ones.
+position, never by name: the layout of Transactions.csv is told by where its unnamed columns
+are (the SDK's :class:`~stonks_plugins.sdk.Layout`), which does not depend on the language.
+Amounts stay :class:`~decimal.Decimal` with the digits of the file. Every parser returns an
+:class:`Export`: the usable rows and a report in which every other line of the file already
+has its outcome (the header and blank lines skipped, unreadable rows reported). What an
+Account.csv row *means* is decided later, in :mod:`.classify`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Generic, TypeVar
 
-from .csvio import (
-    ExportFormatError,
-    Parsed,
+from stonks_plugins.sdk import (
+    BadHeader,
+    ImportReport,
+    Layout,
+    MissingValue,
     Row,
     RowError,
-    RowIssue,
-    Table,
-    cached,
+    ShortRow,
     currency_in_header,
+    detect_layout,
     parse_date,
-    parse_number,
+    parse_decimal,
     parse_rows,
-    read_table,
-    require_number,
+    read_csv,
+    require_decimal,
     split_currency,
 )
+
+from .csvio import ALIASES, STATEMENT_CONTINUATION, cached, detect_language
+from .tradetext import in_pounds
 
 PORTFOLIO_FILE = "Portfolio.csv"
 TRANSACTIONS_FILE = "Transactions.csv"
 ACCOUNT_FILE = "Account.csv"
 
+T = TypeVar("T")
 
-def _check_width(table: Table, minimum: int, what: str) -> None:
-    if len(table.header) < minimum:
-        raise ExportFormatError(
-            f"{table.file} line 1: expected a {what} header with at least {minimum} "
-            f"columns, found {len(table.header)}"
-        )
+
+@dataclass(frozen=True)
+class Export(Generic[T]):
+    """One parsed file. ``report`` holds the outcome of every line parsing settled: all of
+    them for Portfolio.csv and Transactions.csv, all but the data rows for Account.csv."""
+
+    file: str
+    rows: list[T]
+    report: ImportReport
+    language: str = ""
+    layout: str = ""
+    account_currency: str = ""
 
 
 def _need_cells(row: Row, count: int) -> None:
     if len(row.cells) < count:
-        raise RowError(f"expected at least {count} columns, found {len(row.cells)}")
+        raise ShortRow(f"expected at least {count} columns, found {len(row.cells)}")
+
+
+def _width(header: tuple[str, ...], minimum: int, file: str) -> None:
+    if len(header) < minimum:
+        raise BadHeader(
+            f"expected a {file} header with at least {minimum} columns, found {len(header)}",
+            file=file,
+            line=1,
+        )
 
 
 # --- Portfolio.csv ----------------------------------------------------------------------------
@@ -55,29 +77,30 @@ def _need_cells(row: Row, count: int) -> None:
 
 @dataclass(frozen=True)
 class PortfolioRow:
+    line: int
     product: str
     symbol_or_isin: str
     quantity: Decimal
-    closing_price: Decimal
+    closing_price: Decimal  # in currency
     currency: str
-    local_value: Decimal
+    local_value: Decimal  # in currency
     account_value: Decimal  # in the account currency (the last column)
     is_cash: bool
 
 
-def parse_portfolio(path: Path) -> tuple[str, Parsed[PortfolioRow]]:
-    """The account currency and the rows (cash lines flagged with ``is_cash``)."""
+def parse_portfolio(path: Path) -> Export[PortfolioRow]:
+    """The positions and cash lines; ``account_currency`` from the last header name."""
     return cached("portfolio", path, _parse_portfolio)
 
 
-def _parse_portfolio(path: Path) -> tuple[str, Parsed[PortfolioRow]]:
+def _parse_portfolio(path: Path) -> Export[PortfolioRow]:
     """Columns: product, symbol/ISIN, amount, closing price, local-value currency, local value,
     value in the account currency. An older variant writes ``EUR 1440.10`` in one field.
     Cash lines (``CASH & CASH FUND & FTX CASH (EUR)``) have no ISIN, amount or price."""
-    table = read_table(path)
-    _check_width(table, 5, "Portfolio.csv")
+    table = read_csv(path, delimiter=",")
+    _width(table.header, 5, PORTFOLIO_FILE)
     last_named = next((name for name in reversed(table.header) if name), "")
-    account_currency = currency_in_header(last_named)
+    account_currency = currency_in_header(last_named, "EUR")
 
     def parse(row: Row) -> PortfolioRow:
         _need_cells(row, 5)
@@ -85,74 +108,120 @@ def _parse_portfolio(path: Path) -> tuple[str, Parsed[PortfolioRow]]:
         combined_currency, combined_amount = split_currency(row.get(4))
         if combined_currency:
             currency = combined_currency
-            local_value = require_number(combined_amount, "local value")
+            local_value = require_decimal(combined_amount, "local value")
             account_text = next(
                 (cell for cell in reversed(row.cells[5:]) if cell.strip()), combined_amount
             )
         else:
             currency = row.get(4) or account_currency
-            local_value = require_number(row.get(5), "local value")
+            local_value = require_decimal(row.get(5), "local value")
             account_text = row.get(6) or row.get(5)
-        account_value = require_number(split_currency(account_text)[1], "value")
-        quantity = parse_number(row.get(2))
-        price = parse_number(row.get(3))
+        account_value = require_decimal(split_currency(account_text)[1], "value")
+        quantity = parse_decimal(row.get(2))
+        price = parse_decimal(row.get(3)) or Decimal(0)
         is_cash = (quantity is None and not row.get(1)) or product.upper().startswith("CASH &")
         if not is_cash and quantity is None:
-            raise RowError("the quantity (column 3) is missing")
+            raise MissingValue("the quantity (column 3) is empty")
+        price, _ = in_pounds(price, currency)
+        local_value, currency = in_pounds(local_value, currency)
         return PortfolioRow(
+            line=row.line,
             product=product,
             symbol_or_isin=row.get(1),
             quantity=quantity or Decimal(0),
-            closing_price=price or Decimal(0),
+            closing_price=price,
             currency=currency,
             local_value=local_value,
             account_value=account_value,
             is_cash=is_cash,
         )
 
-    rows, issues = parse_rows(table, parse)
-    return account_currency, Parsed(table.file, rows, issues, table.language)
+    report = ImportReport()
+    rows = [parsed.value for parsed in parse_rows(table, parse, report)]
+    return Export(
+        table.name,
+        rows,
+        report,
+        detect_language(table.header),
+        account_currency=account_currency,
+    )
 
 
 # --- Transactions.csv -------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class _TransactionLayout:
-    """Column positions of one Transactions.csv layout."""
-
-    name: str
-    quantity: int
-    price: int
-    price_currency: int
-    local_value: int
-    account_value: int
-    autofx_fee: int | None
-    fee: int
-    total: int
-    order_ids: tuple[int, ...]
-    # Cell holding the currency of the total; None: only the header names it (``Total EUR``).
-    total_currency: int | None
-
-    @property
-    def width(self) -> int:
-        return self.total + 1
-
-
-# Keyed by the positions of the unnamed header cells, trailing unnamed cells left out (the
-# current layout ends with a comma in most files, not in all).
-_LAYOUTS: dict[tuple[int, ...], _TransactionLayout] = {
-    # Current (AutoFX): 17 named columns, the Order ID in column 16 or the unnamed 17th.
-    (8, 10): _TransactionLayout("current", 6, 7, 8, 9, 11, 13, 14, 15, (16, 17), None),
+_CURRENT = (
+    "date",
+    "time",
+    "product",
+    "isin",
+    "exchange",
+    "venue",
+    "quantity",
+    "price",
+    "price_currency",
+    "local_value",
+    "local_currency",
+    "value",
+    "exchange_rate",
+    "autofx_fee",
+    "fee",
+    "total",
+    "order_id",
+)
+_OLDER = (
+    "date",
+    "time",
+    "product",
+    "isin",
+    "exchange",
+    "venue",
+    "quantity",
+    "price",
+    "price_currency",
+    "local_value",
+    "local_currency",
+    "value",
+    "value_currency",
+    "exchange_rate",
+    "fee",
+    "fee_currency",
+    "total",
+    "total_currency",
+    "order_id",
+)
+_OLDEST = (
+    "date",
+    "time",
+    "product",
+    "isin",
+    "exchange",
+    "quantity",
+    "price_currency",
+    "price",
+    "local_currency",
+    "local_value",
+    "value_currency",
+    "value",
+    "exchange_rate",
+    "fee_currency",
+    "fee",
+    "total_currency",
+    "total",
+    "order_id",
+)
+TRANSACTION_LAYOUTS = (
+    # Current (AutoFX): 17 named columns; the Order ID in column 16 or the unnamed 17th.
+    Layout("current", _CURRENT, frozenset({8, 10})),
     # Older: 19 columns, the currency in the unnamed column after each amount.
-    (8, 10, 12, 15, 17): _TransactionLayout("older", 6, 7, 8, 9, 11, None, 14, 16, (18,), 17),
+    Layout("older", _OLDER, frozenset({8, 10, 12, 15, 17})),
     # Oldest (2020 to early 2021): 18 columns, no venue, the currency before each amount.
-    (6, 8, 10, 13, 15): _TransactionLayout("oldest", 5, 7, 6, 9, 11, None, 14, 16, (17,), 15),
-}
+    Layout("oldest", _OLDEST, frozenset({6, 8, 10, 13, 15})),
+)
 
 
 @dataclass(frozen=True)
 class TransactionRow:
+    line: int
     day: date
     time: str
     product: str
@@ -169,62 +238,69 @@ class TransactionRow:
     order_id: str
 
 
-def _layout_of(table: Table) -> _TransactionLayout:
-    header = list(table.header)
-    while header and not header[-1]:
-        header.pop()
-    unnamed = tuple(i for i, name in enumerate(header) if not name)
-    layout = _LAYOUTS.get(unnamed)
-    if layout is None:
-        raise ExportFormatError(
-            f"{table.file} line 1: unknown Transactions.csv layout ({len(table.header)} "
-            f"columns, unnamed columns at {list(unnamed)}); expected one of DeGiro's three: "
-            "current (AutoFX, 17 columns), older (19) or oldest (18)"
-        )
-    return layout
-
-
-def parse_transactions(path: Path) -> Parsed[TransactionRow]:
+def parse_transactions(path: Path) -> Export[TransactionRow]:
     return cached("transactions", path, _parse_transactions)
 
 
-def _parse_transactions(path: Path) -> Parsed[TransactionRow]:
-    table = read_table(path)
-    layout = _layout_of(table)
-    header_currency = currency_in_header(table.header[layout.total])
+def _parse_transactions(path: Path) -> Export[TransactionRow]:
+    table = read_csv(path, delimiter=",")
+    columns = detect_layout(
+        table.header,
+        TRANSACTION_LAYOUTS,
+        ALIASES,
+        file=table.name,
+        line=table.header_line,
+        what="Transactions.csv",
+    )
+    total_at = columns.positions["total"]
+    order_at = columns.positions["order_id"]
+    header_currency = currency_in_header(table.header[total_at], "EUR")
 
     def parse(row: Row) -> TransactionRow:
-        _need_cells(row, layout.width)
-        if layout.total_currency is None:
-            account_currency = header_currency
-        else:
-            account_currency = row.get(layout.total_currency) or header_currency
-        quantity = require_number(row.get(layout.quantity), "quantity")
+        _need_cells(row, total_at + 1)
+        cells = row.cells
+        account_currency = columns.cell(cells, "total_currency") or header_currency
+        quantity = require_decimal(columns.cell(cells, "quantity"), "quantity")
         if quantity == 0:
-            raise RowError("the quantity is zero")
-        autofx = Decimal(0)
-        if layout.autofx_fee is not None:
-            autofx = parse_number(row.get(layout.autofx_fee)) or Decimal(0)
-        fee = parse_number(row.get(layout.fee)) or Decimal(0)
+            raise RowError("the quantity is zero", rule="zero_quantity")
+        autofx = parse_decimal(columns.cell(cells, "autofx_fee")) or Decimal(0)
+        fee = parse_decimal(columns.cell(cells, "fee")) or Decimal(0)
+        price_currency = columns.cell(cells, "price_currency") or account_currency
+        price, currency = in_pounds(
+            require_decimal(columns.cell(cells, "price"), "price"), price_currency
+        )
+        local_value, _ = in_pounds(
+            parse_decimal(columns.cell(cells, "local_value")) or Decimal(0), price_currency
+        )
         return TransactionRow(
-            day=parse_date(row.get(0)),
-            time=row.get(1),
-            product=row.get(2),
-            isin=row.get(3),
+            line=row.line,
+            day=parse_date(columns.cell(cells, "date")),
+            time=columns.cell(cells, "time"),
+            product=columns.cell(cells, "product"),
+            isin=columns.cell(cells, "isin"),
             quantity=quantity,
-            price=require_number(row.get(layout.price), "price"),
-            price_currency=row.get(layout.price_currency) or account_currency,
-            local_value=parse_number(row.get(layout.local_value)) or Decimal(0),
-            account_value=parse_number(row.get(layout.account_value)) or Decimal(0),
+            price=price,
+            price_currency=currency,
+            local_value=local_value,
+            account_value=parse_decimal(columns.cell(cells, "value")) or Decimal(0),
             autofx_fee=-abs(autofx),
             fees=-abs(autofx) - abs(fee),
-            total=require_number(row.get(layout.total), "total"),
+            total=require_decimal(columns.cell(cells, "total"), "total"),
             account_currency=account_currency,
-            order_id=next((row.get(i) for i in layout.order_ids if row.get(i)), ""),
+            # In the current layout the Order ID is in its column or the unnamed one after.
+            order_id=row.get(order_at) or row.get(order_at + 1),
         )
 
-    rows, issues = parse_rows(table, parse)
-    return Parsed(table.file, rows, issues, table.language, layout.name)
+    report = ImportReport()
+    rows = [parsed.value for parsed in parse_rows(table, parse, report)]
+    return Export(
+        table.name,
+        rows,
+        report,
+        columns.language or detect_language(table.header),
+        columns.layout,
+        header_currency,
+    )
 
 
 # --- Account.csv ------------------------------------------------------------------------------
@@ -245,53 +321,32 @@ class AccountRow:
     balance_currency: str
     balance: Decimal | None
     order_id: str
+    text: str  # the row as the file has it, for the import report
 
 
-def _join_continuations(table: Table) -> tuple[list[Row], list[RowIssue]]:
-    """A long Description or Order Id may wrap onto a line that starts with commas: join it
-    to the row above (an Order Id is glued back together, text gets a space)."""
-    joined: list[Row] = []
-    issues: list[RowIssue] = []
-    for row in table.rows:
-        if row.get(0) or row.get(1):
-            joined.append(row)
-            continue
-        if not joined:
-            issues.append(
-                RowIssue(table.file, row.line, "a continuation line with no row above it")
-            )
-            continue
-        previous = joined[-1]
-        cells = list(previous.cells)
-        for index, cell in enumerate(row.cells):
-            if not cell.strip():
-                continue
-            while len(cells) <= index:
-                cells.append("")
-            glue = "" if index == 11 else " "
-            cells[index] = f"{cells[index].strip()}{glue}{cell.strip()}".strip()
-        joined[-1] = Row(previous.line, cells)
-    return joined, issues
-
-
-def parse_account(path: Path) -> Parsed[AccountRow]:
+def parse_account(path: Path) -> Export[AccountRow]:
     """Rows of the account statement, in file order (newest first)."""
     return cached("account", path, _parse_account)
 
 
-def _parse_account(path: Path) -> Parsed[AccountRow]:
+def _parse_account(path: Path) -> Export[AccountRow]:
     """Here the named ``Change``/``Balance`` columns hold the currency and the unnamed column
-    after each holds the amount, the reverse of Transactions.csv."""
-    table = read_table(path)
-    _check_width(table, 11, "Account.csv")
-    rows_in, issues = _join_continuations(table)
+    after each holds the amount, the reverse of Transactions.csv. Amounts in pence (``GBX``)
+    are read in pounds, like the prices."""
+    table = read_csv(path, delimiter=",", continuation=STATEMENT_CONTINUATION)
+    _width(table.header, 11, ACCOUNT_FILE)
 
     def parse(row: Row) -> AccountRow:
         _need_cells(row, 10)
         day = parse_date(row.get(0))
-        change = parse_number(row.get(8))
-        if change is not None and not row.get(7):
-            raise RowError(f"the amount {row.get(8)!r} has no currency (column 8 is empty)")
+        change, currency = parse_decimal(row.get(8)), row.get(7)
+        if change is not None and not currency:
+            raise MissingValue(f"the amount {row.get(8)!r} has no currency (column 8 is empty)")
+        if change is not None:
+            change, currency = in_pounds(change, currency)
+        balance, balance_currency = parse_decimal(row.get(10)), row.get(9)
+        if balance is not None:
+            balance, balance_currency = in_pounds(balance, balance_currency)
         return AccountRow(
             line=row.line,
             day=day,
@@ -300,19 +355,16 @@ def _parse_account(path: Path) -> Parsed[AccountRow]:
             product=row.get(3),
             isin=row.get(4),
             description=row.get(5),
-            fx_rate=parse_number(row.get(6)),
-            currency=row.get(7),
+            fx_rate=parse_decimal(row.get(6)),
+            currency=currency,
             change=change,
-            balance_currency=row.get(9),
-            balance=parse_number(row.get(10)),
+            balance_currency=balance_currency,
+            balance=balance,
             order_id=row.get(11),
+            text=row.text,
         )
 
-    joined = Table(table.path, table.header, rows_in, table.language)
-    rows, row_issues = parse_rows(joined, parse)
-    issues = sorted([*issues, *row_issues], key=lambda issue: issue.line)
-    return Parsed(table.file, rows, issues, table.language)
-
-
-def all_issues(parsed: Sequence[Parsed[object]]) -> list[RowIssue]:
-    return [issue for p in parsed for issue in p.issues]
+    report = ImportReport()
+    parsed = parse_rows(table, parse, report, understood=False)
+    rows = [p.value for p in parsed]
+    return Export(table.name, rows, report, detect_language(table.header))

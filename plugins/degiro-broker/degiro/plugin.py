@@ -4,25 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from stonks_plugins.sdk import BaseBrokerPlugin, HealthStatus
+from stonks_plugins.sdk import BaseBrokerPlugin, ExportError, HealthStatus
 
-from .classify import Kind, classify
-from .csvio import ExportFormatError, Parsed
-from .exports import ACCOUNT_FILE, PORTFOLIO_FILE, TRANSACTIONS_FILE
-from .services import data_folder, load_exports
+from .exports import Export
+from .ledger import FILES, load
+from .services import data_folder
 
-SHOWN_ISSUES = 5
-"""How many skipped rows the health details spell out (the count is always complete)."""
+SHOWN_REPORTED = 3
+"""How many reported rows the health message spells out; the details list more and the
+import report (``service.import_report``) lists them all."""
+
+DETAILED_REPORTED = 20
 
 
 class DegiroPlugin(BaseBrokerPlugin):
     """Services and config class come from the manifest; this class only adds health.
 
-    Healthy: the three exports are there and every row was read. Degraded: some rows were
-    skipped (``details["issues"]`` counts them, ``details["first_issues"]`` says where and
-    why), or Portfolio.csv, Transactions.csv or Account.csv is missing so only some services
-    work. Unhealthy: the import folder or all three files are missing, or a file is there
-    but cannot be read at all.
+    Healthy: every row of the exports found is understood or skipped by a named rule, and
+    the account statement is there (without Transactions.csv or Portfolio.csv, trades and
+    positions are rebuilt from it; the import notes say so). Degraded: rows are reported
+    (the message counts them and names the first; every one of them is in the import
+    report), or Account.csv is missing so deposits, dividends and most fees are unknown.
+    Unhealthy: the import folder or all three files are missing, or a file is there but
+    cannot be read at all.
     """
 
     def health_check(self) -> HealthStatus:
@@ -30,40 +34,40 @@ class DegiroPlugin(BaseBrokerPlugin):
         folder = data_folder(getattr(self, "config", None))
         details: dict[str, Any] = {"folder": str(folder)}
         try:
-            exports = load_exports(folder)
-        except (ExportFormatError, OSError) as exc:
+            ledger = load(folder)
+        except (ExportError, OSError) as exc:
             return HealthStatus.unhealthy(str(exc), **details)
-        files: list[tuple[str, Parsed[Any] | None]] = [
-            (PORTFOLIO_FILE, exports.portfolio),
-            (TRANSACTIONS_FILE, exports.transactions),
-            (ACCOUNT_FILE, exports.account),
+        exports: list[tuple[str, Export[Any] | None]] = [
+            (FILES[0], ledger.portfolio),
+            (FILES[1], ledger.transactions),
+            (FILES[2], ledger.account),
         ]
-        missing = [name for name, parsed in files if parsed is None]
-        for name, parsed in files:
-            if parsed is not None:
+        report = ledger.report
+        for name, export in exports:
+            if export is not None:
                 details[name] = {
-                    "rows": len(parsed.rows),
-                    "skipped": len(parsed.issues),
-                    "language": parsed.language or "unknown",
-                    **({"layout": parsed.layout} if parsed.layout else {}),
+                    **report.counts(name),
+                    "language": export.language or "unknown",
+                    **({"layout": export.layout} if export.layout else {}),
                 }
-        if exports.account is not None:
-            unknown = sorted(
-                {row.description for row in exports.account.rows if classify(row) is Kind.OTHER}
-            )
-            if unknown:
-                details["unclassified_descriptions"] = unknown[:SHOWN_ISSUES]
-        issues = exports.issues
-        details["issues"] = len(issues)
+        reported = report.reported_rows()
+        details["reported"] = len(reported)
+        if reported:
+            details["first_reported"] = [str(o) for o in reported[:DETAILED_REPORTED]]
+        if ledger.notes:
+            details["notes"] = list(ledger.notes)
         problems: list[str] = []
-        if issues:
-            details["first_issues"] = [str(issue) for issue in issues[:SHOWN_ISSUES]]
-            shown = "; ".join(details["first_issues"][:2])
-            more = f" (and {len(issues) - 2} more)" if len(issues) > 2 else ""
-            problems.append(f"{len(issues)} row(s) skipped: {shown}{more}")
+        if reported:
+            problems.append(report.summary(SHOWN_REPORTED) + " (all in the import report)")
+        missing = [name for name, export in exports if export is None]
         if missing:
             details["missing"] = missing
+        if ledger.account is None:
+            # Positions and trades can be rebuilt from the other files; deposits, dividends
+            # and the statement's fees cannot.
             problems.append(f"missing in {folder}: {', '.join(missing)}")
+        if not report.complete:
+            problems.extend(report.problems())
         if problems:
             return HealthStatus.degraded("; ".join(problems), **details)
         return HealthStatus.healthy("DeGiro export files readable", **details)

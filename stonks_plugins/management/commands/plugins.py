@@ -20,12 +20,13 @@ from stonks_plugins.management.cli import (
     core,
     dumps,
     fail,
+    imports,
     legacy,
     scaffold,
     trust,
 )
 
-GROUPS = [core, config, scaffold, legacy, trust]
+GROUPS = [core, config, imports, scaffold, legacy, trust]
 
 
 class Command(BaseCommand):

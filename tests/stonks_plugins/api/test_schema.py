@@ -25,6 +25,7 @@ OPERATIONS = {
     ("post", "/api/v1/plugins/{name}/health/"),
     ("get", "/api/v1/plugins/{name}/metrics/"),
     ("get", "/api/v1/plugins/{name}/events/"),
+    ("get", "/api/v1/plugins/{name}/imports/"),
     ("post", "/api/v1/plugins/sync/"),
     ("get", "/api/v1/plugins/{name}/config/"),
     ("put", "/api/v1/plugins/{name}/config/"),

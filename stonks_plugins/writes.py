@@ -1,0 +1,169 @@
+"""The writes of many changes on plugin rows, made together (:func:`bulk`).
+
+A sync reconciles every plugin's row: written one change at a time, that is several queries
+per plugin (1,000 plugins: thousands of queries, seconds). Inside a :func:`bulk` block the
+store's functions (:mod:`stonks_plugins.store`) gather their writes in a :class:`Batch`
+instead, written when the block ends: the new rows in one INSERT, one UPDATE per kind of
+change, the events in one INSERT, one bump of the generation. The number of queries then
+depends on the kinds of change, not on the number of plugins.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from django.utils import timezone
+
+from . import propagation
+from .models import Plugin, PluginEvent
+from .redaction import known_secrets, plugin_secrets, scrub_text
+
+_ROWS_PER_UPDATE = 1000
+_ROWS_PER_INSERT = 1000
+_EVENTS_PER_INSERT = 2000
+"""PostgreSQL takes at most 65,535 parameters in a query (SQLite's own limit is applied
+by Django)."""
+
+
+class Batch:
+    """The writes of many changes on plugin rows, made when a :func:`bulk` block ends: the
+    new rows in one INSERT (in the state they reached), one UPDATE per kind of change (rows
+    whose changed fields got the same values), the events in one INSERT, one generation
+    bump. The secret values a plugin's text is masked with are read once per plugin, and a
+    text is masked once per set of secrets (a sync writes the same reasons many times)."""
+
+    def __init__(self) -> None:
+        self.now = timezone.now()
+        """The time of every state change in the block: changes made together are dated
+        alike, so rows that reached the same state are written by one UPDATE."""
+        self.rows: dict[int, tuple[Plugin, set[str]]] = {}
+        self.new: list[Plugin] = []
+        self.events: list[PluginEvent] = []
+        self.bump = False
+        self._secrets: dict[str, tuple[str, ...]] = {}
+        self._masked: dict[tuple[str, tuple[str, ...]], str] = {}
+
+    def save(self, row: Plugin, fields: Iterable[str]) -> None:
+        self.rows.setdefault(id(row), (row, set()))[1].update(fields)
+
+    def create(self, rows: Iterable[Plugin]) -> None:
+        """Rows to insert when the block ends, with whatever they hold by then (their events
+        may refer to them meanwhile). Nothing in the block may read them from the database,
+        nor look up their secrets: see :meth:`no_stored_config`."""
+        self.new.extend(rows)
+
+    def secrets_of(self, name: str) -> tuple[str, ...]:
+        found = self._secrets.get(name)
+        if found is None:
+            found = self._secrets[name] = plugin_secrets(name)
+        return found
+
+    def no_stored_config(self, names: Iterable[str]) -> None:
+        """Plugins with no config stored, nor any in the settings or the environment (rows
+        this sync creates): their secrets are those this process knows, no query needed."""
+        for name in names:
+            self._secrets[name] = known_secrets(name)
+
+    def config_changed(self, name: str) -> None:
+        """A config of ``name`` was stored in this block: read its secrets again."""
+        self._secrets.pop(name, None)
+
+    def mask_text(self, name: str, text: str) -> str:
+        secrets = self.secrets_of(name)
+        key = (text, secrets)
+        masked = self._masked.get(key)
+        if masked is None:
+            masked = self._masked[key] = scrub_text(text, secrets)
+        return masked
+
+    def flush(self, events: bool = True, keep: Iterable[Plugin] = ()) -> None:
+        """Write the rows (but those in ``keep``) and the events gathered so far: call it
+        before reading changed rows back from the database."""
+        if self.new:
+            new, self.new = self.new, []
+            insert(new)
+            for row in new:  # inserted as they are now: nothing left to update
+                self.rows.pop(id(row), None)
+        kept = {id(row): self.rows[id(row)] for row in keep if id(row) in self.rows}
+        if len(self.rows) > len(kept):
+            _update(held for key, held in self.rows.items() if key not in kept)
+            self.rows = kept
+        if events and self.events:
+            gathered, self.events = self.events, []
+            PluginEvent.objects.bulk_create(gathered, batch_size=_EVENTS_PER_INSERT)
+
+
+def insert(rows: list[Plugin]) -> None:
+    """New rows in one INSERT (per 1,000), each with its id afterwards, even from a database
+    that returns none (SQLite before 3.35)."""
+    if not rows:
+        return
+    Plugin.objects.bulk_create(rows, batch_size=_ROWS_PER_INSERT)
+    if any(row.pk is None for row in rows):
+        names = [row.name for row in rows]
+        ids = dict(Plugin.objects.filter(name__in=names).values_list("name", "pk"))
+        for row in rows:
+            row.pk = ids[row.name]
+
+
+def _update(changed: Iterable[tuple[Plugin, set[str]]]) -> None:
+    """One UPDATE for each set of rows whose changed fields got the same values (rows that
+    reached the same state); one bulk UPDATE for the rest, per set of fields."""
+    now = timezone.now()
+    alike: dict[tuple[Any, ...], list[Plugin]] = {}
+    for row, fields in changed:
+        row.updated_at = now
+        # A field never loaded (``only()``) was not assigned either: it did not change.
+        names = tuple(sorted(({*fields} - row.get_deferred_fields()) | {"updated_at"}))
+        alike.setdefault((names, *(_hashable(getattr(row, f)) for f in names)), []).append(row)
+    single: dict[tuple[str, ...], list[Plugin]] = {}
+    for key, rows in alike.items():
+        names, first = key[0], rows[0]
+        if len(rows) > 1:
+            values = {f: getattr(first, f) for f in names}
+            Plugin.objects.filter(pk__in=[r.pk for r in rows]).update(**values)
+        else:
+            single.setdefault(names, []).append(first)
+    for names, rows in single.items():
+        if len(rows) == 1:
+            rows[0].save(update_fields=names)
+        else:
+            Plugin.objects.bulk_update(rows, names, batch_size=_ROWS_PER_UPDATE)
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, default=str)
+    return value
+
+
+_batch: ContextVar[Batch | None] = ContextVar("stonks_plugins_writes_batch", default=None)
+
+
+def current() -> Batch | None:
+    """The block this thread is in, if any."""
+    return _batch.get()
+
+
+@contextmanager
+def bulk() -> Iterator[Batch]:
+    """Gather the changes made inside (in this thread) and write them when the block ends;
+    a nested block joins the outer one. Use it inside the transaction that makes the
+    changes: on an exception nothing gathered is written, and that transaction rolls back."""
+    batch = _batch.get()
+    if batch is not None:
+        yield batch
+        return
+    batch = Batch()
+    token = _batch.set(batch)
+    try:
+        yield batch
+        batch.flush()
+        if batch.bump:
+            propagation.bump()
+    finally:
+        _batch.reset(token)
