@@ -39,11 +39,11 @@ class NotRegistered(SandboxError):
     disable) withdrew it while a load was on its way. Not a failure of the plugin's code, so
     it is never recorded on the plugin's row."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__(name, ReasonCode.IMPORT_ERROR, "load", "is not registered in this process")
+    def __init__(self, name: str, why: str = "is not registered in this process") -> None:
+        super().__init__(name, ReasonCode.IMPORT_ERROR, "load", why)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.plugin,), dict(self.__dict__))
+        return (type(self), (self.plugin, self.message), dict(self.__dict__))
 
 
 @dataclass
@@ -226,7 +226,10 @@ class PluginRegistry:
                     stale = False
                     self._loaded[name] = loaded
         if stale:
-            raise PluginError(name, ReasonCode.IMPORT_ERROR, "was replaced while it loaded")
+            # A change made elsewhere (a disable, a new version) won: shut down what loaded,
+            # off this thread, and record nothing against the plugin.
+            self.release(loaded, wait=False)
+            raise NotRegistered(name, "was replaced while it loaded")
         if retrying and self.hooks.on_recover:
             self.hooks.on_recover(name, "load")
         if self.hooks.loaded:
