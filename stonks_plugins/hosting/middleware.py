@@ -2,8 +2,11 @@
 
 The runtime's service wrapper (:mod:`stonks_plugins.runtime.calls`) runs each broker call
 through the chain of active middleware plugins (lowest ``order`` first) before the service
-itself. The chain is looked up per call, so enabling or disabling a middleware plugin takes
-effect without rebuilding any service. Each ``intercept`` runs on the middleware's own lane
+itself. The chain - which plugins, loaded, in order, each ``intercept`` wrapped by its
+boundary's fast path - is resolved once per change and kept: a call only checks that the
+middleware plugins served and their loaded code are still the ones it was built from, so
+enabling, disabling or reloading a middleware plugin takes effect at the next call without
+rebuilding any service. Each ``intercept`` runs on the middleware's own lane
 within the caller's deadline: a middleware that fails or hangs is skipped (and reported by
 its boundary) and the call still reaches the service: the chain waits for a middleware at
 most half of what is left of the budget, so a hanging one never costs the broker's answer.
@@ -15,11 +18,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..base import BaseMiddlewarePlugin, ServiceCall
 from ..errors import ReasonCode
-from ..registry import LoadedPlugin
+from ..registry import LoadedPlugin, plugin_registry
 from ..runtime import budget, lanes, loads
 from ..runtime.serving import serving
 from ..sandbox import SandboxError
@@ -37,17 +41,56 @@ def served_chain() -> list[str]:
     return names
 
 
-def _loaded_chain(names: list[str]) -> list[LoadedPlugin]:
-    chain = []
+@dataclass(frozen=True)
+class _Link:
+    """One middleware of the chain, its ``intercept`` through its boundary's fast path."""
+
+    loaded: LoadedPlugin
+    intercept: Callable[[ServiceCall, Callable[[], Any]], Any]
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    names: list[str]
+    loaded: list[LoadedPlugin]
+    """What each served name had loaded when the chain was built (compared by identity)."""
+    chain: tuple[_Link, ...]
+
+
+_resolved = _Resolved([], [], ())
+
+
+def _loaded_chain(names: list[str]) -> tuple[_Link, ...]:
+    """The chain for the middleware plugins ``names``; built again only when they, or the
+    loaded code of one of them (a reload, a config change that re-initialised it), changed."""
+    last = _resolved
+    if names == last.names:
+        peek = plugin_registry.peek
+        if all(peek(n) is lp for n, lp in zip(names, last.loaded, strict=True)):
+            return last.chain
+    return _resolve(names)
+
+
+def _resolve(names: list[str]) -> tuple[_Link, ...]:
+    global _resolved
+    found: list[LoadedPlugin] = []
+    links = []
     for name in names:
         try:
             loaded = loads.acquire(name)
         except SandboxError as err:
             logger.warning("skipping middleware %s: %s", name, err)
             continue
-        if isinstance(loaded.instance, BaseMiddlewarePlugin):
-            chain.append(loaded)
-    return sorted(chain, key=lambda lp: (getattr(lp.instance, "order", 100), lp.name))
+        found.append(loaded)
+        instance = loaded.instance
+        if isinstance(instance, BaseMiddlewarePlugin) and loaded.sandbox is not None:
+            intercept = loaded.sandbox.wrap_callable(instance.intercept, "intercept")
+            links.append(_Link(loaded, intercept))
+    links.sort(key=lambda link: (getattr(link.loaded.instance, "order", 100), link.loaded.name))
+    chain = tuple(links)
+    if len(found) == len(names):  # one still loading (or failing) is asked for again
+        _resolved = _Resolved(list(names), found, chain)
+    return chain
 
 
 def run_chain(call: ServiceCall, target: Callable[[], Any], names: list[str] | None = None) -> Any:
@@ -63,16 +106,14 @@ def run_chain(call: ServiceCall, target: Callable[[], Any], names: list[str] | N
     return step(0)
 
 
-def _intercepted(loaded: LoadedPlugin, call: ServiceCall, rest: Callable[[], Any]) -> Any:
+def _intercepted(link: _Link, call: ServiceCall, rest: Callable[[], Any]) -> Any:
     """One middleware around ``rest`` (the rest of the chain and the service).
 
     The middleware's ``intercept`` runs on its own lane; when it calls ``proceed()``, the
     rest runs back here, in the caller's thread - a broker's code never runs on a
     middleware's thread, so a broker that hangs holds no middleware slot and the reaper
     blames the right plugin. The middleware gets half of what is left of the budget."""
-    instance = loaded.instance
-    assert loaded.sandbox is not None and isinstance(instance, BaseMiddlewarePlugin)
-    box = loaded.sandbox
+    loaded = link.loaded
     scope = budget.current()
     wake = threading.Event()
     asked = threading.Event()
@@ -96,7 +137,7 @@ def _intercepted(loaded: LoadedPlugin, call: ServiceCall, rest: Callable[[], Any
     def intercept() -> Any:
         try:
             with budget.inherit(scope):
-                return box.run("intercept", instance.intercept, call, proceed, timeout=None)
+                return link.intercept(call, proceed)
         finally:
             wake.set()
 
