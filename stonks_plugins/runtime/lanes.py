@@ -21,6 +21,7 @@ they end.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -326,3 +327,15 @@ def reset() -> None:
         _lanes.clear()
     for ln in old:
         ln.close()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (gunicorn --preload, Celery prefork) has none of its parent's threads:
+    a lane of the parent's would hand calls to parked workers that do not exist here, or
+    count slots taken by calls running there. The child makes its own lanes."""
+    global _lanes_lock
+    _lanes_lock = threading.Lock()
+    _lanes.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
