@@ -38,6 +38,7 @@ from ..conf import plugin_settings
 from ..monitoring.embedded import start_embedded_scheduler, stop_embedded_scheduler
 from ..registry import plugin_registry
 from ..sandbox import SandboxError
+from ..sandbox.process import ProcessHost
 from ..sandbox.timeouts import Pending
 from . import budget, loads, outbox, push, reaper
 from .serving import serving
@@ -61,6 +62,7 @@ class Background:
         self.warmed = threading.Event()
         """Set once the first warm-up page of this process is done (or there was none)."""
         self._heard = 0
+        self._reviving: set[str] = set()
         self.caught_up = 0
         """The newest pushed generation a refresh has run for since it was heard: unless
         that refresh could not read the database (it logs why), this process serves every
@@ -88,6 +90,7 @@ class Background:
             target=self._loop, name="stonks-plugins-runtime", daemon=True
         )
         self._thread.start()
+        ProcessHost.background_restarts = True  # crashed children: restarted by this thread
         try:
             push.start(self._changed)
         except Exception:  # the poll still works: a push that cannot start costs only speed
@@ -108,6 +111,7 @@ class Background:
         self._thread = None
         self.pid = None
         outbox.background(False)
+        ProcessHost.background_restarts = False
 
     def after_fork(self) -> None:
         """A forked child has none of its parent's threads: start afresh when asked."""
@@ -122,7 +126,9 @@ class Background:
         self._warm_page = False
         self.warmed = threading.Event()
         self._heard = self.caught_up = 0
+        self._reviving = set()
         outbox.background(False)
+        ProcessHost.background_restarts = False
         # What the parent served may have changed since it was read, and this process
         # hears of changes only once it subscribes: its first registry read looks again.
         serving.invalidate()
@@ -192,6 +198,7 @@ class Background:
                 elif not warming:
                     self.warmed.set()  # nothing to warm (no plugin served yet)
                 reaper.sweep()
+                self._revive_children()
                 outbox.drain()
                 metrics_store.flush()
             except Exception:  # the loop must outlive anything a round meets
@@ -200,6 +207,25 @@ class Background:
                 connections.close_all()
             self._wake.wait(TICK)
             self._wake.clear()
+
+    def _revive_children(self) -> None:
+        """Restart each crashed process-isolated child whose backoff is over, on a thread of
+        its own (an interpreter takes a while to start, and a page never waits for one)."""
+        for name in plugin_registry.known():
+            loaded = plugin_registry.peek(name)
+            host = loaded.host if loaded is not None else None
+            if host is None or name in self._reviving or not host.revivable:
+                continue
+            self._reviving.add(name)
+            Pending.start(self._revive, (name, host), name=f"plugin:{name}:restart")
+
+    def _revive(self, name: str, host: ProcessHost) -> None:
+        try:
+            host.revive()
+        except Exception as exc:  # recorded by the host as a crash, tried after its backoff
+            logger.info("the process of plugin %s did not restart: %s", name, exc)
+        finally:
+            self._reviving.discard(name)
 
     def _begin_asked(self) -> None:
         while True:

@@ -76,7 +76,10 @@ Decisions, and why
   consecutive crashes and goes back to 0 when a call completes (even one where the plugin
   raised: the process was fine). ``max_restarts`` (default: no limit, as Home Assistant's
   setup retry) gives up after that many consecutive crashes until ``start()`` is called.
-  Restarts are lazy - no thread, no timer - so a plugin nobody uses costs nothing.
+  Restarts are lazy - no thread, no timer - so a plugin nobody uses costs nothing; in a
+  process that runs the serving runtime (:attr:`ProcessHost.background_restarts`) its
+  background thread restarts the child instead (:meth:`ProcessHost.revive`), so a call - a
+  user's page - never waits for an interpreter to start.
 
 Reason codes (``.code`` on every exception here, a :class:`~stonks_plugins.errors.ReasonCode`)
 ---------------------------------------------------------------------------------------------
@@ -381,6 +384,8 @@ def _describe_exit(exitcode: int | None, limits: Limits) -> tuple[str, str, str 
 # -- spawning without the host's __main__ --------------------------------------------------------
 
 _CHILD_NAME_PREFIX = "stonks-plugin:"
+RESTART_PENDING = 0.25
+"""Seconds a call is told to wait while the background runtime restarts a crashed child."""
 
 
 def _install_spawn_hook() -> None:
@@ -570,6 +575,32 @@ class ProcessHost:
     def crashes(self) -> list[CrashRecord]:
         """The most recent crashes, oldest first (bounded by ``crash_history``)."""
         return list(self._crashes)
+
+    background_restarts: ClassVar[bool] = False
+    """Set while this process runs the serving runtime's background thread: a crashed child
+    is then restarted by that thread (:meth:`revive`) once its backoff is over, never by a
+    call - a call is a user's page, which must not wait for an interpreter to start."""
+
+    @property
+    def revivable(self) -> bool:
+        """The child crashed, its backoff is over, and it may be restarted now."""
+        return (
+            not self._closed
+            and self._proc is None
+            and self._failures > 0
+            and time.monotonic() >= self._retry_at
+            and (self.max_restarts is None or self._failures <= self.max_restarts)
+        )
+
+    def revive(self) -> int | None:
+        """Restart a crashed child whose backoff is over (the background runtime's job; see
+        :attr:`background_restarts`); its PID, or None when there was nothing to do. A child
+        that fails to start is a crash like any other: recorded, with a longer backoff."""
+        with self._locked("restart"):
+            if not self.revivable:
+                return None
+            self._spawn()
+            return self._proc.pid if self._proc is not None else None
 
     @property
     def retry_in(self) -> float:
@@ -801,6 +832,13 @@ class ProcessHost:
                 f"(last crash: {last})",
                 operation=operation,
                 retry_in=wait,
+            )
+        if self.background_restarts and self._failures > 0:
+            raise ProcessCircuitOpen(
+                self.name,
+                f"its process is being restarted in the background (last crash: {last})",
+                operation=operation,
+                retry_in=RESTART_PENDING,
             )
         self._spawn()
 

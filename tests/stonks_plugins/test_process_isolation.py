@@ -37,6 +37,7 @@ from stonks_plugins.sandbox.process import (
     ProcessTimeout,
 )
 from tests.conftest import BUNDLED, FIXTURES, ROOT
+from tests.stonks_plugins.runtime.helpers import wait_until
 
 HostFactory = Callable[..., ProcessHost]
 
@@ -464,3 +465,22 @@ def test_the_benchmark_runs_and_prints_its_figures() -> None:
         assert fragment in proc.stdout
     assert "target: app p50 <= 100 µs" in proc.stdout
     assert "app calls that reached the plugin's child: " in proc.stdout
+
+
+def test_with_the_background_runtime_a_call_never_restarts_a_crashed_child(
+    make_host: HostFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a web or worker process the runtime's thread restarts crashed children: a call -
+    a user's page - is answered at once instead of waiting for an interpreter to start."""
+    monkeypatch.setattr(ProcessHost, "background_restarts", True)
+    host = make_host("proc-crash-once", base_delay=0.05, jitter=0.0)
+    with pytest.raises(ProcessCrashed):
+        host.call("portfolio", "get_portfolio")
+    assert wait_until(lambda: host.revivable, timeout=5)
+    with pytest.raises(ProcessCircuitOpen, match="being restarted in the background"):
+        host.call("portfolio", "get_portfolio")
+    assert host.pid is None  # the call started nothing
+    pid = host.revive()
+    assert pid is not None and host.pid == pid and not host.revivable
+    assert host.revive() is None  # nothing more to do
+    assert len(host.call("portfolio", "get_portfolio")) > 0

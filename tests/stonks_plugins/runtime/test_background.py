@@ -120,3 +120,23 @@ def test_a_refresh_shuts_a_leaving_plugin_down_without_holding_the_serving_lock(
     finally:
         (root / "slow-shutdown").unlink()
         refreshing.join(10)
+
+
+def test_a_crashed_child_is_restarted_in_the_background_not_by_a_page(
+    plugin_dirs, runtime, settings
+) -> None:
+    settings.PLUGINS_BACKOFF_BASE = 0.1
+    plugin_dirs.add("proc-exit")  # its child exits in every get_portfolio
+    manager.sync()
+    _fresh_process()
+    assert background.start()
+    assert wait_until(lambda: plugin_registry.peek("proc-exit"))
+    host = plugin_registry.peek("proc-exit").host
+    assert host is not None
+    assert wait_until(lambda: host.pid is not None, timeout=10), host.status()
+    first = host.pid
+    with pytest.raises(Exception, match="exited"):
+        host.call("portfolio", "get_portfolio")
+    # Nobody calls again: the runtime's thread starts a new child once the backoff is over.
+    assert wait_until(lambda: host.pid not in (None, first), timeout=10), host.status()
+    assert host.call("portfolio", "get_portfolio_total").total_value == 1.0
