@@ -49,7 +49,6 @@ import tempfile
 import time
 import types
 import urllib.parse
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +57,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from _services import Unavailable, temp_database  # noqa: E402
 
 TARGET = 1.3
 SUMMARY_COLUMNS = [
@@ -75,10 +76,6 @@ SUMMARY_COLUMNS = [
 ]
 
 
-class Unavailable(Exception):
-    """The PostgreSQL server named cannot be reached."""
-
-
 @contextmanager
 def fresh_database(base: str | None, tmp: Path) -> Iterator[str]:
     """A fresh PostgreSQL database on ``base``'s server (dropped afterwards), or a new SQLite
@@ -86,24 +83,11 @@ def fresh_database(base: str | None, tmp: Path) -> Iterator[str]:
     if base is None:
         yield f"sqlite:///{tmp / 'bench.sqlite3'}"
         return
-    import psycopg
-
-    parts = urllib.parse.urlsplit(base)
-    admin = parts._replace(path="/postgres").geturl()
-    name = f"stonks_bench_api_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        raise Unavailable(f"PostgreSQL at {parts.netloc}: {exc}") from exc
-    try:
-        yield parts._replace(path=f"/{name}").geturl()
-    finally:
+    with temp_database(base) as url:
+        yield url
         from django.db import connections
 
         connections.close_all()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def setup_django(database_url: str) -> None:

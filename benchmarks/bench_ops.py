@@ -59,7 +59,6 @@ import sys
 import tempfile
 import time
 import urllib.parse
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -69,6 +68,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from _services import Unavailable, temp_database  # noqa: E402
 
 MAX_QUERIES = 20
 MAX_MS = 100.0
@@ -89,10 +90,6 @@ class PortfolioService(PortfolioServiceInterface):
     def get_portfolio_total(self):
         return TotalPortfolio(total_value=0.0)
 '''
-
-
-class Unavailable(Exception):
-    """The PostgreSQL server named cannot be reached."""
 
 
 def generate_plugins(base: Path, n: int) -> None:
@@ -257,21 +254,8 @@ def fresh_database(base: str | None, tmp: Path, n: int) -> Iterator[str]:
     if base is None:
         yield f"sqlite:///{tmp / f'ops-{n}.sqlite3'}"
         return
-    import psycopg
-
-    parts = urllib.parse.urlsplit(base)
-    admin = parts._replace(path="/postgres").geturl()
-    name = f"stonks_bench_ops_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        raise Unavailable(f"PostgreSQL at {parts.netloc}: {exc}") from exc
-    try:
-        yield parts._replace(path=f"/{name}").geturl()
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with temp_database(base) as url:
+        yield url
 
 
 def run_size(n: int, repeat: int, database: str | None, tmp: Path) -> dict[str, Any]:

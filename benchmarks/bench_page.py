@@ -46,7 +46,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.e2e.conftest import Stack, postgres_database  # noqa: E402
+from _services import Unavailable, temp_database  # noqa: E402
+
+from tests.e2e.conftest import Stack  # noqa: E402
 from tests.e2e.page_stack import (  # noqa: E402
     FAULT_CORPUS,
     Fetch,
@@ -62,10 +64,6 @@ from tests.e2e.page_stack import (  # noqa: E402
 
 FIRST_SLACK_S = 0.5  # first request: within the budget + this
 P99_RATIO = 1.5  # later requests: p99 within this x the clean run's
-
-
-class Unavailable(Exception):
-    """A service the benchmark needs is not reachable."""
 
 
 def pct(values: list[float], q: float) -> float:
@@ -303,10 +301,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             work.mkdir()
             with ExitStack() as stack:
                 if postgres:
-                    try:
-                        database = stack.enter_context(postgres_database(base))
-                    except Exception as exc:  # psycopg.OperationalError, mostly
-                        raise Unavailable(f"PostgreSQL at {base}: {exc}") from exc
+                    database = stack.enter_context(temp_database(base))
                 else:
                     database = f"sqlite:///{work / 'db.sqlite3'}"
                 runs[label] = run_one(label, dirs, database, args, work)

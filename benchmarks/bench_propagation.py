@@ -71,6 +71,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from _services import Unavailable, temp_database  # noqa: E402
+
 BIN = Path(sys.executable).parent
 FIXTURE = ROOT / "tests" / "fixtures" / "plugins" / "config-fixture"
 PLUGIN = "config-fixture"
@@ -101,30 +103,7 @@ def post_worker_init(worker):
 """
 
 
-class Unavailable(Exception):
-    """A service the benchmark needs is not reachable."""
-
-
 # -- services ---------------------------------------------------------------------------------
-@contextmanager
-def temp_database(base: str) -> Iterator[str]:
-    import psycopg
-
-    parts = urllib.parse.urlsplit(base)
-    admin = parts._replace(path="/postgres").geturl()
-    name = f"stonks_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        raise Unavailable(f"PostgreSQL at {parts.netloc}: {exc}") from exc
-    try:
-        yield parts._replace(path=f"/{name}").geturl()
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @contextmanager
 def own_redis_db(base: str) -> Iterator[str]:
     """An empty Redis database among 14..8, claimed with a key (concurrent runs never share

@@ -27,8 +27,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from django.core.exceptions import ImproperlyConfigured
+
 from stonks_overwatch.core.service_types import ServiceType
 
+from .conf import plugin_settings
 from .discovery.candidate import Candidate
 from .sandbox import PluginSandbox, SandboxError
 from .sandbox.process import (
@@ -38,7 +41,7 @@ from .sandbox.process import (
     ProcessIsolationError,
     implementing,
 )
-from .trust import gate
+from .trust import gate, verdict
 
 if TYPE_CHECKING:
     from .registry import Hooks, LoadedPlugin
@@ -72,18 +75,12 @@ def runs_isolated(candidate: Candidate) -> bool:
     manifest = candidate.manifest
     if manifest is not None and manifest.isolation == "process":
         return True
-    from django.core.exceptions import ImproperlyConfigured
-
-    from .conf import plugin_settings
-
     try:
         isolate_untrusted = bool(plugin_settings.ISOLATE_UNTRUSTED)
     except ImproperlyConfigured:  # a registry without Django settings (the benchmarks)
         return False
     if not isolate_untrusted:
         return False
-    from .trust import verdict
-
     return not verdict(candidate).trusted
 
 

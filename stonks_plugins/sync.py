@@ -21,10 +21,13 @@ from django.utils import timezone
 
 from . import store, trust, writes
 from .conf import plugin_settings
+from .config.system import config_system, env_overrides
 from .dependencies import dependency_problems_in_order
 from .discovery import Candidate, DiscoveryResult, Problem, Source
 from .django_apps import APP_KEY, label_conflict, pending_action
 from .errors import ReasonCode
+from .legacy.adapter import legacy_serving
+from .legacy.modes import mode_plan
 from .lifecycle.states import PluginState
 from .manifest.model import PluginManifest
 from .models import EventKind, Plugin
@@ -262,9 +265,6 @@ def sync_plugins(
 
     The writes are gathered and made in bulk (:func:`writes.bulk`): a sync costs the same
     few queries for 10 plugins as for 1,000, plus a few per kind of change."""
-    from .legacy.adapter import legacy_serving
-    from .legacy.modes import mode_plan
-
     report = SyncReport()
     now = timezone.now()
     # No savepoint of its own: inside an action's transaction, a failure here fails it.
@@ -485,8 +485,6 @@ def _create_rows(
     stored config, so with none in the settings or the environment either, their events
     are masked without a look at the database; the others are inserted now (the config
     system reads their rows to find their secrets)."""
-    from .config.system import config_system, env_overrides
-
     if not new:
         return {}
     default = bool(plugin_settings.ENABLE_NEW)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -198,3 +200,19 @@ def manage_in_subprocess(tmp_path: Path, plugin_dir: Path):  # type: ignore[no-u
         )
 
     return manage
+
+
+@pytest.fixture(scope="session")
+def bundled_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled DeGiro and Bitvavo plugins pip-installed (each from its own pyproject.toml)
+    into a target folder, once per session: read it, or copy it before damaging it."""
+    target = tmp_path_factory.mktemp("site")
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
+    for name in ("degiro-broker", "bitvavo-broker"):
+        subprocess.run(
+            [*pip, "--target", str(target), str(BUNDLED / name)],
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+        )
+    return target

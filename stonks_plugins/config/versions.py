@@ -17,6 +17,7 @@ from ..errors import PluginError, ReasonCode
 from ..manifest.model import PluginManifest
 from ..models import ConfigStatus, EventKind, Plugin, PluginConfig
 from ..redaction import MASK
+from ..registry import plugin_registry
 from . import secrets
 from .schema import SchemaError, config_schema, public_schema, secret_paths
 from .validation import ConfigInvalid, validate_config
@@ -91,8 +92,6 @@ def schema_of(plugin: Plugin) -> dict[str, Any]:
 
 
 def _package_root(plugin: Plugin) -> Path | None:
-    from ..registry import plugin_registry
-
     cand = plugin_registry.known().get(plugin.name)
     return cand.root if cand is not None else None
 

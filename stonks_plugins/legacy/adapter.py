@@ -24,17 +24,19 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from stonks_overwatch.core.factory import BrokerFactory
 from stonks_overwatch.core.registry import BrokerRegistry
 from stonks_overwatch.core.service_types import ServiceType
 
-from .. import CORE_API_VERSION, propagation
+from .. import CORE_API_VERSION, propagation, store, writes
 from ..discovery.candidate import Candidate, Problem, Source
 from ..errors import ReasonCode
 from ..lifecycle.states import PluginState
 from ..manifest import parse_manifest
+from ..models import EventKind, Plugin, PluginConfig
 from ..registry import plugin_registry
 from .modes import legacy_keeps_its_name, manages_legacy, not_served_note, registry_mode
 
@@ -256,10 +258,6 @@ class LegacyRow:
 
 
 def legacy_rows() -> dict[str, LegacyRow]:
-    from django.db.models import OuterRef, Subquery
-
-    from ..models import Plugin, PluginConfig
-
     live = PluginConfig.objects.filter(plugin=OuterRef("pk"), is_active=True).values("version")[:1]
     rows = (
         Plugin.objects.filter(source=Source.LEGACY.value)
@@ -352,11 +350,6 @@ def sync_legacy(actor: str, plugins: Mapping[str, Candidate]) -> LegacySyncRepor
     version 1 migrated from its defaults, state active unless an operator disabled it. Who
     has a name that a plugin's row held follows the mode (see :mod:`.modes`). ``plugins``:
     what the caller's discovery found, by name (see :func:`reconcile`)."""
-    from django.db.models import Exists, OuterRef
-
-    from .. import store, writes
-    from ..models import EventKind, Plugin, PluginConfig
-
     report = LegacySyncReport()
     if not manages_legacy():
         return report

@@ -29,14 +29,17 @@ from stonks_overwatch.core.registry import BrokerRegistry
 
 from .. import propagation
 from ..conf import plugin_settings
+from ..config.system import config_system
 from ..discovery import Candidate, discover
 from ..legacy.adapter import LegacyRow, legacy_rows, legacy_serving
 from ..legacy.bridge import register_broker, unregister_broker
 from ..legacy.modes import registry_mode
 from ..lifecycle.states import PluginState
 from ..loaded import make_config
+from ..models import Plugin, PluginConfig
 from ..registry import LoadedPlugin, plugin_registry
 from ..sandbox import SandboxError
+from ..store import may_recover
 from . import budget, lanes, lastgood, loads, outbox
 from .threads import in_plugin_thread
 
@@ -222,8 +225,6 @@ class ServingSet:
         """Effective config of a plugin this process serves (the BrokerFactory asks)."""
         if name not in self._registered and name not in self.legacy.wrapped():
             return None
-        from ..config.system import config_system
-
         return config_system.effective_flat(name)
 
     def reset(self) -> None:
@@ -320,9 +321,6 @@ def _serving_rows() -> dict[str, Serving]:
     """Plugins this process should serve: active ones, and ones in a failure that may
     pass (retried with backoff in the background) - for a process-isolated plugin that
     includes a crash of its child, which is restarted."""
-    from ..models import Plugin, PluginConfig
-    from ..store import may_recover
-
     served = Q(state=PluginState.ACTIVE.value) | may_recover()
     live_config = PluginConfig.objects.filter(plugin=OuterRef("pk"), is_active=True).values(
         "version"

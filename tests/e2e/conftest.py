@@ -48,7 +48,7 @@ def postgres_database(base: str) -> Iterator[str]:
     name = f"stonks_e2e_{uuid.uuid4().hex[:10]}"
     parts = urllib.parse.urlsplit(base)
     admin = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
         yield parts._replace(path=f"/{name}").geturl()

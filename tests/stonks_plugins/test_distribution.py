@@ -39,29 +39,10 @@ print(json.dumps({"rows": rows, "page": page, "modules": mods}))
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def installed(bundled_site: Path) -> Path:
     """Both bundled plugins pip-installed (from their own pyproject.toml) into a target dir."""
-    target = tmp_path_factory.mktemp("site")
-    for name in ("degiro-broker", "bitvavo-broker"):
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--no-deps",
-                "--no-build-isolation",
-                "--target",
-                str(target),
-                str(BUNDLED / name),
-            ],
-            check=True,
-            cwd=ROOT,
-            capture_output=True,
-        )
-    assert (target / "degiro" / "plugin_manifest.json").is_file()
-    return target
+    assert (bundled_site / "degiro" / "plugin_manifest.json").is_file()
+    return bundled_site
 
 
 def _run(site: Path, tmp_path: Path, plugin_dirs: str) -> dict:

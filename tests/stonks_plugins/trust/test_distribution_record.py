@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,6 @@ from stonks_plugins.discovery.directories import clear_cache
 from stonks_plugins.discovery.entry_points import scan_entry_points
 from stonks_plugins.models import Plugin
 from tests.cli import cli
-from tests.conftest import BUNDLED, ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -26,27 +24,9 @@ DIST = "stonks-degiro-broker"
 
 
 @pytest.fixture(scope="module")
-def wheel_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled DeGiro plugin pip-installed into a target dir (as test_distribution.py)."""
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(BUNDLED / "degiro-broker"),
-        ],
-        check=True,
-        cwd=ROOT,
-        capture_output=True,
-    )
-    return target
+def wheel_install(bundled_site: Path) -> Path:
+    """The bundled DeGiro plugin pip-installed into a target dir (the session's install)."""
+    return bundled_site
 
 
 @pytest.fixture
