@@ -402,7 +402,7 @@ def _trust_refusal(app: _PluginApp, policy: str | None, keys: Iterable[str] | No
     """Why the app must not be imported (trust, see :mod:`stonks_plugins.trust`), or None."""
     from importlib import metadata
 
-    from .trust.verdicts import Policy, assess, decide
+    from .trust.verdicts import assess, canonical_keys, decide, parse_policy
 
     if app.mount is not None:
         root, distribution = app.mount[1], None
@@ -414,22 +414,9 @@ def _trust_refusal(app: _PluginApp, policy: str | None, keys: Iterable[str] | No
     raw = _read(os.path.join(root, MANIFEST_FILENAME))
     lock = raw.get("integrity") if isinstance(raw, dict) else None
     expected = lock if isinstance(lock, dict) else {}
-    try:
-        chosen = Policy((policy or "off").strip().lower())
-    except ValueError:
-        chosen = Policy.ENFORCE  # fail closed, as at run time
-    trusted: set[str] = set()
-    texts = [k.strip() for k in keys or () if k.strip()]
-    if texts:  # cryptography (~20 ms to import) only when keys are configured
-        from .trust.signatures import KeyProblem, canonical_key
-
-        for text in texts:
-            try:
-                trusted.add(canonical_key(text))
-            except KeyProblem:
-                continue
-    found = assess(root, expected, distribution=distribution, trusted_keys=frozenset(trusted))
-    return decide(found, chosen).refusal
+    keys = canonical_keys(keys or ())
+    found = assess(root, expected, distribution=distribution, trusted_keys=keys)
+    return decide(found, parse_policy(policy)).refusal
 
 
 def label_conflict(

@@ -69,6 +69,11 @@ def import_report(name: str, *, fresh: bool = False) -> dict[str, Any]:
         plugin = Plugin.objects.get(name=name)
     except Plugin.DoesNotExist:
         raise PluginNotFound(name) from None
+    return _report_of(plugin, fresh)
+
+
+def _report_of(plugin: Plugin, fresh: bool) -> dict[str, Any]:
+    name = plugin.name
     if plugin.type != PluginType.BROKER:
         raise NoImportReport(
             name, f"keeps no import report: it is a {plugin.type} plugin, not a broker"
@@ -167,8 +172,8 @@ def with_import_report(plugin: Plugin, status: HealthStatus) -> HealthStatus:
     ):
         return status
     try:
-        report = import_report(plugin.name, fresh=True)
-    except (ImportReportUnavailable, PluginNotFound, PluginError, BrokerUnavailableError) as exc:
+        report = _report_of(plugin, fresh=True)  # the caller's row: no second read of it
+    except (ImportReportUnavailable, PluginError, BrokerUnavailableError) as exc:
         logger.debug("no import report for the health of %s: %s", plugin.name, exc)
         return status
     count = report["totals"]["reported"]

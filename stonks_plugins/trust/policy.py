@@ -46,10 +46,7 @@ def policy_problem(value: Any) -> str | None:
 
 
 def current_policy() -> Policy:
-    value = plugin_settings.SIGNATURE_POLICY
-    if policy_problem(value) is not None:
-        return Policy.ENFORCE  # fail closed; the system check names the bad value
-    return Policy(value.strip().lower())
+    return verdicts.parse_policy(plugin_settings.SIGNATURE_POLICY)
 
 
 _keys_memo: tuple[tuple[str, ...], frozenset[str]] | None = None
@@ -60,19 +57,9 @@ def trusted_keys() -> frozenset[str]:
     global _keys_memo
     texts = tuple(key_texts(plugin_settings.TRUSTED_KEYS))
     memo = _keys_memo
-    if memo is not None and memo[0] == texts:
-        return memo[1]
-    from .signatures import KeyProblem, canonical_key  # cryptography: only when keys are set
-
-    keys = set()
-    for text in texts:
-        try:
-            keys.add(canonical_key(text))
-        except KeyProblem:
-            continue
-    frozen = frozenset(keys)
-    _keys_memo = (texts, frozen)
-    return frozen
+    if memo is None or memo[0] != texts:
+        memo = _keys_memo = (texts, verdicts.canonical_keys(texts))
+    return memo[1]
 
 
 def verdict(candidate: Candidate) -> TrustVerdict:

@@ -23,7 +23,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -47,6 +47,32 @@ class Policy(StrEnum):
     OFF = "off"
     WARN = "warn"
     ENFORCE = "enforce"
+
+
+def parse_policy(value: Any) -> Policy:
+    """The policy ``value`` names; an unknown one counts as ``enforce`` (fail closed; the
+    system check names the bad value)."""
+    try:
+        return Policy(str(value or "off").strip().lower())
+    except ValueError:
+        return Policy.ENFORCE
+
+
+def canonical_keys(texts: Iterable[str]) -> frozenset[str]:
+    """The public keys ``texts`` name, canonical; a malformed one trusts nothing (and is a
+    check error). ``cryptography`` (~20 ms to import) is imported only when keys are set."""
+    texts = [t.strip() for t in texts if t.strip()]
+    if not texts:
+        return frozenset()
+    from .signatures import KeyProblem, canonical_key
+
+    keys = set()
+    for text in texts:
+        try:
+            keys.add(canonical_key(text))
+        except KeyProblem:
+            continue
+    return frozenset(keys)
 
 
 @dataclass(frozen=True)
