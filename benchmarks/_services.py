@@ -18,11 +18,12 @@ class Unavailable(Exception):
 
 @contextmanager
 def temp_database(base: str) -> Iterator[str]:
-    """A fresh database on the server of ``base`` (a postgres:// URL), dropped afterwards;
-    :class:`Unavailable` when the server cannot be reached."""
+    """A fresh database ``stonks_bench_<random>`` on the server of ``base`` (a postgres://
+    URL), dropped afterwards; :class:`Unavailable` when the server cannot be reached. The
+    name says "bench": a benchmark refuses to run its writes on any other database."""
     with ExitStack() as stack:
         try:
-            url = stack.enter_context(postgres_database(base))
+            url = stack.enter_context(postgres_database(base, "stonks_bench"))
         except Exception as exc:  # psycopg.OperationalError, mostly
             netloc = urllib.parse.urlsplit(base).netloc
             raise Unavailable(f"PostgreSQL at {netloc}: {exc}") from exc

@@ -41,11 +41,12 @@ def _is_postgres(url: str) -> bool:
 
 
 @contextmanager
-def postgres_database(base: str) -> Iterator[str]:
-    """A fresh database on the server of ``base`` (a postgres:// URL), dropped afterwards."""
+def postgres_database(base: str, prefix: str = "stonks_e2e") -> Iterator[str]:
+    """A fresh database ``PREFIX_<random>`` on the server of ``base`` (a postgres:// URL),
+    dropped afterwards."""
     import psycopg
 
-    name = f"stonks_e2e_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     parts = urllib.parse.urlsplit(base)
     admin = parts._replace(path="/postgres").geturl()
     with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
