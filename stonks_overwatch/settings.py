@@ -219,6 +219,27 @@ PLUGINS_RETRY_JITTER = env.float("PLUGINS_RETRY_JITTER", default=0.2)
 PLUGINS_SECRET_KEY = env.str("PLUGINS_SECRET_KEY", default="")
 PLUGINS_SECRET_KEY_FALLBACKS = env.list("PLUGINS_SECRET_KEY_FALLBACKS", default=[])
 
+# Operations (see README "Operating plugins"): 'plugins install/uninstall' and the console's
+# wheel upload run pip in this environment only with PLUGINS_INSTALL_ENABLED=1 (and the
+# stonks_plugins.install_plugin permission). /metrics answers loopback clients, and others
+# that send "Authorization: Bearer PLUGINS_METRICS_TOKEN". Alerts go to PLUGINS_ALERT_EMAILS
+# (through EMAIL_URL) and PLUGINS_ALERT_WEBHOOKS, at most one per plugin and kind every
+# PLUGINS_ALERT_RATE_LIMIT seconds. Each plugin keeps its last PLUGINS_LOG_RECORDS records.
+PLUGINS_INSTALL_ENABLED = env.bool("PLUGINS_INSTALL_ENABLED", default=False)
+PLUGINS_PIP_TIMEOUT = env.float("PLUGINS_PIP_TIMEOUT", default=300.0)
+PLUGINS_METRICS_TOKEN = env.str("PLUGINS_METRICS_TOKEN", default="")
+PLUGINS_ALERT_EMAILS = env.list("PLUGINS_ALERT_EMAILS", default=[])
+PLUGINS_ALERT_WEBHOOKS = env.list("PLUGINS_ALERT_WEBHOOKS", default=[])
+PLUGINS_ALERT_RATE_LIMIT = env.float("PLUGINS_ALERT_RATE_LIMIT", default=300.0)
+PLUGINS_ALERT_TIMEOUT = env.float("PLUGINS_ALERT_TIMEOUT", default=5.0)
+PLUGINS_LOG_RECORDS = env.int("PLUGINS_LOG_RECORDS", default=200)
+PLUGINS_LOG_LEVEL = env.str("PLUGINS_LOG_LEVEL", default="INFO")
+# Mail (alerts): EMAIL_URL such as smtp://user:pass@host:587/?tls=True; the console backend
+# by default, which prints mail to the log.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="stonks-overwatch@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
 
 BROKER_CONFIGS: dict[str, dict[str, object]] = {}
 

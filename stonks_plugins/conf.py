@@ -66,6 +66,16 @@ DEFAULTS: Final[dict[str, Any]] = {
     "ISOLATE_UNTRUSTED": False,  # run plugins that are not signed by a trusted key in a child
     "MAX_MANIFEST_BYTES": 262144,  # a larger plugin_manifest.json is manifest_unreadable
     "MAX_SCHEMA_BYTES": 262144,  # a larger config schema file is refused
+    # -- operations: install, metrics, alerts, logs ------------------------------------------
+    "INSTALL_ENABLED": False,  # allow 'plugins install/uninstall' and the console's upload
+    "PIP_TIMEOUT": 300.0,  # seconds one pip run of 'plugins install/uninstall' may take
+    "METRICS_TOKEN": "",  # bearer token for /metrics from other hosts (loopback needs none)
+    "ALERT_EMAILS": [],  # addresses told when a plugin fails, turns unhealthy or recovers
+    "ALERT_WEBHOOKS": [],  # URLs that get the same alert as a JSON POST
+    "ALERT_RATE_LIMIT": 300.0,  # least seconds between two alerts of one kind for one plugin
+    "ALERT_TIMEOUT": 5.0,  # seconds one alert delivery (SMTP or webhook) may take
+    "LOG_RECORDS": 200,  # log records kept per plugin (and instance), newest first
+    "LOG_LEVEL": "INFO",  # least level of a plugin's own log records that is kept
 }
 
 

@@ -74,7 +74,10 @@ class Plugin(models.Model):
 
     class Meta:
         ordering = ["name"]
-        permissions = [("manage_plugin", "Can enable, disable, reload and sync plugins")]
+        permissions = [
+            ("manage_plugin", "Can enable, disable, reload and sync plugins"),
+            ("install_plugin", "Can install, uninstall and purge plugins"),
+        ]
 
     def __str__(self) -> str:
         return self.name
