@@ -294,7 +294,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     runs: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-page-") as tmpdir:
         tmp = Path(tmpdir)
-        faults_dir = copy_plugins(FAULT_CORPUS, tmp / "fault-corpus")
+        corpus = [n for n in FAULT_CORPUS if n not in args.without]
+        faults_dir = copy_plugins(corpus, tmp / "fault-corpus")
         bundled = "plugins"  # relative to the project root, as the product's default
         for label, dirs in (("clean", [bundled]), ("faults", [bundled, str(faults_dir)])):
             work = tmp / label
@@ -311,7 +312,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "timeout": args.timeout,
         "run_timeout": args.run_timeout,
         "bundled": bundled_plugins(),
-        "corpus": list(FAULT_CORPUS),
+        "corpus": corpus,
         "runs": runs,
         "judgement": judge(runs["clean"], runs["faults"], args.budget),
     }
@@ -343,6 +344,12 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="a postgres:// URL: each run gets a fresh database on that server "
         "(default: a SQLite file per run)",
+    )
+    parser.add_argument(
+        "--without",
+        type=lambda text: {n.strip() for n in text.split(",") if n.strip()},
+        default=set(),
+        help="comma-separated fault fixtures to leave out (to find which one costs the pages)",
     )
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
