@@ -22,15 +22,17 @@ COPY stonks_overwatch ./stonks_overwatch
 COPY stonks_plugins ./stonks_plugins
 RUN pip install .
 
-COPY manage.py ./
+COPY manage.py gunicorn.conf.py ./
 COPY templates ./templates
 COPY static ./static
 COPY plugins ./plugins
 COPY docker/entrypoint.sh /usr/local/bin/stonks-entrypoint
 
+# /var/lib/stonks-prometheus: /metrics' multiprocess folder (PROMETHEUS_MULTIPROC_DIR in
+# docker-compose.yml), owned by the user the containers run as, so a volume mounted there is too.
 RUN chmod 0755 /usr/local/bin/stonks-entrypoint \
-    && mkdir -p /app/staticfiles \
-    && chown stonks:stonks /app/staticfiles
+    && mkdir -p /app/staticfiles /var/lib/stonks-prometheus \
+    && chown stonks:stonks /app/staticfiles /var/lib/stonks-prometheus
 
 USER stonks
 

@@ -45,4 +45,10 @@ if [ "${STONKS_RUN_SETUP:-0}" = "1" ]; then
     python manage.py collectstatic --noinput --verbosity 0
 fi
 
+# /metrics' multiprocess folder is shared by the web and worker containers: the files of
+# this container's processes from before a restart are not summed any more.
+if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
+    python -c 'from stonks_plugins.monitoring.multiproc import sweep_dead; sweep_dead()'
+fi
+
 exec "$@"

@@ -35,6 +35,9 @@ MIDDLEWARE = [
     "stonks_plugins.runtime.middleware.PageBudgetMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The request's language: the browser's Accept-Language among LANGUAGES, else
+    # LANGUAGE_CODE. After sessions, before CommonMiddleware (Django's order).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -60,11 +63,18 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "stonks_plugins.hosting.nav.plugin_navigation",
             ],
-            # View plugins' templates (plugins/<name>/...) come from the plugin's package
-            # while it is enabled; not cached, so disabling one takes effect at once.
+            # The host's and apps' templates are compiled once per process (Django's cached
+            # loader; in DEBUG the autoreloader resets it when a template changes). View
+            # plugins' templates (plugins/<name>/...) come from the plugin's package while it
+            # is enabled; not cached, so disabling one takes effect at once.
             "loaders": [
-                "django.template.loaders.filesystem.Loader",
-                "django.template.loaders.app_directories.Loader",
+                (
+                    "django.template.loaders.cached.Loader",
+                    [
+                        "django.template.loaders.filesystem.Loader",
+                        "django.template.loaders.app_directories.Loader",
+                    ],
+                ),
                 "stonks_plugins.hosting.templates.Loader",
             ],
         },
@@ -102,7 +112,12 @@ AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
 LOGIN_URL = "/admin/login/"
 LOGIN_REDIRECT_URL = "/"
 
-LANGUAGE_CODE = "en-us"
+# The site's language (README "Languages"): pages, API messages and the CLI use it unless a
+# browser asks for another of LANGUAGES (Accept-Language). Catalogs: stonks_plugins/locale/
+# (the console, API and CLI) and locale/ (the host's pages).
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en-us")
+LANGUAGES = [("en", "English"), ("nl", "Nederlands"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
@@ -232,6 +247,9 @@ PLUGINS_ALERT_EMAILS = env.list("PLUGINS_ALERT_EMAILS", default=[])
 PLUGINS_ALERT_WEBHOOKS = env.list("PLUGINS_ALERT_WEBHOOKS", default=[])
 PLUGINS_ALERT_RATE_LIMIT = env.float("PLUGINS_ALERT_RATE_LIMIT", default=300.0)
 PLUGINS_ALERT_TIMEOUT = env.float("PLUGINS_ALERT_TIMEOUT", default=5.0)
+# The console's public address (https://stonks.example.com): alerts name the site by it and
+# link to the plugin's page; unset, they name this host and carry no link.
+PLUGINS_ALERT_SITE_URL = env.str("PLUGINS_ALERT_SITE_URL", default="")
 PLUGINS_LOG_RECORDS = env.int("PLUGINS_LOG_RECORDS", default=200)
 PLUGINS_LOG_LEVEL = env.str("PLUGINS_LOG_LEVEL", default="INFO")
 # Mail (alerts): EMAIL_URL such as smtp://user:pass@host:587/?tls=True; the console backend
@@ -319,5 +337,6 @@ SPECTACULAR_SETTINGS = {
         "SystemStatusEnum": "stonks_plugins.api.serializers.SYSTEM_STATUSES",
         "CheckResultEnum": "stonks_plugins.api.serializers.CHECK_RESULTS",
         "ErrorLocationEnum": "stonks_plugins.api.serializers.ERROR_LOCATIONS",
+        "LogLevelEnum": "stonks_plugins.api.log_views.LOG_LEVELS",
     },
 }

@@ -19,6 +19,7 @@ secret-looking pairs and of the plugin's stored secret values.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -42,8 +43,13 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 
+from .admin_dependents import dependencies_context, disable_confirmation
 from .admin_forms import SUBMIT_FIELD, ConfigForm
+from .admin_install import InstallAdminMixin
+from .admin_instances import InstancesAdminMixin
+from .admin_labels import health_label, label_fields, state_label, trust_label
 from .config import versions
 from .config.system import secret_values as config_secret_values
 from .config.validation import ConfigInvalid
@@ -60,6 +66,7 @@ from .trust import describe as describe_trust
 logger = logging.getLogger(__name__)
 
 EVENTS_SHOWN = 50
+LOGS_SHOWN = 50
 HEALTH_SHOWN = 50
 HISTORY_MINUTES = 60
 STATES = [s.value for s in PluginState]
@@ -68,13 +75,18 @@ HEALTH_STATES = [h.value for h in Health]
 
 # -- presentation helpers -------------------------------------------------------------------
 def state_badge(state: str) -> str:
-    return format_html('<span class="so-badge so-state-{0}">{0}</span>', state or "unknown")
+    # The class keeps the stable code; the text is the state's name in the active language.
+    return format_html(
+        '<span class="so-badge so-state-{}">{}</span>', state or "unknown", state_label(state)
+    )
 
 
 def health_badge(status: str | None) -> str:
     if not status:
-        return format_html('<span class="so-badge so-health-none">{}</span>', "not checked")
-    return format_html('<span class="so-badge so-health-{0}">{0}</span>', status)
+        return format_html('<span class="so-badge so-health-none">{}</span>', health_label(None))
+    return format_html(
+        '<span class="so-badge so-health-{}">{}</span>', status, health_label(status)
+    )
 
 
 # The health badge colours say it: trusted green, unsigned grey, doubtful amber, refused red.
@@ -90,9 +102,11 @@ _TRUST_COLOURS = {
 def trust_badge(trust: Any, source: str = "") -> str:
     status = trust.get("status") if isinstance(trust, dict) else None
     if source == "legacy":
-        return format_html('<span class="so-badge so-health-none">{}</span>', "built in")
+        return format_html(
+            '<span class="so-badge so-health-none">{}</span>', pgettext_lazy("trust", "built in")
+        )
     if status not in _TRUST_COLOURS:
-        return format_html('<span class="so-badge so-health-none">{}</span>', "not checked")
+        return format_html('<span class="so-badge so-health-none">{}</span>', health_label(None))
     if status == "signed" and not trust.get("trusted"):
         colour = "degraded"  # a valid signature over no lock
     else:
@@ -101,7 +115,7 @@ def trust_badge(trust: Any, source: str = "") -> str:
         '<span class="so-badge so-health-{}" title="{}">{}</span>',
         colour,
         describe_trust(trust, short=True),
-        status.replace("_", " "),
+        trust_label(status),
     )
 
 
@@ -117,6 +131,32 @@ def _scrub(text: str, secrets: Iterable[str] = ()) -> str:
 
 def _pretty(value: Any, secrets: Iterable[str] = ()) -> str:
     return json.dumps(redact(value, secrets), indent=2, sort_keys=False, default=str)
+
+
+# -- messages: one whole sentence per verb, so that each language can word it its own way -----
+_COULD_NOT = {
+    "enable": gettext_lazy("Could not enable %(name)s: %(error)s"),
+    "disable": gettext_lazy("Could not disable %(name)s: %(error)s"),
+    "reload": gettext_lazy("Could not reload %(name)s: %(error)s"),
+    "check health": gettext_lazy("Could not check health of %(name)s: %(error)s"),
+}
+_CHANGED = {
+    "enabled": gettext_lazy("Enabled %(name)s: now %(state)s"),
+    "disabled": gettext_lazy("Disabled %(name)s: now %(state)s"),
+    "reloaded": gettext_lazy("Reloaded %(name)s: now %(state)s"),
+}
+_CHANGED_IN_ERROR = {
+    "enabled": gettext_lazy("Enabled %(name)s, but it is in %(state)s — %(code)s: %(message)s"),
+    "disabled": gettext_lazy("Disabled %(name)s, but it is in %(state)s — %(code)s: %(message)s"),
+    "reloaded": gettext_lazy("Reloaded %(name)s, but it is in %(state)s — %(code)s: %(message)s"),
+}
+
+
+def could_not(verb: str, name: str, error: str) -> str:
+    return str(_COULD_NOT[verb]) % {"name": name, "error": error}
+
+
+label_fields()  # the model fields' labels on these pages, in the active language
 
 
 # -- charts (server-rendered SVG; no scripts, no external libraries) ------------------------
@@ -262,11 +302,11 @@ def health_chart(checks: list[HealthCheck]) -> dict[str, Any] | None:
 
 # -- filters --------------------------------------------------------------------------------
 class HealthFilter(admin.SimpleListFilter):
-    title = "health"
+    title = gettext_lazy("health")
     parameter_name = "health"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [*((h, h) for h in HEALTH_STATES), ("none", "not checked")]
+        return [*((h, health_label(h)) for h in HEALTH_STATES), ("none", health_label(None))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
@@ -290,7 +330,7 @@ Runner = Callable[[str, str], tuple[int, str]]
 
 
 @admin.register(Plugin)
-class PluginAdmin(admin.ModelAdmin):
+class PluginAdmin(InstallAdminMixin, InstancesAdminMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "state_badge",
@@ -307,7 +347,7 @@ class PluginAdmin(admin.ModelAdmin):
     list_per_page = 100
     fieldsets = (
         (
-            "State",
+            gettext_lazy("State"),
             {
                 "fields": (
                     "state_badge",
@@ -323,7 +363,7 @@ class PluginAdmin(admin.ModelAdmin):
             },
         ),
         (
-            "Plugin",
+            gettext_lazy("Plugin"),
             {
                 "classes": ("collapse",),
                 "fields": (
@@ -341,7 +381,10 @@ class PluginAdmin(admin.ModelAdmin):
                 ),
             },
         ),
-        ("Problems", {"classes": ("collapse",), "fields": ("error_details_json", "warnings_json")}),
+        (
+            gettext_lazy("Problems"),
+            {"classes": ("collapse",), "fields": ("error_details_json", "warnings_json")},
+        ),
     )
     readonly_fields = (
         *(f.name for f in Plugin._meta.fields),
@@ -352,7 +395,15 @@ class PluginAdmin(admin.ModelAdmin):
         "error_details_json",
         "warnings_json",
     )
-    actions = ["enable_plugins", "disable_plugins", "reload_plugins", "check_health", "sync"]
+    actions = [
+        "enable_plugins",
+        "disable_plugins",
+        "reload_plugins",
+        "check_health",
+        "sync",
+        "uninstall_plugins",  # these two: InstallAdminMixin
+        "purge_plugins",
+    ]
     change_form_template = "admin/stonks_plugins/plugin/change_form.html"
     change_list_template = "admin/stonks_plugins/plugin/change_list.html"
 
@@ -370,19 +421,19 @@ class PluginAdmin(admin.ModelAdmin):
         return with_latest_health(super().get_queryset(request))
 
     # -- columns ---------------------------------------------------------------------------
-    @admin.display(description="state", ordering="state")
+    @admin.display(description=gettext_lazy("state"), ordering="state")
     def state_badge(self, obj: Plugin) -> str:
         return state_badge(obj.state)
 
-    @admin.display(description="health", ordering="latest_health")
+    @admin.display(description=gettext_lazy("health"), ordering="latest_health")
     def health_badge(self, obj: Plugin) -> str:
         return health_badge(getattr(obj, "latest_health", None))
 
-    @admin.display(description="trust")
+    @admin.display(description=gettext_lazy("trust"))
     def trust_badge(self, obj: Plugin) -> str:
         return trust_badge(obj.trust, obj.source)
 
-    @admin.display(description="trust")
+    @admin.display(description=gettext_lazy("trust"))
     def trust_display(self, obj: Plugin) -> str:
         return format_html(
             '{} <span class="so-trust">{}</span>',
@@ -390,7 +441,7 @@ class PluginAdmin(admin.ModelAdmin):
             _scrub(describe_trust(obj.trust, source=obj.source), secret_values(obj)),
         )
 
-    @admin.display(description="last error", ordering="error_code")
+    @admin.display(description=gettext_lazy("last error"), ordering="error_code")
     def last_error(self, obj: Plugin) -> str:
         if not obj.error_code:
             return "—"
@@ -403,7 +454,7 @@ class PluginAdmin(admin.ModelAdmin):
             short,
         )
 
-    @admin.display(description="error")
+    @admin.display(description=gettext_lazy("error"))
     def error_display(self, obj: Plugin) -> str:
         if not obj.error_code:
             return "—"
@@ -413,11 +464,11 @@ class PluginAdmin(admin.ModelAdmin):
             _scrub(obj.error_message, secret_values(obj)),
         )
 
-    @admin.display(description="error details")
+    @admin.display(description=gettext_lazy("error details"))
     def error_details_json(self, obj: Plugin) -> str:
         return format_html("<pre class='so-json'>{}</pre>", _pretty(obj.error_details))
 
-    @admin.display(description="warnings")
+    @admin.display(description=gettext_lazy("warnings"))
     def warnings_json(self, obj: Plugin) -> str:
         return format_html("<pre class='so-json'>{}</pre>", _pretty(obj.warnings))
 
@@ -429,11 +480,11 @@ class PluginAdmin(admin.ModelAdmin):
             try:
                 level, text = runner(name, actor)
             except (PluginNotFound, IllegalTransition, PluginError) as exc:
-                level, text = messages.ERROR, f"Could not {verb} {name}: {exc}"
+                level, text = messages.ERROR, could_not(verb, name, str(exc))
             except Exception as exc:  # a plugin's fault must not cost the operator the page
                 level, text = (
                     messages.ERROR,
-                    f"Could not {verb} {name}: {type(exc).__name__}: {exc}",
+                    could_not(verb, name, f"{type(exc).__name__}: {exc}"),
                 )
             self.message_user(request, _scrub(text), level)
 
@@ -441,13 +492,11 @@ class PluginAdmin(admin.ModelAdmin):
     def _state_change(verb: str, action: Callable[..., Plugin]) -> Runner:
         def run(name: str, actor: str) -> tuple[int, str]:
             plugin = action(name, actor=actor)
+            values = {"name": name, "state": state_label(plugin.state)}
             if plugin.error_code:
-                return (
-                    messages.ERROR,
-                    f"{verb.capitalize()} {name}, but it is in {plugin.state} — "
-                    f"{plugin.error_code}: {plugin.error_message}",
-                )
-            return messages.SUCCESS, f"{verb.capitalize()} {name}: now {plugin.state}"
+                values.update(code=plugin.error_code, message=plugin.error_message)
+                return messages.ERROR, str(_CHANGED_IN_ERROR[verb]) % values
+            return messages.SUCCESS, str(_CHANGED[verb]) % values
 
         return run
 
@@ -459,16 +508,26 @@ class PluginAdmin(admin.ModelAdmin):
             Health.HEALTHY: messages.SUCCESS,
             Health.DEGRADED: messages.WARNING,
         }.get(status.status, messages.ERROR)
-        detail = f": {status.message}" if status.message else ""
-        return (
-            level,
-            f"Health of {name}: {status.status.value} ({outcome.duration_ms:.1f} ms){detail}",
-        )
+        values = {
+            "name": name,
+            "status": health_label(status.status.value),
+            "ms": f"{outcome.duration_ms:.1f}",
+            "message": status.message,
+        }
+        if status.message:
+            return level, gettext("Health of %(name)s: %(status)s (%(ms)s ms): %(message)s") % values
+        return level, gettext("Health of %(name)s: %(status)s (%(ms)s ms)") % values
 
     def runner(self, verb: str) -> Runner:
         if verb == "check_health":
             return self._health
-        action = {"enable": manager.enable, "disable": manager.disable, "reload": manager.reload}
+        # A disable runs once the operator confirmed it (disable_confirmation): forced.
+        forced = functools.partial(manager.disable, force=True)
+        action: dict[str, Callable[..., Plugin]] = {
+            "enable": manager.enable,
+            "disable": forced,
+            "reload": manager.reload,
+        }
         past = {"enable": "enabled", "disable": "disabled", "reload": "reloaded"}
         return self._state_change(past[verb], action[verb])
 
@@ -476,51 +535,82 @@ class PluginAdmin(admin.ModelAdmin):
         try:
             report = manager.sync(actor=request.user.get_username())
         except Exception as exc:
-            self.message_user(request, _scrub(f"Sync failed: {exc}"), messages.ERROR)
+            text = gettext("Sync failed: %(error)s") % {"error": exc}
+            self.message_user(request, _scrub(text), messages.ERROR)
             return
-        self.message_user(
-            request,
-            f"Sync: {len(report.added)} added, {len(report.updated)} updated, "
-            f"{len(report.activated)} activated, {len(report.failed)} failed, "
-            f"{len(report.missing)} missing, {len(report.unchanged)} unchanged",
-            messages.INFO,
+        counts = {
+            "added": len(report.added),
+            "updated": len(report.updated),
+            "activated": len(report.activated),
+            "failed": len(report.failed),
+            "missing": len(report.missing),
+            "unchanged": len(report.unchanged),
+        }
+        summary = gettext(
+            "Sync: %(added)d added, %(updated)d updated, %(activated)d activated, "
+            "%(failed)d failed, %(missing)d missing, %(unchanged)d unchanged"
         )
+        self.message_user(request, summary % counts, messages.INFO)
         rows = {p.name: p for p in Plugin.objects.filter(name__in=report.failed)}
         for name in report.failed:
             row = rows.get(name)
-            why = f" — {row.error_code}: {row.error_message}" if row and row.error_code else ""
-            self.message_user(request, _scrub(f"Sync: {name} failed{why}"), messages.ERROR)
+            if row and row.error_code:
+                text = gettext("Sync: %(name)s failed — %(code)s: %(message)s") % {
+                    "name": name,
+                    "code": row.error_code,
+                    "message": row.error_message,
+                }
+            else:
+                text = gettext("Sync: %(name)s failed") % {"name": name}
+            self.message_user(request, _scrub(text), messages.ERROR)
         for label, names, level in (
-            ("added", report.added, messages.SUCCESS),
-            ("updated", report.updated, messages.SUCCESS),
-            ("activated", report.activated, messages.SUCCESS),
-            ("missing (kept, with its config)", report.missing, messages.WARNING),
+            (gettext_lazy("Sync: %(name)s added"), report.added, messages.SUCCESS),
+            (gettext_lazy("Sync: %(name)s updated"), report.updated, messages.SUCCESS),
+            (gettext_lazy("Sync: %(name)s activated"), report.activated, messages.SUCCESS),
+            (
+                gettext_lazy("Sync: %(name)s missing (kept, with its config)"),
+                report.missing,
+                messages.WARNING,
+            ),
         ):
             for name in names:
-                self.message_user(request, f"Sync: {name} {label}", level)
+                self.message_user(request, str(label) % {"name": name}, level)
 
     # -- bulk actions ----------------------------------------------------------------------
     def _names(self, queryset: QuerySet[Plugin]) -> list[str]:
         return list(queryset.values_list("name", flat=True))
 
-    @admin.action(description="Enable selected plugins", permissions=["change"])
+    @admin.action(description=gettext_lazy("Enable selected plugins"), permissions=["change"])
     def enable_plugins(self, request: HttpRequest, queryset: QuerySet[Plugin]) -> None:
         self._run(request, self._names(queryset), "enable", self.runner("enable"))
 
-    @admin.action(description="Disable selected plugins", permissions=["change"])
-    def disable_plugins(self, request: HttpRequest, queryset: QuerySet[Plugin]) -> None:
-        self._run(request, self._names(queryset), "disable", self.runner("disable"))
+    @admin.action(description=gettext_lazy("Disable selected plugins"), permissions=["change"])
+    def disable_plugins(
+        self, request: HttpRequest, queryset: QuerySet[Plugin]
+    ) -> HttpResponse | None:
+        names = self._names(queryset)
+        pks = list(queryset.values_list("pk", flat=True))
+        back = self._url("changelist")
+        page = disable_confirmation(
+            self, request, names, action="disable_plugins", pks=pks, back_url=back
+        )
+        if page is not None:  # enabled plugins need some of them: ask first
+            return page
+        self._run(request, names, "disable", self.runner("disable"))
+        return None
 
-    @admin.action(description="Reload selected plugins", permissions=["change"])
+    @admin.action(description=gettext_lazy("Reload selected plugins"), permissions=["change"])
     def reload_plugins(self, request: HttpRequest, queryset: QuerySet[Plugin]) -> None:
         self._run(request, self._names(queryset), "reload", self.runner("reload"))
 
-    @admin.action(description="Check health of selected plugins", permissions=["change"])
+    @admin.action(
+        description=gettext_lazy("Check health of selected plugins"), permissions=["change"]
+    )
     def check_health(self, request: HttpRequest, queryset: QuerySet[Plugin]) -> None:
         self._run(request, self._names(queryset), "check health", self.runner("check_health"))
 
     @admin.action(
-        description="Sync all plugins from disk and packages (selection ignored)",
+        description=gettext_lazy("Sync all plugins from disk and packages (selection ignored)"),
         permissions=["change"],
     )
     def sync(self, request: HttpRequest, queryset: QuerySet[Plugin]) -> None:
@@ -553,7 +643,7 @@ class PluginAdmin(admin.ModelAdmin):
         changelist = self._url("changelist")
         context = {
             **self.admin_site.each_context(request),
-            "title": "Plugin console",
+            "title": gettext("Plugin console"),
             "opts": self.opts,
             "media": self.media,
             "plugins": plugins,
@@ -607,7 +697,12 @@ class PluginAdmin(admin.ModelAdmin):
         plugin = get_object_or_404(Plugin, pk=unquote(object_id))
         self._require_change(request, plugin)
         if verb not in ("enable", "disable", "reload", "check_health"):
-            raise PermissionDenied(f"unknown action {verb!r}")
+            raise PermissionDenied(gettext("unknown action %(verb)r") % {"verb": verb})
+        if verb == "disable":
+            back = self._url("change", plugin.pk)
+            page = disable_confirmation(self, request, [plugin.name], back_url=back)
+            if page is not None:  # enabled plugins need it: ask first
+                return page
         self._run(request, [plugin.name], verb.replace("_", " "), self.runner(verb))
         return HttpResponseRedirect(self._url("change", plugin.pk))
 
@@ -665,7 +760,8 @@ class PluginAdmin(admin.ModelAdmin):
             schema = manager.config_schema(plugin.name)
             latest = manager.get_config(plugin.name)
         except Exception as exc:
-            self.message_user(request, _scrub(f"config cannot be edited: {exc}"), messages.ERROR)
+            text = gettext("config cannot be edited: %(error)s") % {"error": exc}
+            self.message_user(request, _scrub(text), messages.ERROR)
             return HttpResponseRedirect(request.path)
         form = ConfigForm(schema, latest.data, latest.version, request.POST)
         if not form.is_valid():
@@ -691,24 +787,27 @@ class PluginAdmin(admin.ModelAdmin):
 
     def _report_saved(self, request: HttpRequest, plugin: Plugin, saved: ConfigView) -> None:
         secrets = secret_values(plugin)
-        changed = ", ".join(saved.changed) or "nothing changed"
-        head = f"Saved config version {saved.version} ({changed})"
+        values = {
+            "version": saved.version,
+            "changed": ", ".join(saved.changed) or gettext("nothing changed"),
+            "status": saved.status,
+        }
         if saved.status == "active":
-            self.message_user(request, f"{head}: active — in effect now.", messages.SUCCESS)
+            text = gettext("Saved config version %(version)s (%(changed)s): active — in effect now.")
+            self.message_user(request, text % values, messages.SUCCESS)
         elif saved.status == "failed":
-            why = _scrub(saved.message, secrets)
-            self.message_user(
-                request,
-                f"{head}, but the plugin refused it: failed — {why}. "
-                "The previous config stays in effect.",
-                messages.ERROR,
+            values["why"] = _scrub(saved.message, secrets)
+            text = gettext(
+                "Saved config version %(version)s (%(changed)s), but the plugin refused it: "
+                "failed — %(why)s. The previous config stays in effect."
             )
+            self.message_user(request, text % values, messages.ERROR)
         else:
-            self.message_user(
-                request,
-                f"{head}: {saved.status} — being applied by the workers; reload to see it.",
-                messages.INFO,
+            text = gettext(
+                "Saved config version %(version)s (%(changed)s): %(status)s — being applied by "
+                "the workers; reload to see it."
             )
+            self.message_user(request, text % values, messages.INFO)
 
     def console_context(
         self, request: HttpRequest, plugin: Plugin, can_change: bool, bound: ConfigForm | None
@@ -736,10 +835,10 @@ class PluginAdmin(admin.ModelAdmin):
             "plugin_actions": [
                 (verb, label, self._url("do", plugin.pk, verb))
                 for verb, label in (
-                    ("enable", "Enable"),
-                    ("disable", "Disable"),
-                    ("reload", "Reload"),
-                    ("check_health", "Check health"),
+                    ("enable", gettext("Enable")),
+                    ("disable", gettext("Disable")),
+                    ("reload", gettext("Reload")),
+                    ("check_health", gettext("Check health")),
                 )
             ],
             "state_badge": state_badge(plugin.state),
@@ -755,6 +854,8 @@ class PluginAdmin(admin.ModelAdmin):
             "services": sorted(services.items()) if isinstance(services, dict) else [],
             **self._config_context(plugin, can_change, bound, secrets),
             **self._imports_context(plugin, secrets),
+            **dependencies_context(plugin),
+            **self._logs_context(plugin, secrets),
             "events": [
                 {
                     "at": e.created_at,
@@ -790,6 +891,24 @@ class PluginAdmin(admin.ModelAdmin):
             "history_minutes": HISTORY_MINUTES,
             "circuit": snapshot.get("circuit"),
             "metrics_pid": os.getpid(),
+        }
+
+    def _logs_context(self, plugin: Plugin, secrets: list[str]) -> dict[str, Any]:
+        """The "Logs" section: the newest records the plugin's code logged (stored masked;
+        scrubbed again like every text on the page)."""
+        return {
+            "logs": [
+                {
+                    "at": r.at,
+                    "level": r.level_name,
+                    "logger": r.logger,
+                    "message": _scrub(r.message, secrets),
+                    "exc_text": _scrub(r.exc_text, secrets),
+                    "process": r.process,
+                }
+                for r in manager.logs(plugin.name)[:LOGS_SHOWN]
+            ],
+            "logs_shown": LOGS_SHOWN,
         }
 
     def _imports_context(self, plugin: Plugin, secrets: list[str]) -> dict[str, Any]:
@@ -876,11 +995,11 @@ class PluginEventAdmin(admin.ModelAdmin):
     class Media:
         css = {"all": ("stonks_plugins/console.css",)}
 
-    @admin.display(description="reason", ordering="reason")
+    @admin.display(description=gettext_lazy("reason"), ordering="reason")
     def why(self, obj: PluginEvent) -> str:
         return _scrub(obj.reason)
 
-    @admin.display(description="details")
+    @admin.display(description=gettext_lazy("details"))
     def details_json(self, obj: PluginEvent) -> str:
         return format_html("<pre class='so-json'>{}</pre>", _pretty(obj.details))
 
@@ -919,16 +1038,16 @@ class PluginConfigAdmin(admin.ModelAdmin):
     class Media:
         css = {"all": ("stonks_plugins/console.css",)}
 
-    @admin.display(description="message")
+    @admin.display(description=gettext_lazy("message"))
     def why(self, obj: PluginConfig) -> str:
         return _scrub(obj.message, secret_values(obj.plugin))
 
-    @admin.display(description="data (secrets masked)")
+    @admin.display(description=gettext_lazy("data (secrets masked)"))
     def masked_data(self, obj: PluginConfig) -> str:
         try:
             shown = versions.view(obj.plugin, obj, versions.schema_of(obj.plugin)).data
         except Exception as exc:
-            return f"cannot be shown: {_scrub(str(exc))}"
+            return gettext("cannot be shown: %(error)s") % {"error": _scrub(str(exc))}
         return format_html("<pre class='so-json'>{}</pre>", _pretty(shown))
 
     def has_add_permission(self, request: HttpRequest) -> bool:

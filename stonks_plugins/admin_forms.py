@@ -21,6 +21,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.utils.text import capfirst
+from django.utils.translation import gettext, gettext_lazy
 
 from .config.schema import is_secret
 from .redaction import MASK
@@ -93,7 +94,7 @@ def _kind(node: Mapping[str, Any], key: str) -> str:
 def fieldsets(schema: Mapping[str, Any]) -> list[Fieldset]:
     """The schema's leaves grouped by the object that holds them; top-level leaves first."""
     out: list[Fieldset] = []
-    top = Fieldset((), "General")
+    top = Fieldset((), gettext("General"))
     out.append(top)
     _walk(schema, (), top, out)
     return [fs for fs in out if fs.specs]
@@ -151,28 +152,29 @@ def _drop_path(data: dict[str, Any], path: tuple[str, ...]) -> None:
         parent.pop(path[-1], None)
 
 
+_RULE_WORDS = (
+    ("minimum", gettext_lazy("minimum %(value)s")),
+    ("maximum", gettext_lazy("maximum %(value)s")),
+    ("exclusiveMinimum", gettext_lazy("greater than %(value)s")),
+    ("exclusiveMaximum", gettext_lazy("less than %(value)s")),
+    ("minLength", gettext_lazy("at least %(value)s characters")),
+    ("maxLength", gettext_lazy("at most %(value)s characters")),
+    ("pattern", gettext_lazy("matching %(value)s")),
+)
+"""A schema rule in words, for a field's help text."""
+
+
 def _hints(spec: FieldSpec) -> str:
     """The schema's description plus its rules, in words, as the field's help text."""
     s = spec.schema
     parts = [str(s["description"])] if s.get("description") else []
-    rules = []
-    for key, words in (
-        ("minimum", "minimum"),
-        ("maximum", "maximum"),
-        ("exclusiveMinimum", "greater than"),
-        ("exclusiveMaximum", "less than"),
-        ("minLength", "at least {} characters"),
-        ("maxLength", "at most {} characters"),
-        ("pattern", "matching {}"),
-    ):
-        if key in s:
-            rules.append(words.format(s[key]) if "{}" in words else f"{words} {s[key]}")
+    rules = [str(words) % {"value": s[key]} for key, words in _RULE_WORDS if key in s]
     if spec.kind == "json":
-        rules.append("a JSON value (text that is not JSON is taken as a string)")
+        rules.append(gettext("a JSON value (text that is not JSON is taken as a string)"))
     if "default" in s and spec.kind != "secret":
-        rules.append(f"default {json.dumps(s['default'])}")
+        rules.append(gettext("default %(value)s") % {"value": json.dumps(s["default"])})
     if spec.kind == "secret":
-        rules.append("write-only: leave the mask to keep the stored value")
+        rules.append(gettext("write-only: leave the mask to keep the stored value"))
     if rules:
         parts.append("(" + "; ".join(rules) + ")")
     return " ".join(parts)
@@ -352,10 +354,11 @@ class ConfigForm(forms.Form):
         whole section) become non-field errors that name their path."""
         for issue in issues:
             name = self.field_for_path(issue.path)
+            values = {"message": issue.message, "path": issue.path, "rule": issue.rule}
             if name is not None:
-                self.add_error(name, f"{issue.message} ({issue.path}, rule: {issue.rule})")
+                self.add_error(name, gettext("%(message)s (%(path)s, rule: %(rule)s)") % values)
             else:
-                self.add_error(None, f"{issue.path}: {issue.message} (rule: {issue.rule})")
+                self.add_error(None, gettext("%(path)s: %(message)s (rule: %(rule)s)") % values)
 
     def add_stale(self, message: str) -> None:
         self._stale_link = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from stonks_overwatch.core.data import PortfolioEntry
 from stonks_overwatch.core.service_types import ServiceType
 
 from .health import HealthStatus
+from .logs.capture import plugin_logger
 from .panels import Panel
 from .versioning import V1, InterfaceVersion
 
@@ -42,16 +44,40 @@ class BasePlugin(ABC):  # noqa: B024 - every hook has a sensible default
     def name(self) -> str:
         return self.manifest.name
 
+    @property
+    def logger(self) -> logging.Logger:
+        """The plugin's logger. Its records are kept with the plugin - shown on its console
+        page, at ``GET /api/v1/plugins/NAME/logs/`` and by ``plugins logs NAME`` - and still
+        reach the host's log. (Records its modules log with ``logging.getLogger(__name__)``
+        are kept too.) Once loaded, the logger of the name it was loaded as (an instance's
+        own); before that, in ``__init__``, its manifest name's."""
+        own = self.__dict__.get("_logger")
+        if own is not None:
+            return own
+        context = self.context
+        return context.logger if context is not None else plugin_logger(self.name)
+
+    @logger.setter
+    def logger(self, value: logging.Logger) -> None:
+        # A plugin that sets a logger of its own keeps it (records under its package are
+        # kept anyway).
+        self.__dict__["_logger"] = value
+
     def initialize(self) -> bool:
+        """Set the plugin up (``self.config`` is set). To say why it cannot run, raise
+        ``PluginNotReady`` (retried in the background), ``PluginAuthFailed`` or
+        ``PluginConfigRejected`` (both wait for the operator) from ``stonks_plugins.sdk``;
+        returning False still fails (``initialize_failed``) but is deprecated."""
         return True
 
     def shutdown(self) -> bool:
         return True
 
     def on_config_change(self, config: BaseConfig) -> bool:
-        """A new config was saved: apply it without a restart. Return False (or raise) to
-        refuse it; the previous config then stays live. The default re-initialises the
-        plugin with the new config; override to apply changes in place."""
+        """A new config was saved: apply it without a restart. Raise to refuse it -
+        ``PluginConfigRejected("why")`` says why to the operator - and the previous config
+        stays live (returning False refuses it too, but is deprecated). The default
+        re-initialises the plugin with the new config; override to apply changes in place."""
         self.config = config
         self.shutdown()
         return self.initialize()
@@ -61,6 +87,38 @@ class BasePlugin(ABC):  # noqa: B024 - every hook has a sensible default
 
     def get_metrics(self) -> dict[str, Any]:
         return {}
+
+    @classmethod
+    def migrate_config(cls, from_version: int, data: dict[str, Any]) -> dict[str, Any]:
+        """Convert ``data``, a stored config written for config schema ``from_version``, to
+        the schema this version of the plugin declares (``configuration.version`` in its
+        manifest). Override it as a classmethod or a staticmethod: it is called on the class,
+        before any instance exists.
+
+        ``plugins sync`` calls it when an upgrade raises the schema version, through the
+        plugin's boundary and within ``PLUGINS_SYNC_LOAD_TIMEOUT``, with secrets decrypted.
+        The result is validated against the new schema and stored as a new config version
+        (secrets encrypted again). Raising (or returning a config the schema refuses) keeps
+        the stored config as it was; if that does not fit the new schema either, the plugin
+        is in error ``config_invalid`` until an operator fixes its config.
+
+        It is never called when the versions match (the stored config is used unchanged).
+        This default knows no older schema: it refuses, which the engine reports as "no
+        migration"."""
+        raise NotImplementedError(
+            f"{cls.__name__} has no migrate_config: a config written for config schema "
+            f"v{from_version} cannot be converted"
+        )
+
+
+def has_config_migration(cls: Any) -> bool:
+    """Whether ``cls`` (a plugin's ``entry_points.main``) converts old configs itself: it
+    defines ``migrate_config`` and does not merely inherit :meth:`BasePlugin.migrate_config`."""
+    hook = getattr(cls, "migrate_config", None)
+    if not callable(hook):
+        return False
+    default = BasePlugin.__dict__["migrate_config"].__func__
+    return getattr(hook, "__func__", hook) is not default
 
 
 class BaseBrokerPlugin(BasePlugin):

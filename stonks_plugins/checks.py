@@ -1,6 +1,7 @@
 """Health checks: run each plugin's ``health_check`` through the isolation boundary, keep a
-bounded history, and put a plugin that is unhealthy N times in a row in ``health_failed``. A
-broker whose import reported rows is recorded as ``degraded`` at best
+bounded history, and put a plugin that is unhealthy N times in a row in ``health_failed`` - or
+at once in ``auth_failed``/``config_invalid`` when its check raised ``PluginAuthFailed`` or
+``PluginConfigRejected``. A broker whose import reported rows is recorded as ``degraded`` at best
 (:func:`stonks_plugins.imports.with_import_report`), whatever its own check says."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from stonks_overwatch.core.exceptions import BrokerUnavailableError
 from . import store
 from .conf import plugin_settings
 from .discovery.candidate import Problem
-from .errors import PluginError, ReasonCode
+from .errors import OPERATOR_CODES, PluginError, ReasonCode
 from .health import Health, HealthStatus
 from .imports import with_import_report
 from .lifecycle.states import PluginState
@@ -89,7 +90,12 @@ def run_check(plugin: Plugin, actor: str = "system") -> CheckOutcome:
         )
         stale = HealthCheck.objects.filter(plugin=row).order_by("-created_at", "-id")[keep:]
         HealthCheck.objects.filter(pk__in=list(stale.values_list("pk", flat=True))).delete()
-        if status.status is Health.UNHEALTHY and row.state == PluginState.ACTIVE:
+        code = status.details.get("code") if status.status is Health.UNHEALTHY else None
+        if code in OPERATOR_CODES and row.state == PluginState.ACTIVE:
+            # The plugin said its credentials or config were refused: no threshold, waiting
+            # for the operator is all there is to do.
+            store.fail(row, Problem(ReasonCode(str(code)), status.message), actor)
+        elif status.status is Health.UNHEALTHY and row.state == PluginState.ACTIVE:
             row.consecutive_unhealthy += 1
             row.save(update_fields=["consecutive_unhealthy", "updated_at"])
             if row.consecutive_unhealthy >= threshold:

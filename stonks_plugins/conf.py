@@ -74,6 +74,7 @@ DEFAULTS: Final[dict[str, Any]] = {
     "ALERT_WEBHOOKS": [],  # URLs that get the same alert as a JSON POST
     "ALERT_RATE_LIMIT": 300.0,  # least seconds between two alerts of one kind for one plugin
     "ALERT_TIMEOUT": 5.0,  # seconds one alert delivery (SMTP or webhook) may take
+    "ALERT_SITE_URL": "",  # the console's public address: alerts name it and link to it
     "LOG_RECORDS": 200,  # log records kept per plugin (and instance), newest first
     "LOG_LEVEL": "INFO",  # least level of a plugin's own log records that is kept
 }

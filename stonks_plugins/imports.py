@@ -31,7 +31,7 @@ from stonks_overwatch.core.service_types import ServiceType
 from . import import_report as shape
 from .compat_adapters import VERSIONS
 from .config.system import secret_values
-from .errors import PluginError, PluginNotFound
+from .errors import PluginError, PluginNotFound, StonksPluginsError
 from .health import Health, HealthStatus
 from .legacy.bridge import DeferredService
 from .lifecycle.states import PluginState
@@ -47,7 +47,7 @@ HEALTH_REASONS = 3
 """Reported rows quoted in a degraded health message."""
 
 
-class ImportReportUnavailable(Exception):
+class ImportReportUnavailable(StonksPluginsError):
     """The plugin's import report cannot be read now (the plugin is off, in error, or not
     served here); the message says why and what to do."""
 

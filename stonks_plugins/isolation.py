@@ -4,7 +4,8 @@ would be, and each service is a forwarder whose calls cross the pipe.
 A crash of the child (exit, signal, memory, CPU, timeout) is reported — an event with the
 crash's traceback and the plugin in error — and the child is restarted with backoff by the
 next call; the first call that succeeds after a crash brings the plugin back to active.
-Every failure reaches the caller as a ``SandboxError``, like in-process plugins.
+Every failure reaches the caller as a ``SandboxError`` (the process family derives from it),
+like in-process plugins.
 
 Which plugins run in a child is decided in one place, :func:`runs_isolated`: those whose
 manifest asks for it, and - with ``PLUGINS_ISOLATE_UNTRUSTED`` - every plugin not signed by a
@@ -33,7 +34,7 @@ from stonks_overwatch.core.service_types import ServiceType
 
 from .conf import plugin_settings
 from .discovery.candidate import Candidate
-from .sandbox import PluginSandbox, SandboxError
+from .sandbox import PluginSandbox
 from .sandbox.process import (
     ProcessCircuitOpen,
     ProcessCrashed,
@@ -122,9 +123,9 @@ def start_host(candidate: Candidate, hooks: Hooks) -> ProcessHost:
     )
     try:
         host.start()
-    except ProcessIsolationError as exc:
+    except ProcessIsolationError:  # a SandboxError already, with the child's code
         host.close()
-        raise SandboxError(candidate.name, exc.code, "load", exc.message, exc.traceback) from exc
+        raise
     return host
 
 
@@ -186,7 +187,8 @@ class IsolatedService:
         except ProcessIsolationError as exc:
             stats.errors += 1
             stats.observe(time.perf_counter_ns() - start)
-            raise self._failed(exc, operation) from exc
+            self._failed(exc)
+            raise
         stats.observe(time.perf_counter_ns() - start)
         if self._loaded.crashed:
             self._loaded.crashed = False
@@ -194,17 +196,17 @@ class IsolatedService:
                 self._hooks.on_recover(self._loaded.name, "call after a restart of its process")
         return result
 
-    def _failed(self, exc: ProcessIsolationError, operation: str) -> SandboxError:
-        err = SandboxError(self._loaded.name, exc.code, operation, exc.message, exc.traceback)
+    def _failed(self, exc: ProcessIsolationError) -> None:
+        """Route the failure to the hooks (the error itself is what the caller gets)."""
         if isinstance(exc, ProcessCircuitOpen):
-            return err  # waiting out the backoff: no news
+            return  # waiting out the backoff: no news
+        exc.service = True  # a service call's failure, as on the in-process fast path
         if self._hooks.on_failure:
-            self._hooks.on_failure(err)
+            self._hooks.on_failure(exc)
         if isinstance(exc, ProcessCrashed):
             self._loaded.crashed = True
             if self._hooks.on_crash:
-                self._hooks.on_crash(err)
-        return err
+                self._hooks.on_crash(exc)
 
 
 def isolated_class(interface: type) -> type[IsolatedService]:

@@ -11,6 +11,7 @@ the registry - the child must start without the registry, Django or the database
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +21,9 @@ from stonks_overwatch.core.service_types import ServiceType
 from . import loader
 from .base import BaseBrokerPlugin, BasePlugin
 from .compat_adapters import accepted_interfaces
-from .discovery.candidate import Candidate
+from .discovery.candidate import Candidate, Source
 from .errors import PluginError, ReasonCode
+from .logs import capture
 from .sandbox import LeakReport, PluginSandbox, SandboxError
 
 if TYPE_CHECKING:
@@ -45,6 +47,9 @@ class LoadedPlugin:
     config: Any = None
     """The plugin's config object, built once per load or config change (the services and
     the factory get this one)."""
+    logs: capture.Capture | None = None
+    """What this load attached to keep the plugin's log records (none for a plugin in a
+    child process: its child captures them)."""
 
     @property
     def name(self) -> str:
@@ -82,6 +87,19 @@ def make_config(box: PluginSandbox, config_class: Any, data: dict[str, Any] | No
     )
 
 
+def log_names(candidate: Candidate) -> list[str]:
+    """The loggers whose records are the plugin's: its own, and the package its code
+    imports under (a directory plugin's mounted package, an installed one's top-level one)."""
+    names = [capture.plugin_logger(candidate.name).name]
+    if candidate.source is Source.DIRECTORY:
+        names.append(loader.package_prefix(candidate.name))
+    elif candidate.entry_point:
+        top = loader.split_ref(candidate.entry_point)[0].split(".", 1)[0]
+        if capture.code_logger_allowed(top):
+            names.append(top)
+    return names
+
+
 def load_in_process(
     candidate: Candidate,
     box: PluginSandbox,
@@ -96,6 +114,8 @@ def load_in_process(
     manifest = candidate.manifest
     assert manifest is not None
     name = candidate.name
+    # Before any of its code runs: what it logs while it imports and initialises is its.
+    logs = capture.attach(name, log_names(candidate))
 
     def resolve(ref: str) -> Any:
         return box.run("import", loader.resolve, candidate, ref)
@@ -146,8 +166,30 @@ def load_in_process(
         instance.config = config
         ok = box.run("initialize", instance.initialize)
         if ok is False:
+            warn_false_return(name, "initialize")
             raise PluginError(name, ReasonCode.INITIALIZE_FAILED, "initialize() returned False")
-    return LoadedPlugin(candidate, instance, services, config_class, box, config=config)
+    return LoadedPlugin(candidate, instance, services, config_class, box, config=config, logs=logs)
+
+
+_warned_false: set[tuple[str, str]] = set()
+
+
+def warn_false_return(name: str, hook: str) -> None:
+    """``initialize()``/``on_config_change()`` returning False still fails as it always did,
+    but says nothing about why: warn (once per plugin and hook and process, in the plugin's
+    log - which reaches the host's - and as a ``DeprecationWarning``) that it should raise
+    instead."""
+    if (name, hook) in _warned_false:
+        return
+    _warned_false.add((name, hook))
+    message = (
+        f"plugin '{name}': {hook}() returned False; return False is deprecated: raise "
+        "PluginNotReady (retry later), PluginAuthFailed (credentials refused) or "
+        "PluginConfigRejected (config unusable) from stonks_plugins.sdk, so the operator "
+        "sees why"
+    )
+    warnings.warn(message, DeprecationWarning, stacklevel=2)
+    capture.plugin_logger(name).warning("%s", message)  # reaches the host's log too
 
 
 def unload_in_process(loaded: LoadedPlugin) -> LeakReport:
@@ -161,6 +203,8 @@ def unload_in_process(loaded: LoadedPlugin) -> LeakReport:
         except SandboxError as err:
             logger.warning("%s", err)
     report = box.close()
+    if loaded.logs is not None:  # this load's own: a newer load of it keeps its own
+        capture.detach(loaded.name, loaded.logs)
     loader.release(loaded.candidate)
     if not report.ok:
         logger.warning("plugin %s leaked on unload: %s", loaded.name, report.as_dict())

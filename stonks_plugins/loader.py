@@ -21,6 +21,7 @@ from typing import Any
 from . import module_names
 from .discovery.candidate import Candidate, Source
 from .errors import PluginError, ReasonCode
+from .instance_names import is_instance
 from .trust.gate import before_import
 
 PKG_ROOT = module_names.PKG_ROOT
@@ -136,6 +137,10 @@ def release(candidate: Candidate) -> list[str]:
     if candidate.source is Source.DIRECTORY:
         prefix = package_prefix(candidate.name)
         names = [m for m in sys.modules if m == prefix or m.startswith(prefix + ".")]
+    elif is_instance(candidate.name):
+        # An installed plugin's instances import its package under its real name, shared
+        # with the plugin (a directory plugin's instance has a package of its own).
+        return []
     else:
         top = split_ref(candidate.entry_point or "")[0].split(".", 1)[0]
         names = [m for m in sys.modules if top and (m == top or m.startswith(top + "."))]

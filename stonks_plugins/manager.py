@@ -6,6 +6,7 @@ the legacy bridge — and holds no state of its own beyond them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,19 +14,22 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 
-from . import imports, metrics_store, store, tasks, writes
+from . import dependents, imports, instances, metrics_store, store, tasks, writes
+from . import install as plugin_install
 from .checks import CheckOutcome, run_check
 from .compat import check_compatibility
-from .config import versions
+from .config import upgrade, versions
 from .config.versions import ConfigView
 from .dependencies import dependents_of
 from .discovery import Candidate, DiscoveryResult, Source, discover, scan_directory_plugin
 from .discovery.catalog import apply_compatibility
 from .errors import IllegalTransition, PluginNotFound
+from .instance_names import base_of, candidate_for, check_label, instance_name
 from .legacy import adapter as legacy_adapter
 from .lifecycle.states import PluginState
+from .logs import store as log_store
 from .manifest.validation import MANIFEST_FILENAME, ManifestError, load_manifest_file
-from .models import EventKind, HealthCheck, Plugin, PluginConfig, PluginEvent
+from .models import EventKind, HealthCheck, Plugin, PluginConfig, PluginEvent, PluginLogRecord
 from .registry import LoadedPlugin, plugin_registry
 from .runtime import loads
 from .runtime.serving import serving
@@ -76,9 +80,18 @@ class PluginManager:
     def discover_plugins(self) -> DiscoveryResult:
         return discover()
 
-    def sync(self, actor: str = "system", progress: Progress | None = None) -> SyncReport:
+    def sync(
+        self,
+        actor: str = "system",
+        progress: Progress | None = None,
+        allow_downgrade: bool = False,
+    ) -> SyncReport:
+        """Bring the rows in line with what discovery finds. A plugin older than its stored
+        row is refused (``incompatible_core``) unless ``allow_downgrade``; a newer one has
+        its stored config migrated or checked (see ``config.upgrade``)."""
         result = self.discover_plugins()
-        report = sync_plugins(result, actor, progress=progress)
+        with upgrade.downgrades_allowed(allow_downgrade):
+            report = sync_plugins(result, actor, progress=progress)
         # Brokers registered by registry_setup, which discovery never sees.
         legacy = legacy_adapter.sync_legacy(actor, result.by_name())
         report.added.extend(legacy.added)
@@ -103,12 +116,25 @@ class PluginManager:
         except Plugin.DoesNotExist:
             raise PluginNotFound(name) from None
 
+    def dependencies(self, name: str) -> tuple[list[dependents.Link], list[dependents.Link]]:
+        """``(the plugins it needs, the plugins that need it)``, each with its state; the
+        second list counts direct dependents (``dependents.enabled_dependents`` is what a
+        disable would fail, through others too)."""
+        plugin = self.get(name)
+        return dependents.depends_on(plugin), dependents.dependents(plugin.name)
+
     def events(self, name: str | None = None, limit: int | None = 50) -> QuerySet[PluginEvent]:
         """Newest first; ``limit=None`` gives the whole lazy history (to filter or page)."""
         qs = PluginEvent.objects.select_related("plugin")
         if name is not None:
             qs = qs.filter(plugin=self.get(name))
         return qs if limit is None else qs[:limit]
+
+    def logs(self, name: str, least: int | None = None) -> QuerySet[PluginLogRecord]:
+        """The plugin's log records as stored, newest first; with ``least`` (a level number),
+        those at that level or above. Lazy (to page or slice); writes nothing: records still
+        in a process's memory are stored by its runtime within a second or so."""
+        return log_store.records(self.get(name), least)
 
     # -- operator actions ------------------------------------------------------------------
     def enable(self, name: str, actor: str = "system") -> Plugin:
@@ -139,12 +165,14 @@ class PluginManager:
             start_plugins([name], actor)
         return self.get(name)
 
-    def disable(self, name: str, actor: str = "system") -> Plugin:
-        """Switch a plugin off; plugins that need it fail with ``missing_dependency``."""
+    def disable(self, name: str, actor: str = "system", force: bool = False) -> Plugin:
+        """Switch a plugin off; plugins that need it fail with ``missing_dependency``. Raises
+        ``HasDependents`` (nothing changes) when enabled plugins need it, unless ``force``."""
         result = self.discover_plugins()
         with transaction.atomic(), writes.bulk():
             plugin = store.locked(name)
             if plugin.enabled or plugin.state != S.DISABLED:
+                dependents.check_disable(name, force)
                 plugin.enabled = False
                 store.save(plugin, ["enabled"])
                 store.record(plugin, EventKind.ACTION, "disabled", actor)
@@ -182,6 +210,78 @@ class PluginManager:
             return plugin
         start_plugins([name], actor)
         return self.get(name)
+
+    # -- instances (NAME:LABEL) --------------------------------------------------------------
+    def add_instance(self, name: str, label: str, actor: str = "system") -> Plugin:
+        """Configure plugin ``name`` once more, as ``NAME:LABEL``: a row of its own with its
+        own config, secrets, state and history, served like any plugin (started here when
+        enabled). Raises ``PluginNotFound``, ``InvalidLabel`` or ``InstanceRefused`` (a
+        plugin that supports a single instance, an existing label...)."""
+        result = self.discover_plugins()
+        with transaction.atomic(), writes.bulk():
+            row = instances.create(name, label, actor)
+            sync_plugins(result, actor, only={row.name}, locked=[row])
+            _after_commit()
+        plugin = self.get(row.name)
+        if plugin.state == S.ACTIVE:
+            start_plugins([plugin.name], actor)
+        return self.get(row.name)
+
+    def remove_instance(self, name: str, label: str, actor: str = "system") -> Plugin:
+        """Delete plugin ``name``'s instance ``label`` (``NAME:LABEL``) with its config,
+        secrets and history; every process stops serving it. Returns the plugin. The default
+        instance cannot be removed."""
+        target = instance_name(base_of(name), check_label(name, label))
+        with transaction.atomic():
+            base = instances.delete(target, actor)
+            _after_commit()
+        plugin_registry.unregister(target)
+        loads.forget(target)
+        serving.refresh(force=True)
+        return self.get(base.name)
+
+    def list_instances(self, name: str) -> list[Plugin]:
+        """Plugin ``name``'s default instance and its other instances (by label); ``name``
+        may be any of them."""
+        return instances.of(base_of(name))
+
+    # -- install, uninstall, purge (stonks_plugins.install) --------------------------------
+    def install(
+        self, target: str, actor: str = "system", *, upgrade: bool = False
+    ) -> plugin_install.InstallResult:
+        """pip install a wheel, a source folder or a requirement into this site's environment,
+        verify the plugins it provides, and sync (they are active without a restart). Raises
+        ``InstallError`` (with pip's output) when refused or failed; nothing refused stays
+        installed."""
+        return plugin_install.install(
+            target, actor=actor, upgrade=upgrade, sync=self.sync, reload=self.reload
+        )
+
+    def install_upload(
+        self,
+        filename: str,
+        chunks: Iterable[bytes],
+        size: int | None,
+        actor: str = "system",
+        *,
+        upgrade: bool = False,
+    ) -> plugin_install.InstallResult:
+        """:meth:`install` of an uploaded wheel (saved to a private temporary folder first)."""
+        return plugin_install.install_upload(
+            filename, chunks, size, actor=actor, upgrade=upgrade, sync=self.sync, reload=self.reload
+        )
+
+    def uninstall(self, name: str, actor: str = "system") -> plugin_install.UninstallResult:
+        """pip uninstall the distribution that provides plugin ``name``, then sync: its rows
+        are marked missing, their config kept."""
+        return plugin_install.uninstall(name, actor=actor, sync=self.sync)
+
+    def purge(
+        self, name: str, actor: str = "system", *, keep_config: bool = False
+    ) -> plugin_install.PurgeResult:
+        """Delete the rows of a plugin that is gone or never ran (its config too, unless
+        ``keep_config``)."""
+        return plugin_install.purge(name, actor=actor, keep_config=keep_config)
 
     # -- code in this process ---------------------------------------------------------------
     def load_plugin(self, name: str) -> LoadedPlugin:
@@ -246,7 +346,10 @@ class PluginManager:
         """Run health checks now (one plugin, or every enabled plugin) and store them."""
         serving.refresh(force=True)
         plugins = [self.get(name)] if name else list(Plugin.objects.filter(enabled=True))
-        return [run_check(p, actor) for p in plugins]
+        outcomes = [run_check(p, actor) for p in plugins]
+        # What the checks logged here (a CLI has no runtime to flush it later).
+        log_store.flush(force=True)
+        return outcomes
 
     def health_history(self, name: str, limit: int = 50) -> QuerySet[HealthCheck]:
         return HealthCheck.objects.filter(plugin=self.get(name)).select_related("plugin")[:limit]
@@ -275,7 +378,7 @@ class PluginManager:
 
     # -- validation --------------------------------------------------------------------------
     def validate_plugin(self, name: str) -> ValidationResult:
-        cand = self.discover_plugins().get(name)
+        cand = candidate_for(self.discover_plugins().by_name(), name)
         if cand is None:
             raise PluginNotFound(name)
         return _result_from_candidate(cand)

@@ -9,18 +9,35 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
+from . import instance_names
 from .discovery.candidate import Source
 from .errors import ReasonCode
 from .lifecycle.states import PluginState
+from .logs.capture import level_name
 
 
 class PluginType(models.TextChoices):
-    BROKER = "broker", "Broker"
-    AGGREGATOR = "aggregator", "Aggregator"
-    VIEW = "view", "View"
-    MIDDLEWARE = "middleware", "Middleware"
+    BROKER = "broker", gettext_lazy("Broker")
+    AGGREGATOR = "aggregator", gettext_lazy("Aggregator")
+    VIEW = "view", gettext_lazy("View")
+    MIDDLEWARE = "middleware", gettext_lazy("Middleware")
+
+
+STATE_LABELS = {
+    PluginState.DISCOVERED: pgettext_lazy("plugin state", "discovered"),
+    PluginState.LOADING: pgettext_lazy("plugin state", "loading"),
+    PluginState.LOADED: pgettext_lazy("plugin state", "loaded"),
+    PluginState.ACTIVE: pgettext_lazy("plugin state", "active"),
+    PluginState.ERROR: pgettext_lazy("plugin state", "error"),
+    PluginState.DISABLED: pgettext_lazy("plugin state", "disabled"),
+    PluginState.UNLOADING: pgettext_lazy("plugin state", "unloading"),
+}
+"""The states' names for people (the console); in English each is its stable code, so the
+choices below equal the stored ones and need no migration."""
 
 
 class Plugin(models.Model):
@@ -28,6 +45,21 @@ class Plugin(models.Model):
         max_length=200, unique=True, help_text="Unique; a duplicate is NAME@LOCATION."
     )
     declared_name = models.CharField(max_length=100, blank=True, help_text="Name in the manifest.")
+    instance_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="instances",
+        help_text="The plugin this row is an instance of (NAME:LABEL); empty for a plugin's "
+        "default instance. Purging a plugin removes its instances too.",
+    )
+    label = models.CharField(
+        max_length=40,
+        blank=True,
+        default="",
+        help_text="The instance's label; empty for the default instance (see instance_names).",
+    )
     version = models.CharField(max_length=64, blank=True)
     type = models.CharField(max_length=20, choices=PluginType.choices, blank=True, db_index=True)
     source = models.CharField(
@@ -40,7 +72,7 @@ class Plugin(models.Model):
     manifest_hash = models.CharField(max_length=64, blank=True)
     state = models.CharField(
         max_length=20,
-        choices=[(s.value, s.value) for s in PluginState],
+        choices=[(s.value, STATE_LABELS[s]) for s in PluginState],
         default=PluginState.DISCOVERED.value,
         db_index=True,
     )
@@ -78,9 +110,23 @@ class Plugin(models.Model):
             ("manage_plugin", "Can enable, disable, reload and sync plugins"),
             ("install_plugin", "Can install, uninstall and purge plugins"),
         ]
+        constraints = [
+            # An instance has a label and a base; the default instance has neither.
+            models.CheckConstraint(
+                condition=(Q(instance_of__isnull=True) & Q(label=""))
+                | (Q(instance_of__isnull=False) & ~Q(label="")),
+                name="plugin_instance_has_label",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def base_name(self) -> str | None:
+        """The name of the plugin this row is an instance of (None for a default instance),
+        read from the row's own name: no query."""
+        return instance_names.base_of(self.name) if self.label else None
 
     @property
     def error(self) -> dict[str, str] | None:
@@ -103,14 +149,16 @@ class Plugin(models.Model):
             "missing": self.missing,
             "restart_required": self.requires == "restart",
             "migrate_required": self.requires == "migrate",
+            "instance_of": self.base_name,
+            "label": self.label,
         }
 
 
 class ConfigStatus(models.TextChoices):
-    PENDING = "pending", "Saved, being applied"
-    ACTIVE = "active", "Live"
-    FAILED = "failed", "Refused when applied"
-    SUPERSEDED = "superseded", "Replaced by a later version"
+    PENDING = "pending", gettext_lazy("Saved, being applied")
+    ACTIVE = "active", gettext_lazy("Live")
+    FAILED = "failed", gettext_lazy("Refused when applied")
+    SUPERSEDED = "superseded", gettext_lazy("Replaced by a later version")
 
 
 class PluginConfig(models.Model):
@@ -127,6 +175,11 @@ class PluginConfig(models.Model):
     base_version = models.PositiveIntegerField(null=True, blank=True)
     message = models.TextField(blank=True, help_text="Why applying it failed, or what it is.")
     changed = models.JSONField(default=list, blank=True, help_text="JSON paths that changed.")
+    schema_version = models.PositiveIntegerField(
+        default=1,
+        help_text="The plugin's config schema version (manifest configuration.version) this "
+        "data was written for; an upgrade that raises it migrates the data (config.upgrade).",
+    )
     created_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     applied_at = models.DateTimeField(null=True, blank=True)
@@ -147,10 +200,10 @@ class PluginConfig(models.Model):
 
 
 class EventKind(models.TextChoices):
-    TRANSITION = "transition", "State transition"
-    ACTION = "action", "Operator action"
-    DISCOVERY = "discovery", "Discovery"
-    FAILURE = "failure", "Failure"
+    TRANSITION = "transition", gettext_lazy("State transition")
+    ACTION = "action", gettext_lazy("Operator action")
+    DISCOVERY = "discovery", gettext_lazy("Discovery")
+    FAILURE = "failure", gettext_lazy("Failure")
 
 
 class PluginEvent(models.Model):
@@ -254,3 +307,44 @@ class MetricSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.plugin.name} {self.bucket:%Y-%m-%d %H:%M} {self.process}: {self.calls}"
+
+
+class PluginLogRecord(models.Model):
+    """One log record of a plugin's code (``stonks_plugins.logs``): what it logged through its
+    logger or under its package. Written by the background runtime's flush, masked and cut to
+    size; each plugin (and instance) keeps its newest ``PLUGINS_LOG_RECORDS``."""
+
+    plugin = models.ForeignKey(Plugin, on_delete=models.CASCADE, related_name="log_records")
+    at = models.DateTimeField(help_text="When the plugin logged it.")
+    level = models.PositiveSmallIntegerField(help_text="Python's level number (INFO is 20).")
+    logger = models.CharField(max_length=200, help_text="Name of the logger it was logged on.")
+    message = models.TextField(help_text="The message, secrets masked, cut to size.")
+    exc_text = models.TextField(blank=True, help_text="Traceback or stack, if any; masked.")
+    process = models.CharField(max_length=200, help_text="hostname:pid of the process.")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["plugin", "-at", "-id"], name="plugin_log_recent")]
+
+    @property
+    def level_name(self) -> str:
+        """``DEBUG``, ``INFO``, ``WARNING``, ``ERROR`` or ``CRITICAL`` (a custom level reads
+        as the standard one below it)."""
+        return level_name(self.level)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The CLI's ``--json`` shape (the API's, less its id)."""
+        return {
+            "plugin": self.plugin.name,
+            "at": self.at,
+            "level": self.level_name,
+            "levelno": self.level,
+            "logger": self.logger,
+            "message": self.message,
+            "exc_text": self.exc_text,
+            "process": self.process,
+        }
+
+    def __str__(self) -> str:
+        at = f"{self.at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.plugin.name} {at} {self.level_name}: {self.message[:80]}"

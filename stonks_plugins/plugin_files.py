@@ -19,6 +19,8 @@ import errno
 import os
 import stat
 
+from .errors import StonksPluginsError
+
 _O_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 _O_PROBE = _O_READ | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
 """Opening a name before knowing it is a regular file: a FIFO must not block until a writer
@@ -35,7 +37,7 @@ _KINDS = (
 )
 
 
-class PluginFileError(OSError):
+class PluginFileError(StonksPluginsError, OSError):
     """A plugin's file that is refused without being read: not a regular file, or larger
     than the limit. ``strerror`` says which, in words an operator can act on."""
 

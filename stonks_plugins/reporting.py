@@ -16,6 +16,7 @@ from django.db import connections
 from . import store
 from .conf import plugin_settings
 from .discovery.candidate import Candidate
+from .errors import OPERATOR_CODES
 from .lifecycle import signals
 from .registry import Hooks, LoadedPlugin, PluginRegistry
 from .runtime import budget, outbox
@@ -36,14 +37,18 @@ def deliver(what: str, write: Callable[[], None]) -> None:
 
 def on_failure(err: SandboxError) -> None:
     """Every failure is an event with its traceback; a failure that opened the circuit also
-    puts the plugin in ``circuit_open`` (a load failure is recorded by the runtime)."""
+    puts the plugin in ``circuit_open``, and a service call that failed for a reason only the
+    operator can fix (the plugin raised ``PluginAuthFailed`` or ``PluginConfigRejected``)
+    puts it in error with that code at once. A load failure is recorded by the runtime, a
+    health check's by the check."""
     details = err.as_dict()
     details["traceback"] = details["traceback"][-TRACEBACK_LIMIT:]
     details["stack"] = details["stack"][-TRACEBACK_LIMIT:]
+    needs_operator = err.service and err.code in OPERATOR_CODES
 
     def write() -> None:
         store.record_failure(err.plugin, f"{err.operation} failed: {err.message}", details)
-        if err.tripped:
+        if err.tripped or needs_operator:
             store.mark_failed(err)
 
     deliver(f"a failure of plugin {err.plugin}", write)

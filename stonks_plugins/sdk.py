@@ -1,10 +1,18 @@
 """The public, versioned API for plugin authors. Import from here and nowhere else.
 
 Everything a broker plugin needs: base plugin classes, service types and interfaces, the data
-classes services return, ``BaseConfig`` and ``HealthStatus``. Each data service comes in API
-v1 (``PortfolioServiceInterface``..., float records) and API v2 (``PortfolioServiceV2``...,
-``Money`` records; see ``docs/api-v2.md``); a plugin implements either, and the host serves
-both kinds of consumer through the compatibility adapters.
+classes services return, ``BaseConfig`` and ``HealthStatus``; ``plugin_logger(name)``, the
+logger whose records are kept with plugin ``name`` (what a plugin class gets as
+``self.logger``; records its modules log with ``logging.getLogger(__name__)`` are kept too).
+Each data service comes in API v1 (``PortfolioServiceInterface``..., float records) and API
+v2 (``PortfolioServiceV2``..., ``Money`` records; see ``docs/api-v2.md``); a plugin implements
+either, and the host serves both kinds of consumer through the compatibility adapters.
+
+Why a plugin cannot run is said by raising, from ``initialize``, ``on_config_change``, a
+service method or ``health_check``: ``PluginNotReady`` (try again later: retried in the
+background), ``PluginAuthFailed`` (credentials refused: waits for the operator) or
+``PluginConfigRejected`` (the config is unusable: ``config_invalid`` with your message).
+Returning False from ``initialize``/``on_config_change`` still fails, but is deprecated.
 
 Broker plugins that read export files also get the export toolkit (``stonks_plugins.exports``,
 see ``docs/exports.md``): locale-aware decimals and dates, header aliases across languages,
@@ -46,6 +54,7 @@ from .base import (
     ServiceCall,
 )
 from .compat_adapters import CompatibilityAdapter, get_service_v2
+from .errors import PluginAuthFailed, PluginConfigRejected, PluginNotReady
 from .exports import *  # noqa: F403 - the whole toolkit; its __all__ is the list
 from .health import Health, HealthStatus
 from .interfaces_v2 import (
@@ -66,6 +75,7 @@ from .interfaces_v2 import (
     TransactionV2,
     in_range,
 )
+from .logs.capture import plugin_logger
 from .panels import Panel, PanelRow
 from .versioning import InterfaceVersion, VersionedInterface
 
@@ -115,6 +125,9 @@ __all__ = [
     "Money",
     "Panel",
     "PanelRow",
+    "PluginAuthFailed",
+    "PluginConfigRejected",
+    "PluginNotReady",
     "PortfolioEntry",
     "PortfolioEntryV2",
     "PortfolioServiceInterface",
@@ -132,5 +145,6 @@ __all__ = [
     "get_portfolio",
     "get_service_v2",
     "in_range",
+    "plugin_logger",
     *_exports.__all__,
 ]

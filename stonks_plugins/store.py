@@ -26,7 +26,7 @@ from django.utils import timezone
 from . import propagation, writes
 from .conf import plugin_settings
 from .discovery.candidate import Problem
-from .errors import PluginError, PluginNotFound, ReasonCode
+from .errors import OPERATOR_CODES, PluginError, PluginNotFound, ReasonCode
 from .lifecycle.signals import emit, plugin_state_changed
 from .lifecycle.states import PluginState, check_transition
 from .models import EventKind, HealthCheck, Plugin, PluginConfig, PluginEvent
@@ -38,10 +38,12 @@ RETRYABLE_CODES = frozenset(
         ReasonCode.INITIALIZE_FAILED,
         ReasonCode.TIMEOUT,
         ReasonCode.CIRCUIT_OPEN,
+        ReasonCode.NOT_READY,
     }
 )
 """Failures that may pass: each process keeps such a plugin registered and retries it with
-backoff; the first success brings the row back to active."""
+backoff; the first success brings the row back to active. (``errors.OPERATOR_CODES`` are the
+opposite: the plugin waits in error until an operator acts.)"""
 
 
 def _isolated_rows() -> Q:
@@ -71,6 +73,8 @@ RUNTIME_CODES = frozenset(
         ReasonCode.TIMEOUT,
         ReasonCode.CIRCUIT_OPEN,
         ReasonCode.CONFIG_INVALID,
+        ReasonCode.NOT_READY,
+        ReasonCode.AUTH_FAILED,
     }
 )
 
@@ -233,6 +237,7 @@ def transition(
     _bump()
     details = problem.as_dict() if problem is not None else {}
     name = plugin.name
+    code = plugin.error_code if target is S.ERROR else ""
     transaction.on_commit(
         lambda: emit(
             plugin_state_changed,
@@ -242,6 +247,7 @@ def transition(
             to_state=target.value,
             reason=reason,
             actor=actor,
+            code=code,
         )
     )
     return _add_event(
@@ -316,6 +322,20 @@ def mark_failed(error: PluginError, actor: str = "system") -> None:
                 info[key] = str(info.get(key, ""))[-8000:]
             details = (info,)
         fail(plugin, Problem(error.code, error.message, details), actor)
+
+
+def retry_for_operator(plugin: Plugin, reason: str, actor: str = "system") -> bool:
+    """An enabled plugin waiting in error for the operator (``errors.OPERATOR_CODES``: its
+    credentials or config were refused) whose config the operator just changed: back to
+    active, so every process loads it again with the new config (failing, it says so again).
+    True when it did. The caller holds the row locked. The revision changes as on a reload:
+    a process that still holds the failed load (and its backoff) starts afresh."""
+    if plugin.enabled and plugin.state == S.ERROR and plugin.error_code in OPERATOR_CODES:
+        plugin.revision += 1
+        save(plugin, ["revision"])
+        activate(plugin, reason, actor)
+        return True
+    return False
 
 
 def record_failure(name: str, reason: str, details: dict[str, Any]) -> None:

@@ -21,11 +21,13 @@ from django.utils import timezone
 
 from . import store, trust, writes
 from .conf import plugin_settings
+from .config import upgrade
 from .config.system import config_system, env_overrides
 from .dependencies import dependency_problems_in_order
 from .discovery import Candidate, DiscoveryResult, Problem, Source
 from .django_apps import APP_KEY, label_conflict, pending_action
 from .errors import ReasonCode
+from .instance_names import with_instances
 from .legacy.adapter import legacy_serving
 from .legacy.modes import mode_plan
 from .lifecycle.states import PluginState
@@ -272,7 +274,8 @@ def sync_plugins(
         # An enclosing block's other row changes are written before rows are read.
         batch.flush(events=False, keep=locked)
         rows = _locked_rows(only, locked)
-        by_name = result.by_name()
+        # Instances are not discovered: each mirrors its base's candidate, under its own name.
+        by_name = with_instances(result.by_name(), rows)
         names = [n for n in by_name if only is None or n in only]
         plan = mode_plan(names, legacy_serving.saved_now)
         # Each manifest is read once here, for everything (a candidate decodes its manifest
@@ -345,6 +348,8 @@ def sync_plugins(
                     seen.append(stored["id"])
                     continue
                 row = _build(stored)
+                # A new version under a stored config: migrate it, or refuse (config.upgrade).
+                cand, changes = upgrade.reconcile(row, cand, changes, actor)
                 row.last_seen_at = now
                 store.save(row, ["last_seen_at"])
                 for key, value in changes.items():

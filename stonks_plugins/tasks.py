@@ -10,7 +10,12 @@ import os
 from typing import Any
 
 from celery import shared_task
-from celery.signals import task_postrun, task_prerun, worker_process_init
+from celery.signals import (
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_process_shutdown,
+)
 from django.db import transaction
 
 
@@ -20,6 +25,14 @@ def _serve_plugins(**kwargs: Any) -> None:
     from .runtime.background import ensure_started
 
     ensure_started()
+
+
+@worker_process_shutdown.connect
+def _forget_live_metrics(pid: int | None = None, **kwargs: Any) -> None:
+    """A pool process ends: its circuit gauges leave /metrics (its counters stay summed)."""
+    from .monitoring.multiproc import mark_process_dead
+
+    mark_process_dead(pid or os.getpid())
 
 
 @task_prerun.connect
@@ -47,6 +60,12 @@ def apply_plugin_config(name: str, version: int) -> dict[str, Any]:
 
     # This process saw the version before it was live; it looks again after the commit.
     result = apply_version(name, version, check=check_config, on_live=serving.invalidate)
+    if result.retried:
+        from .runtime.trial import start_plugins
+
+        # Waiting for the operator, it is active again: load it now, so a config that is
+        # still refused puts it back in error before the caller looks.
+        start_plugins([name])
     return {
         "plugin": result.plugin,
         "version": result.version,
@@ -98,6 +117,16 @@ def prune_history() -> dict[str, int]:
     from .monitoring.prune import prune_history as prune
 
     return prune()
+
+
+@shared_task(name="stonks_plugins.send_alert", ignore_result=True)
+def send_alert(alert: dict[str, Any]) -> dict[str, list[str]]:
+    """Mail and POST one alert that ``monitoring.notify`` admitted, here in a worker rather
+    than in the process where the plugin changed (which may be serving a request)."""
+    from .monitoring.alerts import Alert
+    from .monitoring.delivery import deliver
+
+    return deliver(Alert.from_dict(alert))
 
 
 @shared_task(name="stonks_plugins.flush_metrics")

@@ -24,7 +24,9 @@ BUNDLED = ROOT / "plugins"
 # The Foundation's broken-plugin corpus; the engine's fault fixtures (fault-*, dep-*, proc-*)
 # misbehave at run time and are exercised by their own tests; the hostile ones (hostile-*)
 # by the tests of the hardening they check, the permission ones (perm-) by the sandbox's
-# permission tests, the import report ones (imports-) by its tests (see the fixtures README).
+# permission tests, the import report ones (imports-) by its tests, the per-plugin log ones
+# (logs-) by theirs, the error-family ones (err-) by test_error_family.py (see the fixtures
+# README).
 CORPUS = sorted(
     p.name
     for p in FIXTURES.iterdir()
@@ -42,6 +44,8 @@ CORPUS = sorted(
             "secret-",
             "trust-",
             "imports-",
+            "logs-",
+            "err-",
         )
     )
 )
@@ -82,6 +86,9 @@ def _fresh_plugin_runtime(settings: pytest.FixtureRequest) -> Iterator[None]:
     from stonks_plugins import metrics_store
 
     metrics_store.reset()
+    from stonks_plugins.logs import capture
+
+    capture.clear()  # no log record of an earlier test is stored by this one's flush
     from stonks_plugins.runtime import lanes, outbox, reaper
     from stonks_plugins.runtime.background import background
 

@@ -19,6 +19,19 @@ from .service_types import ServiceType
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
+_reported: dict[tuple[str, str], str] = {}
+"""(aggregator, broker) -> the kind of failure last logged as a warning. A broker that keeps
+failing is logged once per kind of failure, not on every page (the page shows it anyway)."""
+
+
+def _log_failure(aggregator: str, broker: str, exc: Exception) -> None:
+    kind = f"{type(exc).__name__}:{getattr(exc, 'code', '')}"
+    if _reported.get((aggregator, broker)) == kind:
+        logger.debug("skipping broker %s in %s: %s", broker, aggregator, exc)
+        return
+    _reported[(aggregator, broker)] = kind
+    logger.warning("skipping broker %s in %s: %s", broker, aggregator, exc)
+
 
 @dataclass
 class Aggregate(Generic[T]):
@@ -43,9 +56,10 @@ class BaseAggregator(Generic[T]):
                 service = self.factory.create_service(broker, self.service_type)
                 items = call(service)
             except Exception as exc:  # one broker must not break the aggregate
-                logger.warning("skipping broker %s in %s: %s", broker, type(self).__name__, exc)
+                _log_failure(type(self).__name__, broker, exc)
                 result.failures[broker] = str(exc)
                 continue
+            _reported.pop((type(self).__name__, broker), None)
             result.brokers.append(broker)
             result.items.extend(_with_broker(item, broker) for item in items)
         return result

@@ -18,15 +18,18 @@ from typing import Any
 from urllib.parse import quote
 
 from django.urls import reverse
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 
+from .. import dependents as dependency_links
 from ..checks import CheckOutcome
 from ..discovery.candidate import Source
 from ..errors import ReasonCode
 from ..health import Health
+from ..instance_names import LABEL_PATTERN
 from ..lifecycle.states import PluginState
 from ..models import EventKind, HealthCheck, Plugin, PluginEvent, PluginType
 from ..redaction import redact, scrub_text
@@ -51,6 +54,7 @@ SUMMARY_FIELDS = (
     "missing",
     "requires",
     "trust",
+    "label",
 )
 """The model fields ``Plugin.summary()`` reads, and ``trust``: the list loads only these
 columns."""
@@ -69,7 +73,16 @@ ERROR_LOCATIONS = ["body", "query"]
 
 # Links of a plugin's detail. The configuration system adds "config" here and a matching
 # field to PluginLinksSerializer (the schema), with its views in config_views.py.
-DETAIL_LINKS = ("enable", "disable", "reload", "health", "metrics", "events", "config")
+DETAIL_LINKS = (
+    "enable",
+    "disable",
+    "reload",
+    "health",
+    "metrics",
+    "events",
+    "config",
+    "instances",
+)
 
 _DATETIME = serializers.DateTimeField()
 
@@ -113,10 +126,59 @@ class ErrorBodySerializer(ReadOnlySerializer):
     details = ErrorDetailItemSerializer(
         many=True, help_text="Every problem of a validation error; empty otherwise."
     )
+    dependents = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="With code has_dependents (a disable): the enabled plugins that need the "
+        "plugin, directly or through others.",
+    )
 
 
 class ErrorSerializer(ReadOnlySerializer):
     error = ErrorBodySerializer()
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """``true``/``false`` only - a JSON boolean in a body, that word in a query: DRF's own
+    takes ``1``, ``"yes"``, ``"on"``..., which the schema's boolean does not."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if type(data) is bool:
+            return data
+        if data in ("true", "false"):
+            return bool(data == "true")
+        raise serializers.ValidationError(self.error_messages["invalid"], code="invalid")
+
+
+class DisableSerializer(serializers.Serializer):
+    """Options of a disable, in the query (``?force=true``) or the body; a body is closed:
+    a key other than ``force`` is refused, not ignored."""
+
+    force = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="Disable it even though enabled plugins need it (they go to error, "
+        "missing_dependency). Without it such a disable changes nothing and answers 409.",
+    )
+
+    def __init__(self, *args: Any, closed: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.closed = closed
+
+    def to_internal_value(self, data: Any) -> Any:
+        if self.closed and isinstance(data, dict):
+            unknown = sorted(str(k) for k in data if k not in self.fields)
+            if unknown:
+                raise serializers.ValidationError(
+                    {k: ["unknown key; expected: force"] for k in unknown}
+                )
+        return super().to_internal_value(data)
+
+    def create(self, validated_data: Any) -> Any:  # pragma: no cover - never called
+        raise NotImplementedError
+
+    def update(self, instance: Any, validated_data: Any) -> Any:  # pragma: no cover
+        raise NotImplementedError
 
 
 # -- plugins ------------------------------------------------------------------------------------
@@ -175,6 +237,14 @@ class PluginSerializer(ReadOnlySerializer):
         allow_null=True,
         help_text="Integrity and signature status from the last sync (null: not checked yet).",
     )
+    instance_of = serializers.CharField(
+        allow_null=True,
+        help_text="For an instance (NAME:LABEL), the plugin it is an instance of; null for a "
+        "plugin's default instance (NAME).",
+    )
+    label = serializers.CharField(
+        allow_blank=True, help_text="The instance's label; empty for the default instance."
+    )
     url = serializers.URLField(help_text="This plugin's detail in the API.")
 
     _base: str | None = None
@@ -187,7 +257,7 @@ class PluginSerializer(ReadOnlySerializer):
             if request is not None:
                 base = request.build_absolute_uri(base)
             self._base = base
-        return f"{self._base}{quote(plugin.name, safe='@')}/"
+        return f"{self._base}{quote(plugin.name, safe='@:')}/"
 
     def to_representation(self, instance: Plugin) -> dict[str, Any]:
         data = instance.summary()
@@ -221,6 +291,22 @@ class PluginLinksSerializer(ReadOnlySerializer):
     metrics = serializers.URLField()
     events = serializers.URLField()
     config = serializers.URLField()
+    instances = serializers.URLField()
+
+
+class DependencyLinkSerializer(ReadOnlySerializer):
+    """A plugin at the other end of a dependency (``dependencies.plugins``)."""
+
+    name = serializers.CharField()
+    specifier = serializers.CharField(
+        allow_blank=True,
+        help_text="The version specifier the dependent declares ('' for any version).",
+    )
+    state = serializers.ChoiceField(
+        choices=PLUGIN_STATES, allow_null=True, help_text="Its state; null: not installed."
+    )
+    enabled = serializers.BooleanField()
+    version = serializers.CharField(allow_blank=True, help_text="Its installed version.")
 
 
 class PluginDetailSerializer(PluginSerializer):
@@ -245,10 +331,24 @@ class PluginDetailSerializer(PluginSerializer):
     discovered_at = serializers.DateTimeField()
     last_seen_at = serializers.DateTimeField(allow_null=True)
     updated_at = serializers.DateTimeField()
+    # Not "requires": the model's field of that name says what a Django-app plugin waits
+    # for (restart, migrate; see restart_required/migrate_required).
+    depends_on = DependencyLinkSerializer(
+        many=True, help_text="The plugins this one needs (its manifest's dependencies.plugins)."
+    )
+    dependents = DependencyLinkSerializer(
+        many=True,
+        help_text="The plugins that need this one directly; disabling it while any is "
+        "enabled answers 409 has_dependents unless forced.",
+    )
     links = PluginLinksSerializer()
 
     def to_representation(self, instance: Plugin) -> dict[str, Any]:
         data = super().to_representation(instance)
+        needs = dependency_links.depends_on(instance)
+        needed_by = dependency_links.dependents(instance.name)
+        data["depends_on"] = [link.as_dict() for link in needs]
+        data["dependents"] = [link.as_dict() for link in needed_by]
         manifest = instance.manifest if isinstance(instance.manifest, dict) else {}
         capabilities = manifest.get("capabilities")
         services = manifest.get("services")
@@ -271,6 +371,57 @@ class PluginDetailSerializer(PluginSerializer):
             links={"self": url, **{link: f"{url}{link}/" for link in DETAIL_LINKS}},
         )
         return data
+
+
+class _LabelField(serializers.RegexField):
+    """A label is a JSON string: DRF's text fields would take the number 5 as "5"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+class NewInstanceSerializer(serializers.Serializer):
+    """A new instance of a plugin: its label (the instance is then NAME:LABEL)."""
+
+    label = _LabelField(
+        rf"^{LABEL_PATTERN}$",
+        max_length=40,
+        help_text="1 to 40 lower-case letters, digits, '-' or '_', starting with a letter or "
+        "digit; the instance is named NAME:LABEL.",
+        error_messages={
+            "invalid": "not a valid instance label: use 1 to 40 lower-case letters, digits, "
+            "'-' or '_', starting with a letter or digit (e.g. 'partner')"
+        },
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        data = self.initial_data if isinstance(self.initial_data, dict) else {}
+        unknown = sorted(str(k) for k in data if k not in self.fields)
+        if unknown:
+            raise serializers.ValidationError(
+                {key: ["unknown field: only 'label' is read"] for key in unknown}
+            )
+        return attrs
+
+    def create(self, validated_data: Any) -> Any:  # pragma: no cover - never called
+        raise NotImplementedError
+
+    def update(self, instance: Any, validated_data: Any) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+
+class NewInstanceSchema(OpenApiSerializerExtension):
+    """The body of ``POST plugins/{name}/instances/`` is closed (only ``label``) and
+    required, as the schema says: a client learns that other keys are not read."""
+
+    target_class = NewInstanceSerializer
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> Any:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        schema["additionalProperties"] = False
+        return schema
 
 
 # -- events -------------------------------------------------------------------------------------

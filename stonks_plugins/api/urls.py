@@ -13,15 +13,22 @@ from rest_framework.routers import SimpleRouter
 
 from .config_views import PluginConfigViewSet
 from .errors import unknown_endpoint
+from .install_views import PluginInstallViewSet
+from .log_views import PluginLogViewSet
 from .views import PluginViewSet, SystemHealthView
 
 app_name = "plugins_api"
 
 router = SimpleRouter()
+# plugins/install/ (and plugins/{name}/uninstall/, purge/): first, so that plugins/install/
+# is not read as the detail of a plugin named "install" (install_views).
+router.register("plugins", PluginInstallViewSet, basename="plugin-install")
 router.register("plugins", PluginViewSet, basename="plugin")
 # plugins/{name}/config/ (+ schema/, history/, rollback/): same authentication,
 # permissions, name lookup and actor (views.PluginAPIView), on the same prefix.
 router.register("plugins", PluginConfigViewSet, basename="plugin-config")
+# plugins/{name}/logs/: the plugin's log records (log_views), the same way.
+router.register("plugins", PluginLogViewSet, basename="plugin-log")
 
 urlpatterns = [
     path("health/", SystemHealthView.as_view(), name="health"),

@@ -12,7 +12,7 @@ from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, viewsets
+from rest_framework import exceptions, status, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
@@ -20,10 +20,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..dependents import HasDependents
 from ..imports import ImportReportUnavailable, NoImportReport
+from ..instance_names import InvalidLabel
+from ..instances import InstanceRefused
 from ..manager import manager
 from ..models import EventKind, Plugin
-from .errors import Conflict, QueryValidationError
+from .errors import Conflict, QueryValidationError, error_body
 from .filters import (
     EventFilter,
     FilterBackend,
@@ -37,10 +40,12 @@ from .parsers import StrictJSONParser, check_declared_size
 from .permissions import PluginPermission
 from .serializers import (
     SUMMARY_FIELDS,
+    DisableSerializer,
     ErrorSerializer,
     HealthCheckResultSerializer,
     HealthQuerySerializer,
     ImportReportSerializer,
+    NewInstanceSerializer,
     PluginDetailSerializer,
     PluginEventSerializer,
     PluginHealthSerializer,
@@ -74,12 +79,26 @@ def errors(*codes: int, **descriptions: str) -> dict[int, OpenApiResponse]:
     }
 
 
+DISABLE_BODY = {
+    "type": "object",
+    "properties": {
+        "force": {
+            "type": "boolean",
+            "default": False,
+            "description": "Disable it even though enabled plugins need it (as the query's).",
+        }
+    },
+    "additionalProperties": False,
+}
+"""The optional body of a disable: closed (the view reads only ``force``)."""
+
 NAME = OpenApiParameter(
     "name",
     OpenApiTypes.STR,
     OpenApiParameter.PATH,
-    description="The plugin's name, e.g. `degiro-broker` or, for a duplicate, "
-    "`degiro-broker@folder` (URL-encode anything but letters, digits and `-._~@`).",
+    description="The plugin's name, e.g. `degiro-broker`; for an instance "
+    "`degiro-broker:partner`; for a duplicate `degiro-broker@folder` (URL-encode anything "
+    "but letters, digits and `-._~@:`).",
 )
 
 
@@ -179,14 +198,42 @@ class PluginViewSet(PluginAPIView, viewsets.GenericViewSet):
         tags=[TAG],
         summary="Disable a plugin",
         description="Switch a plugin off in every process; plugins that depend on it fail "
-        "with `missing_dependency`.",
-        parameters=[NAME],
-        request=None,
-        responses={200: PluginDetailSerializer, **errors(401, 403, 404, 409)},
+        "with `missing_dependency`. While enabled plugins need it, nothing changes and the "
+        "answer is **409** with `error.code` `has_dependents` and `error.dependents` (their "
+        "names), unless `force` is true (in the body or the query).",
+        parameters=[NAME, DisableSerializer],
+        request={"application/json": DISABLE_BODY},
+        responses={
+            200: PluginDetailSerializer,
+            **errors(
+                400,
+                401,
+                403,
+                404,
+                409,
+                e400="`force` is not a boolean.",
+                e409="Enabled plugins need this one (`has_dependents`, listed in "
+                "`dependents`), or the plugin's state does not allow this (`conflict`).",
+            ),
+        },
     )
     @action(detail=True, methods=["post"])
     def disable(self, request: Request, name: str) -> Response:
-        return self._plugin(manager.disable(name, actor=self.actor))
+        query = DisableSerializer(data=request.query_params.dict())
+        if not query.is_valid():
+            raise QueryValidationError(query.errors)
+        # No body reads as {}; any body sent must be the object the schema says.
+        sent = request.data if request.stream is not None else {}
+        body = DisableSerializer(data=sent, closed=True)
+        body.is_valid(raise_exception=True)
+        force = query.validated_data["force"] or body.validated_data["force"]
+        try:
+            plugin = manager.disable(name, actor=self.actor, force=force)
+        except HasDependents as exc:  # nothing changed: who needs it, in the one error shape
+            shape = error_body(exc.code, str(exc))
+            shape["error"]["dependents"] = exc.dependents
+            return Response(shape, status=status.HTTP_409_CONFLICT)
+        return self._plugin(plugin)
 
     @extend_schema(
         tags=[TAG],
@@ -320,6 +367,89 @@ class PluginViewSet(PluginAPIView, viewsets.GenericViewSet):
             raise QueryValidationError(events.errors)
         page = self.paginate_queryset(events.qs)
         return self.get_paginated_response(PluginEventSerializer(page, many=True).data)
+
+    @extend_schema(
+        methods=["GET"],
+        tags=[TAG],
+        summary="A plugin's instances",
+        description="The plugin's default instance (`NAME`) first, then its other instances "
+        "(`NAME:LABEL`) by label; `name` may be any of them. Each instance is a plugin of its "
+        "own everywhere else in the API (config, health, events...).",
+        parameters=[NAME],
+        filters=False,
+        responses={200: PluginSerializer(many=True), **errors(401, 403, 404)},
+    )
+    @extend_schema(
+        methods=["POST"],
+        tags=[TAG],
+        summary="Add an instance",
+        description="Configure the plugin once more, as `NAME:LABEL`: its own config (the "
+        "schema's defaults until one is saved), secrets, state, health, metrics and events, "
+        "and its own broker on the pages. Enabled per `PLUGINS_ENABLE_NEW` and started at "
+        "once. **409** when the plugin supports a single instance (its manifest's "
+        "`capabilities.multiple_instances`), the label is taken, or `name` is an instance.",
+        parameters=[NAME],
+        request=NewInstanceSerializer,
+        responses={200: PluginDetailSerializer, **errors(400, 401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
+    def instances(self, request: Request, name: str) -> Response:
+        if request.method != "POST":
+            rows = manager.list_instances(name)
+            context = self.get_serializer_context()
+            return Response(PluginSerializer(rows, many=True, context=context).data)
+        body = NewInstanceSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            plugin = manager.add_instance(name, body.validated_data["label"], actor=self.actor)
+        except InvalidLabel as exc:
+            raise exceptions.ValidationError({"label": [str(exc)]}) from exc
+        except InstanceRefused as exc:
+            raise Conflict(str(exc)) from exc
+        return self._plugin(plugin)
+
+    @extend_schema(
+        tags=[TAG],
+        summary="Remove an instance",
+        description="Delete the instance `NAME:LABEL` with its config, secrets, events, "
+        "health and metrics; every process stops serving it. The answer is the plugin "
+        "(`NAME`). A plugin's default instance cannot be removed (**409**).",
+        parameters=[
+            NAME,
+            OpenApiParameter(
+                "label",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                description="The instance's label (`partner` for `degiro-broker:partner`).",
+            ),
+        ],
+        request=None,
+        responses={
+            200: PluginDetailSerializer,
+            **errors(
+                401,
+                403,
+                404,
+                409,
+                e404="No plugin by that name, or it has no instance with that label.",
+                e409="The label names the plugin's default instance, which cannot be removed.",
+            ),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["delete"],
+        url_path=r"instances/(?P<label>[^/\x00]+)",
+        url_name="instance",
+    )
+    def remove_instance(self, request: Request, name: str, label: str) -> Response:
+        try:
+            plugin = manager.remove_instance(name, label, actor=self.actor)
+        except InvalidLabel as exc:  # no instance can have it
+            raise exceptions.NotFound(str(exc)) from exc
+        except InstanceRefused as exc:
+            raise Conflict(str(exc)) from exc
+        return self._plugin(plugin)
 
 
 class SystemHealthView(APIView):

@@ -4,7 +4,9 @@ Run by the ``apply_plugin_config`` Celery task (in a worker, or eagerly in-proce
 embedded default). The plugin's config object is built through the isolation boundary and,
 when the plugin is loaded in this process, handed to its ``on_config_change`` hook; success
 activates the version and bumps the propagation stamp so every process rebuilds the plugin's
-services with it; failure marks the version failed, with the reason as an event.
+services with it; failure marks the version failed, with the reason as an event. A plugin
+waiting in error for the operator (``auth_failed``, ``config_invalid``) is made active again
+by a version going live: every process then loads it with the new config.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ class ApplyResult:
     version: int
     applied: bool
     message: str = ""
+    retried: bool = False
+    """The plugin was waiting in error for the operator (credentials or config refused):
+    the new config made it active again, to be loaded with it."""
 
 
 Check = Callable[[str, dict[str, object]], None]
@@ -125,7 +130,13 @@ def apply_version(
             "system",
             {"config_version": version},
         )
+        # The operator's answer to auth_failed / config_invalid: try the plugin again.
+        retried = store.retry_for_operator(
+            row.plugin,
+            f"config version {version} is live: trying again",
+            row.created_by or "system",
+        )
         propagation.bump()
         if on_live is not None:
             transaction.on_commit(on_live)
-    return ApplyResult(name, version, True)
+    return ApplyResult(name, version, True, retried=retried)

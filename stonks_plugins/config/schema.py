@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import StonksPluginsError
 from ..manifest.model import PluginManifest
 from ..redaction import is_secret_key
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 Path_ = tuple[str, ...]
 
 
-class SchemaError(Exception):
+class SchemaError(StonksPluginsError):
     """The plugin's config schema cannot be read; says where."""
 
 

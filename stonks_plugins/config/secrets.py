@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from ..conf import plugin_settings
+from ..errors import StonksPluginsError
 from ..redaction import MASK
 from .schema import ANY_KEY, ITEM, Path_, json_path
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 ENC = "$enc"
 
 
-class SecretUnreadable(Exception):
+class SecretUnreadable(StonksPluginsError):
     """A stored secret cannot be decrypted with the configured keys."""
 
 
@@ -176,6 +177,38 @@ def decrypt(data: dict[str, Any], paths: Iterable[Path_]) -> dict[str, Any]:
                 "or its fallbacks; restore the old key as a fallback, or set the secret again"
             ) from None
     return out
+
+
+def decrypt_all(data: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """``data`` with every encrypted value decrypted, wherever it is, and the clear values
+    of those secrets (to mask them in any text about this data). For a config whose schema
+    may be gone: an upgrade that replaced the plugin's files in place replaced its schema
+    file too, so the stored data says itself which of its fields were secret."""
+    from cryptography.fernet import InvalidToken
+
+    f = fernet()
+    clear: set[str] = set()
+
+    def walk(node: Any, at: Concrete) -> Any:
+        if is_encrypted(node):
+            try:
+                value = json.loads(f.decrypt(node[ENC].encode()))
+            except InvalidToken:
+                raise SecretUnreadable(
+                    f"the secret at {json_path(at)} cannot be decrypted with "
+                    "PLUGINS_SECRET_KEY or its fallbacks; restore the old key as a fallback, "
+                    "or set the secret again"
+                ) from None
+            clear.update(_scalars(value))
+            return value
+        if isinstance(node, dict):
+            return {k: walk(v, (*at, k)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v, (*at, i)) for i, v in enumerate(node)]
+        return node
+
+    out = walk(data, ())
+    return out, {text for text in clear if text}
 
 
 def rotate(data: dict[str, Any], paths: Iterable[Path_]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ReasonCode, StonksPluginsError
 from ..redaction import scrub_text
 from .schema import (
     SchemaError,
@@ -39,8 +40,10 @@ class ConfigIssue:
         return f"{self.path}: {self.message} [{self.rule}]"
 
 
-class ConfigInvalid(Exception):
+class ConfigInvalid(StonksPluginsError):
     """A config that does not match its schema; nothing was saved or applied."""
+
+    code = ReasonCode.CONFIG_INVALID
 
     def __init__(self, plugin: str, issues: list[ConfigIssue]) -> None:
         shown = "; ".join(str(i) for i in issues[:5])

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from .. import store, writes
-from ..errors import PluginError, ReasonCode
+from ..errors import PluginError, ReasonCode, StonksPluginsError
 from ..manifest.model import PluginManifest
 from ..models import ConfigStatus, EventKind, Plugin, PluginConfig
 from ..redaction import MASK
@@ -23,7 +24,7 @@ from .schema import SchemaError, config_schema, public_schema, secret_paths
 from .validation import ConfigInvalid, validate_config
 
 
-class StaleConfig(Exception):
+class StaleConfig(StonksPluginsError):
     """The write was based on a version that is no longer the latest."""
 
     def __init__(self, plugin: str, based_on: int, current: int) -> None:
@@ -92,7 +93,10 @@ def schema_of(plugin: Plugin) -> dict[str, Any]:
 
 
 def _package_root(plugin: Plugin) -> Path | None:
-    cand = plugin_registry.known().get(plugin.name)
+    known = plugin_registry.known()
+    cand = known.get(plugin.name)
+    if cand is None and plugin.label:  # an instance not served here: its plugin's files
+        cand = known.get(plugin.base_name or "")
     return cand.root if cand is not None else None
 
 
@@ -197,6 +201,7 @@ def save(
             created_by=actor,
             changed=changed,
             message=message,
+            schema_version=schema_version_of(plugin),
         )
         store.record(
             plugin,
@@ -208,6 +213,65 @@ def save(
             {"config_version": number, "changed": changed},
         )
         return cfg
+
+
+def schema_version_of(plugin: Plugin) -> int:
+    """The config schema version of the plugin's stored manifest (``configuration.version``,
+    1 when it says none): what a config validated against its schema now is written for."""
+    from ..manifest import ManifestError
+
+    try:
+        return manifest_of(plugin).configuration.version
+    except ManifestError:  # an unreadable stored manifest: its schema could not be read either
+        return 1
+
+
+def save_migrated(
+    plugin: Plugin,
+    base: PluginConfig,
+    data: dict[str, Any],
+    schema: dict[str, Any],
+    *,
+    schema_version: int,
+    actor: str,
+    message: str,
+    details: dict[str, Any],
+) -> PluginConfig:
+    """Store ``data`` (valid for ``schema``, secrets in the clear) as the new live version
+    that replaces ``base``, the live one: a migration is made live by the sync that runs it
+    (which restarts the plugin with it), not by the apply task, whose check would hand it
+    to the old code still loaded. The caller holds the plugin's row locked."""
+    paths = list(secret_paths(schema))
+    stored, _ = secrets.decrypt_all(base.data)
+    changed = list(_changed_paths(stored, data))
+    newest = plugin.configs.order_by("-version").first()
+    number = (newest.version if newest is not None else 0) + 1
+    PluginConfig.objects.filter(plugin=plugin, is_active=True).update(
+        is_active=False, status=ConfigStatus.SUPERSEDED
+    )
+    cfg = PluginConfig.objects.create(
+        plugin=plugin,
+        version=number,
+        data=secrets.encrypt(data, paths),
+        status=ConfigStatus.ACTIVE,
+        is_active=True,
+        applied_at=timezone.now(),
+        base_version=base.version,
+        created_by=actor,
+        changed=changed,
+        message=message,
+        schema_version=schema_version,
+    )
+    store.config_changed(plugin.name)
+    store.record(
+        plugin,
+        EventKind.ACTION,
+        f"config version {number} saved and live ({message})"
+        + (f"; changed: {', '.join(changed)}" if changed else "; no change"),
+        actor,
+        {**details, "config_version": number, "changed": changed},
+    )
+    return cfg
 
 
 def _get_path(data: Any, path: tuple[str, ...]) -> Any:

@@ -9,8 +9,10 @@ still counts, so one odd line in years of history never hides the rest of it.
 
 from __future__ import annotations
 
+from ..errors import StonksPluginsError
 
-class ExportError(ValueError):
+
+class ExportError(StonksPluginsError, ValueError):
     """A file that cannot be read at all. ``str()`` names the file and, when known, the line
     (``Account.csv line 1: ...``), which is what the user has to look at."""
 
@@ -50,7 +52,7 @@ class IncompleteReport(ExportError):
     """The import report does not account for every row of a file exactly once."""
 
 
-class RowError(ValueError):
+class RowError(StonksPluginsError, ValueError):
     """One row cannot be used: it is *reported* (with ``rule`` as its short code and the
     message as the reason a user reads) and the import goes on."""
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import sdk
+from ..errors import StonksPluginsError
 from ..manifest.validation import MANIFEST_FILENAME
 from .adapter import LegacyBrokerAdapter, LegacyRegistration, legacy_serving
 
@@ -26,7 +27,7 @@ PACKAGE = "broker"
 CORE_PREFIX = "stonks_overwatch.core"
 
 
-class MigrationError(Exception):
+class MigrationError(StonksPluginsError):
     """Why a folder could not be written (unknown broker, folder exists...)."""
 
 

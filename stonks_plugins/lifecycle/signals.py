@@ -27,7 +27,8 @@ plugin_before_unload = Signal()
 plugin_unloaded = Signal()
 """name, leaks (a dict; empty when everything was released)."""
 plugin_state_changed = Signal()
-"""name, from_state, to_state, reason, actor: a committed state transition."""
+"""name, from_state, to_state, reason, actor, code (the reason code when to_state is
+``error``, else ""): a committed state transition."""
 
 
 def emit(signal: Signal, sender: Any, **kwargs: Any) -> None:

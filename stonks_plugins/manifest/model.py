@@ -78,6 +78,9 @@ Homepage = Annotated[str, Meta(extra_json_schema=deferred(HOMEPAGE_PATTERN))]
 _WEB = ("http://", "https://")
 """What HOMEPAGE_PATTERN (``^https?://``) says, as a ``str.startswith`` argument."""
 Sha256 = Annotated[str, Meta(pattern=ecma_pattern(SHA256_PATTERN))]
+ConfigSchemaVersion = Annotated[int, Meta(ge=1, le=1_000_000)]
+"""``configuration.version``: the schema's ``minimum`` and ``maximum`` (msgspec's ints are
+64-bit: an unbounded schema integer would accept what the model cannot hold)."""
 
 # The grammar of one declared permission (docs/trust.md, "Permissions"; what each one allows
 # is ``stonks_plugins.sandbox.permissions``): ``network:HOST[:PORT]`` - HOST a name, ``*.``
@@ -114,12 +117,14 @@ if TYPE_CHECKING:
     OptObjectRef: TypeAlias = str | None
     OptConfigSchema: TypeAlias = dict[str, Any] | str | None
     OptHomepage: TypeAlias = str | None
+    OptBool: TypeAlias = bool | None
 else:
     OptVersion = VersionStr
     OptDotted = Dotted
     OptObjectRef = ObjectRef
     OptConfigSchema = dict[str, Any] | str
     OptHomepage = Homepage
+    OptBool = bool
 
 
 class _Section(
@@ -151,6 +156,9 @@ class Capabilities(_Section, frozen=True):
     features: StringList = ()
     supported_markets: StringList = ()
     supported_currencies: StringList = ()
+    multiple_instances: OptBool = None
+    """Whether the plugin may be configured more than once; see
+    :attr:`PluginManifest.allows_instances` for what absent means."""
 
 
 class ConfigurationSpec(_Section, frozen=True):
@@ -160,6 +168,9 @@ class ConfigurationSpec(_Section, frozen=True):
     schema: OptConfigSchema = None
     """JSON Schema of the plugin's config, inline (an object) or a path relative to the
     manifest."""
+    version: ConfigSchemaVersion = 1
+    """Version of that schema: stored configs record the one they were written for, and an
+    upgrade that raises it runs the plugin's ``migrate_config`` (``config.upgrade``)."""
 
 
 class EntryPoints(_Section, frozen=True):
@@ -319,6 +330,20 @@ class PluginManifest(
     @property
     def display_name(self) -> str:
         return self.plugin.display_name or self.plugin.name
+
+    @property
+    def allows_instances(self) -> bool:
+        """Whether the plugin may be configured more than once (``NAME:LABEL``). Never a
+        plugin that is a Django app (``x-django-app``: its app exists once per process);
+        else ``capabilities.multiple_instances`` when given; else brokers may (an account
+        per instance) and other types may not (a second view or middleware would take the
+        same URLs and hooks)."""
+        if "x-django-app" in self.raw:
+            return False
+        declared = self.capabilities.multiple_instances
+        if declared is not None:
+            return declared
+        return self.plugin.type == "broker"
 
     @property
     def raw(self) -> dict[str, Any]:

@@ -32,7 +32,7 @@ import msgspec
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from ..errors import ReasonCode
+from ..errors import ReasonCode, StonksPluginsError
 from ..plugin_files import MANIFEST_SETTING, describe, manifest_limit, read_plugin_file
 from .model import ManifestDocument, PluginManifest, ecma_pattern, strip_extensions
 
@@ -54,9 +54,11 @@ class ManifestIssue:
         return {"path": self.path, "message": self.message}
 
 
-class ManifestError(Exception):
+class ManifestError(StonksPluginsError):
     """A manifest that cannot be read (``manifest_unreadable``) or is invalid
     (``manifest_invalid``). ``issues`` lists every problem found."""
+
+    code: ReasonCode
 
     def __init__(self, code: ReasonCode, source: str, issues: list[ManifestIssue]) -> None:
         self.code = code

@@ -1,4 +1,4 @@
-from django.db import migrations
+from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
@@ -6,4 +6,15 @@ class Migration(migrations.Migration):
         ("stonks_plugins", "0007_install_permission"),
     ]
 
-    operations: list = []
+    operations: list = [
+        migrations.AddField(
+            model_name="pluginconfig",
+            name="schema_version",
+            field=models.PositiveIntegerField(
+                default=1,
+                help_text="The plugin's config schema version (manifest configuration.version) "
+                "this data was written for; an upgrade that raises it migrates the data "
+                "(config.upgrade).",
+            ),
+        ),
+    ]

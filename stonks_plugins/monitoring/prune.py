@@ -18,6 +18,7 @@ from django.utils import timezone
 from .. import metrics_store
 from ..conf import plugin_settings
 from ..lifecycle.states import PluginState
+from ..logs import store as log_store
 from ..models import EventKind, HealthCheck, Plugin, PluginEvent
 
 BATCH_SIZE = 1000
@@ -25,16 +26,19 @@ BATCH_SIZE = 1000
 
 
 def prune_history(now: datetime | None = None, batch_size: int = BATCH_SIZE) -> dict[str, int]:
-    """Delete events, health results and metric samples older than their retention.
+    """Delete events, health results and metric samples older than their retention, and
+    log records beyond each plugin's newest ``PLUGINS_LOG_RECORDS``.
 
     Returns how many rows of each kind went: ``events``, ``health_checks``,
-    ``metric_samples``. A retention of zero or less keeps that kind forever.
+    ``metric_samples``, ``log_records``. A retention of zero or less keeps that kind forever.
     """
     now = now or timezone.now()
     return {
         "events": prune_events(now, batch_size),
         "health_checks": prune_health_checks(now, batch_size),
         "metric_samples": prune_metric_samples(now),
+        # Each flush trims the plugins it wrote for; this catches a lowered setting.
+        "log_records": log_store.trim_all(),
     }
 
 

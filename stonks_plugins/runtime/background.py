@@ -11,8 +11,10 @@ Started once per process (and again after a fork) in web and worker processes - 
 - loads every served plugin as soon as it is served (each load on its own thread: one
   plugin that hangs while loading never delays another), at start and on every change;
 - retries a failed load after its backoff (exponential, with jitter - Home Assistant's
-  setup retry), so no user's request ever starts or retries a load;
-- writes the :mod:`.outbox` and flushes the metrics, so the request path only reads;
+  setup retry), so no user's request ever starts or retries a load - unless it failed for a
+  reason only the operator can fix (``auth_failed``, ``config_invalid``);
+- writes the :mod:`.outbox` and flushes the metrics and the plugins' log records (also
+  when the process exits), so the request path only reads;
 - asks every broker for its portfolio once, as a page would, when plugins start being
   served: a broker that answers is then served at once, one that hangs is known not to be
   waited for - before a user's first page finds out for itself;
@@ -21,6 +23,7 @@ Started once per process (and again after a fork) in web and worker processes - 
 
 from __future__ import annotations
 
+import atexit
 import heapq
 import logging
 import math
@@ -35,6 +38,8 @@ from django.db import connections
 
 from .. import metrics_store, store
 from ..conf import plugin_settings
+from ..logs import store as log_store
+from ..monitoring import multiproc
 from ..monitoring.embedded import start_embedded_scheduler, stop_embedded_scheduler
 from ..registry import plugin_registry
 from ..sandbox import SandboxError
@@ -91,6 +96,7 @@ class Background:
         )
         self._thread.start()
         ProcessHost.background_restarts = True  # crashed children: restarted by this thread
+        _flush_logs_at_exit()
         try:
             push.start(self._changed)
         except Exception:  # the poll still works: a push that cannot start costs only speed
@@ -162,6 +168,11 @@ class Background:
         failures, retry_in = plugin_registry.load_failure(name)
         if failures == 0:
             return
+        if loads.needs_operator(name):
+            # Credentials or config refused: retrying cannot help (and a refused password
+            # retried may lock the account); the operator's change, enable or reload will.
+            self._retry_at.pop(name, None)
+            return
         jitter = float(plugin_settings.RETRY_JITTER)
         # Only ever later than the backoff (the load circuit refuses an earlier try), by up
         # to a fraction of it, so processes that failed together do not retry together.
@@ -201,6 +212,8 @@ class Background:
                 self._revive_children()
                 outbox.drain()
                 metrics_store.flush()
+                log_store.flush()
+                _fold_prometheus()
             except Exception:  # the loop must outlive anything a round meets
                 logger.exception("plugin runtime round failed")
             finally:
@@ -264,6 +277,33 @@ def _warm_page() -> None:
         logger.exception("warming the portfolio up failed")
     finally:
         connections.close_all()
+
+
+def _fold_prometheus() -> None:
+    """With PROMETHEUS_MULTIPROC_DIR, this process's plugin calls go to its metric files about
+    once a second, for any process's scrape to sum (prometheus-client is imported only then:
+    without it a scrape folds its own process, and a process nobody scrapes needs none)."""
+    if multiproc.directory() is not None:
+        from ..monitoring import prometheus
+
+        prometheus.fold_if_due()
+
+
+_exit_hooked = False
+
+
+def _flush_logs_at_exit() -> None:
+    """Store the plugins' last log records when the process ends, if its runtime still
+    runs then (a runtime stopped on purpose - tests - has nothing to say at exit)."""
+    global _exit_hooked
+    if not _exit_hooked:
+        _exit_hooked = True
+        atexit.register(_at_exit)
+
+
+def _at_exit() -> None:
+    if background.running:
+        log_store.flush_at_exit()
 
 
 def _recovered(name: str) -> None:

@@ -43,6 +43,7 @@ from ..base import ServiceCall
 from ..compat_adapters import VERSIONS, CompatibilityAdapter, Front
 from ..errors import ReasonCode
 from ..hosting.middleware import run_chain, served_chain
+from ..instance_names import relabel
 from ..legacy.bridge import DeferredService
 from ..registry import SERVICE_INTERFACES
 from ..sandbox import SandboxError
@@ -194,6 +195,7 @@ class BoundedService(Front):
                     lambda: _materialise(target(*args, **kwargs)),
                     chain,
                 )
+            value = relabel(broker, value)  # an instance's records name the instance
             if remember:
                 lastgood.keep(broker, key, value, since)
             return value

@@ -24,7 +24,7 @@ from typing import Any
 from django.db import connections
 
 from .. import store
-from ..errors import PluginError, ReasonCode
+from ..errors import OPERATOR_CODES, PluginError, ReasonCode
 from ..registry import LoadedPlugin, NotRegistered, plugin_registry
 from ..sandbox import SandboxError
 from ..sandbox.timeouts import Pending
@@ -40,6 +40,8 @@ _overdue: set[str] = set()
 wait for it again (a load that hangs would otherwise cost every request its budget)."""
 _lock = threading.Lock()
 _on_change: list[Any] = []
+_last_codes: dict[str, ReasonCode] = {}
+"""The reason code of each plugin's last failed load attempt (read by the warmer)."""
 
 
 def config_for(name: str) -> dict[str, Any] | None:
@@ -101,13 +103,16 @@ def begin(name: str, retry: bool = False) -> Pending | None:
 def _attempt(name: str, configs: dict[str, Any] | None) -> LoadedPlugin:
     try:
         loaded = plugin_registry.load(name, configs=configs)
+        _last_codes.pop(name, None)
     except NotRegistered:
         raise  # withdrawn by a change made elsewhere meanwhile: nothing to record
     except SandboxError as err:
         if err.code is not ReasonCode.CIRCUIT_OPEN:  # a refused retry is no news
+            _last_codes[name] = err.code
             _post_failure(err)
         raise
     except PluginError as err:
+        _last_codes[name] = err.code
         _post_failure(err)
         raise SandboxError(err.plugin, err.code, "load", err.message) from err
     finally:
@@ -119,6 +124,12 @@ def _attempt(name: str, configs: dict[str, Any] | None) -> LoadedPlugin:
 def _post_failure(err: PluginError) -> None:
     logger.warning("plugin %s failed to load: %s", err.plugin, err)
     outbox.post(f"the failed load of plugin {err.plugin}", lambda: store.mark_failed(err))
+
+
+def needs_operator(name: str) -> bool:
+    """Did the plugin's last load fail for a reason only an operator can fix
+    (``errors.OPERATOR_CODES``)? Such a load is not retried in the background."""
+    return _last_codes.get(name) in OPERATOR_CODES
 
 
 def on_attempt_end(hook: Any) -> None:
@@ -205,6 +216,8 @@ def forget(name: str | None = None) -> None:
         if name is None:
             _attempts.clear()
             _overdue.clear()
+            _last_codes.clear()
         else:
             _attempts.pop(name, None)
             _overdue.discard(name)
+            _last_codes.pop(name, None)

@@ -31,11 +31,12 @@ from .. import propagation
 from ..conf import plugin_settings
 from ..config.system import config_system
 from ..discovery import Candidate, discover
+from ..instance_names import candidate_for
 from ..legacy.adapter import LegacyRow, legacy_rows, legacy_serving
 from ..legacy.bridge import register_broker, unregister_broker
 from ..legacy.modes import registry_mode
 from ..lifecycle.states import PluginState
-from ..loaded import make_config
+from ..loaded import make_config, warn_false_return
 from ..models import Plugin, PluginConfig
 from ..registry import LoadedPlugin, plugin_registry
 from ..sandbox import SandboxError
@@ -126,7 +127,7 @@ class ServingSet:
         catalog = discover().by_name() if active else {}
         wanted: dict[str, Candidate] = {}
         for name in active:
-            cand = catalog.get(name)
+            cand = candidate_for(catalog, name)  # an instance: its base's, renamed
             if cand is not None and cand.ok:
                 wanted[name] = cand
             else:
@@ -255,6 +256,7 @@ def take_config(loaded: LoadedPlugin, data: dict[str, Any] | None) -> None:
     if loaded.instance is not None:
         accepted = box.run("config_change", loaded.instance.on_config_change, config)
         if accepted is False:
+            warn_false_return(loaded.name, "on_config_change")
             raise ValueError("on_config_change() returned False")
     loaded.config = config
 

@@ -40,12 +40,16 @@ Reason codes. ``run`` picks the code from the operation (``OPERATION_CODES``: ``
 other operation gets ``DEFAULT_CODE`` (``initialize_failed``: what ``run`` guards besides those
 is setting the plugin up — constructing it, asking for its services or config class) unless
 the caller passes ``code=``. A ``PluginError`` raised by this plugin's code path (the loader's
-own, e.g.) keeps its more specific code and message. The fast path uses ``SERVICE_CODE``
-(``health_failed``: the plugin loaded but misbehaves at run time) and marks the error
-``service=True`` — a single service failure should change no state; the error that trips the
-circuit has ``code == circuit_open`` and ``tripped=True`` (its ``cause_code`` keeps the
-original). ``shutdown`` is exempt from the circuit (``CIRCUIT_EXEMPT``): releasing a plugin
-must always be attempted, and a failing shutdown says nothing about whether it can serve.
+own, e.g.) keeps its more specific code and message, and so does what a plugin raises to say
+why it cannot run (``PluginNotReady``, ``PluginAuthFailed``, ``PluginConfigRejected``:
+``errors.carried_code``), on either path. A failure that needs the operator
+(``errors.OPERATOR_CODES``) is never promoted to ``circuit_open``: a retry would not fix it.
+The fast path uses ``SERVICE_CODE`` (``health_failed``: the plugin loaded but misbehaves at
+run time) and marks the error ``service=True`` — a single service failure should change no
+state; the error that trips the circuit has ``code == circuit_open`` and ``tripped=True``
+(its ``cause_code`` keeps the original). ``shutdown`` is exempt from the circuit
+(``CIRCUIT_EXEMPT``): releasing a plugin must always be attempted, and a failing shutdown says
+nothing about whether it can serve.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ from typing import Any, Final, TypeVar
 
 from stonks_overwatch.core.exceptions import BrokerUnavailableError
 
-from ..errors import PluginError, ReasonCode
+from ..errors import OPERATOR_CODES, PluginError, ReasonCode, StonksPluginsError, carried_code
 from ..redaction import mask_known
 from .circuit import HALF_OPEN, CircuitBreaker
 from .metrics import CallStats, PluginMetrics
@@ -179,7 +183,7 @@ class Abandoned:
     since: float
 
 
-class _Overrun(Exception):
+class _Overrun(StonksPluginsError):
     """Internal: a bounded call was abandoned (never raised by plugin code)."""
 
     def __init__(self, outcome: Outcome, limit: float) -> None:
@@ -430,6 +434,10 @@ class PluginSandbox:
         text = "".join(_traceback.format_exception(exc))
         if isinstance(exc, PluginError) and exc.plugin == self.plugin:
             return SandboxError(self.plugin, exc.code, operation, exc.message, text)
+        carried = carried_code(exc)
+        if carried is not None:  # the plugin said why: its code and its words
+            message = getattr(exc, "message", "") or type(exc).__name__
+            return SandboxError(self.plugin, carried, operation, message, text, service=service)
         if isinstance(exc, SystemExit):
             reason = f"plugin code called sys.exit({exc.code!r})"
         else:
@@ -442,7 +450,7 @@ class PluginSandbox:
     def _failed(self, err: SandboxError, counts: bool) -> SandboxError:
         """Feed the circuit, promote the error if it tripped, report it; returns the error
         to raise."""
-        if counts and self.circuit.record_failure():
+        if counts and self.circuit.record_failure() and err.code not in OPERATOR_CODES:
             breaker = self.circuit
             err = SandboxError(
                 err.plugin,

@@ -67,11 +67,12 @@ from stonks_overwatch.core.service_types import ServiceType
 from .. import loader
 from ..compat_adapters import implemented_interface
 from ..discovery.candidate import Candidate
-from ..errors import PluginError, ReasonCode
+from ..errors import PluginError, PluginStateError, ReasonCode, carried_code
 from ..health import HealthStatus
 from ..import_report import plain as plain_report
 from ..loaded import LoadedPlugin, load_in_process, unload_in_process
 from ..versioning import interface_version_of
+from . import log_relay
 from .boundary import PluginSandbox
 from .permissions import Guard, Policy, describe_refusals, scrub_environment
 
@@ -118,11 +119,15 @@ class ChildSpec:
     crash_log: str | None = None
     deny: tuple[str, ...] = ()
     """Paths the plugin may never open, whatever it declares: the host's database files."""
+    log_level: int = 20
+    """The least level of the plugin's log records that is kept (the host's
+    ``PLUGINS_LOG_LEVEL``); they reach the host on the replies (:mod:`.log_relay`)."""
 
 
 def serve(conn: Connection, spec: ChildSpec, limits: Limits) -> None:
     """Entry point of the child process (the ``target`` of the ``spawn`` Process)."""
     _prepare_process(spec, limits)
+    log_relay.start_in_child(spec.log_level)
     try:
         guard = _guard(spec)
     except Exception as exc:  # no plugin code may run unchecked: give up before any does
@@ -308,7 +313,7 @@ def _load(candidate: Candidate) -> LoadedPlugin:
 
 def _send(conn: Connection, reply: tuple[Any, ...]) -> None:
     with contextlib.suppress(OSError):  # the host went away: nothing left to tell
-        conn.send_bytes(pickle.dumps(reply, PROTOCOL))
+        conn.send_bytes(pickle.dumps(log_relay.wrap(reply), PROTOCOL))
 
 
 def _tb_text(exc: BaseException) -> str:
@@ -388,7 +393,7 @@ class _Server:
             if guard.refused:  # the usual case costs one truth test
                 reply = _denied_reply(guard) or reply
             try:
-                payload = dumps(reply, PROTOCOL)
+                payload = dumps(log_relay.wrap(reply), PROTOCOL)
             except MemoryError as exc:
                 self._out_of_memory(exc, msg)
             except Exception as exc:
@@ -461,7 +466,7 @@ class _Server:
         except Exception as exc:
             reply = _error_reply(exc)
         with contextlib.suppress(OSError):
-            send(dumps(reply, PROTOCOL))
+            send(dumps(log_relay.wrap(reply), PROTOCOL))
 
     def _out_of_memory(self, exc: MemoryError, msg: tuple[Any, ...]) -> None:
         """Report a MemoryError, then exit: the plugin's state after a failed allocation
@@ -476,6 +481,9 @@ class _Server:
 
 
 def _error_reply(exc: BaseException) -> tuple[Any, ...]:
-    code = exc.code.value if isinstance(exc, PluginError) else ""
-    message = exc.message if isinstance(exc, PluginError) else str(exc)
+    # What the plugin raised to say why (PluginNotReady...) crosses as its code: the host
+    # never imports the plugin's exception classes.
+    carried = exc.code if isinstance(exc, PluginError) else carried_code(exc)
+    code = carried.value if carried is not None else ""
+    message = exc.message if isinstance(exc, (PluginError, PluginStateError)) else str(exc)
     return ("err", code, type(exc).__name__, message, _tb_text(exc))

@@ -125,6 +125,12 @@ class PluginMetrics:
     def operations(self) -> list[str]:
         return sorted(self._stats)
 
+    def items(self) -> list[tuple[str, CallStats]]:
+        """``(operation, stats)`` pairs, read under the lock (a first call of a new operation
+        may add one meanwhile): for readers that want the raw counters, off the call path."""
+        with self._lock:
+            return sorted(self._stats.items())
+
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """``{operation: stats, ..., "__total__": totals}``; JSON-ready."""
         with self._lock:

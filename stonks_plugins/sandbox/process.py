@@ -103,11 +103,14 @@ the plugin's code raised; the child lives on          ``health_failed`` for a he
                                                       :class:`ProcessCallError`)
 ====================================================  ===================================
 
-Every exception subclasses ``BrokerUnavailableError`` (aggregators skip the broker and
-render the rest) and carries ``plugin``, ``code``, ``operation``, ``message`` and
-``traceback``, the same attributes as the in-process ``SandboxError``, so an integrator maps
-both the same way. ``cause`` is a short tag for events: ``exit``, ``signal``, ``memory``,
-``cpu``, ``timeout``, ``load``, ``raised``, ``backoff``, ``closed``, ``busy``, ``transfer``.
+Every exception is a ``SandboxError`` (:class:`ProcessIsolationError`), the type callers of
+an in-process plugin see: a ``BrokerUnavailableError`` (aggregators skip the broker and
+render the rest) carrying ``plugin``, ``code``, ``operation``, ``message`` and
+``traceback``, so one ``except`` and one mapping serve both modes. What a plugin raises to
+say why it cannot run (``PluginNotReady``, ``PluginAuthFailed``, ``PluginConfigRejected``)
+crosses as its code (``not_ready``, ``auth_failed``, ``config_invalid``). ``cause`` is a
+short tag for events: ``exit``, ``signal``, ``memory``, ``cpu``, ``timeout``, ``load``,
+``raised``, ``backoff``, ``closed``, ``busy``, ``transfer``.
 
 Nothing here imports Django: the child must start without settings.
 """
@@ -136,13 +139,14 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, ClassVar, NoReturn
 
-from stonks_overwatch.core.exceptions import BrokerUnavailableError
 from stonks_overwatch.core.service_types import ServiceType
 
 from ..discovery.candidate import Candidate
 from ..errors import ReasonCode
 from ..health import HealthStatus
 from ..versioning import InterfaceVersion
+from . import log_relay
+from .boundary import SandboxError
 from .child import (
     CHILD_NICENESS,
     EXIT_OUT_OF_MEMORY,
@@ -174,8 +178,13 @@ __all__ = [
 # -- exceptions ---------------------------------------------------------------------------------
 
 
-class ProcessIsolationError(BrokerUnavailableError):
-    """Any failure of a process-isolated plugin; see the module docstring for the codes."""
+class ProcessIsolationError(SandboxError):
+    """Any failure of a process-isolated plugin; see the module docstring for the codes.
+
+    A :class:`~stonks_plugins.sandbox.boundary.SandboxError` - the one type callers of an
+    in-process plugin see - with the same fields (``plugin``, ``code``, ``operation``,
+    ``message``, ``traceback``), so callers and hooks treat both modes alike; ``cause`` says
+    what happened to the process."""
 
     def __init__(
         self,
@@ -187,13 +196,21 @@ class ProcessIsolationError(BrokerUnavailableError):
         traceback: str = "",
         cause: str = "",
     ) -> None:
-        super().__init__(plugin, f"{code.value}: {message}")
-        self.plugin = plugin
-        self.code = code
-        self.message = message
-        self.operation = operation
-        self.traceback = traceback
+        super().__init__(plugin, code, operation, message, traceback)
         self.cause = cause
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Each subclass has its own signature: rebuild from the state, not the arguments.
+        return (_rebuilt, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuilt(
+    cls: type[ProcessIsolationError], args: tuple[Any, ...], state: dict[str, Any]
+) -> ProcessIsolationError:
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
 
 
 class ProcessCrashed(ProcessIsolationError):
@@ -845,7 +862,12 @@ class ProcessHost:
     def _spawn(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         parent_conn, child_conn = ctx.Pipe(duplex=True)
-        spec = ChildSpec(self.candidate, self._crash_log_path(), self.deny_paths)
+        spec = ChildSpec(
+            self.candidate,
+            self._crash_log_path(),
+            self.deny_paths,
+            log_level=log_relay.host_level(),
+        )
         proc = ctx.Process(
             target=serve,
             args=(child_conn, spec, self.limits),
@@ -953,7 +975,7 @@ class ProcessHost:
         except (EOFError, OSError):
             self._died(operation)
         try:
-            reply: tuple[Any, ...] = _loads(data)
+            reply: tuple[Any, ...] = log_relay.unwrap(self.name, _loads(data))
         except Exception as exc:
             self.errors += 1
             self._failures = 0  # the process answered; only this result is unusable
@@ -1105,7 +1127,7 @@ class ProcessHost:
             conn.send_bytes(pickle.dumps((OP_SHUTDOWN,), PROTOCOL))
             if poller.poll(math.ceil(grace * 1000)):
                 with contextlib.suppress(Exception):
-                    conn.recv_bytes()
+                    log_relay.unwrap(self.name, _loads(conn.recv_bytes()))  # its last records
         except (EOFError, OSError):
             pass
         self._drop()  # closing our end makes a child still in its loop see EOF

@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any, TypeVar
 
+from ..logs.capture import plugin_logger
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -86,6 +88,12 @@ class PluginContext:
     @property
     def released(self) -> bool:
         return self._released
+
+    @property
+    def logger(self) -> logging.Logger:
+        """The plugin's logger: its records are kept with the plugin (console, API, CLI) and
+        still reach the host's log."""
+        return plugin_logger(self.plugin)
 
     # -- creating ----------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from typing import Any
 from .. import CORE_API_VERSION
 from ..compat import CORE_DISTRIBUTION, core_version
 from ..discovery.entry_points import GROUPS
+from ..errors import StonksPluginsError
 from ..manifest.model import PLUGIN_NAME_PATTERN, ecma_pattern
 from ..manifest.validation import MANIFEST_FILENAME, validate_manifest
 
@@ -51,7 +52,7 @@ FAILED = 1
 """Exit status when the command ran and could not write the plugin (the folder exists...)."""
 
 
-class ScaffoldError(Exception):
+class ScaffoldError(StonksPluginsError):
     """Why no plugin was written; ``exit_code`` is what the CLI exits with."""
 
     def __init__(self, message: str, exit_code: int = FAILED) -> None:

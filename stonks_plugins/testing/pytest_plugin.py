@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ..errors import StonksPluginsError
+
 if TYPE_CHECKING:
     from .suite import PluginTestSuite
 
@@ -125,7 +127,7 @@ def plugin_suite(request: pytest.FixtureRequest) -> PluginTestSuite:
 # -- generated tests -----------------------------------------------------------------------------
 
 
-class KitFailure(AssertionError):
+class KitFailure(StonksPluginsError, AssertionError):
     """A standard test failed; ``str()`` is the kit's report of the failed checks."""
 
 

@@ -138,5 +138,24 @@ class BenchmarkResult(TestResult):
         }
 
 
+def failure_report(name: str, location: str, results: list[TestResult]) -> str:
+    """Every failed check of ``results``, one line each; '' when all passed."""
+    seen: set[tuple[str, str]] = set()
+    lines = []
+    total = 0
+    for r in results:
+        total += len(r.checks)
+        for c in r.failures:
+            if (c.name, c.message) in seen:
+                continue
+            seen.add((c.name, c.message))
+            lines.append(f"  [{r.test}] {c.name}: {c.message}")
+    if not lines:
+        return ""
+    return f"plugin '{name}' ({location}) failed {len(lines)} of {total} kit checks:\n" + "\n".join(
+        lines
+    )
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..discovery import discover
-from ..errors import PluginNotFound
+from ..errors import PluginNotFound, StonksPluginsError
 from . import integrity, signatures
 from .integrity import MANIFEST_FILENAME, LockError, LockResult
 
 
-class TrustCommandError(Exception):
+class TrustCommandError(StonksPluginsError):
     """The command ran and failed; the message says why and what to do."""
 
 

@@ -49,6 +49,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import StonksPluginsError
+
 if TYPE_CHECKING:
     from ..discovery.candidate import Candidate
 
@@ -69,7 +71,7 @@ Entry = tuple[str, int, int, int, int]
 """(path, mtime_ns, ctime_ns, size, inode) of one stamped file or directory."""
 
 
-class LockError(Exception):
+class LockError(StonksPluginsError):
     """The plugin cannot be locked; the message says why and where."""
 
 

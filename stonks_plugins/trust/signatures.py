@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from ..errors import StonksPluginsError
 from .integrity import SIGNATURE_FILENAME, write_atomically
 
 KEY_PREFIX = "ed25519:"
@@ -36,7 +37,7 @@ MAX_SIGNATURE_BYTES = 4096
 """A signature file is about 150 bytes; anything much larger is not one (and is not read)."""
 
 
-class KeyProblem(ValueError):
+class KeyProblem(StonksPluginsError, ValueError):
     """A key file or key text is not a usable Ed25519 key; the message says why."""
 
 

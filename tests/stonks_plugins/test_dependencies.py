@@ -55,7 +55,7 @@ def test_disabling_a_needed_plugin_fails_its_dependents_and_enabling_restores_th
     assert _row("dep-child").state == "active"
     assert 'data-broker="dep-child"' in admin_client_logged.get("/").content.decode()
 
-    manager.disable("dep-base", actor="ops")
+    manager.disable("dep-base", actor="ops", force=True)
     child = _row("dep-child")
     assert (child.state, child.error_code) == ("error", "missing_dependency")
     assert "needs plugin 'dep-base' (>=1.0) which is disabled" in child.error_message

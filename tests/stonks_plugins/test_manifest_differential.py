@@ -75,6 +75,7 @@ def _seeds() -> list[dict[str, Any]]:
                 "required_credentials": ["token"],
                 "optional_settings": ["o"],
                 "schema": "config.schema.json",
+                "version": 2,
             },
             "services": {"update": "pkg.services.Update"},
             "entry_points": {"main": "pkg.plugin:Plugin", "config": "pkg:Config"},

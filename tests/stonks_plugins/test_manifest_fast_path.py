@@ -109,6 +109,12 @@ def _check(node: dict[str, Any], t: Any, where: str) -> None:
     kind = node.get("type")
     if kind == "string":
         _check_string(node, t, where)
+    elif kind == "boolean":
+        assert isinstance(t, mi.BoolType), f"{where}: {t}"
+    elif kind == "integer":
+        assert isinstance(t, mi.IntType), f"{where}: {t}"
+        assert t.ge == node.get("minimum"), where
+        assert t.le == node.get("maximum"), where
     elif kind == "array":
         assert isinstance(t, mi.VarTupleType), f"{where}: {t}"
         _check(node["items"], t.item_type, f"{where}[]")

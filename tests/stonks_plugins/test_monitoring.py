@@ -119,13 +119,18 @@ def test_prune_deletes_rows_past_retention_and_keeps_recent_ones(settings) -> No
 
     counts = prune_history(batch_size=2)  # small batches: several rounds, all of them done
 
-    assert counts == {"events": 5, "health_checks": 3, "metric_samples": 1}
+    assert counts == {"events": 5, "health_checks": 3, "metric_samples": 1, "log_records": 0}
     assert _event_reasons("quiet-broker") == ["recent action"]
     history = manager.health_history("quiet-broker")
     assert [h.message for h in history] == ["recent"]
     assert [s.calls for s in MetricSample.objects.filter(plugin=plugin)] == [3]
     # A second pass finds nothing more to do.
-    assert prune_history() == {"events": 0, "health_checks": 0, "metric_samples": 0}
+    assert prune_history() == {
+        "events": 0,
+        "health_checks": 0,
+        "metric_samples": 0,
+        "log_records": 0,
+    }
 
 
 @pytest.mark.django_db

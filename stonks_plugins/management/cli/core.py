@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError
 
+from stonks_plugins.dependents import HasDependents
 from stonks_plugins.manager import ValidationResult, manager
 from stonks_plugins.models import Plugin
 from stonks_plugins.trust import describe as describe_trust
@@ -24,6 +26,11 @@ def register(add: Adder) -> dict[str, Handler]:
         default=None,
         help="show progress on stderr (default: when stderr is a terminal)",
     )
+    p.add_argument(
+        "--allow-downgrade",
+        action="store_true",
+        help="accept plugins older than the version installed before (refused otherwise)",
+    )
     p = add("list", "list known plugins")
     p.add_argument("--state", help="only plugins in this state")
     p.add_argument("--type", dest="plugin_type", help="only plugins of this type")
@@ -32,6 +39,12 @@ def register(add: Adder) -> dict[str, Handler]:
     for verb in ("enable", "disable", "reload"):
         p = add(verb, f"{verb} a plugin")
         p.add_argument("name")
+        if verb == "disable":
+            p.add_argument(
+                "--force",
+                action="store_true",
+                help="disable it even though enabled plugins need it (they go to error)",
+            )
     p = add("validate", "validate a plugin folder, manifest file or known plugin name")
     p.add_argument("target", nargs="?", help="PATH or NAME; all discovered when omitted")
     p = add("health", "run health checks now (exit 1 when any plugin is unhealthy)")
@@ -72,7 +85,11 @@ def do_sync(out: Output, options: dict[str, Any]) -> None:
     show = options.get("progress")
     if show is None:
         show = not options["json"] and sys.stderr.isatty()
-    report = manager.sync(actor=ACTOR, progress=_progress_printer(out) if show else None)
+    report = manager.sync(
+        actor=ACTOR,
+        progress=_progress_printer(out) if show else None,
+        allow_downgrade=options.get("allow_downgrade", False),
+    )
     if options["json"]:
         out.emit(report.as_dict())
         return
@@ -124,8 +141,11 @@ def do_list(out: Output, options: dict[str, Any]) -> None:
 def do_show(out: Output, options: dict[str, Any]) -> None:
     plugin = manager.get(options["name"])
     events = [e.as_dict() for e in manager.events(plugin.name, limit=10)]
+    needs, needed_by = manager.dependencies(plugin.name)
     data = {
         **plugin.summary(),
+        "depends_on": [link.as_dict() for link in needs],
+        "dependents": [link.as_dict() for link in needed_by],
         "declared_name": plugin.declared_name,
         "description": plugin.description,
         "warnings": plugin.warnings,
@@ -157,6 +177,10 @@ def do_show(out: Output, options: dict[str, Any]) -> None:
             out.stdout.write(f"{'':<14} {d.get('path', '')} {d.get('message', '')}")
     for w in plugin.warnings:
         out.stdout.write(f"{'warning:':<14} {w}")
+    for label, links in (("depends on:", needs), ("needed by:", needed_by)):
+        for link in links:
+            state = link.state or "not installed"
+            out.stdout.write(f"{label:<14} {link.name} {link.specifier or '(any)'} [{state}]")
     out.stdout.write("recent events:")
     for e in events:
         arrow = f"{e['from']} -> {e['to']} " if e["to"] else ""
@@ -166,8 +190,13 @@ def do_show(out: Output, options: dict[str, Any]) -> None:
 
 
 def _toggle(out: Output, options: dict[str, Any], verb: str) -> None:
-    action = {"enable": manager.enable, "disable": manager.disable, "reload": manager.reload}
-    plugin = action[verb](options["name"], actor=ACTOR)
+    action: dict[str, Callable[..., Plugin]] = {
+        "enable": manager.enable,
+        "disable": manager.disable,
+        "reload": manager.reload,
+    }
+    extra = {"force": bool(options.get("force"))} if verb == "disable" else {}
+    plugin = action[verb](options["name"], actor=ACTOR, **extra)
     if options["json"]:
         out.emit(plugin.summary())
     else:
@@ -185,7 +214,13 @@ def do_enable(out: Output, options: dict[str, Any]) -> None:
 
 
 def do_disable(out: Output, options: dict[str, Any]) -> None:
-    _toggle(out, options, "disable")
+    try:
+        _toggle(out, options, "disable")
+    except HasDependents as exc:  # nothing changed: say who needs it, exit 1
+        if options["json"]:
+            out.emit({"error": str(exc), "code": exc.code, "dependents": exc.dependents})
+            raise Failed("") from None
+        raise Failed(f"error: {exc}") from None
 
 
 def do_reload(out: Output, options: dict[str, Any]) -> None:

@@ -21,12 +21,15 @@ from stonks_plugins.management.cli import (
     dumps,
     fail,
     imports,
+    install,
+    instances,
     legacy,
+    logs,
     scaffold,
     trust,
 )
 
-GROUPS = [core, config, imports, scaffold, legacy, trust]
+GROUPS = [core, config, imports, scaffold, legacy, trust, instances, install, logs]
 
 
 class Command(BaseCommand):

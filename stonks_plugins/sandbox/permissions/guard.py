@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from ...errors import StonksPluginsError
 from .grammar import normal_host
 from .policy import (
     Policy,
@@ -59,7 +60,7 @@ def describe_refusals(plugin: str, refusals: Sequence[Refusal]) -> str:
     return f"{first} (also refused: {tail})"
 
 
-class Denied(PermissionError):
+class Denied(StonksPluginsError, PermissionError):
     """What the plugin's code gets for a refusal (an ``OSError``, as the operating system's
     own refusal would be)."""
 

@@ -58,6 +58,8 @@ def test_list_is_the_contract_summary_sorted_by_name(reader, catalog) -> None:
         "missing": False,
         "restart_required": False,
         "migrate_required": False,
+        "instance_of": None,
+        "label": "",
         "trust": None,  # made by hand, never synced: not checked yet
         "url": "http://testserver/api/v1/plugins/broken-one/",
     }
@@ -185,8 +187,9 @@ def test_detail_has_everything_and_links_to_its_actions(reader, rows) -> None:
         "metrics": base + "metrics/",
         "events": base + "events/",
         "config": base + "config/",
+        "instances": base + "instances/",
     }
-    for link in ("self", "health", "metrics", "events"):
+    for link in ("self", "health", "metrics", "events", "instances"):
         assert reader.get(data["links"][link]).status_code == 200, link
 
 

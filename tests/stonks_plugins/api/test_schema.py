@@ -26,6 +26,7 @@ OPERATIONS = {
     ("get", "/api/v1/plugins/{name}/metrics/"),
     ("get", "/api/v1/plugins/{name}/events/"),
     ("get", "/api/v1/plugins/{name}/imports/"),
+    ("get", "/api/v1/plugins/{name}/logs/"),
     ("post", "/api/v1/plugins/sync/"),
     ("get", "/api/v1/plugins/{name}/config/"),
     ("put", "/api/v1/plugins/{name}/config/"),
@@ -33,6 +34,12 @@ OPERATIONS = {
     ("get", "/api/v1/plugins/{name}/config/schema/"),
     ("get", "/api/v1/plugins/{name}/config/history/"),
     ("post", "/api/v1/plugins/{name}/config/rollback/"),
+    ("post", "/api/v1/plugins/install/"),
+    ("post", "/api/v1/plugins/{name}/uninstall/"),
+    ("post", "/api/v1/plugins/{name}/purge/"),
+    ("get", "/api/v1/plugins/{name}/instances/"),
+    ("post", "/api/v1/plugins/{name}/instances/"),
+    ("delete", "/api/v1/plugins/{name}/instances/{label}/"),
 }
 
 

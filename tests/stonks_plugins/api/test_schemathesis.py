@@ -43,7 +43,7 @@ TOKEN = "schemathesis-operator-token-0123456789"  # DRF keys hold at most 40
 AUTH = {"Authorization": f"Token {TOKEN}"}
 PLUGINS = ("healthy-fixture", "import-error", "degiro-broker", "config-fixture")
 EXAMPLES = 12  # per operation, generation mode and kind of name
-OPERATIONS = 18
+OPERATIONS = 25
 
 
 @pytest.fixture
