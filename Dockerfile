@@ -24,6 +24,8 @@ RUN pip install .
 
 COPY manage.py gunicorn.conf.py ./
 COPY templates ./templates
+# The host pages' translations (compiled .mo files are committed: no gettext needed here).
+COPY locale ./locale
 COPY static ./static
 COPY plugins ./plugins
 COPY docker/entrypoint.sh /usr/local/bin/stonks-entrypoint

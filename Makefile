@@ -26,7 +26,7 @@ ADMIN_EMAIL    := admin@example.com
 RUN_ADDR       := 127.0.0.1:8000
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint fmt bench clean compose-check
+.PHONY: help venv run test lint fmt bench clean compose-check messages
 
 help:
 	@echo "make run            set up, migrate, sync plugins, create admin/admin, serve http://$(RUN_ADDR)/"
@@ -36,6 +36,7 @@ help:
 	@echo "make bench          run every benchmarks/*.py"
 	@echo "make compose-check  validate docker-compose.yml"
 	@echo "make clean          remove .venv, db.sqlite3 and caches"
+	@echo "make messages       update the nl/es translation catalogs from the sources and compile them"
 
 # -- virtualenv -------------------------------------------------------------------------------
 venv: $(STAMP)
@@ -116,6 +117,15 @@ bench: venv
 
 compose-check:
 	docker-compose -f docker-compose.yml config -q
+
+# The translation catalogs (README "Languages"): stonks_plugins/locale/ for the console, API
+# and CLI, locale/ for the host's pages. Needs GNU gettext; translate the new empty entries in
+# the .po files, then run it again to compile (the .mo files are committed).
+MESSAGE_ARGS := -l nl -l es
+messages: venv
+	$(MANAGE) makemessages $(MESSAGE_ARGS) --add-location=file --no-obsolete \
+		--ignore=plugins --ignore=tests --ignore=benchmarks --ignore=docs --ignore=static
+	$(MANAGE) compilemessages $(MESSAGE_ARGS) --ignore=.venv --ignore=plugins --ignore=tests
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-journal db.sqlite3-wal db.sqlite3-shm \

@@ -9,9 +9,10 @@ authentication, rendering to JSON), timed in interleaved rounds; the median of e
                    view permission: the product (permission check, filter, search and ordering
                    backends, pagination, the contract's summary plus a URL per plugin);
 - ``bare``         a ``ListAPIView`` with a plain ``ModelSerializer`` over the same columns
-                   (name, version, type, source, state, enabled, error code and message,
-                   display name, location, missing), ``Plugin.objects.all()``, no pagination,
-                   the default ``IsAuthenticated`` permission;
+                   (the API's own list, ``api.serializers.SUMMARY_FIELDS``: name, version,
+                   type, source, state, enabled, error, display name, location, missing,
+                   requires, trust, label), ``Plugin.objects.all()``, no pagination, the
+                   default ``IsAuthenticated`` permission;
 - ``bare-only``    the same with ``.only()`` those columns (it skips loading the manifests): the
                    stricter baseline.
 
@@ -61,19 +62,6 @@ if str(ROOT) not in sys.path:
 from _services import Unavailable, temp_database  # noqa: E402
 
 TARGET = 1.3
-SUMMARY_COLUMNS = [
-    "name",
-    "version",
-    "type",
-    "source",
-    "state",
-    "enabled",
-    "error_code",
-    "error_message",
-    "display_name",
-    "location",
-    "missing",
-]
 
 
 @contextmanager
@@ -169,12 +157,13 @@ def install_baselines() -> None:
     from rest_framework import generics, serializers
 
     from stonks_overwatch import urls as project_urls
+    from stonks_plugins.api.serializers import SUMMARY_FIELDS
     from stonks_plugins.models import Plugin
 
     class BareSerializer(serializers.ModelSerializer):
         class Meta:
             model = Plugin
-            fields = SUMMARY_COLUMNS
+            fields = SUMMARY_FIELDS  # the columns the API's list reads
 
     class BareList(generics.ListAPIView):
         queryset = Plugin.objects.all()
@@ -182,7 +171,7 @@ def install_baselines() -> None:
         pagination_class = None
 
     class BareOnlyList(BareList):
-        queryset = Plugin.objects.only(*SUMMARY_COLUMNS)
+        queryset = Plugin.objects.only(*SUMMARY_FIELDS)
 
     module = types.ModuleType("bench_api_urls")
     module.urlpatterns = [  # type: ignore[attr-defined]

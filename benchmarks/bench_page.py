@@ -48,19 +48,8 @@ if str(ROOT) not in sys.path:
 
 from _services import Unavailable, temp_database  # noqa: E402
 
+from tests.e2e import page_stack  # noqa: E402
 from tests.e2e.conftest import Stack  # noqa: E402
-from tests.e2e.page_stack import (  # noqa: E402
-    FAULT_CORPUS,
-    Fetch,
-    bundled_plugins,
-    copy_plugins,
-    failures,
-    login,
-    make_login,
-    states,
-    timed_get,
-    timed_sync,
-)
 
 FIRST_SLACK_S = 0.5  # first request: within the budget + this
 P99_RATIO = 1.5  # later requests: p99 within this x the clean run's
@@ -89,20 +78,20 @@ def run_one(
     stack = Stack(env, tmp)
     try:
         stack.manage("migrate", "--noinput", "-v", "0")
-        sync = timed_sync(stack, args.sync_timeout)
-        after_sync = states(stack)
-        cookie = make_login(stack, "bench", "bench-pass")
+        sync = page_stack.timed_sync(stack, args.sync_timeout)
+        after_sync = page_stack.states(stack)
+        cookie = page_stack.make_login(stack, "bench", "bench-pass")
 
         t0 = time.perf_counter()
         stack.start_gunicorn(workers=2)  # returns once a worker answers /healthz
         server_up = time.perf_counter() - t0
-        session = login(stack, cookie)
-        first = timed_get(session, "/", timeout=args.timeout)
+        session = page_stack.login(stack, cookie)
+        first = page_stack.timed_get(session, "/", timeout=args.timeout)
 
-        later: list[Fetch] = []
+        later: list[page_stack.Fetch] = []
         deadline = time.monotonic() + args.run_timeout
         while len(later) < args.requests and time.monotonic() < deadline:
-            later.append(timed_get(session, "/", timeout=args.timeout))
+            later.append(page_stack.timed_get(session, "/", timeout=args.timeout))
         not_sent = args.requests - len(later)
         log = stack.log()
     finally:
@@ -139,10 +128,10 @@ def judge(clean: dict[str, Any], faults: dict[str, Any], budget: float) -> dict[
     reference: set[tuple[str, str]] = set().union(*(p.found for p in pages)) if pages else set()
 
     def first_ok(run: dict[str, Any]) -> bool:
-        f: Fetch = run["first"]
+        f: page_stack.Fetch = run["first"]
         return f.is_home and f.seconds <= first_target
 
-    def missing(page: Fetch) -> set[tuple[str, str]]:
+    def missing(page: page_stack.Fetch) -> set[tuple[str, str]]:
         return reference - page.found if page.is_home else set(reference)
 
     later_ok = sum(1 for p in faults["later"] if not missing(p))
@@ -208,7 +197,7 @@ def print_table(res: dict[str, Any]) -> None:
     print(head)
     print("-" * len(head))
     for run in (clean, faults):
-        f: Fetch = run["first"]
+        f: page_stack.Fetch = run["first"]
         n_err = sum(len(v) for v in run["in_error"].values())
         reference = set(j["reference_rows"])
         rows = f"{len(f.found & reference) if f.is_home else 0}/{len(reference)}"
@@ -245,7 +234,7 @@ def print_table(res: dict[str, Any]) -> None:
         print(f"sync ({run['label']}): {sync}, {n_err} in error" + (f" - {codes}" if codes else ""))
     f = faults["first"]
     if f.is_home:
-        shown = failures(f.body)
+        shown = page_stack.failures(f.body)
         if shown:
             print(f"first fault page lists as unavailable: {', '.join(sorted(shown))}")
     else:
@@ -262,7 +251,7 @@ def print_table(res: dict[str, Any]) -> None:
 
 
 def as_json(res: dict[str, Any]) -> dict[str, Any]:
-    def fetch(f: Fetch) -> dict[str, Any]:
+    def fetch(f: page_stack.Fetch) -> dict[str, Any]:
         return {
             "status": f.status,
             "seconds": None if math.isinf(f.seconds) else f.seconds,
@@ -294,8 +283,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     runs: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-page-") as tmpdir:
         tmp = Path(tmpdir)
-        corpus = [n for n in FAULT_CORPUS if n not in args.without]
-        faults_dir = copy_plugins(corpus, tmp / "fault-corpus")
+        corpus = [n for n in page_stack.FAULT_CORPUS if n not in args.without]
+        faults_dir = page_stack.copy_plugins(corpus, tmp / "fault-corpus")
         bundled = "plugins"  # relative to the project root, as the product's default
         for label, dirs in (("clean", [bundled]), ("faults", [bundled, str(faults_dir)])):
             work = tmp / label
@@ -311,7 +300,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "requests": args.requests,
         "timeout": args.timeout,
         "run_timeout": args.run_timeout,
-        "bundled": bundled_plugins(),
+        "bundled": page_stack.bundled_plugins(),
         "corpus": corpus,
         "runs": runs,
         "judgement": judge(runs["clean"], runs["faults"], args.budget),

@@ -51,8 +51,6 @@ import math
 import os
 import random
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -62,8 +60,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +68,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from _services import Unavailable, temp_database  # noqa: E402
+from _services import Unavailable, temp_database, temp_redis_db  # noqa: E402
 
-BIN = Path(sys.executable).parent
+from tests.e2e.conftest import Stack  # noqa: E402
+
 FIXTURE = ROOT / "tests" / "fixtures" / "plugins" / "config-fixture"
 PLUGIN = "config-fixture"
 TARGET_S = 0.1
@@ -82,151 +80,6 @@ WEB_POLLERS = 2
 CHANGE_TIMEOUT_S = 5.0
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
-REDIS_CLAIM_KEY = "stonks-e2e:claimed-by"
-
-# Loaded by gunicorn with ``-c``: every response says which worker made it.
-PID_HEADER_CONF = """
-import os
-
-
-def post_worker_init(worker):
-    inner = worker.wsgi
-    pid = str(os.getpid())
-
-    def app(environ, start_response):
-        def start(status, headers, exc_info=None):
-            return start_response(status, [*headers, ("X-Worker-Pid", pid)], exc_info)
-
-        return inner(environ, start)
-
-    worker.wsgi = app
-"""
-
-
-# -- services ---------------------------------------------------------------------------------
-@contextmanager
-def own_redis_db(base: str) -> Iterator[str]:
-    """An empty Redis database among 14..8, claimed with a key (concurrent runs never share
-    the unprefixed Celery queue), flushed afterwards."""
-    import redis
-
-    parts = urllib.parse.urlsplit(base)
-    run_id = uuid.uuid4().hex
-    for db in range(14, 7, -1):
-        url = parts._replace(path=f"/{db}").geturl()
-        client = redis.Redis.from_url(url, socket_connect_timeout=1)
-        try:
-            if client.dbsize() == 0 and client.set(REDIS_CLAIM_KEY, run_id, nx=True, ex=3600):
-                break
-        except redis.RedisError as exc:
-            raise Unavailable(f"Redis at {parts.netloc}: {exc}") from exc
-        finally:
-            client.close()
-    else:
-        raise Unavailable(f"no free Redis database among 14..8 on {parts.netloc}")
-    try:
-        yield url
-    finally:
-        client = redis.Redis.from_url(url, socket_connect_timeout=1)
-        try:
-            client.flushdb()
-        finally:
-            client.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Processes:
-    """gunicorn and the Celery worker, stopped (SIGTERM, then SIGKILL) on exit."""
-
-    def __init__(self, env: dict[str, str], tmp: Path) -> None:
-        self.env = env
-        self.tmp = tmp
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
-        log = open(self.tmp / log_name, "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.procs.append(proc)
-        return proc
-
-    def log(self, name: str) -> str:
-        path = self.tmp / name
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
-
-    def gunicorn(self, workers: int) -> str:
-        conf = self.tmp / "gunicorn_pid_header.py"
-        conf.write_text(PID_HEADER_CONF)
-        port = _free_port()
-        proc = self._spawn(
-            [
-                str(BIN / "gunicorn"),
-                "stonks_overwatch.wsgi:application",
-                "-c",
-                str(conf),
-                "-b",
-                f"127.0.0.1:{port}",
-                "-w",
-                str(workers),
-                "--timeout",
-                "30",
-            ],
-            "gunicorn.log",
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError("gunicorn exited:\n" + self.log("gunicorn.log"))
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1).read()
-                return base
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("gunicorn did not answer within 30 s:\n" + self.log("gunicorn.log"))
-
-    def celery_worker(self, app: Any) -> int:
-        node = f"bench-{uuid.uuid4().hex[:8]}@localhost"
-        proc = self._spawn(
-            [
-                str(BIN / "celery"),
-                "-A",
-                "stonks_overwatch.celery",
-                "worker",
-                "--pool=solo",
-                "-l",
-                "info",
-                "-n",
-                node,
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            "celery.log",
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError("celery worker exited:\n" + self.log("celery.log"))
-            if app.control.ping(destination=[node], timeout=0.5):
-                return proc.pid
-        raise RuntimeError("celery worker did not answer a ping:\n" + self.log("celery.log"))
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-
-
 # -- observers --------------------------------------------------------------------------------
 ABSENT = "absent"  # the plugin is not served (disabled): no row, no failure note
 
@@ -471,7 +324,7 @@ def run(
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-prop-")))
         db_url = stack.enter_context(temp_database(base_pg))
-        redis_url = stack.enter_context(own_redis_db(base_redis))
+        redis_url = stack.enter_context(temp_redis_db(base_redis))
         shutil.copytree(FIXTURE, tmp / "plugins" / PLUGIN)
         env = {
             **os.environ,
@@ -516,10 +369,10 @@ def run(
             f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
         )
 
-        procs = Processes(env, tmp)
+        procs = Stack(env, tmp)  # the e2e harness: gunicorn and a Celery worker
         stack.callback(procs.stop)
-        base_url = procs.gunicorn(workers=2)
-        procs.celery_worker(app)
+        base_url = procs.start_gunicorn(workers=2, pid_header=True)
+        procs.start_celery_worker()
         commits = Commits(push)
         commits.start()
         stack.callback(commits.stop)
@@ -557,7 +410,7 @@ def run(
             raise RuntimeError(
                 f"warm-up did not reach every process: saw {sorted(watch.seen)} "
                 f"(web pids {sorted(observers.pids)}); errors: {observers.errors[:3]}\n"
-                + procs.log("celery.log")
+                + procs.celery_log()[-4000:]
             )
         pids = sorted(observers.pids)
         web_keys = [f"web {p}" for p in pids]

@@ -43,13 +43,14 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
+from django.utils.translation import get_language, gettext, gettext_lazy, pgettext_lazy
 
 from .admin_dependents import dependencies_context, disable_confirmation
 from .admin_forms import SUBMIT_FIELD, ConfigForm
 from .admin_install import InstallAdminMixin
 from .admin_instances import InstancesAdminMixin
 from .admin_labels import health_label, label_fields, state_label, trust_label
+from .admin_readonly import ReadOnlyAdminMixin
 from .config import versions
 from .config.system import secret_values as config_secret_values
 from .config.validation import ConfigInvalid
@@ -59,6 +60,7 @@ from .health import Health
 from .imports import ImportReportUnavailable
 from .lifecycle.states import PluginState
 from .manager import manager
+from .manifest.texts import localized, translations_of
 from .models import HealthCheck, Plugin, PluginConfig, PluginEvent
 from .redaction import redact, scrub_text
 from .trust import describe as describe_trust
@@ -154,6 +156,17 @@ _CHANGED_IN_ERROR = {
 
 def could_not(verb: str, name: str, error: str) -> str:
     return str(_COULD_NOT[verb]) % {"name": name, "error": error}
+
+
+def shown_texts(plugin: Plugin, language: str | None) -> dict[str, str]:
+    """The plugin's display name and description in ``language`` when its manifest has them
+    (``plugin.translations``), else as stored."""
+    return localized(
+        translations_of(plugin.manifest),
+        language,
+        display_name=plugin.display_name,
+        description=plugin.description,
+    )
 
 
 label_fields()  # the model fields' labels on these pages, in the active language
@@ -515,7 +528,9 @@ class PluginAdmin(InstallAdminMixin, InstancesAdminMixin, admin.ModelAdmin):
             "message": status.message,
         }
         if status.message:
-            return level, gettext("Health of %(name)s: %(status)s (%(ms)s ms): %(message)s") % values
+            return level, gettext(
+                "Health of %(name)s: %(status)s (%(ms)s ms): %(message)s"
+            ) % values
         return level, gettext("Health of %(name)s: %(status)s (%(ms)s ms)") % values
 
     def runner(self, verb: str) -> Runner:
@@ -638,6 +653,11 @@ class PluginAdmin(InstallAdminMixin, InstancesAdminMixin, admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         plugins = list(with_latest_health(Plugin.objects.all()).order_by("name"))
+        language = get_language()
+        for p in plugins:  # shown in the active language; the codes stay in the classes
+            p.shown_name = shown_texts(p, language)["display_name"]  # type: ignore[attr-defined]
+            p.state_badge = state_badge(p.state)  # type: ignore[attr-defined]
+            p.health_label = health_label(getattr(p, "latest_health", None))  # type: ignore[attr-defined]
         by_state = Counter(p.state for p in plugins)
         by_health = Counter(getattr(p, "latest_health", None) or "none" for p in plugins)
         changelist = self._url("changelist")
@@ -793,7 +813,9 @@ class PluginAdmin(InstallAdminMixin, InstancesAdminMixin, admin.ModelAdmin):
             "status": saved.status,
         }
         if saved.status == "active":
-            text = gettext("Saved config version %(version)s (%(changed)s): active — in effect now.")
+            text = gettext(
+                "Saved config version %(version)s (%(changed)s): active — in effect now."
+            )
             self.message_user(request, text % values, messages.SUCCESS)
         elif saved.status == "failed":
             values["why"] = _scrub(saved.message, secrets)
@@ -829,8 +851,11 @@ class PluginAdmin(InstallAdminMixin, InstancesAdminMixin, admin.ModelAdmin):
         except Exception:
             logger.warning("no metrics history for %s", plugin.name, exc_info=True)
             history = []
+        texts = shown_texts(plugin, get_language())
         return {
             "plugin": plugin,
+            "plugin_display_name": texts["display_name"],
+            "plugin_description": texts["description"],
             "can_change": can_change,
             "plugin_actions": [
                 (verb, label, self._url("do", plugin.pk, verb))
@@ -975,7 +1000,7 @@ class PluginAdmin(InstallAdminMixin, InstancesAdminMixin, admin.ModelAdmin):
 
 # -- the audit trail and the config versions: read-only views -------------------------------
 @admin.register(PluginEvent)
-class PluginEventAdmin(admin.ModelAdmin):
+class PluginEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "plugin", "kind", "from_state", "to_state", "why", "actor")
     list_filter = ("kind", "plugin")
     search_fields = ("plugin__name", "reason", "actor")
@@ -1003,18 +1028,9 @@ class PluginEventAdmin(admin.ModelAdmin):
     def details_json(self, obj: PluginEvent) -> str:
         return format_html("<pre class='so-json'>{}</pre>", _pretty(obj.details))
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
 
 @admin.register(PluginConfig)
-class PluginConfigAdmin(admin.ModelAdmin):
+class PluginConfigAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Versions as saved; the data is shown masked (secrets are write-only)."""
 
     list_display = ("plugin", "version", "status", "is_active", "created_by", "created_at")
@@ -1049,12 +1065,3 @@ class PluginConfigAdmin(admin.ModelAdmin):
         except Exception as exc:
             return gettext("cannot be shown: %(error)s") % {"error": _scrub(str(exc))}
         return format_html("<pre class='so-json'>{}</pre>", _pretty(shown))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False

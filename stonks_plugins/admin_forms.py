@@ -23,6 +23,7 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.utils.text import capfirst
 from django.utils.translation import gettext, gettext_lazy
 
+from . import jsonpath
 from .config.schema import is_secret
 from .redaction import MASK
 
@@ -49,7 +50,7 @@ class FieldSpec:
 
     @property
     def json_path(self) -> str:
-        return "$." + self.name
+        return jsonpath.join(self.path)
 
     @property
     def label(self) -> str:
@@ -118,38 +119,6 @@ def _walk(
             _walk(sub, path, group, out)
         else:
             current.specs.append(FieldSpec(path, _kind(sub, key), sub, key in required))
-
-
-def get_path(data: Any, path: Iterable[str]) -> Any:
-    for key in path:
-        if not isinstance(data, dict) or key not in data:
-            return None
-        data = data[key]
-    return data
-
-
-def _has_path(data: Any, path: tuple[str, ...]) -> bool:
-    for key in path:
-        if not isinstance(data, dict) or key not in data:
-            return False
-        data = data[key]
-    return True
-
-
-def _set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    for key in path[:-1]:
-        nxt = data.get(key)
-        if not isinstance(nxt, dict):
-            nxt = {}
-            data[key] = nxt
-        data = nxt
-    data[path[-1]] = value
-
-
-def _drop_path(data: dict[str, Any], path: tuple[str, ...]) -> None:
-    parent = get_path(data, path[:-1]) if len(path) > 1 else data
-    if isinstance(parent, dict):
-        parent.pop(path[-1], None)
 
 
 _RULE_WORDS = (
@@ -250,8 +219,8 @@ class ConfigForm(forms.Form):
 
     # -- building -------------------------------------------------------------------------
     def _initial(self, spec: FieldSpec) -> Any:
-        if _has_path(self.data_before, spec.path):
-            value = get_path(self.data_before, spec.path)
+        if jsonpath.has(self.data_before, spec.path):
+            value = jsonpath.get(self.data_before, spec.path)
         elif "default" in spec.schema:
             value = spec.schema["default"]
         else:
@@ -287,7 +256,7 @@ class ConfigForm(forms.Form):
             attrs["step"] = "1" if spec.kind == "integer" else "any"
             f = forms.CharField(widget=forms.NumberInput(attrs=attrs), **common)
         elif spec.kind == "secret":
-            stored = get_path(self.data_before, spec.path) == MASK
+            stored = jsonpath.get(self.data_before, spec.path) == MASK
             attrs["autocomplete"] = "new-password"
             common["initial"] = MASK if stored else None
             f = forms.CharField(widget=SecretInput(stored, attrs), strip=False, **common)
@@ -315,9 +284,9 @@ class ConfigForm(forms.Form):
             raw = self.cleaned_data.get(name)
             present, value = self._value(spec, raw)
             if present:
-                _set_path(out, spec.path, value)
+                jsonpath.put(out, spec.path, value)
             else:
-                _drop_path(out, spec.path)
+                jsonpath.drop(out, spec.path)
         return out
 
     def _value(self, spec: FieldSpec, raw: Any) -> tuple[bool, Any]:

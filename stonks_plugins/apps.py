@@ -1,7 +1,8 @@
 """App start-up, and the one place the plugin system's parts are wired together.
 
 ``ready()`` writes nothing, imports no plugin code and never raises because of a plugin: it
-warms the discovery cache (no database), installs the boundary's reporting hooks, connects
+warms the discovery cache (no database), installs the boundary's reporting hooks and the
+spawn set-up of process-isolated plugins' children, connects
 the alert triggers (:mod:`.monitoring.notify`), and hooks the serving runtime into the core -
 the registry asks it to refresh before each read, the factory asks it for plugin configs and
 wraps every service it builds in a bounded call. The
@@ -53,7 +54,9 @@ def _wire() -> None:
     from .registry import plugin_registry
     from .runtime.calls import wrap_service
     from .runtime.serving import serving
+    from .sandbox.process import spawn
 
+    spawn.install()  # how process-isolated plugins' children start (no secrets, no __main__)
     reporting.configure(plugin_registry)
     log_store.install()  # plugins' log records kept at PLUGINS_LOG_LEVEL
     factory = BrokerFactory()

@@ -2,10 +2,11 @@
 way to build it (:func:`load_in_process`) and to take it down (:func:`unload_in_process`).
 
 Two callers share this code: the registry (this process's catalog, Django side) and the child
-of a process-isolated plugin (:mod:`stonks_plugins.sandbox.child`), so a load fails with the
-same reason codes (``import_error``, ``initialize_failed``) in both modes. It sits below both:
-it imports the loader, the plugin base classes, the interface tables and the sandbox, never
-the registry - the child must start without the registry, Django or the database.
+of a process-isolated plugin (:mod:`stonks_plugins.sandbox.process.child`), so a load fails
+with the same reason codes (``import_error``, ``initialize_failed``) in both modes. It sits
+below both: it imports the loader, the plugin base classes, the interface tables and the
+sandbox, never the registry - the child must start without the registry, Django or the
+database.
 """
 
 from __future__ import annotations

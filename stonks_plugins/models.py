@@ -42,23 +42,31 @@ choices below equal the stored ones and need no migration."""
 
 class Plugin(models.Model):
     name = models.CharField(
-        max_length=200, unique=True, help_text="Unique; a duplicate is NAME@LOCATION."
+        max_length=200,
+        unique=True,
+        help_text=gettext_lazy("Unique; a duplicate is NAME@LOCATION."),
     )
-    declared_name = models.CharField(max_length=100, blank=True, help_text="Name in the manifest.")
+    declared_name = models.CharField(
+        max_length=100, blank=True, help_text=gettext_lazy("Name in the manifest.")
+    )
     instance_of = models.ForeignKey(
         "self",
         null=True,
         blank=True,
         on_delete=models.CASCADE,
         related_name="instances",
-        help_text="The plugin this row is an instance of (NAME:LABEL); empty for a plugin's "
-        "default instance. Purging a plugin removes its instances too.",
+        help_text=gettext_lazy(
+            "The plugin this row is an instance of (NAME:LABEL); empty for a plugin's "
+            "default instance. Purging a plugin removes its instances too."
+        ),
     )
     label = models.CharField(
         max_length=40,
         blank=True,
         default="",
-        help_text="The instance's label; empty for the default instance (see instance_names).",
+        help_text=gettext_lazy(
+            "The instance's label; empty for the default instance (see instance_names)."
+        ),
     )
     version = models.CharField(max_length=64, blank=True)
     type = models.CharField(max_length=20, choices=PluginType.choices, blank=True, db_index=True)
@@ -83,20 +91,27 @@ class Plugin(models.Model):
     error_message = models.TextField(blank=True)
     error_details = models.JSONField(default=list, blank=True)
     warnings = models.JSONField(default=list, blank=True)
-    missing = models.BooleanField(default=False, help_text="Not found by the last sync.")
+    missing = models.BooleanField(
+        default=False, help_text=gettext_lazy("Not found by the last sync.")
+    )
     trust = models.JSONField(
         default=dict,
         blank=True,
-        help_text="Integrity and signature status from the last sync (see stonks_plugins.trust).",
+        help_text=gettext_lazy(
+            "Integrity and signature status from the last sync (see stonks_plugins.trust)."
+        ),
     )
     requires = models.CharField(
         max_length=10,
         blank=True,
-        help_text="What a plugin that is a Django app waits for: 'restart' (its app is not "
-        "loaded by this process) or 'migrate' (its migrations are not applied); set by sync.",
+        help_text=gettext_lazy(
+            "What a plugin that is a Django app waits for: 'restart' (its app is not "
+            "loaded by this process) or 'migrate' (its migrations are not applied); set by sync."
+        ),
     )
     revision = models.PositiveIntegerField(
-        default=0, help_text="Bumped by reload: every process re-imports the plugin's code."
+        default=0,
+        help_text=gettext_lazy("Bumped by reload: every process re-imports the plugin's code."),
     )
     consecutive_unhealthy = models.PositiveIntegerField(default=0)
     discovered_at = models.DateTimeField(default=timezone.now)
@@ -173,12 +188,18 @@ class PluginConfig(models.Model):
         max_length=20, choices=ConfigStatus.choices, default=ConfigStatus.PENDING
     )
     base_version = models.PositiveIntegerField(null=True, blank=True)
-    message = models.TextField(blank=True, help_text="Why applying it failed, or what it is.")
-    changed = models.JSONField(default=list, blank=True, help_text="JSON paths that changed.")
+    message = models.TextField(
+        blank=True, help_text=gettext_lazy("Why applying it failed, or what it is.")
+    )
+    changed = models.JSONField(
+        default=list, blank=True, help_text=gettext_lazy("JSON paths that changed.")
+    )
     schema_version = models.PositiveIntegerField(
         default=1,
-        help_text="The plugin's config schema version (manifest configuration.version) this "
-        "data was written for; an upgrade that raises it migrates the data (config.upgrade).",
+        help_text=gettext_lazy(
+            "The plugin's config schema version (manifest configuration.version) this "
+            "data was written for; an upgrade that raises it migrates the data (config.upgrade)."
+        ),
     )
     created_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

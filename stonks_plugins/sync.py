@@ -12,14 +12,13 @@ import functools
 import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, cast
 
 from django.db import router, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
 
-from . import store, trust, writes
+from . import jsonpath, store, trust, writes
 from .conf import plugin_settings
 from .config import upgrade
 from .config.system import config_system, env_overrides
@@ -215,7 +214,7 @@ def _check_django_app(row: Plugin, cand: Candidate, actor: str, declares_app: bo
             {"requires": action},
         )
     if conflict is not None:
-        detail = {"path": f"$.{APP_KEY}", "message": conflict}
+        detail = {"path": jsonpath.child("$", APP_KEY), "message": conflict}
         return cand.with_problem(Problem(ReasonCode.MANIFEST_INVALID, conflict, (detail,)))
     if not action:
         return cand
@@ -303,8 +302,8 @@ def sync_plugins(
             if refusal is not None and cand.problem is None:
                 cand = cand.with_problem(Problem(ReasonCode.INTEGRITY_FAILED, refusal))
             prepared.append((cand, fields, plan.held.get(cand.name)))
-        created = _create_rows([(c, f) for c, f, _ in prepared if c.name not in rows], now, batch)
-        seen: list[int] = []
+        upsert = writes.RowUpsert(now=now, enabled=bool(plugin_settings.ENABLE_NEW), later=_later)
+        created = upsert.create([(c.name, f) for c, f, _ in prepared if c.name not in rows])
         reported = set()
         for done, (cand, fields, hold) in enumerate(prepared, 1):
             if progress is not None:
@@ -330,7 +329,7 @@ def sync_plugins(
                     if "manifest" in fields
                     else bool(stored["declares_app"])
                 )
-                changes = {k: v for k, v in fields.items() if stored.get(k, _UNREAD) != v}
+                changes = upsert.changes(stored, fields)
                 manifest_changed = "manifest_hash" in changes
                 if not (changes or declares_app or stored["requires"]) and (
                     _state_change(
@@ -345,17 +344,12 @@ def sync_plugins(
                     is None
                 ):
                     report.unchanged.append(cand.name)  # the usual case: no row to build
-                    seen.append(stored["id"])
+                    upsert.seen(stored["id"])
                     continue
                 row = _build(stored)
                 # A new version under a stored config: migrate it, or refuse (config.upgrade).
                 cand, changes = upgrade.reconcile(row, cand, changes, actor)
-                row.last_seen_at = now
-                store.save(row, ["last_seen_at"])
-                for key, value in changes.items():
-                    setattr(row, key, value)
-                if changes:
-                    store.save(row, changes)
+                upsert.update(row, changes)
                 if "trust" in changes:
                     store.record(
                         row,
@@ -381,7 +375,7 @@ def sync_plugins(
             after = (row.state, row.error_code, row.error_message)
             if after == before and row.name not in reported:
                 report.unchanged.append(row.name)
-        _stamp_seen(seen, now)
+        upsert.finish()
         for stored in rows.values():
             if stored["source"] == Source.LEGACY or stored["missing"]:
                 continue
@@ -430,8 +424,6 @@ _RECONCILED = (
 """The columns a sync compares and decides on; it only assigns the others it writes."""
 
 
-_UNREAD = object()
-"""A field a sync did not load (the manifest): compared, it differs from any value."""
 _COLUMNS = tuple(  # in the model's order, as Model.from_db takes them
     f.attname for f in Plugin._meta.concrete_fields if f.attname in {"id", *_RECONCILED}
 )
@@ -482,37 +474,10 @@ def _build(stored: dict[str, Any]) -> Plugin:
     return row
 
 
-def _create_rows(
-    new: list[tuple[Candidate, dict[str, Any]]], now: datetime, batch: writes.Batch
-) -> dict[str, Plugin]:
-    """Rows for plugins seen for the first time. Most are inserted when the sync's writes
-    are made, in the state the sync leaves them in: one INSERT, no UPDATE. They have no
-    stored config, so with none in the settings or the environment either, their events
-    are masked without a look at the database; the others are inserted now (the config
-    system reads their rows to find their secrets)."""
-    if not new:
-        return {}
-    default = bool(plugin_settings.ENABLE_NEW)
-    rows = [
-        Plugin(name=cand.name, enabled=default, last_seen_at=now, **fields) for cand, fields in new
-    ]
-    configured = [
-        row for row in rows if config_system.base_settings(row.name) or env_overrides(row.name)
-    ]
-    writes.insert(configured)
-    now_inserted = {id(row) for row in configured}
-    later = [row for row in rows if id(row) not in now_inserted]
-    batch.create(later)
-    batch.no_stored_config(row.name for row in later)
-    return {row.name: row for row in rows}
-
-
-_SEEN_PER_UPDATE = 5000
-
-
-def _stamp_seen(ids: list[int], now: datetime) -> None:
-    """``last_seen_at`` of every row found by this sync, in one UPDATE (per 5,000 rows)."""
-    for start in range(0, len(ids), _SEEN_PER_UPDATE):
-        Plugin.objects.filter(pk__in=ids[start : start + _SEEN_PER_UPDATE]).update(
-            last_seen_at=now, updated_at=now
-        )
+def _later(row: Plugin) -> bool:
+    """Whether a new row may be inserted when the sync's writes are made (in the state the
+    sync leaves it in: one INSERT, no UPDATE): it has no stored config, so with none in the
+    settings or the environment either, its events are masked without a look at the
+    database; the others are inserted at once (the config system reads their rows to find
+    their secrets)."""
+    return not (config_system.base_settings(row.name) or env_overrides(row.name))

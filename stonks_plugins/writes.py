@@ -11,9 +11,10 @@ depends on the kinds of change, not on the number of plugins.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
@@ -139,6 +140,78 @@ def _hashable(value: Any) -> Any:
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True, default=str)
     return value
+
+
+_UNREAD = object()
+"""A field the stored row was read without: it differs from any value."""
+_SEEN_PER_UPDATE = 5000
+
+
+class RowUpsert:
+    """Plugin rows brought in line with what a sync found, the one way for plugin rows
+    (:mod:`stonks_plugins.sync`) and legacy broker rows (``legacy.adapter.sync_legacy``):
+    the new rows inserted together, each stored row's changed fields assigned and saved
+    (gathered by the :func:`bulk` block it runs in), and every row found unchanged stamped
+    seen in one UPDATE (:meth:`finish`). The callers decide the fields and the events.
+
+    ``later``: which new rows may be inserted when the block ends, in the state they reach
+    meanwhile (those with no config stored for them in the block, whose secrets are then
+    known without a query); the others are inserted at once and get their ids."""
+
+    def __init__(
+        self,
+        *,
+        now: datetime,
+        enabled: bool,
+        later: Callable[[Plugin], bool] | None = None,
+    ) -> None:
+        batch = current()
+        assert batch is not None, "RowUpsert runs inside a writes.bulk() block"
+        self.batch = batch
+        self.now = now
+        self.enabled = enabled
+        self.later = later
+        self._seen: list[int] = []
+
+    def create(self, found: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, Plugin]:
+        """Rows for plugins seen for the first time (``name``, row fields), by name."""
+        rows = [
+            Plugin(name=name, enabled=self.enabled, last_seen_at=self.now, **fields)
+            for name, fields in found
+        ]
+        wait = [row for row in rows if self.later(row)] if self.later is not None else []
+        waiting = {id(row) for row in wait}
+        insert([row for row in rows if id(row) not in waiting])
+        self.batch.create(wait)
+        self.batch.no_stored_config(row.name for row in wait)
+        return {row.name: row for row in rows}
+
+    @staticmethod
+    def changes(stored: Mapping[str, Any] | Plugin, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields whose values differ from the stored row's: its values as read (a
+        ``values()`` dict, in which a column not read differs from any value), or the row."""
+        values = stored if isinstance(stored, Mapping) else vars(stored)
+        return {k: v for k, v in fields.items() if values.get(k, _UNREAD) != v}
+
+    def update(self, row: Plugin, changes: Mapping[str, Any]) -> None:
+        """Assign ``changes`` to a row found again, and save them with its ``last_seen_at``."""
+        row.last_seen_at = self.now
+        for key, value in changes.items():
+            setattr(row, key, value)
+        self.batch.save(row, ["last_seen_at", *changes])
+
+    def seen(self, row_id: int) -> None:
+        """A row found again with nothing to change: stamped by :meth:`finish`."""
+        self._seen.append(row_id)
+
+    def finish(self) -> None:
+        """``last_seen_at`` of every row :meth:`seen`, in one UPDATE (per 5,000 rows)."""
+        ids, now = self._seen, self.now
+        for start in range(0, len(ids), _SEEN_PER_UPDATE):
+            Plugin.objects.filter(pk__in=ids[start : start + _SEEN_PER_UPDATE]).update(
+                last_seen_at=now, updated_at=now
+            )
+        self._seen = []
 
 
 _batch: ContextVar[Batch | None] = ContextVar("stonks_plugins_writes_batch", default=None)

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 
-from tests.conftest import BUNDLED, ROOT
+import pytest
+
+from tests.conftest import BUNDLED, FIXTURES, ROOT
 
 SURFACES = ("stonks_plugins.admin", "stonks_plugins.api", "stonks_plugins.management")
 
@@ -55,15 +57,44 @@ def test_engine_does_not_import_its_surfaces() -> None:
     assert _violations(files, SURFACES) == []
 
 
-def test_bundled_plugins_import_only_the_sdk_from_the_project() -> None:
-    files = sorted(BUNDLED.rglob("*.py"))
-    assert files
-    bad = [
-        v
-        for v in _violations(files, ("stonks_plugins", "stonks_overwatch"))
-        if not v.endswith("imports stonks_plugins.sdk")
+SDK = "stonks_plugins.sdk"
+
+
+def _is_public_sdk(module: str) -> bool:
+    """``stonks_plugins.sdk`` or one of its public submodules (``stonks_plugins.sdk.exports``),
+    never a private one (``stonks_plugins.sdk._deprecated``)."""
+    if module == SDK:
+        return True
+    inside = module.removeprefix(f"{SDK}.")
+    return inside != module and not any(part.startswith("_") for part in inside.split("."))
+
+
+def _plugin_violations(files: list[Path]) -> list[str]:
+    return [
+        f"{f.relative_to(ROOT)}:{line} imports {name}"
+        for f in files
+        for line, name in _imports(f)
+        if name.startswith(("stonks_plugins", "stonks_overwatch")) and not _is_public_sdk(name)
     ]
-    assert bad == []
+
+
+@pytest.mark.parametrize("where", [BUNDLED, FIXTURES], ids=["bundled", "fixtures"])
+def test_plugins_import_only_the_sdk_from_the_project(where: Path) -> None:
+    files = sorted(where.rglob("*.py"))
+    assert files
+    assert _plugin_violations(files) == []
+
+
+def test_the_plugin_rule_allows_the_sdk_and_its_public_submodules_only() -> None:
+    allowed = ["stonks_plugins.sdk", "stonks_plugins.sdk.exports"]
+    refused = [
+        "stonks_plugins.sdk._deprecated",
+        "stonks_plugins.compat_adapters",
+        "stonks_plugins.sdkx",
+        "stonks_plugins",
+        "stonks_overwatch.core.data",
+    ]
+    assert [m for m in allowed + refused if _is_public_sdk(m)] == allowed
 
 
 # -- no import cycles among stonks_plugins modules ----------------------------------------------
@@ -301,7 +332,7 @@ def test_cycle_finder_reports_each_cycle_with_its_lines() -> None:
 
 def test_no_import_cycles_among_plugin_system_modules() -> None:
     graph = _import_graph()
-    assert "stonks_plugins.sandbox.child" in graph
+    assert "stonks_plugins.sandbox.process.child" in graph
     cycles = _cycles(graph)
     components = _strongly_connected(graph)
     message = "\n".join(
@@ -320,11 +351,12 @@ def test_no_import_cycles_among_plugin_system_modules() -> None:
 def test_the_child_process_does_not_import_the_registry() -> None:
     """A process-isolated plugin's child runs plugin code beside nothing of the host: it must
     not reach the registry (and with it Django, the database, the other plugins). The child
-    is spawned to run ``stonks_plugins.sandbox.child.serve``, so it starts by importing
-    ``stonks_plugins``, ``stonks_plugins.sandbox`` and ``stonks_plugins.sandbox.child``."""
+    is spawned to run ``stonks_plugins.sandbox.process.child.serve``, so it starts by importing
+    ``stonks_plugins``, ``stonks_plugins.sandbox``, ``stonks_plugins.sandbox.process`` and
+    ``stonks_plugins.sandbox.process.child``."""
     graph = _import_graph()
-    child = "stonks_plugins.sandbox.child"
-    starts = ["stonks_plugins", "stonks_plugins.sandbox", child]
+    child = "stonks_plugins.sandbox.process.child"
+    starts = ["stonks_plugins", "stonks_plugins.sandbox", "stonks_plugins.sandbox.process", child]
     forbidden = "stonks_plugins.registry"
     chains = [p for s in starts if (p := _shortest_path(graph, s, forbidden)) is not None]
     assert not chains, "the child process imports the registry:\n" + "\n".join(

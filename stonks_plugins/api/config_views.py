@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status, viewsets
@@ -41,7 +42,7 @@ MAX_VERSION = 2**31 - 1
 
 class PreconditionRequired(exceptions.APIException):
     status_code = status.HTTP_428_PRECONDITION_REQUIRED
-    default_detail = (
+    default_detail = gettext_lazy(
         "send If-Match with the ETag from GET plugins/{name}/config/ so that a write based on "
         "an old version is refused instead of overwriting someone else's change"
     )
@@ -120,13 +121,14 @@ def _outcome(name: str, saved: ConfigView) -> Response:
     if saved.status != "failed":
         return _respond(manager.get_config(name))
     live = manager.get_config(name)
-    reason = scrub_text(saved.message) or "no reason given"
+    reason = scrub_text(saved.message) or gettext("no reason given")
+    message = gettext(
+        "plugin '%(name)s' refused config version %(version)s when it was applied: "
+        "%(reason)s. Version %(live)s stays live; nothing else changed."
+    )
+    values = {"name": name, "version": saved.version, "reason": reason, "live": live.version}
     return Response(
-        error_body(
-            "config_refused",
-            f"plugin '{name}' refused config version {saved.version} when it was applied: "
-            f"{reason}. Version {live.version} stays live; nothing else changed.",
-        ),
+        error_body("config_refused", message % values),
         status=status.HTTP_422_UNPROCESSABLE_ENTITY,
         headers={"ETag": live.etag},
     )
@@ -144,15 +146,21 @@ class PluginConfigViewSet(PluginAPIView, viewsets.GenericViewSet):
         if WEAK.match(header):
             current = manager.get_config(name)
             raise PreconditionFailed(
-                f"If-Match {header!r} is a weak ETag; a write needs the strong one from GET "
-                f"(RFC 9110 strong comparison): the current one is {current.etag}"
+                gettext(
+                    "If-Match %(header)r is a weak ETag; a write needs the strong one from GET "
+                    "(RFC 9110 strong comparison): the current one is %(etag)s"
+                )
+                % {"header": header, "etag": current.etag}
             )
         match = ETAG.match(header)
         if match is None or match["name"] != name:
             current = manager.get_config(name)
             raise PreconditionFailed(
-                f"If-Match {header!r} is not an ETag of this plugin's config; the current "
-                f"one is {current.etag}"
+                gettext(
+                    "If-Match %(header)r is not an ETag of this plugin's config; the current "
+                    "one is %(etag)s"
+                )
+                % {"header": header, "etag": current.etag}
             )
         return int(match["version"])
 
@@ -162,11 +170,11 @@ class PluginConfigViewSet(PluginAPIView, viewsets.GenericViewSet):
             return Response(
                 error_body(
                     "config_invalid",
-                    "the config must be a JSON object",
+                    gettext("the config must be a JSON object"),
                     [
                         {
                             "path": "$",
-                            "message": "must be a JSON object",
+                            "message": gettext("must be a JSON object"),
                             "code": "type",
                             "location": "body",
                         }
@@ -189,7 +197,9 @@ class PluginConfigViewSet(PluginAPIView, viewsets.GenericViewSet):
             where = ", ".join(d["path"] for d in details) or "$"
             return Response(
                 error_body(
-                    "config_invalid", f"invalid config at {where}; nothing was saved", details
+                    "config_invalid",
+                    gettext("invalid config at %(where)s; nothing was saved") % {"where": where},
+                    details,
                 ),
                 status=status.HTTP_400_BAD_REQUEST,
             )

@@ -19,25 +19,26 @@ place that builds the shape, and it keeps DRF's headers (``WWW-Authenticate``, `
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, JsonResponse
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import ErrorDetail
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
+from .. import jsonpath
+from ..error_texts import error_text
 from ..errors import IllegalTransition, PluginError, PluginNotFound
 from ..redaction import scrub_text
 
 logger = logging.getLogger(__name__)
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NON_FIELD = "non_field_errors"
 
 
@@ -45,7 +46,7 @@ class Conflict(exceptions.APIException):
     """The request is valid but the plugin's state does not allow it (illegal transition)."""
 
     status_code = status.HTTP_409_CONFLICT
-    default_detail = "the plugin's current state does not allow this"
+    default_detail = gettext_lazy("the plugin's current state does not allow this")
     default_code = "conflict"
 
 
@@ -53,7 +54,7 @@ class PluginFailure(exceptions.APIException):
     """A plugin failed while the request ran; ``code`` is the plugin's reason code."""
 
     status_code = status.HTTP_409_CONFLICT
-    default_detail = "the plugin failed"
+    default_detail = gettext_lazy("the plugin failed")
     default_code = "plugin_failed"
 
 
@@ -61,7 +62,9 @@ class PreconditionFailed(exceptions.APIException):
     """``If-Match`` names a version that is no longer current (used by the config views)."""
 
     status_code = status.HTTP_412_PRECONDITION_FAILED
-    default_detail = "the resource changed since you read it; fetch it again and retry"
+    default_detail = gettext_lazy(
+        "the resource changed since you read it; fetch it again and retry"
+    )
     default_code = "precondition_failed"
 
 
@@ -72,11 +75,18 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
     def __init__(self, size: int | None, limit: int | None) -> None:
-        sent = f" ({size} bytes)" if size is not None else ""
-        super().__init__(
-            f"the request body is too large{sent}: the API reads at most {limit} bytes "
-            "(DATA_UPLOAD_MAX_MEMORY_SIZE)"
-        )
+        values = {"size": size, "limit": limit}
+        if size is not None:
+            text = gettext(
+                "the request body is too large (%(size)s bytes): the API reads at most "
+                "%(limit)s bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)"
+            )
+        else:
+            text = gettext(
+                "the request body is too large: the API reads at most %(limit)s bytes "
+                "(DATA_UPLOAD_MAX_MEMORY_SIZE)"
+            )
+        super().__init__(text % values)
 
 
 class QueryValidationError(exceptions.ValidationError):
@@ -105,16 +115,13 @@ def json_path(path: str, key: object) -> str:
 
 def _child_path(path: str, key: object, location: str) -> str:
     if isinstance(key, int):  # DRF keys list items' errors by their index
-        return f"{path}[{key}]"
+        return jsonpath.child(path, key)
     key = str(key)
     if key == _NON_FIELD:
         return path or "$"
     if location == "query" and not path:
         return key
-    if _IDENTIFIER.match(key):
-        return f"{path}.{key}"
-    escaped = key.replace("\\", "\\\\").replace('"', '\\"')
-    return f'{path}["{escaped}"]'
+    return jsonpath.child(path, key, quote=True)
 
 
 def _flatten(detail: Any, path: str, location: str, out: list[dict[str, Any]]) -> None:
@@ -127,7 +134,7 @@ def _flatten(detail: Any, path: str, location: str, out: list[dict[str, Any]]) -
                 _flatten(item, path, location, out)
         else:
             for index, item in enumerate(detail):
-                _flatten(item, f"{path}[{index}]", location, out)
+                _flatten(item, jsonpath.child(path, index), location, out)
     elif detail not in (None, ""):
         code = (detail.code if isinstance(detail, ErrorDetail) else None) or "invalid"
         out.append(
@@ -142,11 +149,11 @@ def _translate(exc: Exception) -> Exception:
     if isinstance(exc, RequestDataTooBig):  # Django read a form body over the limit
         return PayloadTooLarge(None, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     if isinstance(exc, SuspiciousOperation):  # too many form fields or files, ...
-        return exceptions.ParseError(f"the request was refused: {exc}")
+        return exceptions.ParseError(gettext("the request was refused: %(error)s") % {"error": exc})
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied(str(exc) or None)
     if isinstance(exc, PluginNotFound):
-        return exceptions.NotFound(str(exc))
+        return exceptions.NotFound(error_text(exc))
     if isinstance(exc, IllegalTransition):
         return Conflict(str(exc))
     if isinstance(exc, PluginError):
@@ -156,9 +163,13 @@ def _translate(exc: Exception) -> Exception:
 
 def _summary(details: list[dict[str, Any]]) -> str:
     where = ", ".join(dict.fromkeys(d["path"] for d in details))
-    first = details[0]["message"] if details else "invalid input"
-    noun = "problem" if len(details) == 1 else "problems"
-    return f"invalid input ({len(details)} {noun} at {where}): {first}"
+    first = details[0]["message"] if details else gettext("invalid input")
+    text = ngettext(
+        "invalid input (%(count)d problem at %(where)s): %(first)s",
+        "invalid input (%(count)d problems at %(where)s): %(first)s",
+        len(details),
+    )
+    return text % {"count": len(details), "where": where, "first": first}
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
@@ -172,7 +183,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         logger.exception("API error in %s", type(view).__name__ if view else "?", exc_info=exc)
         set_rollback()
         return Response(
-            error_body("server_error", "internal server error; the details are in the log"),
+            error_body(
+                "server_error", gettext("internal server error; the details are in the log")
+            ),
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
     if isinstance(exc, exceptions.ValidationError):
@@ -195,7 +208,8 @@ def unknown_endpoint(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonRes
     return JsonResponse(
         error_body(
             "not_found",
-            f"no API endpoint at {request.path} (every endpoint ends with '/'; see /api/v1/docs/)",
+            gettext("no API endpoint at %(path)s (every endpoint ends with '/'; see /api/v1/docs/)")
+            % {"path": request.path},
         ),
         status=404,
     )

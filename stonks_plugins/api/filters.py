@@ -12,6 +12,7 @@ from typing import Any
 import django_filters
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.utils import translate_validation
 from rest_framework.filters import OrderingFilter, SearchFilter
@@ -42,10 +43,10 @@ class StrictFilterSet(django_filters.FilterSet):
             if raw is None or name in form.errors:
                 continue
             if raw == "":
-                message = "may not be empty; leave the parameter out to not filter"
+                message = gettext("may not be empty; leave the parameter out to not filter")
                 form.add_error(name, ValidationError(message, code="blank"))
             elif isinstance(flt, django_filters.BooleanFilter) and raw not in ("true", "false"):
-                message = f"must be true or false, not {raw!r}"
+                message = gettext("must be true or false, not %(value)r") % {"value": raw}
                 form.add_error(name, ValidationError(message, code="invalid"))
         return not form.errors
 
@@ -128,9 +129,12 @@ class PluginSearchFilter(SearchFilter):
     def get_search_terms(self, request: Request) -> list[str]:
         raw = request.query_params.get(self.search_param, "")
         if "\x00" in raw:
-            problem = "may not hold a NUL character (%00)"
+            problem = gettext("may not hold a NUL character (%(char)s)") % {"char": "%00"}
         elif len(raw) > MAX_SEARCH_CHARS:
-            problem = f"may be at most {MAX_SEARCH_CHARS} characters long, not {len(raw)}"
+            problem = gettext("may be at most %(max)d characters long, not %(length)d") % {
+                "max": MAX_SEARCH_CHARS,
+                "length": len(raw),
+            }
         else:
             return list(super().get_search_terms(request))
         raise QueryValidationError({self.search_param: [problem]})

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -45,7 +46,7 @@ class InstallFailed(exceptions.APIException):
     def __init__(self, exc: InstallError) -> None:
         message = exc.message
         if exc.output:
-            message += "\npip said:\n" + exc.output[-OUTPUT_SHOWN:]
+            message += "\n" + gettext("pip said:") + "\n" + exc.output[-OUTPUT_SHOWN:]
         super().__init__(message, code=exc.code)
         if exc.code == DISABLED:
             self.status_code = status.HTTP_403_FORBIDDEN
@@ -148,8 +149,11 @@ class PluginInstallViewSet(PluginAPIView, viewsets.GenericViewSet):
     def _check_install_permission(self, request: Request) -> None:
         if not holds_any(request.user, INSTALL_PERMISSION):
             raise exceptions.PermissionDenied(
-                f"installing, uninstalling and purging plugins needs the '{INSTALL_PERMISSION}' "
-                "permission"
+                gettext(
+                    "installing, uninstalling and purging plugins needs the '%(permission)s' "
+                    "permission"
+                )
+                % {"permission": INSTALL_PERMISSION}
             )
 
     @extend_schema(

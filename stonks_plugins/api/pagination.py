@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from django.core.paginator import Page, Paginator
+from django.utils.translation import gettext
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 
@@ -33,7 +34,8 @@ def positive_int(request: Request, param: str) -> int | None:
     if raw is None:
         return None
     if not _WHOLE.match(raw) or int(raw) < 1:
-        raise QueryValidationError({param: [f"must be a whole number of at least 1, not {raw!r}"]})
+        message = gettext("must be a whole number of at least 1, not %(value)r") % {"value": raw}
+        raise QueryValidationError({param: [message]})
     return int(raw)
 
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 from django.conf import settings
+from django.utils.translation import gettext
 from rest_framework import exceptions, parsers
 
 from .errors import PayloadTooLarge, json_path
@@ -46,21 +47,26 @@ def check_declared_size(meta: Mapping[str, Any]) -> None:
 def _finite(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise ValueError(f"the number {text[:40]} is too large for a float (at most ~1.8e308)")
+        raise ValueError(
+            gettext("the number %(number)s is too large for a float (at most ~1.8e308)")
+            % {"number": text[:40]}
+        )
     return value
 
 
 def _no_constant(text: str) -> None:
-    raise ValueError(f"{text} is not a JSON number")
+    raise ValueError(gettext("%(text)s is not a JSON number") % {"text": text})
 
 
 def _text_problem(text: str) -> str | None:
     if "\x00" in text:
-        return "holds a NUL character (\\u0000), which cannot be stored"
+        return gettext("holds a NUL character (\\u0000), which cannot be stored")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        return f"holds a lone surrogate (\\u{ord(text[exc.start]):04x}), which is not Unicode"
+        return gettext("holds a lone surrogate (%(char)s), which is not Unicode") % {
+            "char": f"\\u{ord(text[exc.start]):04x}"
+        }
     return None
 
 
@@ -73,11 +79,15 @@ def check_tree(data: Any) -> None:
         if isinstance(value, str):
             problem = _text_problem(value)
             if problem:
-                raise exceptions.ParseError(f"invalid JSON body: the string at {path} {problem}")
+                raise exceptions.ParseError(
+                    gettext("invalid JSON body: the string at %(path)s %(problem)s")
+                    % {"path": path, "problem": problem}
+                )
         elif isinstance(value, dict | list):
             if depth >= MAX_DEPTH:
                 raise exceptions.ParseError(
-                    f"invalid JSON body: nested deeper than {MAX_DEPTH} levels (at {path[:80]}…)"
+                    gettext("invalid JSON body: nested deeper than %(depth)d levels (at %(path)s…)")
+                    % {"depth": MAX_DEPTH, "path": path[:80]}
                 )
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, item in items:
@@ -85,7 +95,10 @@ def check_tree(data: Any) -> None:
                 if isinstance(key, str):
                     problem = _text_problem(key)
                     if problem:
-                        raise exceptions.ParseError(f"invalid JSON body: a key in {path} {problem}")
+                        raise exceptions.ParseError(
+                            gettext("invalid JSON body: a key in %(path)s %(problem)s")
+                            % {"path": path, "problem": problem}
+                        )
                 stack.append((item, child, depth + 1))
 
 
@@ -94,15 +107,20 @@ def parse_json(raw: bytes, encoding: str = "utf-8") -> Any:
     try:
         text = raw.decode(encoding)
     except (UnicodeDecodeError, LookupError) as exc:
-        raise exceptions.ParseError(f"invalid JSON body: not {encoding} text ({exc})") from None
+        raise exceptions.ParseError(
+            gettext("invalid JSON body: not %(encoding)s text (%(error)s)")
+            % {"encoding": encoding, "error": exc}
+        ) from None
     try:
         data = json.loads(text, parse_float=_finite, parse_constant=_no_constant)
     except RecursionError:
         raise exceptions.ParseError(
-            f"invalid JSON body: nested deeper than {MAX_DEPTH} levels"
+            gettext("invalid JSON body: nested deeper than %(depth)d levels") % {"depth": MAX_DEPTH}
         ) from None
     except ValueError as exc:  # JSONDecodeError, non-finite numbers, over-long integers
-        raise exceptions.ParseError(f"invalid JSON body: {exc}") from None
+        raise exceptions.ParseError(
+            gettext("invalid JSON body: %(error)s") % {"error": exc}
+        ) from None
     check_tree(data)
     return data
 

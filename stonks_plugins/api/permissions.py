@@ -21,6 +21,8 @@ from django.contrib.auth import get_backends, get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
+from django.utils.functional import Promise
+from django.utils.translation import gettext, gettext_lazy
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
@@ -55,7 +57,7 @@ def holds_any(user: Any, *perms: str) -> bool:
 
 
 class PluginPermission(BasePermission):
-    message = "you do not have permission to do this"
+    message: str | Promise = gettext_lazy("you do not have permission to do this")
 
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
@@ -64,7 +66,11 @@ class PluginPermission(BasePermission):
         if request.method not in getattr(view, "allowed_methods", [request.method]):
             return True  # the view answers 405 Method Not Allowed, whoever asks
         if needs_change(request, view):
-            self.message = f"changing plugins needs the '{CHANGE_PERMISSION}' permission"
+            self.message = gettext("changing plugins needs the '%(permission)s' permission") % {
+                "permission": CHANGE_PERMISSION
+            }
             return holds_any(user, CHANGE_PERMISSION)
-        self.message = f"reading plugins needs the '{VIEW_PERMISSION}' permission"
+        self.message = gettext("reading plugins needs the '%(permission)s' permission") % {
+            "permission": VIEW_PERMISSION
+        }
         return holds_any(user, VIEW_PERMISSION, CHANGE_PERMISSION)

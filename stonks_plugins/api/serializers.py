@@ -17,7 +17,9 @@ import re
 from typing import Any
 from urllib.parse import quote
 
+from django.db.models.fields.json import KeyTransform
 from django.urls import reverse
+from django.utils.translation import get_language, gettext, gettext_lazy
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -31,8 +33,10 @@ from ..errors import ReasonCode
 from ..health import Health
 from ..instance_names import LABEL_PATTERN
 from ..lifecycle.states import PluginState
+from ..manifest.texts import language_candidates, localized, translations_of
 from ..models import EventKind, HealthCheck, Plugin, PluginEvent, PluginType
 from ..redaction import redact, scrub_text
+from ..sandbox.circuit import CircuitState
 from ..trust import TrustStatus
 
 
@@ -66,7 +70,7 @@ PLUGIN_SOURCES = _values(Source)
 REASON_CODES = _values(ReasonCode)
 TRUST_STATUSES = _values(TrustStatus)
 HEALTH_STATUSES = _values(Health)
-CIRCUIT_STATES = ["closed", "open", "half_open"]
+CIRCUIT_STATES = _values(CircuitState)
 SYSTEM_STATUSES = ["ok", "degraded", "unavailable"]
 CHECK_RESULTS = ["ok", "error"]
 ERROR_LOCATIONS = ["body", "query"]
@@ -169,9 +173,8 @@ class DisableSerializer(serializers.Serializer):
         if self.closed and isinstance(data, dict):
             unknown = sorted(str(k) for k in data if k not in self.fields)
             if unknown:
-                raise serializers.ValidationError(
-                    {k: ["unknown key; expected: force"] for k in unknown}
-                )
+                message = gettext("unknown key; expected: force")
+                raise serializers.ValidationError({k: [message] for k in unknown})
         return super().to_internal_value(data)
 
     def create(self, validated_data: Any) -> Any:  # pragma: no cover - never called
@@ -249,6 +252,13 @@ class PluginSerializer(ReadOnlySerializer):
 
     _base: str | None = None
 
+    @property
+    def _language(self) -> str | None:
+        """The request's language (Accept-Language, else LANGUAGE_CODE), read once."""
+        if "language" not in self.__dict__:
+            self.__dict__["language"] = get_language()
+        return self.__dict__["language"]
+
     def plugin_url(self, plugin: Plugin) -> str:
         """``.../plugins/<name>/``; the prefix is resolved once per response, not per row."""
         if self._base is None:
@@ -261,12 +271,43 @@ class PluginSerializer(ReadOnlySerializer):
 
     def to_representation(self, instance: Plugin) -> dict[str, Any]:
         data = instance.summary()
+        texts = localized(
+            _translations(instance), self._language, display_name=data["display_name"]
+        )
+        data["display_name"] = texts["display_name"]
         error = data["error"]
         if error is not None:  # messages quote exceptions, which may quote a credential
             data["error"] = {"code": error["code"], "message": scrub_text(error["message"])}
         data["trust"] = _trust(instance.trust)
         data["url"] = self.plugin_url(instance)
         return data
+
+
+TRANSLATIONS = "manifest_translations"
+"""The annotation carrying ``manifest.plugin.translations`` on a list that does not load
+the manifests (see :func:`with_translations`)."""
+
+
+def with_translations(queryset: Any) -> Any:
+    """``queryset`` with each plugin's manifest translations (a small JSON object, usually
+    none) annotated when the reader's language is not the manifests' own (English): the list
+    shows display names in that language without loading every manifest."""
+    if not language_candidates(get_language()):
+        return queryset
+    path = KeyTransform("translations", KeyTransform("plugin", "manifest"))
+    return queryset.annotate(**{TRANSLATIONS: path})
+
+
+def _translations(plugin: Plugin) -> Any:
+    """The plugin's manifest translations, from the list's annotation, else from its
+    manifest when that is loaded; none when neither is (a deferred manifest is not read)."""
+    state = plugin.__dict__
+    if TRANSLATIONS in state:
+        found = state[TRANSLATIONS]
+        return found if isinstance(found, dict) else None
+    if "manifest" in state:
+        return translations_of(state["manifest"])
+    return None
 
 
 def _trust(stored: Any) -> dict[str, Any] | None:
@@ -354,9 +395,12 @@ class PluginDetailSerializer(PluginSerializer):
         services = manifest.get("services")
         details = instance.error_details if isinstance(instance.error_details, list) else []
         url = data["url"]
+        description = localized(
+            _translations(instance), self._language, description=instance.description
+        )["description"]
         data.update(
             declared_name=instance.declared_name,
-            description=instance.description,
+            description=description,
             warnings=[str(w) for w in instance.warnings or []],
             error_details=[redact(d) for d in details if isinstance(d, dict)],
             manifest=manifest,
@@ -391,8 +435,10 @@ class NewInstanceSerializer(serializers.Serializer):
         help_text="1 to 40 lower-case letters, digits, '-' or '_', starting with a letter or "
         "digit; the instance is named NAME:LABEL.",
         error_messages={
-            "invalid": "not a valid instance label: use 1 to 40 lower-case letters, digits, "
-            "'-' or '_', starting with a letter or digit (e.g. 'partner')"
+            "invalid": gettext_lazy(
+                "not a valid instance label: use 1 to 40 lower-case letters, digits, "
+                "'-' or '_', starting with a letter or digit (e.g. 'partner')"
+            )
         },
     )
 
@@ -400,9 +446,8 @@ class NewInstanceSerializer(serializers.Serializer):
         data = self.initial_data if isinstance(self.initial_data, dict) else {}
         unknown = sorted(str(k) for k in data if k not in self.fields)
         if unknown:
-            raise serializers.ValidationError(
-                {key: ["unknown field: only 'label' is read"] for key in unknown}
-            )
+            message = gettext("unknown field: only 'label' is read")
+            raise serializers.ValidationError({key: [message] for key in unknown})
         return attrs
 
     def create(self, validated_data: Any) -> Any:  # pragma: no cover - never called

@@ -53,6 +53,7 @@ from .serializers import (
     PluginSerializer,
     SyncReportSerializer,
     SystemHealthSerializer,
+    with_translations,
 )
 from .system import system_health
 
@@ -146,8 +147,9 @@ class PluginViewSet(PluginAPIView, viewsets.GenericViewSet):
     ordering = ["name"]
 
     def get_queryset(self) -> Any:
-        # The list loads only what it shows; the detail goes through manager.get().
-        return manager.get_available_plugins().only(*SUMMARY_FIELDS)
+        # The list loads only what it shows (and of the manifest only its translations);
+        # the detail goes through manager.get().
+        return with_translations(manager.get_available_plugins().only(*SUMMARY_FIELDS))
 
     def _plugin(self, plugin: Plugin) -> Response:
         return Response(PluginDetailSerializer(plugin, context=self.get_serializer_context()).data)

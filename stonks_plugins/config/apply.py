@@ -22,7 +22,7 @@ from django.utils import timezone
 from .. import propagation, store, writes
 from ..errors import PluginError
 from ..models import ConfigStatus, EventKind, PluginConfig
-from .system import config_system, env_overrides, flatten
+from .system import config_system, flatten
 from .versions import plain_data, schema_of
 
 logger = logging.getLogger(__name__)
@@ -63,11 +63,7 @@ def apply_version(
         return ApplyResult(name, version, cfg.status == ConfigStatus.ACTIVE, "already handled")
     plugin = cfg.plugin
     schema = schema_of(plugin)
-    data = config_system.merge_configurations(
-        config_system.base_settings(name),
-        plain_data(plugin, cfg, schema),
-        env_overrides(name),
-    )
+    data = config_system.layered(name, schema, plain_data(plugin, cfg, schema))
     try:
         if check is not None:
             check(plugin.name, flatten(data))

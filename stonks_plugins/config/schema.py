@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import jsonpath
 from ..errors import StonksPluginsError
 from ..manifest.model import PluginManifest
 from ..redaction import is_secret_key
@@ -136,9 +137,9 @@ def close_objects(schema: Any, *, branch: bool = False) -> Any:
 
 
 # -- secret fields ---------------------------------------------------------------------------
-ITEM = "[*]"
+ITEM = jsonpath.ALL_ITEMS
 """Path step: every item of an array."""
-ANY_KEY = "{*}"
+ANY_KEY = jsonpath.ALL_KEYS
 """Path step: every key of an object whose other keys are described by one schema
 (``additionalProperties``, ``patternProperties``)."""
 _MAX_REF_HOPS = 32
@@ -370,17 +371,7 @@ def path_matches(pattern: Path_, concrete: tuple[str | int, ...]) -> bool:
 
 def json_path(path: tuple[str | int, ...]) -> str:
     """``$.accounts[*].password`` / ``$.accounts[0].password``."""
-    out = "$"
-    for step in path:
-        if isinstance(step, int):
-            out += f"[{step}]"
-        elif step == ITEM:
-            out += "[*]"
-        elif step == ANY_KEY:
-            out += ".*"
-        else:
-            out += f".{step}"
-    return out
+    return jsonpath.join(path)
 
 
 def public_schema(schema: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from .. import jsonpath
 from ..conf import plugin_settings
 from ..errors import StonksPluginsError
 from ..redaction import MASK
@@ -102,23 +103,6 @@ def _concrete(data: Any, paths: Iterable[Path_]) -> list[Concrete]:
     return [c for path in paths for c in expand(data, path)]
 
 
-def _get(data: Any, path: Concrete) -> Any:
-    for key in path:
-        if isinstance(key, int):
-            if not isinstance(data, list) or not -len(data) <= key < len(data):
-                return None
-        elif not isinstance(data, dict) or key not in data:
-            return None
-        data = data[key]
-    return data
-
-
-def _set(data: Any, path: Concrete, value: Any) -> None:
-    for key in path[:-1]:
-        data = data[key]
-    data[path[-1]] = value
-
-
 def _scalars(value: Any) -> Iterator[str]:
     if isinstance(value, dict):
         for item in value.values():
@@ -132,7 +116,9 @@ def _scalars(value: Any) -> Iterator[str]:
 
 def secret_values_in(data: Any, paths: Iterable[Path_]) -> set[str]:
     """The clear values at ``paths`` in ``data`` (every scalar of a secret subtree)."""
-    return {text for c in _concrete(data, paths) for text in _scalars(_get(data, c)) if text}
+    return {
+        text for c in _concrete(data, paths) for text in _scalars(jsonpath.get(data, c)) if text
+    }
 
 
 def _copy(data: Any) -> Any:
@@ -151,12 +137,12 @@ def encrypt(data: dict[str, Any], paths: Iterable[Path_]) -> dict[str, Any]:
     out = _copy(data)
     f = fernet()
     for path in _concrete(out, paths):
-        value = _get(out, path)
+        value = jsonpath.get(out, path)
         if value is None or is_encrypted(value):
             continue
         # JSON keeps the type: a numeric PIN comes back as a number.
         token = f.encrypt(json.dumps(value).encode()).decode()
-        _set(out, path, {ENC: token})
+        jsonpath.put(out, path, {ENC: token})
     return out
 
 
@@ -166,11 +152,11 @@ def decrypt(data: dict[str, Any], paths: Iterable[Path_]) -> dict[str, Any]:
     out = _copy(data)
     f = fernet()
     for path in _concrete(out, paths):
-        value = _get(out, path)
+        value = jsonpath.get(out, path)
         if not is_encrypted(value):
             continue
         try:
-            _set(out, path, json.loads(f.decrypt(value[ENC].encode())))
+            jsonpath.put(out, path, json.loads(f.decrypt(value[ENC].encode())))
         except InvalidToken:
             raise SecretUnreadable(
                 f"the secret at {json_path(path)} cannot be decrypted with PLUGINS_SECRET_KEY "
@@ -216,17 +202,17 @@ def rotate(data: dict[str, Any], paths: Iterable[Path_]) -> dict[str, Any]:
     out = _copy(data)
     f = fernet()
     for path in _concrete(out, paths):
-        value = _get(out, path)
+        value = jsonpath.get(out, path)
         if is_encrypted(value):
-            _set(out, path, {ENC: f.rotate(value[ENC].encode()).decode()})
+            jsonpath.put(out, path, {ENC: f.rotate(value[ENC].encode()).decode()})
     return out
 
 
 def mask(data: dict[str, Any], paths: Iterable[Path_]) -> dict[str, Any]:
     out = _copy(data)
     for path in _concrete(out, paths):
-        if _get(out, path) is not None:
-            _set(out, path, MASK)
+        if jsonpath.get(out, path) is not None:
+            jsonpath.put(out, path, MASK)
     return out
 
 
@@ -238,18 +224,18 @@ def keep_masked(
     out = _copy(incoming)
     dropped: list[Concrete] = []
     for path in _concrete(out, paths):
-        if _get(out, path) != MASK:
+        if jsonpath.get(out, path) != MASK:
             continue
-        previous = _get(stored, path)
+        previous = jsonpath.get(stored, path)
         if previous is None:
             dropped.append(path)
         else:
-            _set(out, path, previous)
+            jsonpath.put(out, path, previous)
     # Nothing stored to keep: drop it, so 'required' reports it as missing; an array item
     # cannot be dropped without moving the others, so it becomes null, which validation
     # refuses for a secret (the mask itself must never be stored as the secret).
     for path in reversed(dropped):
-        parent = _get(out, path[:-1]) if len(path) > 1 else out
+        parent = jsonpath.get(out, path[:-1])
         if isinstance(parent, dict):
             parent.pop(path[-1], None)
         elif isinstance(parent, list) and isinstance(path[-1], int):

@@ -85,6 +85,25 @@ class DynamicConfigSystem:
             merged = versions.deep_merge(merged, layer)
         return merged
 
+    def layered(
+        self,
+        name: str,
+        schema: dict[str, Any],
+        stored: dict[str, Any],
+        env: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The precedence of the module docstring over ``stored`` (a config version's data,
+        secrets in the clear): the one place the layers are put together, for the live
+        config (:meth:`effective`) and for a version about to go live (``config.apply``),
+        so a plugin checks the very config it is then built with. ``env``: the plugin's
+        environment overrides, when the caller read them already."""
+        return self.merge_configurations(
+            self.base_settings(name),
+            fill_defaults(schema, {}),
+            stored,
+            env_overrides(name) if env is None else env,
+        )
+
     def effective(self, name: str) -> dict[str, Any]:
         """The layered config, secrets in the clear: for building the config object only,
         never for display."""
@@ -92,9 +111,7 @@ class DynamicConfigSystem:
         schema = versions.schema_of(plugin)
         stored = versions.plain_data(plugin, versions.active(plugin), schema)
         env = env_overrides(name)
-        merged = self.merge_configurations(
-            self.base_settings(name), fill_defaults(schema, {}), stored, env
-        )
+        merged = self.layered(name, schema, stored, env)
         # Before the plugin gets them: whatever it does with them is masked from now on.
         redaction.remember(
             name, secret_values_in(merged, secret_paths(schema)) | _named_values(env)

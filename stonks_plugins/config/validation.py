@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from .. import jsonpath
 from ..errors import ReasonCode, StonksPluginsError
 from ..redaction import scrub_text
 from .schema import (
@@ -123,14 +124,16 @@ def _iter_issues(schema: dict[str, Any], validator: Validator, data: Any) -> Ite
         if err.validator == "required" and isinstance(err.instance, dict):
             for key in err.validator_value:
                 if key not in err.instance:
-                    yield ConfigIssue(f"{path}.{key}", "is required but missing", "required")
+                    yield ConfigIssue(
+                        jsonpath.child(path, key), "is required but missing", "required"
+                    )
             continue
         if err.validator == "additionalProperties" and isinstance(err.instance, dict):
             allowed = sorted(err.schema.get("properties") or {})
             for key in err.instance:
                 if key not in allowed:
                     yield ConfigIssue(
-                        f"{path}.{key}",
+                        jsonpath.child(path, key),
                         f"unknown key; expected one of: {', '.join(allowed) or '(none)'}",
                         "additionalProperties",
                     )

@@ -13,7 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .. import store, writes
+from .. import jsonpath, store, writes
 from ..errors import PluginError, ReasonCode, StonksPluginsError
 from ..manifest.model import PluginManifest
 from ..models import ConfigStatus, EventKind, Plugin, PluginConfig
@@ -150,7 +150,7 @@ def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 def _changed_paths(old: Any, new: Any, prefix: str = "$") -> Iterator[str]:
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(set(old) | set(new)):
-            yield from _changed_paths(old.get(key), new.get(key), f"{prefix}.{key}")
+            yield from _changed_paths(old.get(key), new.get(key), jsonpath.child(prefix, key))
     elif old != new:
         yield prefix
 
@@ -188,7 +188,7 @@ def save(
         filled, issues = validate_config(schema, merged)
         if issues:
             raise ConfigInvalid(plugin.name, issues)
-        if any(_get_path(filled, p) == MASK for p in paths):
+        if any(jsonpath.get(filled, p) == MASK for p in paths):
             raise ConfigInvalid(plugin.name, [])
         changed = list(_changed_paths(stored, filled))
         number = (newest.version if newest is not None else 0) + 1
@@ -272,14 +272,6 @@ def save_migrated(
         {**details, "config_version": number, "changed": changed},
     )
     return cfg
-
-
-def _get_path(data: Any, path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
 
 
 def rollback(

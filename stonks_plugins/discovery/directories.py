@@ -13,9 +13,7 @@ kept, and so is a folder whose name is not UTF-8 (it could be neither stored nor
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import stat
 import sys
 import threading
@@ -25,32 +23,18 @@ from typing import Any
 from .. import compat
 from ..errors import ReasonCode
 from ..manifest import validation
-from ..manifest.validation import (
-    MANIFEST_FILENAME,
-    ManifestError,
-    fast_parse_manifest,
-    parse_manifest,
-    text_fault,
-)
+from ..manifest.validation import MANIFEST_FILENAME
 from ..plugin_files import (
     MANIFEST_SETTING,
     PluginFileError,
-    describe,
     manifest_limit,
     not_regular,
     open_regular,
     read_fd,
 )
-from .candidate import (
-    DIGEST_FROM_MANIFEST,
-    RAW_FROM_MANIFEST,
-    Candidate,
-    Problem,
-    Source,
-    deferred_path,
-    digest,
-)
+from .candidate import Candidate, Problem, Source, deferred_path
 from .entry_points import forget_entry_points
+from .manifest_bytes import candidate_from_bytes
 
 Stamp = tuple[int, int, int]
 """A manifest file's (mtime_ns, size, inode): a change to any says the file changed."""
@@ -58,7 +42,6 @@ _Listing = tuple[list[str], list[Stamp | None], list[Candidate]]
 """A scanned directory: the names listed, the stamp of each one's manifest (None: not a
 plugin folder), and the candidates found."""
 
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _cache: dict[str, tuple[Stamp, Candidate]] = {}
 """Per manifest file read by ``scan_directory_plugin``: its stamp when read, and the
 candidate."""
@@ -142,14 +125,6 @@ def read_file(path: str) -> bytes:
         os.close(fd)
 
 
-def _name_from_raw(raw: Any, fallback: str) -> str:
-    try:
-        name = raw["plugin"]["name"]
-    except (TypeError, KeyError):
-        return fallback
-    return name if isinstance(name, str) and _NAME_RE.match(name) else fallback
-
-
 def _stamp(st: os.stat_result) -> Stamp:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
@@ -204,105 +179,20 @@ def scan_directory_plugin(folder: Path, rank: tuple[Any, ...] = ()) -> Candidate
             data = _no_manifest(key)
         else:
             stamp, data = opened
-        cand = _candidate(key, data, str(folder), folder.name, folder, rank)
+        cand = candidate_from_bytes(
+            data,
+            key,
+            Source.DIRECTORY,
+            str(folder),
+            folder,
+            rank,
+            folder.name,
+            name_from_manifest=True,
+        )
     if stamp is not None:
         with _cache_lock:
             _cache[key] = (stamp, cand)
     return cand
-
-
-def _candidate(
-    manifest_path: str,
-    data: bytes | OSError,
-    location: str,
-    folder_name: str,
-    root: Path,
-    rank: tuple[Any, ...],
-) -> Candidate:
-    """The candidate of one manifest file's bytes (or of the error reading them).
-    ``folder_name`` is its name when the manifest gives none that can be used."""
-    if isinstance(data, OSError):
-        problem = Problem(ReasonCode.MANIFEST_UNREADABLE, f"{manifest_path} {describe(data)}")
-        return Candidate.quick(
-            folder_name, Source.DIRECTORY, location, root, None, None, "", problem, rank
-        )
-    try:
-        manifest = fast_parse_manifest(data, manifest_path)
-    except ManifestError as err:  # matches the schema, breaks a rule
-        raw = json.loads(data.decode("utf-8-sig"))
-        return _invalid(folder_name, location, root, raw, digest(data), rank, err)
-    if manifest is not None:  # the usual case: valid; raw and fingerprint made on demand
-        return Candidate.quick(
-            manifest.plugin.name,
-            Source.DIRECTORY,
-            location,
-            root,
-            manifest,
-            RAW_FROM_MANIFEST,
-            DIGEST_FROM_MANIFEST,
-            None,
-            rank,
-        )
-    # The slow path decides: parse with json, check with jsonschema.
-    fingerprint = digest(data)
-    try:
-        raw = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        if isinstance(exc, json.JSONDecodeError):
-            fault = f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        elif isinstance(exc, RecursionError):
-            fault = "invalid JSON: arrays or objects nested too deeply to parse"
-        else:
-            fault = f"not UTF-8: {exc}"
-        problem = Problem(ReasonCode.MANIFEST_UNREADABLE, f"{manifest_path}: {fault}")
-        return Candidate.quick(
-            folder_name,
-            Source.DIRECTORY,
-            location,
-            root,
-            None,
-            None,
-            fingerprint,
-            problem,
-            rank,
-        )
-    issue = text_fault(raw)
-    if issue is not None:  # nothing of it is kept: the database could not store it
-        problem = Problem(
-            ReasonCode.MANIFEST_UNREADABLE, f"{manifest_path}: {issue}", (issue.as_dict(),)
-        )
-        return Candidate.quick(
-            folder_name, Source.DIRECTORY, location, root, None, None, fingerprint, problem, rank
-        )
-    try:
-        manifest = parse_manifest(raw, manifest_path)
-    except ManifestError as err:
-        return _invalid(folder_name, location, root, raw, fingerprint, rank, err)
-    return Candidate.quick(
-        manifest.name, Source.DIRECTORY, location, root, manifest, raw, fingerprint, None, rank
-    )
-
-
-def _invalid(
-    folder_name: str,
-    location: str,
-    root: Path,
-    raw: Any,
-    fingerprint: str,
-    rank: tuple[Any, ...],
-    err: ManifestError,
-) -> Candidate:
-    return Candidate.quick(
-        _name_from_raw(raw, folder_name),
-        Source.DIRECTORY,
-        location,
-        root,
-        None,
-        raw if isinstance(raw, dict) else None,
-        fingerprint,
-        Problem(err.code, err.summary, tuple(i.as_dict() for i in err.issues)),
-        rank,
-    )
 
 
 def _unchanged(prefix: str, names: list[str], stamps: list[Stamp | None]) -> bool:
@@ -370,7 +260,11 @@ def _scan(index: int, prefix: str, names: list[str], last: _Listing | None, limi
                 continue
             stamp, data = opened
             # The root is a Path only if somebody asks for it (deferred_path).
-            cand = _candidate(path, data, folder, name, deferred_path(folder), (1, index, name))
+            root = deferred_path(folder)
+            rank = (1, index, name)
+            cand = candidate_from_bytes(
+                data, path, Source.DIRECTORY, folder, root, rank, name, name_from_manifest=True
+            )
         stamps.append(stamp)
         cands.append(cand)
     return names, stamps, cands

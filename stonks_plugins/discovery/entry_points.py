@@ -9,7 +9,6 @@ the manifests.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -22,23 +21,10 @@ from ..installed import (
     recorded_manifest,
 )
 from ..installed import forget as forget_installed
-from ..manifest.validation import (
-    MANIFEST_FILENAME,
-    ManifestError,
-    fast_parse_manifest,
-    json_from_bytes,
-    parse_manifest,
-)
-from ..plugin_files import MANIFEST_SETTING, describe, manifest_limit, open_regular, read_fd
-from .candidate import (
-    DIGEST_FROM_MANIFEST,
-    RAW_FROM_MANIFEST,
-    Candidate,
-    Problem,
-    Source,
-    deferred_path,
-    digest,
-)
+from ..manifest.validation import MANIFEST_FILENAME
+from ..plugin_files import MANIFEST_SETTING, manifest_limit, open_regular, read_fd
+from .candidate import Candidate, Problem, Source, deferred_path
+from .manifest_bytes import candidate_from_bytes
 
 __all__ = ["GROUPS", "forget_entry_points", "scan_entry_points"]
 
@@ -98,95 +84,60 @@ def _candidate(ep: InstalledEntryPoint, index: int, limit: int) -> Candidate:
         try:
             data, stamp = _read(path, limit)
         except OSError as exc:
-            return _unreadable(ep, path, exc, _common(ep, rank))
+            return _unreadable(ep, path, exc, rank)
     except OSError as exc:  # including one too large: nothing of it is kept
-        return _unreadable(ep, path, exc, _common(ep, rank))
+        return _unreadable(ep, path, exc, rank)
     _manifests_read.append((path, stamp))
-    fingerprint: str = DIGEST_FROM_MANIFEST
-    raw: Any = RAW_FROM_MANIFEST
-    try:
-        fast = fast_parse_manifest(data, path)
-        if fast is None:  # the slow path decides: parse with json, check with jsonschema
-            fingerprint = digest(data)
-            raw = json_from_bytes(data, path)
-            manifest = parse_manifest(raw, path)
-        else:
-            manifest = fast
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        return Candidate(
-            name=ep.name,
-            manifest=None,
-            raw=None,
-            fingerprint=digest(data),
-            **_common(ep, rank),
-            problem=Problem(ReasonCode.MANIFEST_UNREADABLE, f"{path}: invalid JSON: {exc}"),
-        )
-    except ManifestError as err:
-        if err.code is ReasonCode.MANIFEST_UNREADABLE:  # text no database can store
-            raw = None
-        elif raw is RAW_FROM_MANIFEST:  # the fast path's rule check failed
-            raw = json.loads(data.decode("utf-8-sig"))
-        return Candidate(
-            name=ep.name,
-            manifest=None,
-            raw=raw,
-            fingerprint=digest(data),
-            **_common(ep, rank),
-            problem=Problem(err.code, err.summary, tuple(i.as_dict() for i in err.issues)),
-        )
-    warnings: tuple[str, ...] = ()
-    if ep.name != manifest.name:
-        warnings = (
-            f"entry point is named '{ep.name}' but the manifest names the plugin "
-            f"'{manifest.name}'; the manifest's name is used",
-        )
+    cand = _from_bytes(ep, path, data, rank)
+    manifest = cand.manifest
+    if manifest is None:
+        return cand
     expected_type = GROUPS[group]
     if manifest.type != expected_type:
-        if raw is RAW_FROM_MANIFEST:
-            raw = manifest.raw
-        return Candidate(
-            name=manifest.name,
-            manifest=None,
-            raw=raw,
-            fingerprint=digest(data),
-            **_common(ep, rank),
-            problem=Problem(
+        return cand.with_problem(
+            Problem(
                 ReasonCode.MANIFEST_INVALID,
                 f"{path}: $.plugin.type is '{manifest.type}' but the entry point is in group "
                 f"{group}, which holds '{expected_type}' plugins",
                 ({"path": "$.plugin.type", "message": f"expected '{expected_type}'"},),
             ),
+            manifest=None,
+            raw=cand.raw,
+            fingerprint=cand.fingerprint,
         )
-    # The entry point's name when it is the plugin's: one string kept for both, not two.
-    name = ep.name if ep.name == manifest.name else manifest.name
-    return Candidate.quick(  # the usual case, built without the dataclass's keyword calls
-        name,
+    if ep.name != manifest.name:
+        return cand.evolve(
+            warnings=(
+                f"entry point is named '{ep.name}' but the manifest names the plugin "
+                f"'{manifest.name}'; the manifest's name is used",
+            )
+        )
+    return cand
+
+
+def _from_bytes(
+    ep: InstalledEntryPoint, path: str, data: bytes | OSError, rank: tuple[Any, ...]
+) -> Candidate:
+    """The candidate of the manifest's bytes (or of the error reading them), as every source
+    makes it, with this entry point's fields."""
+    return candidate_from_bytes(
+        data,
+        path,
         Source.ENTRY_POINT,
         ep.distribution or ep.value,
         deferred_path(ep.package_dir) if ep.package_dir is not None else None,
-        manifest,
-        raw,
-        fingerprint,
-        None,
         rank,
+        ep.name,
         entry_point=ep.value,
-        group=group,
-        warnings=warnings,
+        group=ep.group,
     )
 
 
 def _unreadable(
-    ep: InstalledEntryPoint, path: str, exc: OSError, common: dict[str, Any]
+    ep: InstalledEntryPoint, path: str, exc: OSError, rank: tuple[Any, ...]
 ) -> Candidate:
     _manifests_read.append((path, _stamp(path)))
-    return Candidate(
-        name=ep.name,
-        manifest=None,
-        raw=None,
-        fingerprint="",
-        **common,
-        problem=Problem(ReasonCode.MANIFEST_UNREADABLE, f"{path} {describe(exc)}"),
-    )
+    return _from_bytes(ep, path, exc, rank)
 
 
 _manifests_read: list[tuple[str, int]] = []

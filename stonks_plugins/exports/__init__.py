@@ -1,8 +1,9 @@
 """The export toolkit: what every broker plugin that reads export files needs.
 
-Plugins import these names from :mod:`stonks_plugins.sdk`; this package holds them, one
-concern per module: :mod:`.errors` (the export error family), :mod:`.numbers` (locale-aware
-decimals), :mod:`.dates`, :mod:`.headers` (aliases across languages, layouts),
+Plugins import these names from :mod:`stonks_plugins.sdk.exports` (or from
+:mod:`stonks_plugins.sdk`, which re-exports them); this package holds them, one concern per
+module: :mod:`.errors` (the export error family), :mod:`.numbers` (locale-aware decimals),
+:mod:`.dates`, :mod:`.headers` (aliases across languages, layouts),
 :mod:`.reading` (bytes to rows with line numbers), :mod:`.parsing` (one outcome per row) and
 :mod:`.report` (the import report). It imports nothing of Django or the host, so a plugin
 running in a process-isolated child can use all of it. See ``docs/exports.md``.

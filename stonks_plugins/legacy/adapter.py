@@ -31,7 +31,7 @@ from stonks_overwatch.core.factory import BrokerFactory
 from stonks_overwatch.core.registry import BrokerRegistry
 from stonks_overwatch.core.service_types import ServiceType
 
-from .. import CORE_API_VERSION, propagation, store, writes
+from .. import CORE_API_VERSION, jsonpath, propagation, store, writes
 from ..discovery.candidate import Candidate, Problem, Source
 from ..errors import ReasonCode
 from ..lifecycle.states import PluginState
@@ -357,9 +357,8 @@ def sync_legacy(actor: str, plugins: Mapping[str, Candidate]) -> LegacySyncRepor
     # (which had it in 'plugins' mode); mode_plan leaves that row to this sync.
     owns_its_name = legacy_keeps_its_name(registry_mode())
     saved = legacy_serving.saved_now()
-    now = timezone.now()
-    seen: list[int] = []
-    # In bulk, like the plugins' sync: the same few queries however many brokers.
+    # In bulk, like the plugins' sync, and through the same upsert: the same few queries
+    # however many brokers.
     with transaction.atomic(), writes.bulk():
         has_config = Exists(PluginConfig.objects.filter(plugin=OuterRef("pk")))
         rows: dict[str, Plugin] = {
@@ -368,28 +367,20 @@ def sync_legacy(actor: str, plugins: Mapping[str, Candidate]) -> LegacySyncRepor
             .filter(name__in=list(saved) or [""])
             .annotate(has_config=has_config)
         }
+        found: dict[str, tuple[LegacyBrokerAdapter, dict[str, Any]]] = {}
         for name, reg in sorted(saved.items()):
-            adapter = LegacyBrokerAdapter(reg)
-            raw = adapter.create_plugin_manifest()
-            digest = fingerprint(raw)
             row = rows.get(name)
             if row is not None and row.source != Source.LEGACY and not owns_its_name:
                 report.skipped.append(name)
                 continue
-            fields = {
-                "declared_name": name,
-                "version": raw["plugin"]["version"],
-                "type": "broker",
-                "source": Source.LEGACY.value,
-                "location": LEGACY_LOCATION,
-                "display_name": raw["plugin"]["display_name"],
-                "description": raw["plugin"]["description"],
-                "manifest": raw,
-                "manifest_hash": digest,
-                "missing": False,
-            }
-            if row is None:
-                row = Plugin.objects.create(name=name, enabled=True, last_seen_at=now, **fields)
+            adapter = LegacyBrokerAdapter(reg)
+            found[name] = (adapter, _row_fields(name, adapter.create_plugin_manifest()))
+        # New rows at once (their config version 1 is stored below): they get their ids.
+        upsert = writes.RowUpsert(now=timezone.now(), enabled=True)
+        created = upsert.create([(n, f) for n, (_, f) in found.items() if n not in rows])
+        for name, (adapter, fields) in found.items():
+            row = created[name] if name in created else rows[name]
+            if name in created:
                 row.has_config = False  # type: ignore[attr-defined]
                 store.record(
                     row,
@@ -399,21 +390,17 @@ def sync_legacy(actor: str, plugins: Mapping[str, Candidate]) -> LegacySyncRepor
                     {"version": row.version},
                 )
                 report.added.append(name)
+            elif changes := upsert.changes(row, fields):
+                upsert.update(row, changes)
+                store.record(
+                    row, EventKind.DISCOVERY, f"changed: {', '.join(sorted(changes))}", actor
+                )
+                report.updated.append(name)
             else:
-                changes = {k: v for k, v in fields.items() if getattr(row, k) != v}
-                for key, value in changes.items():
-                    setattr(row, key, value)
-                seen.append(row.pk)
-                if changes:
-                    store.save(row, changes)
-                    store.record(
-                        row, EventKind.DISCOVERY, f"changed: {', '.join(sorted(changes))}", actor
-                    )
-                    report.updated.append(name)
+                upsert.seen(row.pk)
             _migrate_config(row, adapter, actor)
             reconcile(row, actor, plugins)
-        if seen:
-            Plugin.objects.filter(pk__in=seen).update(last_seen_at=now, updated_at=now)
+        upsert.finish()
         gone = Plugin.objects.select_for_update().filter(source=Source.LEGACY.value, missing=False)
         for lost in gone.exclude(name__in=list(saved)):
             lost.missing = True
@@ -430,6 +417,22 @@ def sync_legacy(actor: str, plugins: Mapping[str, Candidate]) -> LegacySyncRepor
                     actor,
                 )
     return report
+
+
+def _row_fields(name: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """A legacy broker's row fields, from its generated manifest ``raw``."""
+    return {
+        "declared_name": name,
+        "version": raw["plugin"]["version"],
+        "type": "broker",
+        "source": Source.LEGACY.value,
+        "location": LEGACY_LOCATION,
+        "display_name": raw["plugin"]["display_name"],
+        "description": raw["plugin"]["description"],
+        "manifest": raw,
+        "manifest_hash": fingerprint(raw),
+        "missing": False,
+    }
 
 
 def _migrate_config(row: Any, adapter: LegacyBrokerAdapter, actor: str) -> None:
@@ -449,7 +452,7 @@ def _migrate_config(row: Any, adapter: LegacyBrokerAdapter, actor: str) -> None:
         created_by=actor,
         applied_at=timezone.now(),
         message="migrated from the legacy broker's config",
-        changed=[f"$.{k}" for k in sorted(data)],
+        changed=[jsonpath.child("$", k) for k in sorted(data)],
     )
     row.has_config = True
     store.config_changed(row.name)

@@ -47,6 +47,8 @@ DOTTED_PATTERN, OBJECT_REF_PATTERN = (f"^{body}$" for body in _code_paths(""))
 PLUGIN_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 HOMEPAGE_PATTERN = r"^https?://"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
+LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$"
+"""A language code as Django writes them (``nl``, ``es``, ``pt-br``, ``zh-hans``)."""
 
 
 def ecma_pattern(pattern: str) -> str:
@@ -78,6 +80,7 @@ Homepage = Annotated[str, Meta(extra_json_schema=deferred(HOMEPAGE_PATTERN))]
 _WEB = ("http://", "https://")
 """What HOMEPAGE_PATTERN (``^https?://``) says, as a ``str.startswith`` argument."""
 Sha256 = Annotated[str, Meta(pattern=ecma_pattern(SHA256_PATTERN))]
+LanguageCode = Annotated[str, Meta(pattern=ecma_pattern(LANGUAGE_PATTERN))]
 ConfigSchemaVersion = Annotated[int, Meta(ge=1, le=1_000_000)]
 """``configuration.version``: the schema's ``minimum`` and ``maximum`` (msgspec's ints are
 64-bit: an unbounded schema integer would accept what the model cannot hold)."""
@@ -134,6 +137,13 @@ class _Section(
     collector (they hold only strings, tuples and dicts of strings: no reference cycles)."""
 
 
+class PluginTexts(_Section, frozen=True):
+    """``display_name`` and ``description`` in one other language."""
+
+    display_name: Annotated[str, Meta(max_length=200)] = ""
+    description: Annotated[str, Meta(max_length=2000)] = ""
+
+
 class PluginInfo(_Section, frozen=True):
     name: PluginNameField
     version: VersionStr
@@ -143,6 +153,8 @@ class PluginInfo(_Section, frozen=True):
     author: Annotated[str, Meta(max_length=200)] = ""
     license: Annotated[str, Meta(max_length=100)] = ""
     homepage: OptHomepage = None
+    translations: Annotated[dict[LanguageCode, PluginTexts], Meta(max_length=50)] = {}
+    """The texts above in other languages, by language code (see :mod:`.texts`)."""
 
 
 class ApiSpec(_Section, frozen=True):

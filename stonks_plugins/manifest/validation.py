@@ -32,6 +32,7 @@ import msgspec
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from .. import jsonpath
 from ..errors import ReasonCode, StonksPluginsError
 from ..plugin_files import MANIFEST_SETTING, describe, manifest_limit, read_plugin_file
 from .model import ManifestDocument, PluginManifest, ecma_pattern, strip_extensions
@@ -68,7 +69,9 @@ class ManifestError(StonksPluginsError):
 
     @property
     def summary(self) -> str:
-        shown = "; ".join(str(i) for i in self.issues[:5])
+        """``SOURCE: ISSUE; ISSUE...``, at most five; a fault of the whole file (the JSON path
+        ``$``, such as a JSON syntax error) is said without a path, after the file's."""
+        shown = "; ".join(i.message if i.path == "$" else str(i) for i in self.issues[:5])
         more = f" (and {len(self.issues) - 5} more)" if len(self.issues) > 5 else ""
         return f"{self.source}: {shown}{more}"
 
@@ -181,7 +184,7 @@ def _schema_issues(data: Any) -> list[ManifestIssue]:
                 if isinstance(err.instance, dict) and k not in err.instance
             ]
             for key in missing:
-                issues.append(ManifestIssue(f"{path}.{key}", "is required but missing"))
+                issues.append(ManifestIssue(jsonpath.child(path, key), "is required but missing"))
             continue
         if err.validator == "additionalProperties" and isinstance(err.instance, dict):
             allowed = sorted(err.schema.get("properties", {}))
@@ -190,7 +193,9 @@ def _schema_issues(data: Any) -> list[ManifestIssue]:
             for key in err.instance:
                 if key not in allowed and not any(re.search(p, key) for p in free):
                     issues.append(
-                        ManifestIssue(f"{path}.{key}", f"unknown key; expected one of {expected}")
+                        ManifestIssue(
+                            jsonpath.child(path, key), f"unknown key; expected one of {expected}"
+                        )
                     )
             continue
         if err.validator == "pattern":
@@ -388,9 +393,9 @@ def text_fault(data: Any) -> ManifestIssue | None:
             for key, value in node.items():
                 if not _storable(key):
                     return _text_issue(path, key, f"a key of {path}")
-                stack.append((f"{path}.{key}", value))
+                stack.append((jsonpath.child(path, key), value))
         elif isinstance(node, list):
-            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(node))
+            stack.extend((jsonpath.child(path, i), v) for i, v in enumerate(node))
         elif isinstance(node, str) and not _storable(node):
             return _text_issue(path, node, "a string")
     return None
@@ -421,11 +426,13 @@ def _text_issue(path: str, text: str, what: str) -> ManifestIssue:
 
 def json_from_bytes(data: bytes, source: str) -> Any:
     """Parse a manifest's bytes with ``json`` (what the slow path and ``raw`` see); raise
-    ``manifest_unreadable`` with the position of the fault."""
+    ``manifest_unreadable`` with the position of the fault. Every discovery source reads
+    bytes through here (``discovery.manifest_bytes``): the same bad JSON gets the same
+    message, ``SOURCE: invalid JSON at line L, column C: WHAT``."""
     try:
         parsed = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
-        fault = f"cannot read the file: {exc}"
+        fault = f"not UTF-8: {exc}"
     except RecursionError:
         fault = "invalid JSON: arrays or objects nested too deeply to parse"
     except json.JSONDecodeError as exc:

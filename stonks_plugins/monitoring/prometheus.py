@@ -45,6 +45,7 @@ from ..health import Health
 from ..lifecycle.states import PluginState
 from ..models import HealthCheck, Plugin
 from ..registry import plugin_registry
+from ..sandbox.circuit import CircuitState
 from ..sandbox.metrics import BUCKETS_MS, PluginMetrics
 from . import multiproc, plugin_values
 
@@ -58,7 +59,7 @@ FOLD_EVERY = 1.0
 LABELS = ("plugin", "instance")
 CALL_LABELS = (*LABELS, "operation")
 BUCKETS_S = tuple(b / 1000 for b in BUCKETS_MS)
-CIRCUIT_VALUES = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
+CIRCUIT_VALUES = {CircuitState.CLOSED: 0.0, CircuitState.HALF_OPEN: 1.0, CircuitState.OPEN: 2.0}
 
 
 def split_name(name: str) -> tuple[str, str]:

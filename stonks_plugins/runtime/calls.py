@@ -49,7 +49,7 @@ from ..registry import SERVICE_INTERFACES
 from ..sandbox import SandboxError
 from ..sandbox.process import implementing
 from ..versioning import V1, V2
-from . import budget, lanes, lastgood, outbox
+from . import budget, lanes, lastgood, loads, outbox
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +156,14 @@ class BoundedService(Front):
     def _start(
         self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], key: Any
     ) -> lanes.Call | _Refused | _Stale:
+        service = self._service
+        if isinstance(service, DeferredService):
+            # Its load failed and is retried in the background: the call would only say so,
+            # after a hop to the plugin's lane. Say it here (or serve the last good answer).
+            failed = loads.known_failure(service.plugin)
+            if failed is not None:
+                answer = lastgood.get(self._broker, key) if key[2] is not None else None
+                return _Stale(answer, failed.message) if answer is not None else _Refused(failed)
         lane = lanes.lane(self._broker)
         slow = lane.slow()
         if not slow:

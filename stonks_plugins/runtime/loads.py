@@ -138,6 +138,34 @@ def on_attempt_end(hook: Any) -> None:
         _on_change.append(hook)
 
 
+def known_failure(name: str) -> SandboxError | None:
+    """Why a caller need not wait for the plugin at all: its last load failed and the
+    background runtime owns the retry (``None`` when it is loaded, loading, or this process
+    retries on demand). Cheap: a page asks it of every plugin before handing it a call."""
+    attempt = _attempts.get(name)
+    if attempt is None or not attempt.done.is_set() or attempt.error is None:
+        return None
+    if not outbox.in_background() or plugin_registry.peek(name) is not None:
+        return None
+    _, retry_in = plugin_registry.load_failure(name)
+    error = attempt.error
+    if isinstance(error, SandboxError) and error.code is not ReasonCode.CIRCUIT_OPEN:
+        return SandboxError(
+            name,
+            error.code,
+            "load",
+            f"{error.message} (next attempt in {retry_in:.0f} s)",
+            retry_in=retry_in,
+        )
+    return SandboxError(
+        name,
+        ReasonCode.CIRCUIT_OPEN,
+        "load",
+        f"not loaded; next attempt in {retry_in:.0f} s",
+        retry_in=retry_in,
+    )
+
+
 def acquire(name: str) -> LoadedPlugin:
     """The plugin's loaded code, waiting for it at most until the caller's deadline."""
     hit = plugin_registry.peek(name)
@@ -147,16 +175,10 @@ def acquire(name: str) -> LoadedPlugin:
     if attempt is None or attempt.done.is_set():
         if outbox.in_background() and attempt is not None:
             # The warmer owns retries: say why the plugin is not there and when it is retried.
+            failed = known_failure(name)
+            if failed is not None:
+                raise failed
             _, retry_in = plugin_registry.load_failure(name)
-            error = attempt.error
-            if isinstance(error, SandboxError) and error.code is not ReasonCode.CIRCUIT_OPEN:
-                raise SandboxError(
-                    name,
-                    error.code,
-                    "load",
-                    f"{error.message} (next attempt in {retry_in:.0f} s)",
-                    retry_in=retry_in,
-                )
             raise SandboxError(
                 name,
                 ReasonCode.CIRCUIT_OPEN,

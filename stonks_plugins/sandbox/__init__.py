@@ -5,9 +5,12 @@ One :class:`PluginSandbox` per loaded plugin: every call into the plugin goes th
 and every failure reaches the caller as one :class:`SandboxError`. Pure standard library plus
 the project's error types — no Django — so the same code serves a plugin's child process.
 
-Modules: :mod:`.boundary` (the sandbox, the error, the service proxy), :mod:`.timeouts`
-(bounded calls), :mod:`.circuit` (circuit breaker with backoff), :mod:`.metrics` (per
-operation counters and latency), :mod:`.resources` (the plugin's context and leak reports).
+Modules: :mod:`.boundary` (the sandbox: when a call fails, with which code, and what the
+circuit does), :mod:`.errors` (the error), :mod:`.proxies` and :mod:`.codegen` (the fast
+path's service proxies and generated wrappers), :mod:`.timeouts` (bounded calls),
+:mod:`.circuit` (circuit breaker with backoff), :mod:`.metrics` (per operation counters and
+latency), :mod:`.resources` (the plugin's context and leak reports), :mod:`.permissions` (what
+a child may do) and :mod:`.process` (a plugin in a child process).
 """
 
 from .boundary import (
@@ -16,15 +19,14 @@ from .boundary import (
     DEFAULT_TIMEOUTS,
     OPERATION_CODES,
     SERVICE_CODE,
-    Abandoned,
     PluginSandbox,
-    SandboxedProxy,
-    SandboxError,
 )
 from .circuit import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
+from .errors import SandboxError
 from .metrics import TOTAL_KEY, CallStats, PluginMetrics
+from .proxies import SandboxedProxy
 from .resources import LeakReport, PluginContext
-from .timeouts import Outcome, call_with_timeout
+from .timeouts import Abandoned, Outcome, call_with_timeout
 
 __all__ = [
     "CIRCUIT_EXEMPT",

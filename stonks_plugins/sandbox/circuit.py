@@ -22,13 +22,23 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
-State = Literal["closed", "open", "half_open"]
 
-CLOSED: State = "closed"
-OPEN: State = "open"
-HALF_OPEN: State = "half_open"
+class CircuitState(StrEnum):
+    """The states of a circuit, spelled once: the API's choices and the Prometheus gauge's
+    values are read from here."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+State = CircuitState
+CLOSED = CircuitState.CLOSED
+OPEN = CircuitState.OPEN
+HALF_OPEN = CircuitState.HALF_OPEN
 
 _MAX_EXPONENT = 64  # 2**64 * any sane base_delay is far beyond any cap; avoids float overflow
 
@@ -160,7 +170,7 @@ class CircuitBreaker:
 
     def snapshot(self) -> dict[str, Any]:
         return {
-            "state": self.state,
+            "state": self.state.value,
             "failures": self.failures,
             "threshold": self.threshold,
             "opens": self.opens,

@@ -48,6 +48,16 @@ class Outcome:
     stack: str = ""
 
 
+@dataclass
+class Abandoned:
+    """A bounded call that overran: its thread may still be running."""
+
+    operation: str
+    thread: threading.Thread
+    timeout: float
+    since: float
+
+
 def thread_stack(thread: threading.Thread) -> str:
     """The formatted current stack of a running thread ('' when it is gone)."""
     if thread.ident is None:

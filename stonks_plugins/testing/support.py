@@ -8,7 +8,6 @@ tests) and loads it in a registry of its own, so the kit never touches the host'
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -21,11 +20,13 @@ from stonks_overwatch.core.service_types import ServiceType
 from .. import loader
 from ..config.schema import SchemaError, config_schema
 from ..config.validation import fill_defaults
-from ..discovery.candidate import RAW_FROM_MANIFEST, Candidate, Problem, Source
+from ..discovery.candidate import Candidate, Problem, Source
 from ..discovery.catalog import apply_compatibility
 from ..discovery.directories import scan_directory_plugin
+from ..discovery.manifest_bytes import candidate_from_bytes
 from ..errors import PluginError, ReasonCode
-from ..manifest.validation import MANIFEST_FILENAME, ManifestError, load_manifest_file
+from ..manifest.validation import MANIFEST_FILENAME
+from ..plugin_files import MANIFEST_SETTING, manifest_limit, read_plugin_file
 from ..registry import LoadedPlugin, PluginRegistry
 from ..sandbox import PluginSandbox, SandboxError
 from ..versioning import default_checker
@@ -223,29 +224,16 @@ def missing_candidate(path: Path) -> Candidate:
 
 
 def candidate_from_file(path: Path) -> Candidate:
-    """A manifest under another file name than plugin_manifest.json."""
+    """A manifest under another file name than plugin_manifest.json, read as discovery
+    reads one (the same verdict and messages)."""
+    data: bytes | OSError
     try:
-        manifest = load_manifest_file(path)
-    except ManifestError as err:
-        return Candidate(
-            path.parent.name,
-            Source.DIRECTORY,
-            str(path.parent),
-            path.parent,
-            None,
-            None,
-            "",
-            Problem(err.code, err.summary, tuple(i.as_dict() for i in err.issues)),
-        )
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return Candidate(
-        manifest.name,
-        Source.DIRECTORY,
-        str(path.parent),
-        path.parent,
-        manifest,
-        RAW_FROM_MANIFEST,
-        digest,
+        data = read_plugin_file(path, manifest_limit(), setting=MANIFEST_SETTING)
+    except OSError as exc:
+        data = exc
+    folder = path.parent
+    return candidate_from_bytes(
+        data, str(path), Source.DIRECTORY, str(folder), folder, (), folder.name
     )
 
 

@@ -213,3 +213,55 @@ def test_operator_disables_a_plugin_and_configures_another(
     assert rows["healthy-fixture"]["state"] == "disabled"
     assert all(p.stat().st_size > 10_000 for p in shots), shots
     assert "Traceback" not in _log(stack), _log(stack)
+
+
+@pytest.fixture
+def dutch_site(stack):  # type: ignore[no-untyped-def]
+    """The stack's processes run with LANGUAGE_CODE=nl (ask for it before console_server)."""
+    stack.env["LANGUAGE_CODE"] = "nl"
+    return stack
+
+
+def test_the_console_is_dutch_with_language_code_nl(
+    sync_playwright,
+    dutch_site,
+    console_server,
+    stack,  # type: ignore[no-untyped-def]
+) -> None:
+    """A browser asking for a language the site does not offer (French) gets the site's
+    language: the login page, the plugin list and a plugin page in Dutch. (DOM text, not
+    rendered text: the admin's CSS upper-cases some of it.)"""
+    folder = ARTIFACTS / "nl"
+    folder.mkdir(parents=True, exist_ok=True)
+    base = console_server
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="fr-FR")
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            page.goto(f"{base}/admin/login/?next=/admin/stonks_plugins/plugin/")
+            assert page.locator("html").get_attribute("lang") == "nl"
+            page.fill("#id_username", USER)
+            page.fill("#id_password", PASSWORD)
+            page.click("input[type=submit]")
+            page.wait_for_url("**/admin/stonks_plugins/plugin/")
+            assert page.locator("button[data-action=sync]").text_content() == "Nu synchroniseren"
+            assert page.locator(".so-overview-link").text_content() == "Console-overzicht"
+            row = page.locator("#result_list tbody tr", has_text="healthy-fixture")
+            assert row.locator(".so-badge.so-state-active").text_content() == "actief"
+            assert row.locator(".so-badge.so-health-healthy").text_content() == "gezond"
+            page.screenshot(path=str(folder / "01-plugin-list.png"), full_page=True)
+
+            page.click("#result_list a:text-is('config-fixture')")
+            page.locator("#config_form").wait_for()
+            assert page.locator("#config-heading").text_content() == "Configuratie"
+            assert page.locator("#metrics-heading").text_content() == "Statistieken"
+            assert "Ga naar:" in page.inner_text(".so-jump")
+            assert page.locator("button[data-action=check_health]").text_content() == (
+                "Gezondheid controleren"
+            )
+            page.screenshot(path=str(folder / "02-plugin-page.png"), full_page=True)
+        finally:
+            browser.close()
+    assert "Traceback" not in _log(stack), _log(stack)

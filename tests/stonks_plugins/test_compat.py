@@ -66,6 +66,26 @@ def test_api_above_max_version_is_incompatible() -> None:
     assert ">=0.1, <=0.9" in issue.message and "1.0.0" in issue.message
 
 
+@pytest.mark.parametrize(
+    "api",
+    [
+        {"min_version": "0.5", "max_version": CORE_API_VERSION},  # the core at the top
+        {"min_version": CORE_API_VERSION, "max_version": CORE_API_VERSION},  # pinned
+        {"min_version": CORE_API_VERSION},  # at the bottom, open above
+    ],
+    ids=["max", "pinned", "min"],
+)
+def test_api_range_bounds_are_inclusive(api: dict[str, str]) -> None:
+    # A plugin saying "up to API 1.0.0" runs on a core serving 1.0.0.
+    assert check_compatibility(manifest(api=api)) == []
+
+
+def test_api_just_outside_the_range_is_incompatible() -> None:
+    for api in ({"min_version": "0.5", "max_version": "0.999"}, {"min_version": "1.0.1"}):
+        [issue] = check_compatibility(manifest(api=api))
+        assert issue.code is ReasonCode.INCOMPATIBLE_API, api
+
+
 def test_api_check_uses_the_given_core_api_version() -> None:
     m = fixture("incompatible-api")
     assert check_compatibility(m, api_version="9.1.0") == []

@@ -217,3 +217,28 @@ def test_cli_usage_errors(fixture_plugin, tmp_path) -> None:
     bad.write_text("{not json")
     with pytest.raises(CommandError, match="not valid JSON"):
         call_command("plugins", "config", "set", "config-fixture", "--file", str(bad))
+
+
+def test_a_version_is_checked_with_the_config_it_goes_live_with(
+    fixture_plugin, settings, monkeypatch
+) -> None:
+    """Applying a version layers it as the live config is layered (one function): the plugin
+    checks what it is then built with - here a version stored before its plugin declared
+    the default of ``refresh_minutes``, under a host-wide value the default takes over."""
+    from stonks_plugins.config.apply import apply_version
+    from stonks_plugins.models import ConfigStatus, Plugin
+
+    settings.BROKER_CONFIGS = {"config-fixture": {"settings": {"refresh_minutes": 5}}}
+    monkeypatch.setenv("STONKS_PLUGIN_CONFIG_FIXTURE__SETTINGS__CURRENCY", "GBP")
+    PluginConfig.objects.create(  # no refresh_minutes: saved before the schema had one
+        plugin=Plugin.objects.get(name="config-fixture"),
+        version=1,
+        data={"credentials": {"username": "ana", "password": SECRET}, "settings": {}},
+        status=ConfigStatus.PENDING,
+        created_by="t",
+    )
+    checked: dict[str, object] = {}
+    result = apply_version("config-fixture", 1, check=lambda name, flat: checked.update(flat))
+    assert result.applied
+    assert checked["refresh_minutes"] == 60 and checked["currency"] == "GBP"
+    assert checked == config_system.effective_flat("config-fixture")

@@ -200,6 +200,15 @@ def test_rule_errors_name_their_json_path(data: Any, path: str, fragment: str) -
     assert fragment in found[path]
 
 
+def test_an_api_range_of_one_version_is_valid() -> None:
+    # min_version == max_version pins one API version: a plugin author may do that; it is
+    # not "lower than min_version". The same version written two ways is equal too.
+    for high in ("1.0.0", "1.0"):
+        data = valid(api__min_version="1.0.0", api__max_version=high)
+        assert validate_manifest(data) == [], high
+        assert parse_manifest(data, "test").api.max_version == high
+
+
 def test_entry_point_main_alone_is_a_complete_broker() -> None:
     data = valid(services=None, entry_points={"main": "acme.plugin:AcmePlugin"})
     assert validate_manifest(data) == []

@@ -324,7 +324,7 @@ def test_an_instance_keeps_logs_of_its_own(plugin_dirs, reader) -> None:
 def test_the_host_takes_from_a_child_only_well_formed_records() -> None:
     """A plugin's child is not trusted: what rides on its replies is checked field by field,
     and a reply without records is read as it always was."""
-    from stonks_plugins.sandbox import log_relay
+    from stonks_plugins.sandbox.process import log_relay
 
     capture.clear()
     good = (time.time(), logging.WARNING, "child", "kept", "", 4242)

@@ -28,8 +28,8 @@ from stonks_plugins.discovery.directories import scan_directory_plugin
 from stonks_plugins.errors import ReasonCode
 from stonks_plugins.health import Health
 from stonks_plugins.registry import PluginRegistry
-from stonks_plugins.sandbox.child import EXIT_OUT_OF_MEMORY
 from stonks_plugins.sandbox.process import (
+    EXIT_OUT_OF_MEMORY,
     ProcessCallError,
     ProcessCircuitOpen,
     ProcessCrashed,
@@ -427,7 +427,7 @@ def test_a_forked_copy_of_the_host_does_not_share_the_child(healthy: ProcessHost
 def test_the_child_side_imports_no_django() -> None:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     code = (
-        "import sys, stonks_plugins.sandbox.child, stonks_plugins.sandbox.process\n"
+        "import sys, stonks_plugins.sandbox.process.child, stonks_plugins.sandbox.process\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'celery'))\n"
         "print(bad); sys.exit(1 if bad else 0)\n"
     )

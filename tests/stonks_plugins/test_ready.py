@@ -394,6 +394,22 @@ def test_ready_survives_a_folder_of_broken_plugins(tmp_path: Path) -> None:
     assert tables(tmp_path / "db.sqlite3") == []
 
 
+def test_safe_mode_installs_no_plugin_django_app(tmp_path: Path) -> None:
+    # A plugin that is a Django app is imported by Django itself when settings list it in
+    # INSTALLED_APPS; safe mode must leave it out, or a broken app plugin could still take
+    # the site down at start-up.
+    plugins = tmp_path / "plugins"
+    shutil.copytree(FIXTURES / "app-fixture", plugins / "app-fixture")
+    app = _APP_PLUGIN + ".notesapp"
+
+    normal, _ = probe(tmp_path / "db.sqlite3", [plugins])  # control: the app is installed
+    assert app in normal["imported"], normal["imported"]
+
+    safe, _ = probe(tmp_path / "db.sqlite3", [plugins], safe_mode=True)
+    assert [n for n in safe["imported"] if n.startswith(_APP_PLUGIN)] == []
+    assert [n for n in safe["attempted"] if n.startswith(_APP_PLUGIN)] == []
+
+
 def test_safe_mode_registers_no_plugin_broker(migrated_db: Path) -> None:
     # Control: without safe mode the bundled brokers appear on the first registry read, as
     # lazy providers (still no plugin code imported).

@@ -10,7 +10,7 @@ import pytest
 
 from stonks_overwatch.core.registry import BrokerRegistry
 from stonks_plugins.compat import check_compatibility
-from stonks_plugins.compat_adapters import CompatibilityAdapter
+from stonks_plugins.compat_adapters import CompatibilityAdapter, get_service_v2
 from stonks_plugins.errors import ReasonCode
 from stonks_plugins.manager import manager
 from stonks_plugins.manifest.model import PluginManifest
@@ -28,7 +28,6 @@ from stonks_plugins.sdk import (
     TransactionServiceInterface,
     TransactionServiceV2,
     TransactionV2,
-    get_service_v2,
 )
 from stonks_plugins.versioning import (
     InterfaceVersion,

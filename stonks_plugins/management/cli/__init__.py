@@ -9,6 +9,8 @@ from argparse import ArgumentParser
 from collections.abc import Callable
 from typing import Any, NoReturn, Protocol
 
+from django.utils.translation import gettext
+
 ACTOR = "cli"
 
 
@@ -29,7 +31,12 @@ def fail(out: Output, options: dict[str, Any], message: str) -> NoReturn:
     if options.get("json"):
         out.emit({"error": message})
         raise Failed("")
-    raise Failed(f"error: {message}")
+    raise Failed(error_line(message))
+
+
+def error_line(message: str) -> str:
+    """``error: message``, in the active language, as every subcommand prints a failure."""
+    return gettext("error: %(message)s") % {"message": message}
 
 
 Handler = Callable[[Output, dict[str, Any]], None]

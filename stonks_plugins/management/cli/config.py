@@ -7,46 +7,51 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError
+from django.utils.translation import gettext
 
 from stonks_plugins.config.validation import ConfigInvalid
 from stonks_plugins.config.versions import StaleConfig
 from stonks_plugins.manager import manager
 
-from . import ACTOR, Adder, Failed, Handler, Output
+from . import ACTOR, Adder, Failed, Handler, Output, error_line
 
 
 def register(add: Adder) -> dict[str, Handler]:
-    p = add("config", "read and change a plugin's configuration", json_flag=False)
+    p = add("config", gettext("read and change a plugin's configuration"), json_flag=False)
     sub = p.add_subparsers(dest="config_action", metavar="CONFIG_ACTION", required=True)
 
     def cmd(name: str, help_text: str) -> Any:
         c = sub.add_parser(name, help=help_text)
-        c.add_argument("--json", action="store_true", help="machine-readable output")
+        c.add_argument("--json", action="store_true", help=gettext("machine-readable output"))
         return c
 
-    c = cmd("get", "the latest config (secrets masked)")
+    c = cmd("get", gettext("the latest config (secrets masked)"))
     c.add_argument("name")
-    c = cmd("set", "save a new config version: --file F (JSON) and/or key=value pairs")
+    c = cmd("set", gettext("save a new config version: --file F (JSON) and/or key=value pairs"))
     c.add_argument("name")
     c.add_argument(
         "pairs",
         nargs="*",
         metavar="KEY=VALUE",
-        help="dotted keys (settings.session_timeout=600); values parsed as JSON when possible",
+        help=gettext(
+            "dotted keys (settings.session_timeout=600); values parsed as JSON when possible"
+        ),
     )
-    c.add_argument("--file", type=Path, help="a JSON file with the whole config")
+    c.add_argument("--file", type=Path, help=gettext("a JSON file with the whole config"))
     c.add_argument(
-        "--base-version", type=int, help="refuse the write unless this is still the latest version"
+        "--base-version",
+        type=int,
+        help=gettext("refuse the write unless this is still the latest version"),
     )
-    c = cmd("schema", "the config JSON Schema")
+    c = cmd("schema", gettext("the config JSON Schema"))
     c.add_argument("name")
-    c = cmd("history", "every saved version (secrets masked)")
+    c = cmd("history", gettext("every saved version (secrets masked)"))
     c.add_argument("name")
-    c = cmd("rollback", "save an earlier version again as the newest one")
+    c = cmd("rollback", gettext("save an earlier version again as the newest one"))
     c.add_argument("name")
     c.add_argument("version", type=int)
     c.add_argument("--base-version", type=int)
-    cmd("rotate-key", "re-encrypt stored secrets with the primary PLUGINS_SECRET_KEY")
+    cmd("rotate-key", gettext("re-encrypt stored secrets with the primary PLUGINS_SECRET_KEY"))
     return {"config": do_config}
 
 
@@ -55,7 +60,9 @@ def _pairs(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
-            raise CommandError(f"expected KEY=VALUE, got {pair!r}", returncode=2)
+            raise CommandError(
+                gettext("expected KEY=VALUE, got %(pair)r") % {"pair": pair}, returncode=2
+            )
         try:
             value: Any = json.loads(raw)
         except ValueError:
@@ -65,7 +72,8 @@ def _pairs(pairs: list[str]) -> dict[str, Any]:
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise CommandError(f"{key}: {part} is set to a value and a section", returncode=2)
+                text = gettext("%(key)s: %(part)s is set to a value and a section")
+                raise CommandError(text % {"key": key, "part": part}, returncode=2)
         node[parts[-1]] = value
     return out
 
@@ -75,7 +83,8 @@ def _print_issues(out: Output, options: dict[str, Any], exc: ConfigInvalid) -> N
     if options["json"]:
         out.emit({"error": {"code": "config_invalid", "message": str(exc), "details": issues}})
     else:
-        out.stderr.write(f"invalid config for {exc.plugin}; nothing was changed:")
+        text = gettext("invalid config for %(name)s; nothing was changed:")
+        out.stderr.write(text % {"name": exc.plugin})
         for i in issues:
             out.stderr.write(f"  {i['path']}: {i['message']} [{i['rule']}]")
 
@@ -87,7 +96,8 @@ def do_config(out: Output, options: dict[str, Any]) -> None:
         if options["json"]:
             out.emit({"rotated": count})
         else:
-            out.stdout.write(f"re-encrypted secrets in {count} config version(s)")
+            text = gettext("re-encrypted secrets in %(count)d config version(s)")
+            out.stdout.write(text % {"count": count})
         return
     name = options["name"]
     if action == "get":
@@ -95,7 +105,8 @@ def do_config(out: Output, options: dict[str, Any]) -> None:
         if options["json"]:
             out.emit(view.as_dict())
         else:
-            out.stdout.write(f"# {name} config version {view.version} ({view.status})")
+            text = gettext("# %(name)s config version %(version)s (%(status)s)")
+            out.stdout.write(text % {"name": name, "version": view.version, "status": view.status})
             out.stdout.write(json.dumps(view.data, indent=2))
     elif action == "schema":
         out.emit(manager.config_schema(name))
@@ -124,15 +135,14 @@ def do_config(out: Output, options: dict[str, Any]) -> None:
         except (StaleConfig, LookupError) as exc:
             if options["json"]:
                 out.emit({"error": {"code": "conflict", "message": str(exc)}})
-            raise Failed("" if options["json"] else f"error: {exc}") from None
+            raise Failed("" if options["json"] else error_line(str(exc))) from None
         view = manager.get_config(name) if view.version else view
         if options["json"]:
             out.emit(view.as_dict())
         else:
-            out.stdout.write(
-                f"{name}: saved config version {view.version} ({view.status})"
-                + (f": {view.message}" if view.message else "")
-            )
+            text = gettext("%(name)s: saved config version %(version)s (%(status)s)")
+            line = text % {"name": name, "version": view.version, "status": view.status}
+            out.stdout.write(line + (f": {view.message}" if view.message else ""))
         if view.status == "failed":
             raise Failed("")
 
@@ -145,12 +155,14 @@ def _set(options: dict[str, Any]) -> Any:
         try:
             data = json.loads(options["file"].read_text("utf-8"))
         except OSError as exc:
+            text = gettext("cannot read %(file)s: %(error)s")
             raise CommandError(
-                f"cannot read {options['file']}: {exc.strerror}", returncode=2
+                text % {"file": options["file"], "error": exc.strerror}, returncode=2
             ) from None
         except ValueError as exc:
+            text = gettext("%(file)s is not valid JSON: %(error)s")
             raise CommandError(
-                f"{options['file']} is not valid JSON: {exc}", returncode=2
+                text % {"file": options["file"], "error": exc}, returncode=2
             ) from None
         partial = False
     if options["pairs"]:
@@ -158,7 +170,7 @@ def _set(options: dict[str, Any]) -> Any:
 
         data = deep_merge(data, _pairs(options["pairs"]))
     elif options["file"] is None:
-        raise CommandError("give --file F or KEY=VALUE pairs", returncode=2)
+        raise CommandError(gettext("give --file F or KEY=VALUE pairs"), returncode=2)
     return manager.set_config(
         name, data, actor=ACTOR, base_version=options["base_version"], partial=partial
     )

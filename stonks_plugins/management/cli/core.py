@@ -9,47 +9,53 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError
+from django.utils.translation import get_language, gettext, ngettext
 
 from stonks_plugins.dependents import HasDependents
 from stonks_plugins.manager import ValidationResult, manager
+from stonks_plugins.manifest.texts import localized, translations_of
 from stonks_plugins.models import Plugin
 from stonks_plugins.trust import describe as describe_trust
 
-from . import ACTOR, Adder, Failed, Handler, Output
+from . import ACTOR, Adder, Failed, Handler, Output, error_line
 
 
 def register(add: Adder) -> dict[str, Handler]:
-    p = add("sync", "discover plugins and record them in the database")
+    p = add("sync", gettext("discover plugins and record them in the database"))
     p.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="show progress on stderr (default: when stderr is a terminal)",
+        help=gettext("show progress on stderr (default: when stderr is a terminal)"),
     )
     p.add_argument(
         "--allow-downgrade",
         action="store_true",
-        help="accept plugins older than the version installed before (refused otherwise)",
+        help=gettext("accept plugins older than the version installed before (refused otherwise)"),
     )
-    p = add("list", "list known plugins")
-    p.add_argument("--state", help="only plugins in this state")
-    p.add_argument("--type", dest="plugin_type", help="only plugins of this type")
-    p = add("show", "show one plugin in detail")
+    p = add("list", gettext("list known plugins"))
+    p.add_argument("--state", help=gettext("only plugins in this state"))
+    p.add_argument("--type", dest="plugin_type", help=gettext("only plugins of this type"))
+    p = add("show", gettext("show one plugin in detail"))
     p.add_argument("name")
-    for verb in ("enable", "disable", "reload"):
-        p = add(verb, f"{verb} a plugin")
+    for verb, help_text in (
+        ("enable", gettext("enable a plugin")),
+        ("disable", gettext("disable a plugin")),
+        ("reload", gettext("reload a plugin")),
+    ):
+        p = add(verb, help_text)
         p.add_argument("name")
         if verb == "disable":
             p.add_argument(
                 "--force",
                 action="store_true",
-                help="disable it even though enabled plugins need it (they go to error)",
+                help=gettext("disable it even though enabled plugins need it (they go to error)"),
             )
-    p = add("validate", "validate a plugin folder, manifest file or known plugin name")
-    p.add_argument("target", nargs="?", help="PATH or NAME; all discovered when omitted")
-    p = add("health", "run health checks now (exit 1 when any plugin is unhealthy)")
-    p.add_argument("name", nargs="?", help="one plugin; every enabled plugin when omitted")
-    p = add("events", "recent events")
+    p = add("validate", gettext("validate a plugin folder, manifest file or known plugin name"))
+    p.add_argument("target", nargs="?", help=gettext("PATH or NAME; all discovered when omitted"))
+    p = add("health", gettext("run health checks now (exit 1 when any plugin is unhealthy)"))
+    p.add_argument("name", nargs="?", help=gettext("one plugin; every enabled plugin when omitted"))
+    p = add("events", gettext("recent events"))
     p.add_argument("name", nargs="?")
     p.add_argument("--limit", type=int, default=50)
     return {
@@ -75,7 +81,8 @@ def _progress_printer(out: Output) -> Any:
             return
         last[0] = done
         end = "\n" if done == total else ""
-        out.stderr.write(f"\rsyncing {done}/{total} {name[:40]:<40}", ending=end)
+        step_text = gettext("syncing %(done)d/%(total)d") % {"done": done, "total": total}
+        out.stderr.write(f"\r{step_text} {name[:40]:<40}", ending=end)
         out.stderr.flush()
 
     return show
@@ -94,20 +101,30 @@ def do_sync(out: Output, options: dict[str, Any]) -> None:
         out.emit(report.as_dict())
         return
     for label, names in (
-        ("added", report.added),
-        ("updated", report.updated),
-        ("activated", report.activated),
-        ("failed", report.failed),
-        ("missing", report.missing),
+        (gettext("added"), report.added),
+        (gettext("updated"), report.updated),
+        (gettext("activated"), report.activated),
+        (gettext("failed"), report.failed),
+        (gettext("missing"), report.missing),
     ):
         if names:
             out.stdout.write(f"{label:>9}: {', '.join(names)}")
     total = Plugin.objects.count()
     errors = Plugin.objects.filter(state="error").count()
-    out.stdout.write(
-        f"{total} plugins known, {errors} in error"
-        + ("" if report.changed else "; nothing changed")
-    )
+    values = {"total": total, "errors": errors}
+    if report.changed:
+        text = ngettext(
+            "%(total)d plugins known, %(errors)d in error",
+            "%(total)d plugins known, %(errors)d in error",
+            total,
+        )
+    else:
+        text = ngettext(
+            "%(total)d plugins known, %(errors)d in error; nothing changed",
+            "%(total)d plugins known, %(errors)d in error; nothing changed",
+            total,
+        )
+    out.stdout.write(text % values)
 
 
 def do_list(out: Output, options: dict[str, Any]) -> None:
@@ -121,17 +138,19 @@ def do_list(out: Output, options: dict[str, Any]) -> None:
         out.emit(rows)
         return
     if not rows:
-        out.stdout.write("no plugins known; run 'manage.py plugins sync'")
+        out.stdout.write(gettext("no plugins known; run 'manage.py plugins sync'"))
         return
-    header = f"{'NAME':<28} {'VERSION':<9} {'TYPE':<11} {'SOURCE':<12} {'STATE':<10} ERROR"
-    out.stdout.write(header)
+    columns = [gettext("NAME"), gettext("VERSION"), gettext("TYPE"), gettext("SOURCE")]
+    columns += [gettext("STATE"), gettext("ERROR")]
+    widths = (28, 9, 11, 12, 10, 0)
+    out.stdout.write(" ".join(f"{c:<{w}}" for c, w in zip(columns, widths, strict=True)))
     for r in rows:
         err = f"{r['error']['code']}: {r['error']['message']}" if r["error"] else ""
         state = r["state"] + ("" if r["enabled"] else "*")
         if r.get("restart_required"):
-            state += " (restart required)"
+            state += " " + gettext("(restart required)")
         elif r.get("migrate_required"):
-            state += " (migrate required)"
+            state += " " + gettext("(migrate required)")
         out.stdout.write(
             f"{r['name']:<28} {r['version']:<9} {r['type']:<11} "
             f"{r['source']:<12} {state:<10} {err[:120]}"
@@ -158,35 +177,50 @@ def do_show(out: Output, options: dict[str, Any]) -> None:
     if options["json"]:
         out.emit(data)
         return
-    for key in (
-        "name",
-        "display_name",
-        "version",
-        "type",
-        "source",
-        "location",
-        "state",
-        "enabled",
-        "missing",
+    # For a person: the display name in the active language (the JSON keeps the manifest's).
+    shown = {**data, **_texts(plugin)}
+    for key, label in (
+        ("name", gettext("name:")),
+        ("display_name", gettext("display_name:")),
+        ("version", gettext("version:")),
+        ("type", gettext("type:")),
+        ("source", gettext("source:")),
+        ("location", gettext("location:")),
+        ("state", gettext("state:")),
+        ("enabled", gettext("enabled:")),
+        ("missing", gettext("missing:")),
     ):
-        out.stdout.write(f"{key + ':':<14} {data[key]}")
-    out.stdout.write(f"{'trust:':<14} {describe_trust(plugin.trust, source=plugin.source)}")
+        out.stdout.write(f"{label:<14} {shown[key]}")
+    trust = describe_trust(plugin.trust, source=plugin.source)
+    label = gettext("trust:")
+    out.stdout.write(f"{label:<14} {trust}")
     if plugin.error:
-        out.stdout.write(f"{'error:':<14} {plugin.error_code}: {plugin.error_message}")
+        label = gettext("error:")
+        out.stdout.write(f"{label:<14} {plugin.error_code}: {plugin.error_message}")
         for d in plugin.error_details:
             out.stdout.write(f"{'':<14} {d.get('path', '')} {d.get('message', '')}")
+    label = gettext("warning:")
     for w in plugin.warnings:
-        out.stdout.write(f"{'warning:':<14} {w}")
-    for label, links in (("depends on:", needs), ("needed by:", needed_by)):
+        out.stdout.write(f"{label:<14} {w}")
+    for label, links in ((gettext("depends on:"), needs), (gettext("needed by:"), needed_by)):
         for link in links:
-            state = link.state or "not installed"
-            out.stdout.write(f"{label:<14} {link.name} {link.specifier or '(any)'} [{state}]")
-    out.stdout.write("recent events:")
+            state = link.state or gettext("not installed")
+            specifier = link.specifier or gettext("(any)")
+            out.stdout.write(f"{label:<14} {link.name} {specifier} [{state}]")
+    out.stdout.write(gettext("recent events:"))
     for e in events:
         arrow = f"{e['from']} -> {e['to']} " if e["to"] else ""
         out.stdout.write(
             f"  {e['at']:%Y-%m-%d %H:%M:%S} {e['kind']:<10} {arrow}{e['reason']} ({e['actor']})"
         )
+
+
+def _texts(plugin: Plugin) -> dict[str, str]:
+    """The display name in the active language (LANGUAGE_CODE), from the manifest's
+    ``plugin.translations`` when it has one."""
+    return localized(
+        translations_of(plugin.manifest), get_language(), display_name=plugin.display_name
+    )
 
 
 def _toggle(out: Output, options: dict[str, Any], verb: str) -> None:
@@ -220,7 +254,7 @@ def do_disable(out: Output, options: dict[str, Any]) -> None:
         if options["json"]:
             out.emit({"error": str(exc), "code": exc.code, "dependents": exc.dependents})
             raise Failed("") from None
-        raise Failed(f"error: {exc}") from None
+        raise Failed(error_line(str(exc))) from None
 
 
 def do_reload(out: Output, options: dict[str, Any]) -> None:
@@ -235,7 +269,9 @@ def do_validate(out: Output, options: dict[str, Any]) -> None:
     elif Path(target).exists():
         results = [manager.validate_path(Path(target))]
     elif "/" in target or target.endswith(".json"):
-        raise CommandError(f"no such file or folder: {target}", returncode=2)
+        raise CommandError(
+            gettext("no such file or folder: %(target)s") % {"target": target}, returncode=2
+        )
     else:
         results = [manager.validate_plugin(target)]
     if options["json"]:
@@ -243,10 +279,11 @@ def do_validate(out: Output, options: dict[str, Any]) -> None:
     else:
         for r in results:
             label = f"{r.name} {r.version or ''}".strip() if r.name else r.target
+            values = {"label": label, "target": r.target, "code": r.code}
             if r.valid:
-                out.stdout.write(f"ok: {label} ({r.target})")
+                out.stdout.write(gettext("ok: %(label)s (%(target)s)") % values)
                 continue
-            out.stdout.write(f"invalid: {label} ({r.target}) [{r.code}]")
+            out.stdout.write(gettext("invalid: %(label)s (%(target)s) [%(code)s]") % values)
             for e in r.errors:
                 out.stdout.write(f"  {e['path']}: {e['message']}")
     if any(not r.valid for r in results):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext, ngettext
+
 from stonks_plugins.errors import PluginError
 from stonks_plugins.imports import ImportReportUnavailable
 from stonks_plugins.manager import manager
@@ -19,8 +21,10 @@ from . import Adder, Failed, Handler, Output, fail
 def register(add: Adder) -> dict[str, Handler]:
     p = add(
         "imports",
-        "a broker's import report: rows per file and outcome, and the reported rows "
-        "(exit 1 when rows are reported)",
+        gettext(
+            "a broker's import report: rows per file and outcome, and the reported rows "
+            "(exit 1 when rows are reported)"
+        ),
     )
     p.add_argument("name")
     return {"imports": do_imports}
@@ -45,11 +49,14 @@ def _count(value: int | None) -> str:
 
 def _print(out: Output, report: dict[str, Any]) -> None:
     write = out.stdout.write
-    write(f"{report['plugin']}: import report read {report['read_at']:%Y-%m-%d %H:%M:%S %Z}")
+    text = gettext("%(name)s: import report read %(at)s")
+    write(text % {"name": report["plugin"], "at": f"{report['read_at']:%Y-%m-%d %H:%M:%S %Z}"})
     if not report["files"]:
-        write("no file read yet")
+        write(gettext("no file read yet"))
     else:
-        write(f"{'FILE':<32} {'ROWS':>6} {'UNDERSTOOD':>10} {'SKIPPED':>7} {'REPORTED':>8}  RULES")
+        heads = [gettext("FILE"), gettext("ROWS"), gettext("UNDERSTOOD"), gettext("SKIPPED")]
+        heads += [gettext("REPORTED"), gettext("RULES")]
+        write("{:<32} {:>6} {:>10} {:>7} {:>8}  {}".format(*heads))
         for name, counts in report["files"].items():
             skipped = counts["skipped"]
             rules = ", ".join(f"{rule} {n}" for rule, n in skipped.items())
@@ -57,14 +64,14 @@ def _print(out: Output, report: dict[str, Any]) -> None:
                 f"{name:<32} {_count(counts['rows']):>6} {_count(counts['understood']):>10} "
                 f"{sum(skipped.values()):>7} {counts['reported']:>8}  {rules}"
             )
-        t = report["totals"]
+        t, total = report["totals"], gettext("total")
         write(
-            f"{'total':<32} {_count(t['rows']):>6} {_count(t['understood']):>10} "
+            f"{total:<32} {_count(t['rows']):>6} {_count(t['understood']):>10} "
             f"{t['skipped']:>7} {t['reported']:>8}"
         )
     if report["reported"]:
         write("")
-        write("reported rows:")
+        write(gettext("reported rows:"))
         for row in report["reported"]:
             line = "?" if row["line"] is None else row["line"]
             rule = f" [{row['rule']}]" if row["rule"] else ""
@@ -73,16 +80,20 @@ def _print(out: Output, report: dict[str, Any]) -> None:
             if row["text"]:
                 write(f"      {row['text']}")
         if report["truncated"]:
-            write(f"  ... and {report['truncated']} more (see the console or the API)")
+            text = gettext("... and %(count)d more (see the console or the API)")
+            write("  " + text % {"count": report["truncated"]})
     reported = report["totals"]["reported"]
     write("")
     if reported:
-        noun = "row was" if reported == 1 else "rows were"
-        write(
-            f"incomplete: {reported} {noun} reported and not imported; "
-            "correct the export or the plugin, then read it again"
+        text = ngettext(
+            "incomplete: %(count)d row was reported and not imported; correct the export or "
+            "the plugin, then read it again",
+            "incomplete: %(count)d rows were reported and not imported; correct the export or "
+            "the plugin, then read it again",
+            reported,
         )
+        write(text % {"count": reported})
     elif not report["complete"]:
-        write("incomplete: the plugin did not account for every row of its files")
+        write(gettext("incomplete: the plugin did not account for every row of its files"))
     else:
-        write("complete: every row understood or skipped by a named rule")
+        write(gettext("complete: every row understood or skipped by a named rule"))

@@ -5,26 +5,39 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext
+
 from stonks_plugins.install import InstallError
 from stonks_plugins.manager import manager
 
-from . import ACTOR, Adder, Failed, Handler, Output
+from . import ACTOR, Adder, Failed, Handler, Output, error_line
 
 
 def register(add: Adder) -> dict[str, Handler]:
-    p = add("install", "pip install a plugin (wheel, source folder or requirement), then sync")
-    p.add_argument("target", help="a .whl file, a source folder, or a requirement (name==1.0)")
-    p.add_argument(
-        "--upgrade", action="store_true", help="upgrade it (and its dependencies) if installed"
+    p = add(
+        "install",
+        gettext("pip install a plugin (wheel, source folder or requirement), then sync"),
     )
-    p = add("uninstall", "pip uninstall the distribution that provides a plugin, then sync")
+    p.add_argument(
+        "target", help=gettext("a .whl file, a source folder, or a requirement (name==1.0)")
+    )
+    p.add_argument(
+        "--upgrade",
+        action="store_true",
+        help=gettext("upgrade it (and its dependencies) if installed"),
+    )
+    p = add(
+        "uninstall", gettext("pip uninstall the distribution that provides a plugin, then sync")
+    )
     p.add_argument("name")
-    p = add("purge", "delete the rows of a plugin that is gone (or never ran)")
+    p = add("purge", gettext("delete the rows of a plugin that is gone (or never ran)"))
     p.add_argument("name")
     p.add_argument(
         "--keep-config",
         action="store_true",
-        help="keep the row and its config versions for a reinstall; delete only the history",
+        help=gettext(
+            "keep the row and its config versions for a reinstall; delete only the history"
+        ),
     )
     return {"install": do_install, "uninstall": do_uninstall, "purge": do_purge}
 
@@ -34,8 +47,8 @@ def _refused(out: Output, options: dict[str, Any], exc: InstallError) -> Failed:
         out.emit(exc.as_dict())
         return Failed("")
     if exc.output:
-        out.stderr.write(f"pip said:\n{exc.output}\n")
-    return Failed(f"error: {exc.message}")
+        out.stderr.write(gettext("pip said:") + f"\n{exc.output}\n")
+    return Failed(error_line(exc.message))
 
 
 def _plugin_line(p: dict[str, Any]) -> str:
@@ -53,16 +66,21 @@ def do_install(out: Output, options: dict[str, Any]) -> None:
         out.emit(result.as_dict())
     else:
         for dist in result.distributions:
-            was = (
-                f" (was {dist.previous})" if dist.previous and dist.previous != dist.version else ""
-            )
-            out.stdout.write(f"installed {dist.name} {dist.version}{was}")
+            values = {"name": dist.name, "version": dist.version, "previous": dist.previous}
+            if dist.previous and dist.previous != dist.version:
+                text = gettext("installed %(name)s %(version)s (was %(previous)s)")
+            else:
+                text = gettext("installed %(name)s %(version)s")
+            out.stdout.write(text % values)
         if not result.distributions:
-            out.stdout.write(f"{result.target}: already installed; nothing new")
+            text = gettext("%(target)s: already installed; nothing new")
+            out.stdout.write(text % {"target": result.target})
         for p in result.plugins:
             out.stdout.write(_plugin_line(p))
     if not result.ok:
-        raise Failed("" if options["json"] else "error: installed, but a plugin is in error")
+        raise Failed(
+            "" if options["json"] else error_line(gettext("installed, but a plugin is in error"))
+        )
 
 
 def do_uninstall(out: Output, options: dict[str, Any]) -> None:
@@ -73,9 +91,10 @@ def do_uninstall(out: Output, options: dict[str, Any]) -> None:
     if options["json"]:
         out.emit(result.as_dict())
         return
-    out.stdout.write(f"uninstalled {result.distribution}")
+    out.stdout.write(gettext("uninstalled %(name)s") % {"name": result.distribution})
     for p in result.plugins:
-        out.stdout.write(f"  {p['name']}: missing, config kept ('plugins purge' deletes it)")
+        text = gettext("%(name)s: missing, config kept ('plugins purge' deletes it)")
+        out.stdout.write("  " + text % {"name": p["name"]})
 
 
 def do_purge(out: Output, options: dict[str, Any]) -> None:
@@ -87,7 +106,12 @@ def do_purge(out: Output, options: dict[str, Any]) -> None:
         out.emit(result.as_dict())
         return
     counts = ", ".join(f"{n} {label}" for label, n in sorted(result.deleted.items()))
-    kept = "row and config kept" if result.config_kept else "row and config deleted"
-    out.stdout.write(f"purged {result.name}: {kept}; deleted {counts or 'nothing else'}")
+    values = {"name": result.name, "counts": counts or gettext("nothing else")}
+    if result.config_kept:
+        text = gettext("purged %(name)s: row and config kept; deleted %(counts)s")
+    else:
+        text = gettext("purged %(name)s: row and config deleted; deleted %(counts)s")
+    out.stdout.write(text % values)
     if result.present:
-        out.stdout.write(f"{result.name} is still present: the next sync records it again")
+        text = gettext("%(name)s is still present: the next sync records it again")
+        out.stdout.write(text % {"name": result.name})

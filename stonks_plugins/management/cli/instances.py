@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import CommandError
+from django.utils.translation import gettext
 
 from stonks_plugins.instance_names import InvalidLabel, instance_name
 from stonks_plugins.instances import InstanceRefused
@@ -17,19 +18,19 @@ from . import ACTOR, Adder, Failed, Handler, Output, fail
 
 
 def register(add: Adder) -> dict[str, Handler]:
-    p = add("instances", "configure a plugin more than once (NAME:LABEL)", json_flag=False)
+    p = add("instances", gettext("configure a plugin more than once (NAME:LABEL)"), json_flag=False)
     sub = p.add_subparsers(dest="instances_action", metavar="INSTANCES_ACTION", required=True)
     for verb, help_text in (
-        ("add", "add an instance NAME:LABEL with its own config, secrets and state"),
-        ("remove", "remove the instance NAME:LABEL with its config, secrets and history"),
+        ("add", gettext("add an instance NAME:LABEL with its own config, secrets and state")),
+        ("remove", gettext("remove the instance NAME:LABEL with its config, secrets and history")),
     ):
         c = sub.add_parser(verb, help=help_text)
-        c.add_argument("name", help="the plugin (its default instance's name)")
-        c.add_argument("label", help="the instance's label: a-z, 0-9, '-' and '_'")
-        c.add_argument("--json", action="store_true", help="machine-readable output")
-    c = sub.add_parser("list", help="a plugin's instances, its default instance first")
+        c.add_argument("name", help=gettext("the plugin (its default instance's name)"))
+        c.add_argument("label", help=gettext("the instance's label: a-z, 0-9, '-' and '_'"))
+        c.add_argument("--json", action="store_true", help=gettext("machine-readable output"))
+    c = sub.add_parser("list", help=gettext("a plugin's instances, its default instance first"))
     c.add_argument("name")
-    c.add_argument("--json", action="store_true", help="machine-readable output")
+    c.add_argument("--json", action="store_true", help=gettext("machine-readable output"))
     return {"instances": do_instances}
 
 
@@ -43,7 +44,7 @@ def do_instances(out: Output, options: dict[str, Any]) -> None:
         for r in rows:
             err = f" ({r['error']['code']}: {r['error']['message']})" if r["error"] else ""
             state = r["state"] + ("" if r["enabled"] else "*")
-            label = r["label"] or "(default)"
+            label = r["label"] or gettext("(default)")
             out.stdout.write(f"{r['name']:<36} {label:<16} {state}{err[:120]}")
         return
     try:
@@ -60,12 +61,14 @@ def do_instances(out: Output, options: dict[str, Any]) -> None:
         if options["json"]:
             out.emit({"removed": removed, "plugin": plugin.summary()})
         else:
-            out.stdout.write(f"{removed}: removed, with its config, secrets and history")
+            text = gettext("%(name)s: removed, with its config, secrets and history")
+            out.stdout.write(text % {"name": removed})
         return
     if options["json"]:
         out.emit(plugin.summary())
     else:
         why = f" ({plugin.error_code}: {plugin.error_message})" if plugin.error else ""
-        out.stdout.write(f"{plugin.name}: added, {plugin.state}{why}")
+        text = gettext("%(name)s: added, %(state)s") % {"name": plugin.name, "state": plugin.state}
+        out.stdout.write(text + why)
     if plugin.error:
         raise Failed("")

@@ -9,19 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from django.utils.translation import gettext
+
 from stonks_plugins.legacy.migrate import MigrationError, migrate_legacy
 
 from . import Adder, Handler, Output, fail
 
 
 def register(add: Adder) -> dict[str, Handler]:
-    p = add("migrate-legacy", "write a plugin folder for a broker of the legacy registry")
-    p.add_argument("name", help="the legacy broker, e.g. ibkr")
-    p.add_argument("--out", type=Path, required=True, help="the plugin folder to write")
+    p = add("migrate-legacy", gettext("write a plugin folder for a broker of the legacy registry"))
+    p.add_argument("name", help=gettext("the legacy broker, e.g. ibkr"))
+    p.add_argument("--out", type=Path, required=True, help=gettext("the plugin folder to write"))
     p.add_argument(
         "--name",
         dest="new_name",
-        help="the plugin's name (default NAME-plugin; keep NAME only in 'plugins' mode)",
+        help=gettext("the plugin's name (default NAME-plugin; keep NAME only in 'plugins' mode)"),
     )
     return {"migrate-legacy": do_migrate}
 
@@ -34,9 +36,11 @@ def do_migrate(out: Output, options: dict[str, Any]) -> None:
     if options["json"]:
         out.emit(result.as_dict())
         return
-    out.stdout.write(f"wrote plugin '{result.name}' for legacy broker '{result.legacy_name}'")
+    text = gettext("wrote plugin '%(name)s' for legacy broker '%(legacy)s'")
+    out.stdout.write(text % {"name": result.name, "legacy": result.legacy_name})
     for name in result.files:
         out.stdout.write(f"  {result.path / name}")
     for warning in result.warnings:
-        out.stderr.write(f"warning: {warning}")
-    out.stdout.write(f"next: manage.py plugins validate {result.path}")
+        out.stderr.write(gettext("warning: %(warning)s") % {"warning": warning})
+    text = gettext("next: manage.py plugins validate %(path)s")
+    out.stdout.write(text % {"path": result.path})

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from django.utils.translation import gettext
+
 from stonks_plugins.logs.capture import LEVELS
 from stonks_plugins.manager import manager
 
@@ -15,23 +17,33 @@ from . import Adder, Handler, Output
 
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+        raise argparse.ArgumentTypeError(
+            gettext("must be a whole number of at least 1, not %(value)r") % {"value": text}
+        )
     return int(text)
 
 
 def _level(text: str) -> str:
     if text.upper() not in LEVELS:
-        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(LEVELS)}")
+        raise argparse.ArgumentTypeError(
+            gettext("%(value)r is not one of %(levels)s")
+            % {"value": text, "levels": ", ".join(LEVELS)}
+        )
     return text.upper()
 
 
 def register(add: Adder) -> dict[str, Handler]:
-    p = add("logs", "a plugin's log records, newest first (secrets masked)")
+    p = add("logs", gettext("a plugin's log records, newest first (secrets masked)"))
     p.add_argument("name")
     p.add_argument(
-        "--level", type=_level, help=f"only records at this level or above ({', '.join(LEVELS)})"
+        "--level",
+        type=_level,
+        help=gettext("only records at this level or above (%(levels)s)")
+        % {"levels": ", ".join(LEVELS)},
     )
-    p.add_argument("--limit", type=_positive, default=50, help="at most this many (default 50)")
+    p.add_argument(
+        "--limit", type=_positive, default=50, help=gettext("at most this many (default 50)")
+    )
     return {"logs": do_logs}
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError
+from django.utils.translation import gettext
 
 from stonks_plugins.scaffold import PLUGIN_TYPES, ScaffoldError, create_plugin
 
@@ -18,25 +19,29 @@ from . import Adder, Handler, Output, fail
 
 
 def register(add: Adder) -> dict[str, Handler]:
-    p = add("new", "write a new plugin (manifest, package, config schema, tests, pyproject)")
-    p.add_argument("name", help="the plugin's name, e.g. acme-broker")
+    p = add(
+        "new", gettext("write a new plugin (manifest, package, config schema, tests, pyproject)")
+    )
+    p.add_argument("name", help=gettext("the plugin's name, e.g. acme-broker"))
     p.add_argument(
         "--type",
         dest="plugin_type",
         default="broker",
         metavar="TYPE",
-        help=f"one of {', '.join(PLUGIN_TYPES)} (default: broker)",
+        help=gettext("one of %(types)s (default: broker)") % {"types": ", ".join(PLUGIN_TYPES)},
     )
     p.add_argument(
         "--dir",
         dest="directory",
         type=Path,
-        help="folder to create the plugin in (default: the first PLUGIN_DIRS entry)",
+        help=gettext("folder to create the plugin in (default: the first PLUGIN_DIRS entry)"),
     )
     p.add_argument(
         "--force",
         action="store_true",
-        help="write over an existing plugin folder (only the generated files are replaced)",
+        help=gettext(
+            "write over an existing plugin folder (only the generated files are replaced)"
+        ),
     )
     return {"new": do_new}
 
@@ -59,11 +64,13 @@ def do_new(out: Output, options: dict[str, Any]) -> None:
     if options["json"]:
         out.emit(result.as_dict())
         return
-    out.stdout.write(f"created {result.plugin_type} plugin '{result.name}' in {result.path}")
+    text = gettext("created %(type)s plugin '%(name)s' in %(path)s")
+    values = {"type": result.plugin_type, "name": result.name, "path": result.path}
+    out.stdout.write(text % values)
     for name in result.files:
         out.stdout.write(f"  {name}")
     for warning in result.warnings:
-        out.stderr.write(f"warning: {warning}")
-    out.stdout.write("next:")
+        out.stderr.write(gettext("warning: %(warning)s") % {"warning": warning})
+    out.stdout.write(gettext("next:"))
     for step in result.next_steps():
         out.stdout.write(f"  {step}")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from django.utils.translation import gettext
+
 from stonks_plugins.trust import authoring
 from stonks_plugins.trust.integrity import SIGNATURE_FILENAME
 
@@ -13,13 +15,15 @@ from . import Adder, Handler, Output, fail
 
 
 def register(add: Adder) -> dict[str, Handler]:
-    p = add("lock", "record the SHA-256 of every file of a plugin in its manifest")
-    p.add_argument("name", help="plugin NAME, or the path of its folder")
-    p = add("keygen", "write a new Ed25519 private key to FILE and print its public key")
-    p.add_argument("file", help="where to write the private key (never overwritten)")
-    p = add("sign", "sign a locked plugin's manifest with a private key")
-    p.add_argument("name", help="plugin NAME, or the path of its folder")
-    p.add_argument("--key", required=True, metavar="FILE", help="the private key to sign with")
+    p = add("lock", gettext("record the SHA-256 of every file of a plugin in its manifest"))
+    p.add_argument("name", help=gettext("plugin NAME, or the path of its folder"))
+    p = add("keygen", gettext("write a new Ed25519 private key to FILE and print its public key"))
+    p.add_argument("file", help=gettext("where to write the private key (never overwritten)"))
+    p = add("sign", gettext("sign a locked plugin's manifest with a private key"))
+    p.add_argument("name", help=gettext("plugin NAME, or the path of its folder"))
+    p.add_argument(
+        "--key", required=True, metavar="FILE", help=gettext("the private key to sign with")
+    )
     return {"lock": do_lock, "keygen": do_keygen, "sign": do_sign}
 
 
@@ -39,17 +43,20 @@ def do_lock(out: Output, options: dict[str, Any]) -> None:
             }
         )
         return
+    values = {"name": where.name, "files": done.files, "manifest": done.manifest}
     if done.changed:
-        out.stdout.write(f"locked {where.name}: {done.files} files recorded in {done.manifest}")
+        text = gettext("locked %(name)s: %(files)d files recorded in %(manifest)s")
     else:
-        out.stdout.write(f"{where.name}: the lock is current ({done.files} files); nothing changed")
+        text = gettext("%(name)s: the lock is current (%(files)d files); nothing changed")
+    out.stdout.write(text % values)
     if done.signature_removed:
-        out.stdout.write(
-            f"removed {SIGNATURE_FILENAME}: it signed the former manifest; sign again "
-            f"('manage.py plugins sign {options['name']} --key FILE')"
+        text = gettext(
+            "removed %(file)s: it signed the former manifest; sign again "
+            "('manage.py plugins sign %(name)s --key FILE')"
         )
+        out.stdout.write(text % {"file": SIGNATURE_FILENAME, "name": options["name"]})
     if done.changed:
-        out.stdout.write("run 'manage.py plugins sync' to apply it")
+        out.stdout.write(gettext("run 'manage.py plugins sync' to apply it"))
 
 
 def do_keygen(out: Output, options: dict[str, Any]) -> None:
@@ -62,10 +69,11 @@ def do_keygen(out: Output, options: dict[str, Any]) -> None:
         out.emit({"public_key": public, "private_key_file": str(path)})
         return
     out.stdout.write(public)
-    out.stderr.write(
-        f"private key written to {path} (mode 0600): keep it secret and off the server. "
+    text = gettext(
+        "private key written to %(path)s (mode 0600): keep it secret and off the server. "
         "To trust what it signs, add the line above to PLUGINS_TRUSTED_KEYS."
     )
+    out.stderr.write(text % {"path": path})
 
 
 def do_sign(out: Output, options: dict[str, Any]) -> None:
@@ -76,5 +84,6 @@ def do_sign(out: Output, options: dict[str, Any]) -> None:
     if options["json"]:
         out.emit({"name": signed.name, "signature": str(signed.signature), "key": signed.key})
         return
-    out.stdout.write(f"signed {signed.name} with {signed.key}: {signed.signature}")
-    out.stdout.write("run 'manage.py plugins sync' to apply it")
+    text = gettext("signed %(name)s with %(key)s: %(signature)s")
+    out.stdout.write(text % {"name": signed.name, "key": signed.key, "signature": signed.signature})
+    out.stdout.write(gettext("run 'manage.py plugins sync' to apply it"))

@@ -11,7 +11,9 @@ from argparse import ArgumentParser
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils.translation import gettext, gettext_noop
 
+from stonks_plugins.error_texts import error_text
 from stonks_plugins.errors import IllegalTransition, PluginNotFound
 from stonks_plugins.management.cli import (
     Failed,
@@ -32,8 +34,18 @@ from stonks_plugins.management.cli import (
 GROUPS = [core, config, imports, scaffold, legacy, trust, instances, install, logs]
 
 
+HELP = gettext_noop("Discover, inspect, validate, configure, enable and disable plugins.")
+
+
 class Command(BaseCommand):
-    help = "Discover, inspect, validate, configure, enable and disable plugins."
+    """Its texts are in the active language: ``LANGUAGE_CODE`` (Django leaves a command's
+    translations on); ``--json`` keys and codes stay as they are."""
+
+    help = HELP
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = gettext(HELP)  # argparse needs a str, in the language of this run
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -41,7 +53,9 @@ class Command(BaseCommand):
         def add(name: str, help_text: str, json_flag: bool = True) -> ArgumentParser:
             p: ArgumentParser = sub.add_parser(name, help=help_text)
             if json_flag:
-                p.add_argument("--json", action="store_true", help="machine-readable output")
+                p.add_argument(
+                    "--json", action="store_true", help=gettext("machine-readable output")
+                )
             return p
 
         self.handlers: dict[str, Handler] = {}
@@ -67,4 +81,4 @@ class Command(BaseCommand):
         try:
             self.handlers[options["action"]](self, options)
         except (PluginNotFound, IllegalTransition) as exc:
-            fail(self, options, str(exc))
+            fail(self, options, error_text(exc))

@@ -117,6 +117,31 @@ def test_schema_history_and_rollback(api, django_capture_on_commit_callbacks) ->
     assert "no config version 9" in json.dumps(unknown.json())
 
 
+def test_rollback_with_a_stale_etag_is_412_and_saves_nothing(
+    api, django_capture_on_commit_callbacks
+) -> None:
+    # A dashboard that read v1, while someone else saved v2, must not roll back over v2.
+    with django_capture_on_commit_callbacks(execute=True):
+        _put(api, GOOD, '"config-fixture-v0"')
+    with django_capture_on_commit_callbacks(execute=True):
+        _put(api, {"settings": {"currency": "GBP"}}, '"config-fixture-v1"', "patch")
+
+    def rollback(**headers: str):  # type: ignore[no-untyped-def]
+        return api.post(URL + "rollback/", {"version": 1}, format="json", **headers)
+
+    stale = rollback(HTTP_IF_MATCH='"config-fixture-v1"')
+    assert stale.status_code == 412, stale.json()
+    assert stale.json()["error"]["code"] == "precondition_failed"
+    assert "latest is version 2" in stale.json()["error"]["message"]
+    assert rollback().status_code == 428
+    assert rollback(HTTP_IF_MATCH='W/"config-fixture-v2"').status_code == 412
+    assert rollback(HTTP_IF_MATCH='"other-plugin-v2"').status_code == 412
+    current = api.get(URL)
+    assert current.json()["version"] == 2 and current["ETag"] == '"config-fixture-v2"'
+    assert manager.get_config("config-fixture").data["settings"]["currency"] == "GBP"
+    assert [h["version"] for h in api.get(URL + "history/").json()] == [2, 1]
+
+
 def test_read_only_user_reads_but_cannot_write(api) -> None:
     viewer = User.objects.create_user("viewer", password="pw")
     viewer.user_permissions.add(Permission.objects.get(codename="view_plugin"))

@@ -249,6 +249,34 @@ def test_sleeping_health_check_frees_the_caller(gate: threading.Event) -> None:
     assert time.monotonic() - started < 2.0
 
 
+def test_slow_call_that_finishes_within_its_limit_succeeds() -> None:
+    # A plugin that is merely slow (0.4 s of a 1.5 s limit) is served; a sandbox giving up
+    # at a fraction of the limit would fail it as a timeout.
+    sandbox = PluginSandbox("acme", timeouts={"initialize": 1.5})
+
+    def slow() -> str:
+        time.sleep(0.4)
+        return "ready"
+
+    assert sandbox.run("initialize", slow) == "ready"
+    stats = sandbox.metrics.stats("initialize")
+    assert (stats.calls, stats.errors, stats.timeouts) == (1, 0, 0)
+    assert sandbox.abandoned == []
+
+
+def test_hanging_call_is_abandoned_at_its_limit_not_long_after(gate: threading.Event) -> None:
+    # The caller waits the whole limit (a hang is not cut short) and is freed soon after:
+    # 3x the limit leaves a loaded machine room, a limit applied 5x late would not fit.
+    limit = 0.5
+    sandbox = PluginSandbox("acme", timeouts={"initialize": limit})
+    started = time.monotonic()
+    with pytest.raises(SandboxError) as info:
+        sandbox.run("initialize", hang, gate)
+    waited = time.monotonic() - started
+    assert info.value.code is ReasonCode.TIMEOUT
+    assert limit * 0.9 <= waited < limit * 3, waited
+
+
 # -- circuit and hooks -----------------------------------------------------------------------------
 
 

@@ -1,10 +1,11 @@
 """A process-isolated plugin's log records, carried to the host on the replies it sends.
 
-The child captures its plugin's records as the host does in-process (:mod:`..logs.capture`,
-attached by the shared load path) at the host's ``PLUGINS_LOG_LEVEL``, which the host sends
-in the child's spec. Whatever the child captured since its last reply rides on the next one:
-a reply is sent as ``("logs", records, reply)`` when there are records, else as it is, so the
-wire stays as it was for a plugin that logs nothing, and no message or thread is added.
+The child captures its plugin's records as the host does in-process
+(:mod:`stonks_plugins.logs.capture`, attached by the shared load path) at the host's
+``PLUGINS_LOG_LEVEL``, which the host sends in the child's spec. Whatever the child
+captured since its last reply rides on the next one: a reply is sent as ``("logs", records,
+reply)`` when there are records, else as it is, so the wire stays as it was for a plugin that
+logs nothing, and no message or thread is added.
 Records a plugin's own threads log between calls wait for the next reply (health checks
 come regularly); those of a child that dies (or runs out of memory) are lost with it.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..logs import capture
+from ...logs import capture
 
 TAG = "logs"
 

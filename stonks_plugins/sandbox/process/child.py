@@ -1,127 +1,65 @@
 """The child side of process isolation: the loop a process-isolated plugin runs in.
 
-:class:`stonks_plugins.sandbox.process.ProcessHost` starts a ``spawn`` child whose target is
-:func:`serve`. The child
+The host starts a ``spawn`` child whose target is :func:`serve`. The child
 
-1. puts itself under limits (``RLIMIT_DATA`` - or ``RLIMIT_AS`` where that is not enforced - for
-   memory, see :func:`memory_resource`; ``RLIMIT_CPU`` re-armed before every
-   request, so the CPU limit is a budget *per call*, not a lifetime total that a long-lived,
-   busy plugin would eventually exhaust), ignores SIGINT (a Ctrl-C in the terminal is the
-   host's to handle), and points :mod:`faulthandler` at a crash log the host reads after a
-   segfault, or after it sends SIGUSR1 to a call that overran its deadline - so a crash
-   report says *where* the plugin was, not only that it died;
-2. loads the plugin with the same code path as in-process
-   (:func:`stonks_plugins.loaded.load_in_process`, which the registry uses too), so the
-   reason codes of a failed load (``import_error``, ``initialize_failed``) are the same in
-   both modes;
-3. answers requests until the host says ``shutdown`` or goes away (EOF on the pipe).
+1. puts itself under its resource limits (:mod:`.rlimits`), ignores SIGINT (a Ctrl-C in the
+   terminal is the host's to handle), and points :mod:`faulthandler` at the host's crash log
+   (:mod:`.exits`);
+2. puts itself under the plugin's declared permissions (:mod:`..permissions`): drops any
+   environment variable the plugin was not given, stops writing bytecode (a write in the
+   plugin's folder), and installs the audit hook - after its own imports, before any of the
+   plugin's code. What the hook refuses fails that load or request with
+   ``permission_denied``, even when the plugin caught the ``PermissionError``;
+3. loads the plugin with the in-process code path
+   (:func:`stonks_plugins.loaded.load_in_process`), so a failed load has the same reason codes
+   in both modes;
+4. answers requests (:mod:`.wire`) until the host says ``shutdown`` or goes away.
 
-Between 1 and 2 the child puts itself under the plugin's declared permissions
-(:mod:`.permissions`): it drops any environment variable the plugin was not given (the host
-already started it without them), stops writing bytecode (which would be a write in the
-plugin's folder), and installs the audit hook - after the child's own imports, before any of
-the plugin's code. What the hook refuses during the load or a request fails that load or
-request with ``permission_denied``, even when the plugin caught the ``PermissionError``.
-
-Nothing here imports Django: the child starts without Django settings, and everything it
-imports (the loader, :mod:`stonks_plugins.loaded`, discovery's ``Candidate``, the manifest
-model, the SDK) is Django-free. Nor does it import the registry, this process's catalog of
-every plugin: the child serves one plugin (``tests/test_import_rules.py`` checks it).
-
-Wire format. Both directions are ``pickle`` payloads framed by
-``multiprocessing.connection.Connection.send_bytes``/``recv_bytes`` (measured faster than
-``send``/``recv``, which go through ``ForkingPickler``). Requests are tuples whose first item
-is an ``OP_*`` constant; replies are
-
-- ``("ok", result)``;
-- ``("err", code, exception type name, message, traceback text)`` - the plugin's code raised
-  and the child carries on. Exceptions travel as text, never pickled: their classes live in
-  the plugin's modules, which the host must not import;
-- ``("fatal", cause, message, traceback text)`` - the child is about to exit (it ran out of
-  memory; its state cannot be trusted);
-- at start-up, ``("ready", pid, interfaces)`` or an ``"err"`` reply followed by the child's
-  exit. ``interfaces`` maps each service type to the version of its interface the plugin's
-  class implements (``{"portfolio": "2.0.0"}``): only the child can look at the class, and
-  the host needs the answer to stand a proxy of the right interface in for it (see
-  :func:`interface_versions`).
+Nothing here imports Django (the child has no settings), nor the registry, this process's
+catalog of every plugin: the child serves one plugin (``tests/test_import_rules.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import faulthandler
-import math
 import os
 import pickle
 import resource
 import signal
 import sys
-import time
 import traceback
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import IO, Any
 
 from stonks_overwatch.core.service_types import ServiceType
 
-from .. import loader
-from ..compat_adapters import implemented_interface
-from ..discovery.candidate import Candidate
-from ..errors import PluginError, PluginStateError, ReasonCode, carried_code
-from ..health import HealthStatus
-from ..import_report import plain as plain_report
-from ..loaded import LoadedPlugin, load_in_process, unload_in_process
-from ..versioning import interface_version_of
-from . import log_relay
-from .boundary import PluginSandbox
-from .permissions import Guard, Policy, describe_refusals, scrub_environment
-
-OP_CALL = 0
-OP_HEALTH = 1
-OP_METRICS = 2
-OP_PING = 3
-OP_SHUTDOWN = 4
-OP_REPORT = 5
-"""Read a service's ``import_report``: ``(OP_REPORT, service type, config)``; the reply is
-the report as plain data (the plugin's report object stays here), or None."""
-
-EXIT_OUT_OF_MEMORY = 97
-"""Exit status of a child that hit its memory limit and reported it before exiting."""
-
-ISOLATION_ENV = "STONKS_PLUGIN_ISOLATION"
-"""Set to ``process`` in the child, so plugin code (and fault fixtures) can tell it runs
-isolated."""
-
-PROTOCOL = pickle.HIGHEST_PROTOCOL
+from ... import loader
+from ...compat_adapters import implemented_interface
+from ...discovery.candidate import Candidate
+from ...errors import PluginError, PluginStateError, ReasonCode, carried_code
+from ...health import HealthStatus
+from ...import_report import plain as plain_report
+from ...loaded import LoadedPlugin, load_in_process, unload_in_process
+from ...versioning import interface_version_of
+from ..boundary import PluginSandbox
+from ..permissions import Guard, Policy, describe_refusals, scrub_environment
+from . import log_relay, rlimits
+from .spawn import CHILD_NICENESS, ISOLATION_ENV
+from .wire import (
+    EXIT_OUT_OF_MEMORY,
+    OP_CALL,
+    OP_HEALTH,
+    OP_METRICS,
+    OP_PING,
+    OP_REPORT,
+    OP_SHUTDOWN,
+    PROTOCOL,
+    ChildSpec,
+    Limits,
+)
 
 _crash_log: IO[str] | None = None  # faulthandler writes to its fd: it must stay open
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits of one plugin process. ``0`` means no limit."""
-
-    memory_mb: int = 512
-    cpu_seconds: int = 60
-
-
-@dataclass(frozen=True)
-class ChildSpec:
-    """What the child needs to rebuild the plugin: the very ``Candidate`` the host validated.
-
-    The candidate (a frozen dataclass of plain data: paths, the typed manifest, the raw
-    manifest dict) is sent rather than rescanned from the folder so the child loads exactly
-    what the host checked - the same manifest bytes, the same compatibility verdict - and so
-    entry-point plugins, which have no folder to rescan, need no second code path.
-    """
-
-    candidate: Candidate
-    crash_log: str | None = None
-    deny: tuple[str, ...] = ()
-    """Paths the plugin may never open, whatever it declares: the host's database files."""
-    log_level: int = 20
-    """The least level of the plugin's log records that is kept (the host's
-    ``PLUGINS_LOG_LEVEL``); they reach the host on the replies (:mod:`.log_relay`)."""
 
 
 def serve(conn: Connection, spec: ChildSpec, limits: Limits) -> None:
@@ -182,15 +120,9 @@ def interface_versions(loaded: LoadedPlugin) -> dict[str, str]:
     }
 
 
-CHILD_NICENESS = 10
-"""A plugin's child yields the CPU to the web and worker processes that serve pages: its
-start (an interpreter and the plugin's imports), a retry or a runaway call then slows the
-plugin, not the site."""
-
-
 def _prepare_process(spec: ChildSpec, limits: Limits) -> None:
     global _crash_log
-    with contextlib.suppress(OSError):  # usually inherited already (process._start_niced)
+    with contextlib.suppress(OSError):  # usually inherited already (spawn.start_child)
         if os.getpriority(os.PRIO_PROCESS, 0) < CHILD_NICENESS:
             os.setpriority(os.PRIO_PROCESS, 0, CHILD_NICENESS)
     os.environ[ISOLATION_ENV] = "process"
@@ -204,61 +136,7 @@ def _prepare_process(spec: ChildSpec, limits: Limits) -> None:
         if _crash_log is not None:
             faulthandler.enable(_crash_log, all_threads=True)
             faulthandler.register(signal.SIGUSR1, _crash_log, all_threads=True)
-    if limits.memory_mb > 0:
-        _set_limit(memory_resource(), limits.memory_mb * 2**20)
-    _arm_cpu(limits.cpu_seconds)
-
-
-def memory_resource() -> int:
-    """The rlimit that bounds a plugin's memory: ``RLIMIT_DATA`` on Linux >= 4.7, else
-    ``RLIMIT_AS``.
-
-    Measured: under ``RLIMIT_AS`` = 200 MB a child cannot even start 16 threads (each
-    reserves an 8 MB stack and glibc a 64 MB malloc arena - address space, not memory), so a
-    plugin using a thread pool would fail for no real reason. Since Linux 4.7 ``RLIMIT_DATA``
-    counts private writable mappings (heap, anonymous ``mmap``), i.e. memory the plugin can
-    actually fill: the same 16 threads start, and a hog still gets ``MemoryError`` at ~192 MB
-    of 200. Older kernels only applied it to ``brk``, which misses Python's large blocks.
-    """
-    if sys.platform.startswith("linux"):
-        try:
-            major, minor = (int(x) for x in os.uname().release.split(".")[:2])
-        except ValueError:
-            major, minor = 0, 0
-        if (major, minor) >= (4, 7):
-            return resource.RLIMIT_DATA
-    return resource.RLIMIT_AS
-
-
-def _set_limit(which: int, value: int) -> None:
-    """Lower soft and hard limit to ``value`` (never above the inherited hard limit)."""
-    _, hard = resource.getrlimit(which)
-    if hard != resource.RLIM_INFINITY:
-        value = min(value, hard)
-    resource.setrlimit(which, (value, value))
-
-
-_cpu_soft_limit: int | None = None  # the soft RLIMIT_CPU last set by _arm_cpu
-
-
-def _arm_cpu(cpu_seconds: int) -> None:
-    """Allow ``cpu_seconds`` more CPU time from now: SIGXCPU (which kills) beyond that.
-
-    The hard limit is left alone so the soft limit can be raised again before the next call.
-    The limit is whole seconds, so it only moves once a full CPU second has been used: the
-    common case costs one ``clock_gettime``, not two ``*rlimit`` syscalls.
-    """
-    global _cpu_soft_limit
-    if cpu_seconds <= 0:
-        return
-    soft = math.ceil(time.process_time()) + cpu_seconds
-    if soft == _cpu_soft_limit:
-        return
-    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    if hard != resource.RLIM_INFINITY:
-        soft = min(soft, hard)
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
-    _cpu_soft_limit = soft
+    rlimits.apply(limits)
 
 
 def _guard(spec: ChildSpec) -> Guard:
@@ -359,7 +237,7 @@ class _Server:
             pickle.loads,
             pickle.dumps,
         )
-        cpu = self.limits.cpu_seconds
+        cpu, arm_cpu = self.limits.cpu_seconds, rlimits.arm_cpu
         guard = self.guard
         while True:
             try:
@@ -369,7 +247,7 @@ class _Server:
             op = msg[0]
             try:
                 if cpu > 0:
-                    _arm_cpu(cpu)
+                    arm_cpu(cpu)
                 if op == OP_CALL:
                     result = self._call(msg[1], msg[2], msg[3], msg[4], msg[5])
                 elif op == OP_PING:

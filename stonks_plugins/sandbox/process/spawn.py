@@ -1,0 +1,143 @@
+"""How a plugin's child is started: ``spawn``, at a lower CPU priority, with only the
+environment its manifest allows.
+
+**spawn**, never fork: the host is a threaded web or Celery worker, and a forked child would
+inherit locks held by other threads (logging, the import lock, database drivers) in their
+locked state. Children are daemons, so they die with the host; the price is that plugin code
+cannot itself start ``multiprocessing`` children (``subprocess`` is fine).
+
+multiprocessing needs two changes for our children, made by :func:`install`: called by the
+app's ``ready()``, and again (a no-op by then) before each child starts, so a host made
+without Django (tests, benchmarks, the plugin test kit) gets them too; never on import. Both
+leave processes that are not ours as they were.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from ...discovery.candidate import Candidate
+from ..permissions import child_environment
+
+CHILD_NAME_PREFIX = "stonks-plugin:"
+"""Names our children's ``Process`` objects: how the hooks tell them from anyone else's."""
+
+CHILD_NICENESS = 10
+"""A plugin's child yields the CPU to the web and worker processes that serve pages: its
+start (an interpreter and the plugin's imports), a retry or a runaway call then slows the
+plugin, not the site."""
+
+ISOLATION_ENV = "STONKS_PLUGIN_ISOLATION"
+"""Set to ``process`` in the child, so plugin code (and fault fixtures) can tell it runs
+isolated."""
+
+_SPAWN_CHILD_FLAG = "--multiprocessing-fork"
+_launching = threading.local()
+"""``env``: the environment (``KEY=VALUE`` bytes) of the plugin process this thread starts."""
+_install_lock = threading.Lock()
+
+
+def install() -> None:
+    """Install both hooks; idempotent, and safe from any thread."""
+    with _install_lock:
+        _install_spawn_hook()
+        _install_env_hook()
+
+
+def _install_spawn_hook() -> None:
+    """Make our children skip re-importing the host's ``__main__``.
+
+    ``spawn`` normally re-runs the parent's main module in the child (as ``__mp_main__``), so
+    that functions defined there can be targets. Ours is ``child.serve``, an importable
+    function, and re-running the host's main would cost start-up time, fail outright when the
+    main module is not a file (``python - < script``, a deleted script), and, for
+    ``python -m stonks_overwatch``, import Django into a child that must not need it.
+    """
+    from multiprocessing import spawn
+
+    original = spawn.get_preparation_data
+    if getattr(original, "_stonks_plugins_hook", False):
+        return
+
+    def get_preparation_data(name: str) -> dict[str, Any]:
+        data: dict[str, Any] = original(name)
+        if isinstance(name, str) and name.startswith(CHILD_NAME_PREFIX):
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+        return data
+
+    setattr(get_preparation_data, "_stonks_plugins_hook", True)  # noqa: B010
+    spawn.get_preparation_data = get_preparation_data
+
+
+def _install_env_hook() -> None:
+    """Start our children with the environment :func:`start_child` was given, not a copy of
+    the host's (whose secrets the plugin must not see).
+
+    multiprocessing cannot pass an environment: ``spawn`` launches through
+    ``multiprocessing.util.spawnv_passfds``, which calls ``_posixsubprocess.fork_exec`` with
+    ``env=None`` (inherit). Emptying ``os.environ`` around the start would take it from every
+    other thread of the host for that moment; scrubbing in the child would leave the secrets
+    in its initial environment block (``/proc/PID/environ``). So that call is wrapped: on a
+    thread starting one of our children (the thread-local is set) and for a spawn child's
+    command line - not the resource tracker the same start may launch first - its ``env``
+    argument becomes ours. ``fork_exec``'s first six arguments (args, executable_list,
+    close_fds, pass_fds, cwd, env) are the same from 3.2 to 3.14; the rest pass through. Where
+    the wrapper is not reached, the child still drops what it was not given, and its audit hook
+    refuses reads of ``/proc``.
+    """
+    import _posixsubprocess
+
+    original = _posixsubprocess.fork_exec
+    if getattr(original, "_stonks_plugins_env", False):
+        return
+
+    def fork_exec(*args: Any, **kwargs: Any) -> Any:
+        env = getattr(_launching, "env", None)
+        if env is not None and len(args) > 5 and args[5] is None:
+            argv = args[0] or ()
+            if _SPAWN_CHILD_FLAG in argv:
+                args = (*args[:5], env, *args[6:])
+        return original(*args, **kwargs)
+
+    setattr(fork_exec, "_stonks_plugins_env", True)  # noqa: B010
+    setattr(_posixsubprocess, "fork_exec", fork_exec)  # noqa: B010
+
+
+def plugin_environment(candidate: Candidate) -> list[bytes]:
+    """The environment a plugin's process starts with, in ``fork_exec``'s form: what Python
+    needs and the manifest's declared ``env:`` variables, never the project's secrets."""
+    declared = candidate.manifest.permissions if candidate.manifest is not None else ()
+    env = child_environment(declared, os.environ)
+    env[ISOLATION_ENV] = "process"
+    return [os.fsencode(key) + b"=" + os.fsencode(value) for key, value in env.items()]
+
+
+def start_child(proc: BaseProcess, env: list[bytes] | None = None) -> None:
+    """Start ``proc`` from a short-lived thread that runs at a lower CPU priority: on Linux
+    priority is per thread and a child inherits its starter's, so the child's whole start
+    yields the CPU to the threads serving pages - the starter's own priority could not be
+    raised back without privileges. ``env`` is the child's environment; None: the host's."""
+    install()
+    failure: list[BaseException] = []
+
+    def start() -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHILD_NICENESS)
+        _launching.env = env
+        try:
+            proc.start()
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+        finally:
+            _launching.env = None
+
+    starter = threading.Thread(target=start, name=f"start:{proc.name}", daemon=True)
+    starter.start()
+    starter.join()
+    if failure:
+        raise failure[0]
