@@ -26,7 +26,7 @@ ADMIN_EMAIL    := admin@example.com
 RUN_ADDR       := 127.0.0.1:8000
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint fmt bench clean compose-check messages
+.PHONY: help venv run test lint fmt bench mutate clean compose-check messages
 
 help:
 	@echo "make run            set up, migrate, sync plugins, create admin/admin, serve http://$(RUN_ADDR)/"
@@ -34,6 +34,7 @@ help:
 	@echo "make lint           ruff check + ruff format --check"
 	@echo "make fmt            ruff format + ruff check --fix"
 	@echo "make bench          run every benchmarks/*.py"
+	@echo "make mutate         mutation testing of the core modules; prints the score (docs/mutation.md)"
 	@echo "make compose-check  validate docker-compose.yml"
 	@echo "make clean          remove .venv, db.sqlite3 and caches"
 	@echo "make messages       update the nl/es translation catalogs from the sources and compile them"
@@ -115,6 +116,19 @@ bench: venv
 	done; \
 	if [ -n "$$failed" ]; then echo "==> FAILED:$$failed" >&2; exit 1; fi
 
+# Mutation testing (docs/mutation.md): mutmut plants one small bug at a time in the modules
+# [tool.mutmut] in pyproject.toml names, in a copy (mutants/), and runs the tests that reach
+# it; then prints the score and every mutant no test caught. CPU heavy (MUTATE_JOBS workers).
+# Starts afresh each time: mutmut reuses copied files it finds in mutants/.
+MUTATE_JOBS ?= 2
+MUTATE_FAIL_UNDER ?= 0
+mutate: venv
+	rm -rf mutants && mkdir mutants
+	@echo "mutmut run (log: mutants/run.log); this takes a while"
+	$(VENV_BIN)/mutmut run --max-children $(MUTATE_JOBS) >mutants/run.log 2>&1 \
+		|| { tail -c 3000 mutants/run.log >&2; exit 1; }
+	$(PY) tools/mutation_score.py --fail-under $(MUTATE_FAIL_UNDER)
+
 compose-check:
 	docker-compose -f docker-compose.yml config -q
 
@@ -128,6 +142,6 @@ messages: venv
 	$(MANAGE) compilemessages $(MESSAGE_ARGS) --ignore=.venv --ignore=plugins --ignore=tests
 
 clean:
-	rm -rf $(VENV) db.sqlite3 db.sqlite3-journal db.sqlite3-wal db.sqlite3-shm \
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-journal db.sqlite3-wal db.sqlite3-shm mutants \
 		.pytest_cache .mypy_cache .ruff_cache htmlcov .coverage build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

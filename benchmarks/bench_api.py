@@ -10,9 +10,9 @@ authentication, rendering to JSON), timed in interleaved rounds; the median of e
                    backends, pagination, the contract's summary plus a URL per plugin);
 - ``bare``         a ``ListAPIView`` with a plain ``ModelSerializer`` over the same columns
                    (the API's own list, ``api.serializers.SUMMARY_FIELDS``: name, version,
-                   type, source, state, enabled, error, display name, location, missing,
-                   requires, trust, label), ``Plugin.objects.all()``, no pagination, the
-                   default ``IsAuthenticated`` permission;
+                   type, source, state, enabled, error code and message, display name,
+                   location, missing, requires, trust, label), ``Plugin.objects.all()``,
+                   no pagination, the default ``IsAuthenticated`` permission;
 - ``bare-only``    the same with ``.only()`` those columns (it skips loading the manifests): the
                    stricter baseline.
 

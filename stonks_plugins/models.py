@@ -21,10 +21,10 @@ from .logs.capture import level_name
 
 
 class PluginType(models.TextChoices):
-    BROKER = "broker", gettext_lazy("Broker")
-    AGGREGATOR = "aggregator", gettext_lazy("Aggregator")
-    VIEW = "view", gettext_lazy("View")
-    MIDDLEWARE = "middleware", gettext_lazy("Middleware")
+    BROKER = "broker", pgettext_lazy("plugin type", "Broker")
+    AGGREGATOR = "aggregator", pgettext_lazy("plugin type", "Aggregator")
+    VIEW = "view", pgettext_lazy("plugin type", "View")
+    MIDDLEWARE = "middleware", pgettext_lazy("plugin type", "Middleware")
 
 
 STATE_LABELS = {

@@ -7,8 +7,9 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -50,6 +51,67 @@ CORPUS = sorted(
     )
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Tests that need the real services (PostgreSQL, Redis, a Celery worker on Redis) carry the
+# `services` marker: `pytest -m services` runs them, `-m "not services"` leaves them out. A
+# test gets it by asking for one of these fixtures (or by saying so, e.g. a PostgreSQL-only
+# test); each one skips without the service, and fails in CI.
+SERVICE_FIXTURES = frozenset({"redis_url", "e2e_redis_url", "redis_stack", "postgres_database_url"})
+
+# STONKS_TEST_CACHE_REDIS (a redis:// URL; .ci/run sets it): the whole suite's cache is that
+# Redis instead of the per-process LocMem, each xdist worker on a database of its own (1, 2,
+# ...: a cache.clear() in one worker's test flushes only its own; 8-14 are the e2e stacks',
+# 15 the redis_url fixture's).
+SUITE_CACHE_ENV = "STONKS_TEST_CACHE_REDIS"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
+
+
+def suite_cache_url() -> str | None:
+    """This worker's Redis database for the suite's cache, or None (LocMem)."""
+    import urllib.parse
+
+    base = os.environ.get(SUITE_CACHE_ENV, "")
+    if not base:
+        return None
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    number = int(worker[2:]) if worker[2:].isdigit() else 0
+    if number > 6:
+        raise pytest.UsageError(f"{SUITE_CACHE_ENV}: at most 7 xdist workers (got {worker})")
+    return urllib.parse.urlsplit(base)._replace(path=f"/{number + 1}").geturl()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_cache() -> Iterator[None]:
+    """With STONKS_TEST_CACHE_REDIS, Django's default cache is the real Redis for every test
+    (CI); else it stays the LocMem of settings. A missing Redis then fails the run."""
+    url = suite_cache_url()
+    if url is None:
+        yield
+        return
+    import redis
+    from django.core.cache import caches
+    from django.test.utils import override_settings
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"{SUITE_CACHE_ENV}: Redis at {url} is not reachable: {exc}")
+    backend = "django.core.cache.backends.redis.RedisCache"
+    override = override_settings(
+        CACHES={"default": {"BACKEND": backend, "LOCATION": url, "KEY_PREFIX": "suite"}}
+    )
+    override.enable()
+    caches["default"].clear()  # this worker's database: what an earlier run left
+    try:
+        yield
+    finally:
+        caches["default"].clear()
+        override.disable()
 
 
 @pytest.fixture(autouse=True)
@@ -223,3 +285,14 @@ def bundled_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
             capture_output=True,
         )
     return target
+
+
+@pytest.fixture
+def applied(django_capture_on_commit_callbacks) -> Callable[..., Any]:  # type: ignore[no-untyped-def]
+    """Run what is queued on commit (the eager apply task) as a real commit would."""
+
+    def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            return fn(*args, **kwargs)
+
+    return run

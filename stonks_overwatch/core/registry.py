@@ -4,19 +4,56 @@ Thread-safe singleton. A service may be registered as a class or as any callable
 the service from keyword arguments (the plugin system registers lazy proxies that way, so
 nothing is imported until a service is first used). Observers added with
 ``add_refresh_hook`` run before reads, letting an outside source keep the registry current
-without the registry knowing what that source is.
+without the registry knowing what that source is. Outside code reads the whole registry
+through :meth:`BrokerRegistry.snapshot`, never through its private fields.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from .exceptions import BrokerRegistryError
 from .service_types import ServiceType
 
 ServiceProvider = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class BrokerEntry:
+    """One broker as registered: what was passed in, exactly (a class, or the callable an
+    outside system registered in its place), so a caller can tell who registered it."""
+
+    name: str
+    config_class: Any | None
+    services: Mapping[ServiceType, ServiceProvider]
+
+    @property
+    def capabilities(self) -> list[ServiceType]:
+        return sorted(self.services, key=lambda t: t.value)
+
+
+@dataclass(frozen=True)
+class RegistrySnapshot:
+    """The registry at one moment, read in one go under its lock: consistent across brokers,
+    and unchanged by later registrations."""
+
+    brokers: Mapping[str, BrokerEntry]
+
+    def names(self) -> list[str]:
+        return sorted(self.brokers)
+
+    def get(self, name: str) -> BrokerEntry | None:
+        return self.brokers.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.brokers
+
+    def __len__(self) -> int:
+        return len(self.brokers)
 
 
 class BrokerRegistry:
@@ -142,6 +179,21 @@ class BrokerRegistry:
         self._refresh()
         with self._lock:
             return sorted(set(self._configs) | set(self._services))
+
+    def snapshot(self) -> RegistrySnapshot:
+        """Every registered broker as it stands. The refresh hooks are not run: an observer
+        reads the snapshot from inside its own hook, while it is changing the registry."""
+        with self._lock:
+            names = sorted(set(self._configs) | set(self._services))
+            entries = {
+                name: BrokerEntry(
+                    name,
+                    self._configs.get(name),
+                    MappingProxyType(dict(self._services.get(name, {}))),
+                )
+                for name in names
+            }
+        return RegistrySnapshot(MappingProxyType(entries))
 
     def has_config(self, name: str) -> bool:
         with self._lock:

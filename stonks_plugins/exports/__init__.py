@@ -3,12 +3,14 @@
 Plugins import these names from :mod:`stonks_plugins.sdk.exports` (or from
 :mod:`stonks_plugins.sdk`, which re-exports them); this package holds them, one concern per
 module: :mod:`.errors` (the export error family), :mod:`.numbers` (locale-aware decimals),
-:mod:`.dates`, :mod:`.headers` (aliases across languages, layouts),
+:mod:`.dates`, :mod:`.aliases` and :mod:`.standard_aliases` (header names across
+languages), :mod:`.headers` (header rows to column positions, layouts),
 :mod:`.reading` (bytes to rows with line numbers), :mod:`.parsing` (one outcome per row) and
 :mod:`.report` (the import report). It imports nothing of Django or the host, so a plugin
 running in a process-isolated child can use all of it. See ``docs/exports.md``.
 """
 
+from .aliases import Aliases, currency_in_header, fold
 from .dates import DATE_FORMATS, parse_date, parse_time, parse_timestamp, time_zone
 from .errors import (
     BadDate,
@@ -24,16 +26,7 @@ from .errors import (
     RowError,
     ShortRow,
 )
-from .headers import (
-    STANDARD_ALIASES,
-    Aliases,
-    HeaderMap,
-    Layout,
-    currency_in_header,
-    detect_layout,
-    fold,
-    map_by_name,
-)
+from .headers import HeaderMap, Layout, detect_layout, map_by_name
 from .numbers import (
     decimal_sum,
     detect_decimal_mark,
@@ -46,6 +39,7 @@ from .numbers import (
 from .parsing import Parsed, Skip, parse_rows, record
 from .reading import Continuation, CsvFile, Row, decode, read_csv, sniff_delimiter
 from .report import REPORTED_LIMIT, ImportReport, Outcome, RowOutcome, shorten
+from .standard_aliases import STANDARD_ALIASES
 
 __all__ = [
     "DATE_FORMATS",

@@ -21,7 +21,8 @@ from typing import Any
 from .. import sdk
 from ..errors import StonksPluginsError
 from ..manifest.validation import MANIFEST_FILENAME
-from .adapter import LegacyBrokerAdapter, LegacyRegistration, legacy_serving
+from .broker_adapter import LegacyBrokerAdapter, LegacyRegistration
+from .serving import legacy_serving
 
 PACKAGE = "broker"
 CORE_PREFIX = "stonks_overwatch.core"

@@ -1,7 +1,8 @@
 """Trust: locked files, signed manifests, and a policy for plugins that are neither.
 
-* :mod:`.integrity` - which files a lock covers, writing it, verifying it (and an installed
-  distribution's RECORD), cached by file stamp;
+* :mod:`.integrity` - verifying a plugin's files against its lock (and an installed
+  distribution's RECORD, :mod:`.record`), cached by file stamp (:mod:`.stamps`); which files
+  a lock covers is :mod:`.coverage`, writing one :mod:`.locking`;
 * :mod:`.signatures` - Ed25519 keys and detached manifest signatures;
 * :mod:`.verdicts` - :class:`TrustVerdict` and the policy's decision, as plain functions;
 * :mod:`.policy` - the same with the settings (``PLUGINS_SIGNATURE_POLICY``,

@@ -5,6 +5,8 @@ nothing here sees the plugin bridge or the brokers the running project registere
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -17,9 +19,10 @@ from stonks_overwatch.core.data import PortfolioEntry, TotalPortfolio
 from stonks_overwatch.core.exceptions import BrokerRegistryError, BrokerUnavailableError
 from stonks_overwatch.core.factory import BrokerFactory
 from stonks_overwatch.core.interfaces import PortfolioServiceInterface
-from stonks_overwatch.core.registry import BrokerRegistry
+from stonks_overwatch.core.registry import BrokerRegistry, RegistrySnapshot
 from stonks_overwatch.core.registry_setup import register_legacy_brokers
 from stonks_overwatch.core.service_types import ServiceType
+from tests.conftest import ROOT
 
 
 @pytest.fixture
@@ -183,6 +186,87 @@ def test_refresh_hooks_run_before_reads_without_recursion(registry: BrokerRegist
     assert calls == ["hook"]
 
 
+# -- snapshot ---------------------------------------------------------------------------------
+
+
+def test_snapshot_shows_every_broker_as_registered(registry: BrokerRegistry) -> None:
+    def factory(**kwargs: Any) -> Portfolio:
+        return Portfolio()
+
+    registry.register_complete_broker("acme", BaseConfig, portfolio=Portfolio, fee=factory)
+    registry.register_broker_services("bare", transaction=OtherPortfolio)
+    registry.register_broker_config("config-only", BaseConfig)
+    snap = registry.snapshot()
+    assert isinstance(snap, RegistrySnapshot)
+    assert snap.names() == registry.get_registered_brokers() == ["acme", "bare", "config-only"]
+    assert list(snap.brokers) == snap.names() and len(snap) == 3
+    acme = snap.brokers["acme"]
+    assert acme.config_class is BaseConfig
+    assert dict(acme.services) == {ServiceType.PORTFOLIO: Portfolio, ServiceType.FEE: factory}
+    assert acme.capabilities == registry.get_broker_capabilities("acme")
+    assert acme.capabilities == [ServiceType.FEE, ServiceType.PORTFOLIO]
+    bare = snap.get("bare")
+    assert bare is not None and bare.config_class is None
+    assert bare.capabilities == [ServiceType.TRANSACTION]
+    assert snap.brokers["config-only"].services == {}
+    assert "nobody" not in snap and snap.get("nobody") is None
+
+
+def test_snapshot_is_a_read_only_copy(registry: BrokerRegistry) -> None:
+    registry.register_complete_broker("acme", BaseConfig, portfolio=Portfolio)
+    snap = registry.snapshot()
+    registry.register_broker_services("acme", portfolio=OtherPortfolio)
+    registry.register_broker_services("later", portfolio=Portfolio)
+    registry.unregister_broker("acme")
+    # The snapshot still says what the registry held when it was taken...
+    assert snap.names() == ["acme"]
+    assert snap.brokers["acme"].services[ServiceType.PORTFOLIO] is Portfolio
+    # ...and nothing that holds it can change the registry or the snapshot.
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snap.brokers["acme"].config_class = None  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        snap.brokers["acme"].services[ServiceType.FEE] = Portfolio  # type: ignore[index]
+    with pytest.raises(TypeError):
+        snap.brokers["x"] = snap.brokers["acme"]  # type: ignore[index]
+    assert registry.get_registered_brokers() == ["later"]
+
+
+def test_snapshot_does_not_run_the_refresh_hooks(registry: BrokerRegistry) -> None:
+    """An observer reads the snapshot from inside its own hook (the legacy adapter does)."""
+    seen: list[list[str]] = []
+
+    def hook() -> None:
+        registry.register_broker_services("from-hook", portfolio=Portfolio)
+        seen.append(registry.snapshot().names())
+
+    registry.register_broker_services("acme", portfolio=Portfolio)
+    registry.add_refresh_hook(hook)
+    assert registry.snapshot().names() == ["acme"]
+    assert seen == []
+    registry.get_registered_brokers()
+    assert seen == [["acme", "from-hook"]]
+
+
+def test_snapshot_never_shows_a_half_registered_broker(registry: BrokerRegistry) -> None:
+    stop = threading.Event()
+    halves: list[str] = []
+
+    def register() -> None:
+        for i in range(300):
+            registry.register_complete_broker(f"b{i}", BaseConfig, portfolio=Portfolio)
+        stop.set()
+
+    writer = threading.Thread(target=register)
+    writer.start()
+    while not stop.is_set():
+        for entry in registry.snapshot().brokers.values():
+            if entry.config_class is None or not entry.services:
+                halves.append(entry.name)
+    writer.join()
+    assert halves == []
+    assert len(registry.snapshot()) == 300
+
+
 # -- factory ----------------------------------------------------------------------------------
 
 
@@ -272,3 +356,122 @@ def test_aggregator_combines_brokers_and_skips_a_failing_one(registry: BrokerReg
     assert set(agg.failures) == {"bad"} and "export file missing" in agg.failures["bad"]
     total = PortfolioAggregator(registry).get_portfolio_total()
     assert total.total_value == 6.0 and sorted(total.brokers) == ["one", "two"]
+
+
+# -- the plugin system reads the core through its public API only ----------------------------
+
+CORE_CLASSES = ("BrokerRegistry", "BrokerFactory")
+
+
+def _core_instance(node: ast.expr, bound: set[str]) -> bool:
+    """``BrokerRegistry()``, an expression bound to one, or a factory's ``.registry``."""
+    if isinstance(node, ast.Call):
+        func = node.func
+        return (isinstance(func, ast.Name) and func.id in CORE_CLASSES) or (
+            isinstance(func, ast.Attribute) and func.attr in CORE_CLASSES
+        )
+    if isinstance(node, ast.Attribute) and node.attr == "registry":
+        return _core_instance(node.value, bound)
+    return ast.unparse(node) in bound
+
+
+def _core_bindings(tree: ast.Module) -> set[str]:
+    """What a module binds to the core's singletons: assigned (also in tuples, or from
+    another such name), annotated with their classes, or used as a context manager."""
+    bound: set[str] = set()
+    while True:
+        before = len(bound)
+        for node in ast.walk(tree):
+            pairs: list[tuple[ast.expr, ast.expr | None]] = []
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+                        pairs.extend(zip(target.elts, node.value.elts, strict=False))
+                    else:
+                        pairs.append((target, node.value))
+            elif isinstance(node, ast.AnnAssign):
+                if any(c in ast.unparse(node.annotation) for c in CORE_CLASSES):
+                    bound.add(ast.unparse(node.target))
+                pairs.append((node.target, node.value))
+            elif isinstance(node, ast.arg) and node.annotation is not None:
+                if any(c in ast.unparse(node.annotation) for c in CORE_CLASSES):
+                    bound.add(node.arg)
+            elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+                pairs.append((node.optional_vars, node.context_expr))
+            for target, value in pairs:
+                if value is not None and _core_instance(value, bound):
+                    bound.add(ast.unparse(target))
+        if len(bound) == before:
+            return bound
+
+
+def _private_reads(source: str, filename: str = "<source>") -> list[str]:
+    tree = ast.parse(source, filename)
+    bound = _core_bindings(tree)
+    found = []
+    for node in ast.walk(tree):
+        attr: str | None = None
+        if isinstance(node, ast.Attribute) and _core_instance(node.value, bound):
+            attr = node.attr
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "setattr", "hasattr")
+            and len(node.args) >= 2
+            and _core_instance(node.args[0], bound)
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+        ):
+            attr = node.args[1].value
+        if attr is not None and attr.startswith("_") and not attr.startswith("__"):
+            line = getattr(node, "lineno", "?")
+            found.append(f"{filename}:{line} reads {ast.unparse(node)}")
+    return found
+
+
+def test_the_private_read_check_finds_what_it_looks_for() -> None:
+    source = """
+def capture(registry: BrokerRegistry) -> None:
+    with registry._lock:
+        configs = dict(registry._configs)
+
+def other() -> None:
+    reg, factory = BrokerRegistry(), BrokerFactory()
+    alias = factory
+    alias._service_cache.clear()
+    factory.registry._services
+    getattr(reg, "_refresh_hooks")
+    BrokerFactory()._config_sources
+    self.core = BrokerRegistry()
+    self.core._in_refresh
+
+def fine(registry: BrokerRegistry, plugin_registry: object) -> None:
+    registry.snapshot().brokers
+    plugin_registry._loaded
+    registry.__class__
+"""
+    reads = sorted(r.split(" reads ", 1)[1] for r in _private_reads(source))
+    assert reads == sorted(
+        [
+            "registry._lock",
+            "registry._configs",
+            "alias._service_cache",
+            "factory.registry._services",
+            "getattr(reg, '_refresh_hooks')",
+            "BrokerFactory()._config_sources",
+            "self.core._in_refresh",
+        ]
+    )
+
+
+def test_no_plugin_system_module_reads_a_private_attribute_of_the_core() -> None:
+    """The bridge reads the registry through ``snapshot()`` and the public methods; the
+    core may change its insides without breaking the plugin system."""
+    files = sorted((ROOT / "stonks_plugins").rglob("*.py"))
+    assert files
+    reads = [
+        read
+        for f in files
+        for read in _private_reads(f.read_text("utf-8"), str(f.relative_to(ROOT)))
+    ]
+    assert reads == []

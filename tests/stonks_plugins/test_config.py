@@ -37,17 +37,6 @@ def fixture_plugin(plugin_dirs, settings):  # type: ignore[no-untyped-def]
     return "config-fixture"
 
 
-@pytest.fixture
-def applied(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
-    """Run what is queued on commit (the apply task, eagerly) like a real commit would."""
-
-    def run(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        with django_capture_on_commit_callbacks(execute=True):
-            return fn(*args, **kwargs)
-
-    return run
-
-
 def symbol(client) -> str:  # type: ignore[no-untyped-def]
     return ROW.findall(client.get("/").content.decode())[0]
 

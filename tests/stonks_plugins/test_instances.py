@@ -53,17 +53,6 @@ def _fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def applied(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
-    """Run what is queued on commit (the apply task, eagerly) as a real commit would."""
-
-    def run(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        with django_capture_on_commit_callbacks(execute=True):
-            return fn(*args, **kwargs)
-
-    return run
-
-
-@pytest.fixture
 def folders(tmp_path: Path) -> dict[str, Path]:
     """Two accounts' DeGiro exports with different figures: a Dutch and an English set."""
     out = {}

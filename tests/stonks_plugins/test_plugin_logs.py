@@ -48,15 +48,6 @@ def _clean(settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def applied(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
-    def run(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        with django_capture_on_commit_callbacks(execute=True):
-            return fn(*args, **kwargs)
-
-    return run
-
-
-@pytest.fixture
 def reader(django_user_model) -> APIClient:  # type: ignore[no-untyped-def]
     """A dashboard's token with the view permission only."""
     user = django_user_model.objects.create_user("reader", "reader@x.io", None)

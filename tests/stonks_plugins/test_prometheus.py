@@ -123,15 +123,6 @@ def _one_process(monkeypatch) -> Iterator[None]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def applied(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
-    def run(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        with django_capture_on_commit_callbacks(execute=True):
-            return fn(*args, **kwargs)
-
-    return run
-
-
-@pytest.fixture
 def served(plugin_dirs, applied):  # type: ignore[no-untyped-def]
     """The fixture plugin synced, configured with two secrets and loaded in this process."""
     write_plugin(plugin_dirs.path, NAME)

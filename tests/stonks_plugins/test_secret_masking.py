@@ -34,15 +34,6 @@ def _isolated(settings) -> Iterator[None]:  # type: ignore[no-untyped-def]
     forget_all()
 
 
-@pytest.fixture
-def applied(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
-    def run(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        with django_capture_on_commit_callbacks(execute=True):
-            return fn(*args, **kwargs)
-
-    return run
-
-
 def cli(*args: str) -> str:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.suppress(SystemExit):  # exit 1: the plugin failed, which is expected

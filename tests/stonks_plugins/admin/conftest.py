@@ -3,7 +3,6 @@ operator (superuser) and a reader (staff with ``view_plugin`` only), both logged
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -62,14 +61,3 @@ def reader(django_user_model) -> Client:  # type: ignore[no-untyped-def]
     c = Client()
     c.force_login(user)
     return c
-
-
-@pytest.fixture
-def applied(django_capture_on_commit_callbacks) -> Callable[..., Any]:  # type: ignore[no-untyped-def]
-    """Run what is queued on commit (the eager apply task) as a real commit would."""
-
-    def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        with django_capture_on_commit_callbacks(execute=True):
-            return fn(*args, **kwargs)
-
-    return run
