@@ -138,8 +138,8 @@ compose-check:
 MESSAGE_ARGS := -l nl -l es
 messages: venv
 	$(MANAGE) makemessages $(MESSAGE_ARGS) --add-location=file --no-obsolete \
-		--ignore=plugins --ignore=tests --ignore=benchmarks --ignore=docs --ignore=static
-	$(MANAGE) compilemessages $(MESSAGE_ARGS) --ignore=.venv --ignore=plugins --ignore=tests
+		--ignore=mutants --ignore=plugins --ignore=tests --ignore=benchmarks --ignore=docs --ignore=static
+	$(MANAGE) compilemessages $(MESSAGE_ARGS) --ignore=.venv --ignore=mutants --ignore=plugins --ignore=tests
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-journal db.sqlite3-wal db.sqlite3-shm mutants \

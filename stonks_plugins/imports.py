@@ -29,10 +29,10 @@ from stonks_overwatch.core.registry import BrokerRegistry
 from stonks_overwatch.core.service_types import ServiceType
 
 from . import import_report as shape
-from .compat_adapters import VERSIONS
 from .config.system import secret_values
 from .errors import PluginError, PluginNotFound, StonksPluginsError
 from .health import Health, HealthStatus
+from .interface_adapters import VERSIONS
 from .legacy.bridge import DeferredService
 from .lifecycle.states import PluginState
 from .models import Plugin, PluginType

@@ -14,7 +14,7 @@ What changes from v1:
 Every data service has a v2: portfolio, transaction, deposit, dividend, fee and account.
 The authentication and update services stay v1-only: they carry no money or dates
 (``is_authenticated() -> bool``, ``update_all() -> None``), so a v2 would change nothing.
-:mod:`stonks_plugins.compat_adapters` converts between the versions.
+:mod:`stonks_plugins.interface_adapters` converts between the versions.
 """
 
 from __future__ import annotations

@@ -21,9 +21,9 @@ from stonks_overwatch.core.service_types import ServiceType
 
 from . import loader
 from .base import BaseBrokerPlugin, BasePlugin
-from .compat_adapters import accepted_interfaces
 from .discovery.candidate import Candidate, Source
 from .errors import PluginError, ReasonCode
+from .interface_adapters import accepted_interfaces
 from .logs import capture
 from .sandbox import LeakReport, PluginSandbox, SandboxError
 

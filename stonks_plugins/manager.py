@@ -17,7 +17,7 @@ from django.db.models import QuerySet
 from . import dependents, imports, instances, metrics_store, store, tasks, writes
 from . import install as plugin_install
 from .checks import CheckOutcome, run_check
-from .compat import check_compatibility
+from .compatibility import check_compatibility
 from .config import upgrade, versions
 from .config.versions import ConfigView
 from .dependencies import dependents_of
@@ -36,8 +36,6 @@ from .runtime.serving import serving
 from .runtime.trial import start_plugins
 from .sandbox import LeakReport
 from .sync import Progress, SyncReport, sync_plugins
-
-S = PluginState
 
 
 @dataclass
@@ -143,13 +141,13 @@ class PluginManager:
         result = self.discover_plugins()
         with transaction.atomic(), writes.bulk():
             plugin = store.locked(name)
-            was_on = plugin.enabled and plugin.state == S.ACTIVE
+            was_on = plugin.enabled and plugin.state == PluginState.ACTIVE
             plugin.enabled = True
             store.save(plugin, ["enabled"])
             if not was_on:
                 store.record(plugin, EventKind.ACTION, "enabled", actor)
-            if plugin.state == S.DISABLED:
-                store.transition(plugin, S.DISCOVERED, "enabled", actor)
+            if plugin.state == PluginState.DISABLED:
+                store.transition(plugin, PluginState.DISCOVERED, "enabled", actor)
             only = _affected(name, result)
             sync_plugins(result, actor, retry=frozenset({name}), only=only, locked=[plugin])
             legacy_adapter.reconcile(plugin, actor, result.by_name())  # not discovered
@@ -160,7 +158,7 @@ class PluginManager:
             plugin_registry.forgive(name)
             loads.forget(name)
             plugin = self.get(name)
-            if plugin.state != S.ACTIVE:
+            if plugin.state != PluginState.ACTIVE:
                 return plugin
             start_plugins([name], actor)
         return self.get(name)
@@ -171,7 +169,7 @@ class PluginManager:
         result = self.discover_plugins()
         with transaction.atomic(), writes.bulk():
             plugin = store.locked(name)
-            if plugin.enabled or plugin.state != S.DISABLED:
+            if plugin.enabled or plugin.state != PluginState.DISABLED:
                 dependents.check_disable(name, force)
                 plugin.enabled = False
                 store.save(plugin, ["enabled"])
@@ -193,19 +191,23 @@ class PluginManager:
         with transaction.atomic(), writes.bulk():
             plugin = store.locked(name)
             if not plugin.enabled:
-                raise IllegalTransition(name, plugin.state, S.LOADING.value, [S.DISCOVERED.value])
+                raise IllegalTransition(
+                    name, plugin.state, PluginState.LOADING.value, [PluginState.DISCOVERED.value]
+                )
             plugin.revision += 1
             store.save(plugin, ["revision"])
             store.record(plugin, EventKind.ACTION, f"reload (revision {plugin.revision})", actor)
-            if plugin.state == S.ACTIVE:
-                store.walk(plugin, [S.UNLOADING, S.DISCOVERED], "reloading", actor)
+            if plugin.state == PluginState.ACTIVE:
+                store.walk(
+                    plugin, [PluginState.UNLOADING, PluginState.DISCOVERED], "reloading", actor
+                )
             only = _affected(name, result)
             sync_plugins(result, actor, retry=frozenset({name}), only=only, locked=[plugin])
             legacy_adapter.reconcile(plugin, actor, result.by_name())
         plugin_registry.unregister(name)
         loads.forget(name)
         plugin = self.get(name)
-        if plugin.state != S.ACTIVE:
+        if plugin.state != PluginState.ACTIVE:
             serving.refresh(force=True)  # start_plugins refreshes first thing
             return plugin
         start_plugins([name], actor)
@@ -223,7 +225,7 @@ class PluginManager:
             sync_plugins(result, actor, only={row.name}, locked=[row])
             _after_commit()
         plugin = self.get(row.name)
-        if plugin.state == S.ACTIVE:
+        if plugin.state == PluginState.ACTIVE:
             start_plugins([plugin.name], actor)
         return self.get(row.name)
 

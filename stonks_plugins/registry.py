@@ -22,10 +22,10 @@ from typing import Any
 from stonks_overwatch.core.service_types import ServiceType
 
 from . import loader
-from .compat_adapters import SERVICE_INTERFACES as SERVICE_INTERFACES
 from .discovery.candidate import Candidate
 from .errors import PluginError, ReasonCode
-from .isolation import ForwardedConfig, isolated_class, runs_isolated, start_host
+from .interface_adapters import SERVICE_INTERFACES as SERVICE_INTERFACES
+from .isolated_plugins import ForwardedConfig, isolated_class, runs_isolated, start_host
 from .loaded import LoadedPlugin, unload_in_process
 from .loaded import load_in_process as _load
 from .sandbox import CircuitBreaker, LeakReport, PluginSandbox, SandboxError

@@ -32,7 +32,6 @@ from .lifecycle.states import PluginState, check_transition
 from .models import EventKind, HealthCheck, Plugin, PluginConfig, PluginEvent
 from .redaction import plugin_secrets, redact, scrub_text
 
-S = PluginState
 RETRYABLE_CODES = frozenset(
     {
         ReasonCode.INITIALIZE_FAILED,
@@ -59,7 +58,7 @@ def may_recover() -> Q:
     """Rows in ``error`` for a reason that may pass: ``RETRYABLE_CODES``, and for a plugin in
     a child process also ``health_failed`` (its crashed child is restarted). Serving keeps
     such plugins registered, beat retries them, and :func:`recover` brings them back."""
-    return Q(state=S.ERROR.value) & (
+    return Q(state=PluginState.ERROR.value) & (
         Q(error_code__in=[c.value for c in RETRYABLE_CODES])
         | (Q(error_code=ReasonCode.HEALTH_FAILED.value) & _isolated_rows())
     )
@@ -79,18 +78,33 @@ RUNTIME_CODES = frozenset(
 )
 
 _TO_ACTIVE: dict[PluginState, list[PluginState]] = {
-    S.DISCOVERED: [S.LOADING, S.LOADED, S.ACTIVE],
-    S.LOADING: [S.LOADED, S.ACTIVE],
-    S.LOADED: [S.ACTIVE],
-    S.ACTIVE: [],
-    S.ERROR: [S.DISCOVERED, S.LOADING, S.LOADED, S.ACTIVE],
-    S.DISABLED: [S.DISCOVERED, S.LOADING, S.LOADED, S.ACTIVE],
-    S.UNLOADING: [S.DISCOVERED, S.LOADING, S.LOADED, S.ACTIVE],
+    PluginState.DISCOVERED: [PluginState.LOADING, PluginState.LOADED, PluginState.ACTIVE],
+    PluginState.LOADING: [PluginState.LOADED, PluginState.ACTIVE],
+    PluginState.LOADED: [PluginState.ACTIVE],
+    PluginState.ACTIVE: [],
+    PluginState.ERROR: [
+        PluginState.DISCOVERED,
+        PluginState.LOADING,
+        PluginState.LOADED,
+        PluginState.ACTIVE,
+    ],
+    PluginState.DISABLED: [
+        PluginState.DISCOVERED,
+        PluginState.LOADING,
+        PluginState.LOADED,
+        PluginState.ACTIVE,
+    ],
+    PluginState.UNLOADING: [
+        PluginState.DISCOVERED,
+        PluginState.LOADING,
+        PluginState.LOADED,
+        PluginState.ACTIVE,
+    ],
 }
 _TO_DISABLED: dict[PluginState, list[PluginState]] = {
-    S.ACTIVE: [S.UNLOADING, S.DISABLED],
-    S.LOADED: [S.UNLOADING, S.DISABLED],
-    S.DISABLED: [],
+    PluginState.ACTIVE: [PluginState.UNLOADING, PluginState.DISABLED],
+    PluginState.LOADED: [PluginState.UNLOADING, PluginState.DISABLED],
+    PluginState.DISABLED: [],
 }
 
 
@@ -227,17 +241,17 @@ def transition(
     previous = plugin.state
     plugin.state = target.value
     plugin.state_changed_at = _now()
-    if target is S.ERROR and problem is not None:
+    if target is PluginState.ERROR and problem is not None:
         plugin.error_code = problem.code.value
         plugin.error_message = problem.message
         plugin.error_details = list(problem.details)
-    elif target in (S.DISCOVERED, S.ACTIVE, S.DISABLED):
+    elif target in (PluginState.DISCOVERED, PluginState.ACTIVE, PluginState.DISABLED):
         plugin.error_code, plugin.error_message, plugin.error_details = "", "", []
     _write_state(plugin)
     _bump()
     details = problem.as_dict() if problem is not None else {}
     name = plugin.name
-    code = plugin.error_code if target is S.ERROR else ""
+    code = plugin.error_code if target is PluginState.ERROR else ""
     transaction.on_commit(
         lambda: emit(
             plugin_state_changed,
@@ -269,17 +283,17 @@ def walk(plugin: Plugin, path: list[PluginState], reason: str, actor: str = "sys
 
 
 def activate(plugin: Plugin, reason: str, actor: str = "system") -> None:
-    walk(plugin, _TO_ACTIVE[S(plugin.state)], reason, actor)
+    walk(plugin, _TO_ACTIVE[PluginState(plugin.state)], reason, actor)
 
 
 def deactivate(plugin: Plugin, reason: str, actor: str = "system") -> None:
-    walk(plugin, _TO_DISABLED.get(S(plugin.state), [S.DISABLED]), reason, actor)
+    walk(plugin, _TO_DISABLED.get(PluginState(plugin.state), [PluginState.DISABLED]), reason, actor)
 
 
 def fail(plugin: Plugin, problem: Problem, actor: str = "system") -> bool:
     """Put the plugin in error with ``problem``; False when it already says exactly that."""
     problem = _masked(problem, plugin.name)
-    if plugin.state == S.ERROR:
+    if plugin.state == PluginState.ERROR:
         if plugin.error_code == problem.code and plugin.error_message == problem.message:
             return False
         served_differently = plugin.error_code != problem.code  # retryable or not
@@ -301,7 +315,7 @@ def fail(plugin: Plugin, problem: Problem, actor: str = "system") -> bool:
             )
         )
         return True
-    transition(plugin, S.ERROR, problem.message, actor, problem)
+    transition(plugin, PluginState.ERROR, problem.message, actor, problem)
     return True
 
 
@@ -312,7 +326,7 @@ def mark_failed(error: PluginError, actor: str = "system") -> None:
             plugin = locked(error.plugin)
         except PluginNotFound:
             return
-        if plugin.state in (S.DISABLED, S.UNLOADING):
+        if plugin.state in (PluginState.DISABLED, PluginState.UNLOADING):
             return
         details: tuple[dict[str, Any], ...] = ()
         as_dict = getattr(error, "as_dict", None)  # a SandboxError carries its traceback
@@ -330,7 +344,7 @@ def retry_for_operator(plugin: Plugin, reason: str, actor: str = "system") -> bo
     active, so every process loads it again with the new config (failing, it says so again).
     True when it did. The caller holds the row locked. The revision changes as on a reload:
     a process that still holds the failed load (and its backoff) starts afresh."""
-    if plugin.enabled and plugin.state == S.ERROR and plugin.error_code in OPERATOR_CODES:
+    if plugin.enabled and plugin.state == PluginState.ERROR and plugin.error_code in OPERATOR_CODES:
         plugin.revision += 1
         save(plugin, ["revision"])
         activate(plugin, reason, actor)

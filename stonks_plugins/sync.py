@@ -31,8 +31,6 @@ from .models import EventKind, Plugin
 from .sync_checks import check_django_app, judge_trust, state_change, with_dependency_problems
 from .sync_rows import build, insert_later, locked_rows, row_fields
 
-S = PluginState
-
 
 @dataclass
 class SyncReport:
@@ -73,8 +71,8 @@ def _reconcile_state(
     elif action == "off":
         store.deactivate(row, reason, actor)
     else:
-        if row.state == S.ACTIVE:
-            store.walk(row, [S.UNLOADING], "manifest changed on disk", actor)
+        if row.state == PluginState.ACTIVE:
+            store.walk(row, [PluginState.UNLOADING], "manifest changed on disk", actor)
         store.activate(row, reason, actor)
         report.activated.append(row.name)
 
@@ -224,7 +222,7 @@ def sync_plugins(
                 f"no longer found at {row.location}; the row and its config are kept",
                 actor,
             )
-            if row.state != S.DISABLED:
+            if row.state != PluginState.DISABLED:
                 store.fail(
                     row,
                     Problem(

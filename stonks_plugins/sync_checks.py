@@ -20,7 +20,6 @@ from .lifecycle.states import PluginState
 from .models import EventKind, Plugin
 from .trust import policy as trust_policy
 
-S = PluginState
 logger = logging.getLogger(__name__)
 
 
@@ -37,16 +36,20 @@ def state_change(
     ``("on", reason)``, or None (nothing). A plain function of the row's values, so a sync
     can tell the rows it leaves as they are without building them."""
     if problem is not None:
-        if state == S.DISABLED:
+        if state == PluginState.DISABLED:
             return None  # switched off by an operator: stays off, the problem shows on enable
         return "fail", ""  # store.fail leaves a row that says exactly that as it is
     if not enabled:
-        return None if state == S.DISABLED else ("off", "disabled by an operator")
+        return None if state == PluginState.DISABLED else ("off", "disabled by an operator")
     if hold is not None:  # the registry mode does not serve it: off, until the mode does
-        return None if state == S.DISABLED else ("off", hold)
-    if state == S.ACTIVE and not manifest_changed:
+        return None if state == PluginState.DISABLED else ("off", hold)
+    if state == PluginState.ACTIVE and not manifest_changed:
         return None
-    if state == S.ERROR and error_code in store.RUNTIME_CODES and not (manifest_changed or retry):
+    if (
+        state == PluginState.ERROR
+        and error_code in store.RUNTIME_CODES
+        and not (manifest_changed or retry)
+    ):
         return None  # a runtime failure is retried by enable/reload, not by every sync
     if manifest_changed:
         return "on", "manifest changed on disk; revalidated"

@@ -5,7 +5,7 @@ whether the two fit (the seed's ``InterfaceVersion`` / ``VersionedInterface`` /
 Compatibility rule (semantic versioning, seen from the side that *serves* an interface):
 a served version ``S`` satisfies a required version ``R`` when ``S.major == R.major`` and
 ``R.minor <= S.minor``. The patch level never matters. A new major is a break (v1 and v2 are
-different interfaces, bridged by :mod:`stonks_plugins.compat_adapters`); a new minor only
+different interfaces, bridged by :mod:`stonks_plugins.interface_adapters`); a new minor only
 adds, so a plugin written against 2.0 runs on a core serving 2.3, not the other way round.
 
 A manifest's ``api.interfaces`` lists what the plugin implements or uses:

@@ -22,6 +22,12 @@ NOT_KILLED = {0: "survived", 5: "no tests", 33: "no tests", 35: "suspicious"}
 NOT_RUN = {None: "not checked", 34: "skipped", 2: "interrupted"}
 
 
+def status(code: int | None) -> str:
+    if code is None:
+        return "not checked"
+    return KILLED.get(code) or NOT_KILLED.get(code) or NOT_RUN.get(code) or "suspicious"
+
+
 def results(root: Path) -> dict[str, int | None]:
     found: dict[str, int | None] = {}
     for meta in sorted(root.glob("**/*.py.meta")):
@@ -39,16 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     if not counted:
         print(f"no mutation results under {args.mutants}/: run `make mutate` first")
         return 2
-    statuses = Counter(
-        KILLED.get(code) or NOT_KILLED.get(code) or "suspicious"  # type: ignore[arg-type]
-        for code in counted.values()
-    )
+    statuses = Counter(status(code) for code in counted.values())
     killed = sum(1 for code in counted.values() if code in KILLED)
     left = sorted(name for name, code in counted.items() if code not in KILLED)
     score = 100.0 * killed / len(counted)
     print("\nNot killed (`.venv/bin/mutmut show NAME` prints the change):")
     for name in left:
-        print(f"  {name}: {NOT_KILLED.get(counted[name], 'suspicious')}")
+        print(f"  {name}: {status(counted[name])}")
     not_run = len(found) - len(counted)
     print(
         f"\nMutants: {len(counted)} ({not_run} not run)  killed: {killed}  "

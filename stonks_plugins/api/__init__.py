@@ -4,8 +4,10 @@ Views translate requests into manager calls (with the requesting user as the act
 results into JSON; every state change goes through the manager, so the API, the admin, the
 CLI and the Celery tasks behave alike. The engine never imports this package.
 
-Modules: ``serializers`` (response shapes, which are also the OpenAPI components),
-``views`` (the plugin viewset and the system health view), ``permissions``, ``filters``,
+Modules: ``serializers`` (request and response shapes, which are also the OpenAPI
+components; a package by resource), ``base`` (what every plugin endpoint shares), ``views``
+(the plugin viewset and the system health view; the viewset's health, metrics, imports and
+events in ``monitor_views``, its instances in ``instance_views``), ``permissions``, ``filters``,
 ``pagination``, ``errors`` (the one error shape and the exception handler), ``parsers``
 (the only body parser: JSON within the size, depth and text limits), ``metadata`` (what
 OPTIONS answers), ``redaction``

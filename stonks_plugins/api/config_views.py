@@ -30,10 +30,10 @@ from ..config.validation import ConfigInvalid
 from ..config.versions import ConfigView, StaleConfig
 from ..manager import manager
 from ..redaction import scrub_text
+from .base import NAME, TAG, PluginAPIView, errors
 from .errors import PreconditionFailed, error_body
 from .parsers import StrictJSONParser
 from .serializers import ErrorSerializer, ReadOnlySerializer
-from .views import NAME, TAG, PluginAPIView, errors
 
 ETAG = re.compile(r'^\s*"(?P<name>.+)-v(?P<version>\d{1,18})"\s*$')
 WEAK = re.compile(r"^\s*W/", re.IGNORECASE)

@@ -27,10 +27,10 @@ from rest_framework.views import APIView
 from ..install import MAX_WHEEL_BYTES, InstallError, check_enabled
 from ..install.results import BAD_TARGET, DISABLED
 from ..manager import manager
+from .base import NAME, TAG, PluginAPIView, errors
 from .errors import PayloadTooLarge, QueryValidationError
 from .permissions import holds_any
 from .serializers import PluginDetailSerializer, ReadOnlySerializer
-from .views import NAME, TAG, PluginAPIView, errors
 
 INSTALL_PERMISSION = "stonks_plugins.install_plugin"
 OUTPUT_SHOWN = 4000

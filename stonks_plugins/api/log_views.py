@@ -18,10 +18,10 @@ from rest_framework.response import Response
 from ..logs.capture import LEVELS
 from ..manager import manager
 from ..models import PluginLogRecord
+from .base import NAME, TAG, PluginAPIView, errors
 from .errors import QueryValidationError
 from .pagination import StandardPagination
 from .serializers import RedactedCharField
-from .views import NAME, TAG, PluginAPIView, errors
 
 LOG_LEVELS = list(LEVELS)
 """``DEBUG`` ... ``CRITICAL``: one named enum in the schema (``LogLevelEnum``)."""

@@ -45,7 +45,7 @@ from ..base import has_config_migration
 from ..conf import plugin_settings
 from ..discovery.candidate import Candidate, Problem
 from ..errors import ReasonCode
-from ..isolation import runs_isolated
+from ..isolated_plugins import runs_isolated
 from ..lifecycle.states import PluginState
 from ..models import EventKind, Plugin, PluginConfig
 from ..redaction import scrub_text

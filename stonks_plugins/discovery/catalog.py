@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
 
-from ..compat import CompatIssue, check_compatibility, compatibility
+from ..compatibility import CompatIssue, check_compatibility, compatibility
 from ..errors import ReasonCode
 from .candidate import Candidate, Problem
 from .directories import generation, scan_directories

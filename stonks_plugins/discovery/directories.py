@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .. import compat
+from .. import compatibility as compat
 from ..errors import ReasonCode
 from ..manifest import validation
 from ..manifest.validation import MANIFEST_FILENAME

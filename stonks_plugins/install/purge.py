@@ -32,16 +32,20 @@ from .results import PURGE_REFUSED, InstallError, PurgeResult
 
 logger = logging.getLogger("stonks_plugins.install")
 
-S = PluginState
 KEPT_WITH_CONFIG: tuple[type[Model], ...] = (PluginConfig,)
 """What ``--keep-config`` keeps beside the row."""
-_RUNNING = {S.ACTIVE.value, S.LOADING.value, S.LOADED.value, S.UNLOADING.value}
+_RUNNING = {
+    PluginState.ACTIVE.value,
+    PluginState.LOADING.value,
+    PluginState.LOADED.value,
+    PluginState.UNLOADING.value,
+}
 
 
 def _has_run(row: Plugin) -> bool:
     return (
         row.state in _RUNNING
-        or PluginEvent.objects.filter(plugin=row, to_state=S.ACTIVE.value).exists()
+        or PluginEvent.objects.filter(plugin=row, to_state=PluginState.ACTIVE.value).exists()
     )
 
 

@@ -20,8 +20,8 @@ from stonks_overwatch.core.factory import BrokerFactory
 from stonks_overwatch.core.registry import BrokerRegistry
 from stonks_overwatch.core.service_types import ServiceType
 
-from ..compat_adapters import Deferred, serve_v1
 from ..discovery import Candidate
+from ..interface_adapters import Deferred, serve_v1
 from ..registry import SERVICE_INTERFACES, LoadedPlugin
 from ..runtime import loads
 from ..sandbox.process import implementing

@@ -160,7 +160,7 @@ class LegacyBrokerAdapter:
     def create_plugin_manifest(self) -> dict[str, Any]:
         """A manifest in the seed's format. Services whose provider is not an importable
         class (a factory function, a class defined in a function) are served but not named."""
-        from ..compat import core_version
+        from ..compatibility import core_version
 
         reg = self.registration
         services = {

@@ -25,8 +25,6 @@ from .broker_adapter import LEGACY_LOCATION, LegacyBrokerAdapter, fingerprint
 from .modes import legacy_keeps_its_name, manages_legacy, not_served_note, registry_mode
 from .serving import legacy_serving
 
-S = PluginState
-
 
 @dataclass
 class LegacySyncReport:
@@ -97,7 +95,7 @@ def sync_legacy(actor: str, plugins: Mapping[str, Candidate]) -> LegacySyncRepor
             lost.missing = True
             store.save(lost, ["missing"])
             report.missing.append(lost.name)
-            if lost.state != S.DISABLED:
+            if lost.state != PluginState.DISABLED:
                 store.fail(
                     lost,
                     Problem(
@@ -169,18 +167,18 @@ def reconcile(row: Any, actor: str, plugins: Mapping[str, Candidate]) -> None:
         row.warnings = notes
         store.save(row, ["warnings"])
     if hold is not None:
-        if row.state != S.DISABLED:
+        if row.state != PluginState.DISABLED:
             store.deactivate(row, hold, actor)
     elif mode == "legacy":
-        if row.state != S.ACTIVE:
+        if row.state != PluginState.ACTIVE:
             store.activate(
                 row,
                 "served as registry_setup.py registered it (PLUGINS_REGISTRY_MODE=legacy)",
                 actor,
             )
-    elif row.enabled and row.state != S.ACTIVE:
+    elif row.enabled and row.state != PluginState.ACTIVE:
         store.activate(row, "legacy broker registered by registry_setup.py", actor)
-    elif not row.enabled and row.state != S.DISABLED:
+    elif not row.enabled and row.state != PluginState.DISABLED:
         store.deactivate(row, "disabled by an operator", actor)
 
 

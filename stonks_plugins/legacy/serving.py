@@ -18,8 +18,6 @@ from ..models import Plugin, PluginConfig
 from ..registry import plugin_registry
 from .broker_adapter import LegacyBrokerAdapter, LegacyRegistration, capture
 
-S = PluginState
-
 
 @dataclass(frozen=True)
 class LegacyRow:
@@ -36,7 +34,7 @@ def legacy_rows() -> dict[str, LegacyRow]:
         .values_list("name", "enabled", "state", "missing", "revision", "config_version")
     )
     return {
-        name: LegacyRow(enabled and state == S.ACTIVE and not missing, rev, cv or 0)
+        name: LegacyRow(enabled and state == PluginState.ACTIVE and not missing, rev, cv or 0)
         for name, enabled, state, missing, rev, cv in rows
     }
 

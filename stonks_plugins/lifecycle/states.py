@@ -17,16 +17,21 @@ class PluginState(StrEnum):
     UNLOADING = "unloading"  # being taken out of service
 
 
-S = PluginState
 TRANSITIONS: dict[PluginState, frozenset[PluginState]] = {
-    S.DISCOVERED: frozenset({S.LOADING, S.DISABLED, S.ERROR}),
-    S.LOADING: frozenset({S.LOADED, S.ERROR, S.DISABLED}),
-    S.LOADED: frozenset({S.ACTIVE, S.UNLOADING, S.ERROR}),
-    S.ACTIVE: frozenset({S.UNLOADING, S.ERROR}),
+    PluginState.DISCOVERED: frozenset(
+        {PluginState.LOADING, PluginState.DISABLED, PluginState.ERROR}
+    ),
+    PluginState.LOADING: frozenset({PluginState.LOADED, PluginState.ERROR, PluginState.DISABLED}),
+    PluginState.LOADED: frozenset({PluginState.ACTIVE, PluginState.UNLOADING, PluginState.ERROR}),
+    PluginState.ACTIVE: frozenset({PluginState.UNLOADING, PluginState.ERROR}),
     # An errored plugin is retried (back to discovered) or switched off.
-    S.ERROR: frozenset({S.DISCOVERED, S.DISABLED, S.UNLOADING}),
-    S.DISABLED: frozenset({S.DISCOVERED}),
-    S.UNLOADING: frozenset({S.DISCOVERED, S.DISABLED, S.ERROR}),
+    PluginState.ERROR: frozenset(
+        {PluginState.DISCOVERED, PluginState.DISABLED, PluginState.UNLOADING}
+    ),
+    PluginState.DISABLED: frozenset({PluginState.DISCOVERED}),
+    PluginState.UNLOADING: frozenset(
+        {PluginState.DISCOVERED, PluginState.DISABLED, PluginState.ERROR}
+    ),
 }
 
 

@@ -40,10 +40,10 @@ from stonks_overwatch.core.registry import BrokerRegistry
 from stonks_overwatch.core.service_types import ServiceType
 
 from ..base import ServiceCall
-from ..compat_adapters import VERSIONS, CompatibilityAdapter, Front
 from ..errors import ReasonCode
 from ..hosting.middleware import run_chain, served_chain
 from ..instance_names import relabel
+from ..interface_adapters import VERSIONS, CompatibilityAdapter, Front
 from ..legacy.bridge import DeferredService
 from ..registry import SERVICE_INTERFACES
 from ..sandbox import SandboxError

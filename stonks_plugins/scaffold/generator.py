@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import CORE_API_VERSION
-from ..compat import CORE_DISTRIBUTION, core_version
+from ..compatibility import CORE_DISTRIBUTION, core_version
 from ..discovery.entry_points import GROUPS
 from ..errors import StonksPluginsError
 from ..manifest.model import PLUGIN_NAME_PATTERN, ecma_pattern

@@ -24,13 +24,13 @@ class Deprecated:
 
 
 def _compatibility_adapter() -> object:
-    from ..compat_adapters import CompatibilityAdapter
+    from ..interface_adapters import CompatibilityAdapter
 
     return CompatibilityAdapter
 
 
 def _get_service_v2() -> object:
-    from ..compat_adapters import get_service_v2
+    from ..interface_adapters import get_service_v2
 
     return get_service_v2
 

@@ -25,9 +25,9 @@ from ..base import (
     BaseViewPlugin,
     ServiceCall,
 )
-from ..compat_adapters import accepted_interfaces
 from ..discovery.candidate import Candidate
-from ..isolation import runs_isolated
+from ..interface_adapters import accepted_interfaces
+from ..isolated_plugins import runs_isolated
 from ..registry import LoadedPlugin
 from ..sandbox import PluginSandbox, SandboxError
 from .conformance import type_problem
@@ -83,7 +83,7 @@ def check_interfaces(kit: PluginUnderTest) -> TestResult:
 
 def isolation_reason(cand: Candidate) -> str | None:
     """Why the host runs the plugin in a child process (the runtime's own rule,
-    :func:`~stonks_plugins.isolation.runs_isolated`), or None when it runs in-process."""
+    :func:`~stonks_plugins.isolated_plugins.runs_isolated`), or None when it runs in-process."""
     if not runs_isolated(cand):
         return None
     if cand.manifest is not None and cand.manifest.isolation == "process":

@@ -15,8 +15,8 @@ from typing import Any
 from stonks_overwatch.core.exceptions import BrokerUnavailableError
 from stonks_overwatch.core.service_types import ServiceType
 
-from ..compat_adapters import serve_v1
 from ..errors import PluginError
+from ..interface_adapters import serve_v1
 from .conformance import hint_name, interface_methods, returns_nothing, type_problem
 from .results import TestResult
 from .versions import ServiceContract, contract_for, range_problem, takes_date_range

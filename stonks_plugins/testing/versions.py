@@ -18,7 +18,7 @@ from typing import Any
 
 from stonks_overwatch.core.service_types import ServiceType
 
-from ..compat_adapters import implemented_interface
+from ..interface_adapters import implemented_interface
 from ..interfaces_v2 import in_range
 from ..registry import SERVICE_INTERFACES
 from ..versioning import InterfaceVersion, interface_version_of

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from stonks_plugins.compat_adapters import SERVICE_INTERFACES_V2, CompatibilityAdapter
 from stonks_plugins.health import Health
+from stonks_plugins.interface_adapters import SERVICE_INTERFACES_V2, CompatibilityAdapter
 from stonks_plugins.sdk import MissingFile, Money
 
 from . import line_of, load_plugin, manifest_of, write

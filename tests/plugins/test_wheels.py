@@ -99,7 +99,7 @@ def main():
     empty, expected = Path(sys.argv[1]), json.loads(sys.argv[2])
     import stonks_plugins
     from stonks_plugins.discovery import discover
-    from stonks_plugins.compat_adapters import CompatibilityAdapter
+    from stonks_plugins.interface_adapters import CompatibilityAdapter
     from stonks_plugins.registry import SERVICE_INTERFACES, PluginRegistry
 
     result = discover(plugin_dirs=[empty])

@@ -65,7 +65,7 @@ def test_capabilities_only_broker_is_registered_with_its_declared_services(
     assert entry.symbol == "HLTH"
 
 
-def test_capabilities_only_broker_shows_on_the_home_page(
+def test_capabilities_only_broker_shows_on_the_home_page(  # type: ignore[no-untyped-def]
     capabilities_only: Path, admin_client_logged
 ) -> None:
     manager.sync()

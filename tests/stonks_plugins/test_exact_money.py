@@ -13,7 +13,7 @@ import pytest
 
 from stonks_overwatch.core.factory import BrokerFactory
 from stonks_overwatch.core.service_types import ServiceType
-from stonks_plugins.compat_adapters import CompatibilityAdapter, get_service_v2
+from stonks_plugins.interface_adapters import CompatibilityAdapter, get_service_v2
 from stonks_plugins.interfaces_v2 import DepositServiceV2, Money, PortfolioServiceV2
 from stonks_plugins.manager import manager
 from stonks_plugins.models import Plugin

@@ -26,7 +26,7 @@ from django.utils import translation
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from stonks_plugins.admin_labels import FIELD_LABELS, HEALTH_LABELS, MODEL_NAMES, TRUST_LABELS
+from stonks_plugins.admin.labels import FIELD_LABELS, HEALTH_LABELS, MODEL_NAMES, TRUST_LABELS
 from stonks_plugins.error_texts import error_text
 from stonks_plugins.errors import PluginNotFound
 from stonks_plugins.manager import manager

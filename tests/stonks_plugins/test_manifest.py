@@ -209,6 +209,25 @@ def test_an_api_range_of_one_version_is_valid() -> None:
         assert parse_manifest(data, "test").api.max_version == high
 
 
+def test_a_string_may_repeat_across_lists_but_not_within_one() -> None:
+    data = valid(
+        capabilities__features=["EUR", "real_time_data"],
+        capabilities__supported_currencies=["EUR", "USD"],
+    )
+    assert validate_manifest(data) == []
+    assert parse_manifest(data, "test").capabilities.supported_currencies == ("EUR", "USD")
+    found = paths(valid(capabilities__supported_currencies=["EUR", "USD", "EUR"]))
+    assert "non-unique" in found["$.capabilities.supported_currencies"]
+
+
+def test_a_manifest_built_from_a_dict_keeps_that_dict_as_raw() -> None:
+    data = valid()
+    data["x-tool"] = {"anything": 1}  # an extension: not in the model, kept in raw
+    manifest = PluginManifest.from_dict(data)
+    assert manifest.name == "acme-broker"
+    assert manifest.raw["x-tool"] == {"anything": 1}
+
+
 def test_entry_point_main_alone_is_a_complete_broker() -> None:
     data = valid(services=None, entry_points={"main": "acme.plugin:AcmePlugin"})
     assert validate_manifest(data) == []

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from stonks_plugins import metrics_store
-from stonks_plugins.admin import history_chart
+from stonks_plugins.admin.charts import history_chart
 from stonks_plugins.manager import manager
 from stonks_plugins.models import MetricSample, Plugin
 from stonks_plugins.registry import plugin_registry

@@ -21,7 +21,7 @@ from stonks_overwatch.core.interfaces import (
 )
 from stonks_overwatch.core.registry import BrokerRegistry
 from stonks_overwatch.core.service_types import ServiceType
-from stonks_plugins.compat_adapters import CompatibilityAdapter, get_service_v2
+from stonks_plugins.interface_adapters import CompatibilityAdapter, get_service_v2
 from stonks_plugins.interfaces_v2 import (
     Money,
     PortfolioServiceV2,

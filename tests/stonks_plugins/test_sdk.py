@@ -11,8 +11,8 @@ import warnings
 import pytest
 
 import stonks_plugins
-from stonks_plugins import compat_adapters, sdk, versioning
 from stonks_plugins import exports as toolkit
+from stonks_plugins import interface_adapters, sdk, versioning
 from stonks_plugins.scaffold.generator import PLUGIN_TYPES, Names, render_files
 from stonks_plugins.sdk._deprecated import DEPRECATED
 from tests.conftest import BUNDLED, FIXTURES, ROOT
@@ -85,8 +85,8 @@ PUBLIC = frozenset(
 
 # Each deprecated alias, the object it still stands for, and words its warning must say.
 DEPRECATED_ALIASES = {
-    "CompatibilityAdapter": (compat_adapters.CompatibilityAdapter, "internal"),
-    "get_service_v2": (compat_adapters.get_service_v2, "internal"),
+    "CompatibilityAdapter": (interface_adapters.CompatibilityAdapter, "internal"),
+    "get_service_v2": (interface_adapters.get_service_v2, "internal"),
     "VersionedInterface": (versioning.VersionedInterface, "PortfolioServiceV2"),
     "CORE_API_VERSION": (stonks_plugins.CORE_API_VERSION, "use SDK_VERSION"),
 }

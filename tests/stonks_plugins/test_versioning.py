@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 
 from stonks_overwatch.core.registry import BrokerRegistry
-from stonks_plugins.compat import check_compatibility
-from stonks_plugins.compat_adapters import CompatibilityAdapter, get_service_v2
+from stonks_plugins.compatibility import check_compatibility
 from stonks_plugins.errors import ReasonCode
+from stonks_plugins.interface_adapters import CompatibilityAdapter, get_service_v2
 from stonks_plugins.manager import manager
 from stonks_plugins.manifest.model import PluginManifest
 from stonks_plugins.models import Plugin
@@ -313,10 +313,10 @@ def test_v1_plugin_is_usable_by_a_v2_consumer(plugin_dirs, admin_client_logged) 
 
 
 def test_every_v2_interface_in_the_adapter_table_is_a_name_manifests_may_declare() -> None:
-    # The adapters' table (compat_adapters.VERSIONS) and the names the version checker
+    # The adapters' table (interface_adapters.VERSIONS) and the names the version checker
     # knows (versioning) are written apart; a v2 interface added to one must be in the other,
     # or a manifest declaring it would be refused as incompatible.
-    from stonks_plugins.compat_adapters import VERSIONS
+    from stonks_plugins.interface_adapters import VERSIONS
     from stonks_plugins.versioning import V2, VersionChecker, check_interfaces
 
     for pair in VERSIONS.values():

@@ -35,11 +35,11 @@ from typing import IO, Any
 from stonks_overwatch.core.service_types import ServiceType
 
 from ... import loader
-from ...compat_adapters import implemented_interface
 from ...discovery.candidate import Candidate
 from ...errors import PluginError, PluginStateError, ReasonCode, carried_code
 from ...health import HealthStatus
 from ...import_report import plain as plain_report
+from ...interface_adapters import implemented_interface
 from ...loaded import LoadedPlugin, load_in_process, unload_in_process
 from ...versioning import interface_version_of
 from ..boundary import PluginSandbox

@@ -315,7 +315,7 @@ class ProcessHost:
         """The interface the plugin's ``service_type`` class implements: its v2 interface
         when the class implements v2, else the v1 one. The child's word (sent when it
         starts) decides, so a host that never ran its child starts it first."""
-        from ...compat_adapters import VERSIONS, accepted_interfaces
+        from ...interface_adapters import VERSIONS, accepted_interfaces
 
         stype = ServiceType(service_type)
         pair = VERSIONS.get(stype)

@@ -100,7 +100,7 @@ def _record_modules() -> frozenset[str]:
     ``PortfolioEntryV2``...) may cross. Derived from ``SERVICE_INTERFACES_V2`` so a v2
     interface added there has its records accepted with no change here. Computed on first
     use: the child side imports this module and never unpickles a result."""
-    from ...compat_adapters import SERVICE_INTERFACES_V2
+    from ...interface_adapters import SERVICE_INTERFACES_V2
 
     return frozenset(i.__module__ for i in SERVICE_INTERFACES_V2.values())
 

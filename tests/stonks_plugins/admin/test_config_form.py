@@ -10,7 +10,7 @@ import pytest
 from django import forms
 
 from stonks_overwatch.core.factory import BrokerFactory
-from stonks_plugins.admin_forms import BASE_VERSION_FIELD, SUBMIT_FIELD, ConfigForm
+from stonks_plugins.admin.forms import BASE_VERSION_FIELD, SUBMIT_FIELD, ConfigForm
 from stonks_plugins.config.validation import ConfigIssue
 from stonks_plugins.manager import manager
 from stonks_plugins.models import PluginConfig, PluginEvent

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from stonks_plugins.admin import health_chart, metrics_chart
-from stonks_plugins.admin_forms import BASE_VERSION_FIELD, SUBMIT_FIELD
+from stonks_plugins.admin.charts import health_chart, metrics_chart
+from stonks_plugins.admin.forms import BASE_VERSION_FIELD, SUBMIT_FIELD
 from stonks_plugins.manager import manager
 from stonks_plugins.models import Plugin, PluginConfig, PluginEvent
 
@@ -131,6 +131,33 @@ def test_no_admin_page_ever_shows_a_stored_secret(console, operator, reader, app
     leaks = [url for url, html in pages.items() if SECRET in html or typed in html]
     assert leaks == []
     assert "********" in pages[change_url("config-fixture")]  # masked, not missing
+
+
+def test_a_plugin_page_decrypts_no_secret_until_a_config_changes(
+    console, operator, applied, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The page scrubs text with the plugin's secret values, cached per config version: once
+    they are known, showing the page decrypts nothing; a new config is read on the next page."""
+    from stonks_plugins.config import secrets, system
+
+    applied(manager.set_config, "config-fixture", GOOD, actor="ana")
+    Plugin.objects.filter(name="config-fixture").update(
+        state="error", error_code="initialize_failed", error_message=f"login as ana/{SECRET}"
+    )
+    page(operator.get(change_url("config-fixture")))  # reads (and caches) the secret values
+    decrypted: list[Any] = []
+
+    def counting(data: Any, paths: Any) -> Any:
+        decrypted.append(data)
+        return secrets.decrypt(data, paths)
+
+    monkeypatch.setattr(system, "decrypt", counting)
+    html = page(operator.get(change_url("config-fixture")))
+    assert decrypted == [] and SECRET not in html and "login as ana/********" in html
+    newer = {**GOOD, "credentials": {"username": "ana", "password": "another-long-secret"}}
+    applied(manager.set_config, "config-fixture", newer, actor="ana")
+    page(operator.get(change_url("config-fixture")))
+    assert decrypted  # the new version's secrets are read once
 
 
 def test_every_plugin_page_renders_for_the_broken_corpus(plugin_dirs, operator) -> None:  # type: ignore[no-untyped-def]

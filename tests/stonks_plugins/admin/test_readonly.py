@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from stonks_plugins.admin_forms import BASE_VERSION_FIELD, SUBMIT_FIELD
+from stonks_plugins.admin.forms import BASE_VERSION_FIELD, SUBMIT_FIELD
 from stonks_plugins.manager import manager
 from stonks_plugins.models import HealthCheck, Plugin, PluginConfig, PluginEvent
 

@@ -151,3 +151,40 @@ def test_reset_and_snapshot(clock: FakeClock) -> None:
 def test_bad_settings_are_refused(kw: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         CircuitBreaker(**kw)  # type: ignore[arg-type]
+
+
+def test_trip_opens_at_once_whatever_the_count(clock: FakeClock) -> None:
+    cb = breaker(clock, threshold=5, base_delay=10.0)
+    cb.trip()  # a call so bad it must not be tried again at once
+    assert cb.state == OPEN and cb.failures == 1 and not cb.clean
+    assert cb.allow() is False and cb.retry_in() == 10.0
+    clock.advance(10.0)
+    assert cb.allow() is True and cb.state == HALF_OPEN  # the trial
+    cb.trip()  # the trial misbehaved too: open again, twice as long
+    assert cb.state == OPEN and cb.failures == 2 and cb.retry_in() == 20.0
+
+
+def test_a_recovery_forgets_the_whole_outage(clock: FakeClock) -> None:
+    cb = breaker(clock, threshold=1, base_delay=10.0)
+    cb.record_failure()
+    clock.advance(10.0)
+    assert cb.allow() is True
+    assert cb.record_success() is True
+    assert (cb.state, cb.failures, cb.opens, cb.delay, cb.opened_until, cb.clean) == (
+        CLOSED,
+        0,
+        0,
+        0.0,
+        0.0,
+        True,
+    )
+    assert cb.snapshot() == {
+        "state": "closed",
+        "failures": 0,
+        "threshold": 1,
+        "opens": 0,
+        "delay": 0.0,
+        "retry_in": 0.0,
+    }
+    cb.record_failure()  # the next outage starts again from the first delay
+    assert cb.retry_in() == 10.0

@@ -15,7 +15,7 @@ import pytest
 from stonks_overwatch.core.service_types import ServiceType
 from stonks_plugins.discovery.directories import scan_directory_plugin
 from stonks_plugins.errors import ReasonCode
-from stonks_plugins.isolation import database_files, runs_isolated
+from stonks_plugins.isolated_plugins import database_files, runs_isolated
 from stonks_plugins.manager import manager
 from stonks_plugins.models import Plugin, PluginEvent
 from stonks_plugins.registry import PluginRegistry, plugin_registry

@@ -378,3 +378,20 @@ def test_metrics_count_run_calls(clock: FakeClock) -> None:
     snap = sandbox.metrics.snapshot()["health_check"]
     assert (snap["calls"], snap["errors"], snap["timed"]) == (2, 1, 2)
     assert sandbox.snapshot()["circuit"]["failures"] == 1
+
+
+def test_a_stack_is_only_that_of_a_running_thread(gate: threading.Event) -> None:
+    from stonks_plugins.sandbox.timeouts import thread_stack
+
+    waiting = threading.Thread(target=hang, args=(gate,), name="hung")
+    assert thread_stack(waiting) == ""  # not started: no stack to show
+    waiting.start()
+    try:
+        deadline = time.monotonic() + 5
+        while "in hang" not in thread_stack(waiting) and time.monotonic() < deadline:
+            time.sleep(0.01)  # started, perhaps not yet inside hang()
+        assert "in hang" in thread_stack(waiting)
+    finally:
+        gate.set()
+        waiting.join(5)
+    assert thread_stack(waiting) == ""  # ended: gone

@@ -2,7 +2,7 @@
 currency string) and API v2 (:mod:`stonks_plugins.interfaces_v2`: ``Money``, ``Decimal``).
 
 One pair of pure functions per record, used by the service adapters of
-:mod:`stonks_plugins.compat_adapters`, whose module docstring lists what is lost on the way.
+:mod:`stonks_plugins.interface_adapters`, whose module docstring lists what is lost on the way.
 Two rules hold for every pair:
 
 * v1 -> v2: a float becomes ``Decimal(repr(f))`` (what v1 printed, not its binary

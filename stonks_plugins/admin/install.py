@@ -22,13 +22,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext, gettext_lazy
 
-from .admin_labels import state_label
-from .conf import plugin_settings
-from .errors import PluginNotFound
-from .install import MAX_WHEEL_BYTES, InstallError, InstallResult
-from .manager import manager
-from .models import Plugin
-from .redaction import scrub_text
+from ..conf import plugin_settings
+from ..errors import PluginNotFound
+from ..install import MAX_WHEEL_BYTES, InstallError, InstallResult
+from ..manager import manager
+from ..models import Plugin
+from ..redaction import scrub_text
+from .labels import state_label
 
 INSTALL_PERMISSION = "install_plugin"
 

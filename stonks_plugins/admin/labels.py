@@ -16,7 +16,7 @@ from typing import Any
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
-from .models import STATE_LABELS, Plugin, PluginConfig, PluginEvent
+from ..models import STATE_LABELS, Plugin, PluginConfig, PluginEvent
 
 HEALTH_LABELS: dict[str | None, Promise] = {
     "healthy": pgettext_lazy("health", "healthy"),

@@ -6,7 +6,7 @@ gets v2 through :func:`get_service_v2` (a v1 plugin is wrapped with
 :meth:`CompatibilityAdapter.adapt_v1_to_v2`). Every data service — portfolio, transaction,
 deposit, dividend, fee, account — has both versions; :data:`VERSIONS` is the one table the
 adapter reads, so a new v2 interface is one row there (plus its two adapter classes and
-record conversions in :mod:`stonks_plugins.compat_records`).
+record conversions in :mod:`stonks_plugins.interface_records`).
 
 What does not round-trip:
 
@@ -62,7 +62,7 @@ from stonks_overwatch.core.interfaces import (
 )
 from stonks_overwatch.core.service_types import ServiceType
 
-from .compat_records import (
+from .interface_records import (
     account_v1_to_v2,
     account_v2_to_v1,
     deposit_v1_to_v2,

@@ -23,9 +23,9 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.utils.text import capfirst
 from django.utils.translation import gettext, gettext_lazy
 
-from . import jsonpath
-from .config.schema import is_secret
-from .redaction import MASK
+from .. import jsonpath
+from ..config.schema import is_secret
+from ..redaction import MASK
 
 BASE_VERSION_FIELD = "_config_base_version"
 """The hidden field carrying the version the form was rendered from (stale-write check)."""

@@ -18,13 +18,13 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.translation import gettext
 
-from .admin_labels import state_label
-from .errors import PluginNotFound
-from .instance_names import LABEL_PATTERN, InvalidLabel
-from .instances import InstanceRefused
-from .manager import manager
-from .models import Plugin
-from .redaction import scrub_text
+from ..errors import PluginNotFound
+from ..instance_names import LABEL_PATTERN, InvalidLabel
+from ..instances import InstanceRefused
+from ..manager import manager
+from ..models import Plugin
+from ..redaction import scrub_text
+from .labels import state_label
 
 
 class InstancesAdminMixin(admin.ModelAdmin):

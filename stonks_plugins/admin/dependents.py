@@ -14,9 +14,9 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext
 
-from . import dependents
-from .admin_labels import state_label
-from .models import Plugin
+from .. import dependents
+from ..models import Plugin
+from .labels import state_label
 
 CONFIRMED = "post"
 """The field the confirmation form posts (``yes``), as Django's own delete confirmation."""

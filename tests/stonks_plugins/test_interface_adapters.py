@@ -17,7 +17,12 @@ import pytest
 
 from stonks_overwatch.core.aggregators import DepositAggregator, DividendAggregator, FeeAggregator
 from stonks_overwatch.core.factory import BrokerFactory
-from stonks_plugins.compat_adapters import VERSIONS, CompatibilityAdapter, get_service_v2, serve_v1
+from stonks_plugins.interface_adapters import (
+    VERSIONS,
+    CompatibilityAdapter,
+    get_service_v2,
+    serve_v1,
+)
 from stonks_plugins.manager import manager
 from stonks_plugins.models import Plugin
 from stonks_plugins.sdk import (

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from stonks_plugins import CORE_API_VERSION
-from stonks_plugins.compat import check_compatibility, core_version, installed_version
+from stonks_plugins.compatibility import check_compatibility, core_version, installed_version
 from stonks_plugins.discovery.catalog import apply_compatibility
 from stonks_plugins.discovery.directories import scan_directory_plugin
 from stonks_plugins.errors import ReasonCode
@@ -127,6 +127,24 @@ def test_installed_dependency_in_the_wrong_version_names_both() -> None:
 
 def test_satisfied_installed_dependency_passes() -> None:
     assert check_compatibility(manifest(deps={"packaging": ">=1"})) == []
+
+
+def test_a_prerelease_of_a_dependency_counts_as_its_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An operator who installed acme-lib 2.0.0rc1 has a version >= 1.0: the plugin runs.
+    from packaging.version import Version
+
+    from stonks_plugins import compatibility
+
+    def installed(name: str) -> Version | None:
+        return Version("2.0.0rc1") if name == "acme-lib" else None
+
+    monkeypatch.setattr(compatibility, "installed_version", installed)
+    assert check_compatibility(manifest(deps={"acme-lib": ">=1.0"})) == []
+    [issue] = check_compatibility(manifest(deps={"acme-lib": ">=2.0.0"}))
+    assert issue.code is ReasonCode.MISSING_DEPENDENCY
+    assert "version 2.0.0rc1 is installed" in issue.message
 
 
 def test_every_issue_is_reported_first_code_wins() -> None:
