@@ -16,7 +16,6 @@ from django.db.models import QuerySet
 
 from . import dependents, imports, instances, metrics_store, store, tasks, writes
 from . import install as plugin_install
-from .checks import CheckOutcome, run_check
 from .compatibility import check_compatibility
 from .config import upgrade, versions
 from .config.versions import ConfigView
@@ -24,6 +23,7 @@ from .dependencies import dependents_of
 from .discovery import Candidate, DiscoveryResult, Source, discover, scan_directory_plugin
 from .discovery.catalog import apply_compatibility
 from .errors import IllegalTransition, PluginNotFound
+from .health_checks import CheckOutcome, run_check
 from .instance_names import base_of, candidate_for, check_label, instance_name
 from .legacy import adapter as legacy_adapter
 from .lifecycle.states import PluginState

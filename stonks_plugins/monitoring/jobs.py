@@ -15,8 +15,8 @@ import logging
 from typing import Any
 
 from .. import store
-from ..checks import run_check
 from ..conf import plugin_settings
+from ..health_checks import run_check
 from ..lifecycle.states import PluginState
 from ..models import Plugin
 from ..redaction import scrub_text
