@@ -3,6 +3,7 @@ project runs on SQLite with Celery tasks executed eagerly in-process: the embedd
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
@@ -35,9 +36,10 @@ MIDDLEWARE = [
     "stonks_plugins.runtime.middleware.PageBudgetMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    # The request's language: the browser's Accept-Language among LANGUAGES, else
-    # LANGUAGE_CODE. After sessions, before CommonMiddleware (Django's order).
-    "django.middleware.locale.LocaleMiddleware",
+    # The request's language (stonks_overwatch/locale.py): LANGUAGE_CODE when the operator
+    # set it, else the browser's Accept-Language among LANGUAGES. After sessions, before
+    # CommonMiddleware (Django's order).
+    "stonks_overwatch.locale.SiteLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -112,10 +114,12 @@ AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
 LOGIN_URL = "/admin/login/"
 LOGIN_REDIRECT_URL = "/"
 
-# The site's language (README "Languages"): pages, API messages and the CLI use it unless a
-# browser asks for another of LANGUAGES (Accept-Language). Catalogs: stonks_plugins/locale/
-# (the console, API and CLI) and locale/ (the host's pages).
+# The site's language (README "Languages"): pages, API messages and the CLI use it. Set in
+# the environment, it is used whatever a browser asks for; unset (or with
+# LANGUAGE_FROM_BROWSER=1) a browser's Accept-Language among LANGUAGES wins. Catalogs:
+# stonks_plugins/locale/ (the console, API and CLI) and locale/ (the host's pages).
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en-us")
+LANGUAGE_FROM_BROWSER = env.bool("LANGUAGE_FROM_BROWSER", default="LANGUAGE_CODE" not in os.environ)
 LANGUAGES = [("en", "English"), ("nl", "Nederlands"), ("es", "Español")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")

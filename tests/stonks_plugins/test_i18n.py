@@ -146,6 +146,22 @@ def test_a_browser_asking_for_spanish_gets_spanish_whatever_the_site_language(
     assert "Test fixture: Healthy Fixture" in page.content.decode()
 
 
+def test_a_site_language_the_operator_set_wins_over_the_browsers(
+    settings, translated_plugin: Plugin, operator: Client
+) -> None:
+    """LANGUAGE_CODE set in the environment (LANGUAGE_FROM_BROWSER off): an English browser
+    gets the Dutch site; a language the user chose (the cookie) still wins."""
+    settings.LANGUAGE_CODE = "nl"
+    settings.LANGUAGE_FROM_BROWSER = False
+    response = operator.get(PLUGINS, HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    assert response["Content-Language"] == "nl"
+    assert "Nu synchroniseren" in response.content.decode()
+    operator.cookies[settings.LANGUAGE_COOKIE_NAME] = "es"
+    chosen = operator.get(PLUGINS, HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    assert chosen["Content-Language"] == "es"
+    assert "Sincronizar ahora" in chosen.content.decode()
+
+
 def test_console_messages_are_translated(
     settings, translated_plugin: Plugin, operator: Client
 ) -> None:
