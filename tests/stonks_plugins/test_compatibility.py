@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 
 from stonks_plugins import CORE_API_VERSION
-from stonks_plugins.compatibility import check_compatibility, core_version, installed_version
+from stonks_plugins.compatibility import (
+    check_compatibility,
+    compatibility,
+    core_version,
+    installed_version,
+)
 from stonks_plugins.discovery.catalog import apply_compatibility
 from stonks_plugins.discovery.directories import scan_directory_plugin
 from stonks_plugins.errors import ReasonCode
@@ -186,3 +191,17 @@ def test_candidate_with_several_issues_keeps_them_all() -> None:
     assert cand.problem is not None and cand.problem.code is ReasonCode.INCOMPATIBLE_API
     assert [d["code"] for d in cand.problem.details] == ["incompatible_api", "missing_dependency"]
     assert "no-such-distribution-xyz" in cand.problem.message
+
+
+def test_a_verdict_that_may_change_while_running_says_so() -> None:
+    # Python and the core are fixed for the life of the process; another distribution may
+    # be pip-installed meanwhile, so its verdict is looked at again.
+    assert compatibility(manifest()) == ([], False)
+    assert (
+        compatibility(manifest(deps={"python": ">=3.11", "stonks-overwatch-core": ">=2"}))[1]
+        is False
+    )
+    issues, live = compatibility(manifest(deps={"python": ">=3.11", "packaging": ">=1"}))
+    assert (issues, live) == ([], True)
+    issues, live = compatibility(manifest(deps={"no-such-distribution-xyz": ">=1"}))
+    assert live is True and [i.code for i in issues] == [ReasonCode.MISSING_DEPENDENCY]

@@ -5,16 +5,22 @@ invalid config says (stonks_plugins.config.schema and .validation)."""
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from stonks_plugins.config.schema import (
     ANY_KEY,
     ITEM,
+    SchemaError,
     close_objects,
     config_schema,
     generated_schema,
     json_path,
     path_matches,
+    public_schema,
     secret_paths,
     unresolvable_refs,
 )
@@ -189,3 +195,65 @@ def test_a_recursive_schema_whose_secret_sits_behind_a_reference() -> None:
     assert sorted(secret_paths(schema), key=str) == sorted(
         [("tree", "auth"), ("tree", "children", ITEM)], key=str
     )
+
+
+def test_the_public_schema_marks_secrets_wherever_declared_and_leaves_data_alone() -> None:
+    token = {"$ref": "#/$defs/token"}
+    schema: dict[str, Any] = {
+        "$defs": {"token": {"type": "string", "format": "password"}},
+        "type": "object",
+        "properties": {
+            "accounts": {"type": "array", "items": {"properties": {"key": dict(token)}}},
+            # A default is data: a "password" key in it is not a field to mark.
+            "cfg": {"type": "object", "default": {"properties": {"password": {}}}},
+        },
+        "allOf": [{"properties": {"pin": dict(token)}}],
+    }
+    original = copy.deepcopy(schema)
+    shown = public_schema(schema)
+    assert schema == original  # a copy is marked, not the plugin's schema
+    assert shown["properties"]["accounts"]["items"]["properties"]["key"]["writeOnly"] is True
+    assert shown["allOf"][0]["properties"]["pin"]["writeOnly"] is True
+    assert shown["properties"]["cfg"]["default"] == {"properties": {"password": {}}}
+
+
+def _schema_file_error(root: Path | None, source: str = "config_schema.json") -> str:
+    with pytest.raises(SchemaError) as info:
+        config_schema(manifest({"schema": source}), root)
+    return str(info.value)
+
+
+def test_a_schema_file_is_read_from_the_plugins_folder(tmp_path: Path) -> None:
+    (tmp_path / "config_schema.json").write_text(
+        json.dumps({"type": "object", "properties": {"region": {"type": "string"}}})
+    )
+    schema = config_schema(manifest({"schema": "config_schema.json"}), tmp_path)
+    assert schema["properties"]["region"] == {"type": "string"}
+    assert schema["additionalProperties"] is False
+
+
+def test_a_schema_file_that_cannot_be_used_says_why_and_where(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "config_schema.json"
+    assert _schema_file_error(None) == (
+        "configuration.schema names the file 'config_schema.json' but the plugin has no "
+        "folder to read it from"
+    )
+    assert _schema_file_error(tmp_path, "../elsewhere.json") == (
+        "configuration.schema '../elsewhere.json' points outside the plugin folder"
+    )
+    assert _schema_file_error(tmp_path).startswith(f"configuration.schema file {path} ")
+    path.write_text("{not json")
+    assert _schema_file_error(tmp_path).startswith(f"configuration.schema file {path}: ")
+    path.write_text("[1, 2]")
+    assert _schema_file_error(tmp_path) == (
+        f"configuration.schema file {path} must hold a JSON object"
+    )
+    path.write_text(json.dumps({"type": "object", "description": "x" * 200}))
+    settings.PLUGINS_MAX_SCHEMA_BYTES = 64
+    assert "(PLUGINS_MAX_SCHEMA_BYTES)" in _schema_file_error(tmp_path)
+    settings.PLUGINS_MAX_SCHEMA_BYTES = 1 << 20
+    path.unlink()
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.json"
+    outside.write_text(json.dumps({"type": "object"}))
+    path.symlink_to(outside)  # a link out of the folder is outside it
+    assert _schema_file_error(tmp_path).endswith("points outside the plugin folder")

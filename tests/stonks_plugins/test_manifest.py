@@ -19,6 +19,7 @@ from stonks_plugins.manifest import (
     parse_manifest,
     validate_manifest,
 )
+from stonks_plugins.manifest.texts import language_candidates, localized, translations_of
 from stonks_plugins.manifest.validation import read_manifest_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,7 +185,9 @@ def test_unknown_service_key_is_reported_under_services() -> None:
         (
             valid(services=None, capabilities=None),
             "$.services",
-            "a broker plugin must name its service classes",
+            "a broker plugin must name its service classes here "
+            '(e.g. {"portfolio": "mypkg.services.PortfolioService"}) '
+            "or a plugin class in entry_points.main",
         ),
         (
             valid(capabilities__services=["portfolio", "transaction", "fee"]),
@@ -272,3 +275,72 @@ def test_bundled_plugin_manifests_are_valid(folder: Path) -> None:
 )
 def test_corpus_manifests_that_should_parse_do(folder: str) -> None:
     load_manifest_file(FIXTURES / folder / "plugin_manifest.json")
+
+
+# -- display name and description in the reader's language (manifest.texts) ------------------
+# ``plugin.translations``: the full language code first, then its base, each text falling
+# back on its own to the manifest's English.
+
+DEFAULTS = {"display_name": "Acme Broker", "description": "Reads Acme's exports"}
+TRANSLATIONS: dict[str, Any] = {
+    "nl": {"display_name": "Acme Makelaar", "description": "Leest de exports van Acme"},
+    "nl-be": {"display_name": "Acme Makelaar (BE)", "description": ""},  # empty: not a text
+    "pt": {"display_name": "Corretora Acme"},
+    "es": "not an object",
+}
+
+
+@pytest.mark.parametrize(
+    ("language", "keys"),
+    [
+        (None, []),
+        ("", []),
+        ("en", []),  # the manifest's own language
+        ("en-GB", []),
+        ("nl", ["nl"]),
+        ("nl-BE", ["nl-be", "nl"]),
+        ("pt_BR", ["pt-br", "pt"]),
+        ("zh-Hans-CN", ["zh-hans-cn", "zh"]),
+    ],
+)
+def test_language_candidates(language: str | None, keys: list[str]) -> None:
+    assert language_candidates(language) == keys
+
+
+def test_the_full_code_wins_and_each_text_falls_back_on_its_own() -> None:
+    assert localized(TRANSLATIONS, "nl-BE", **DEFAULTS) == {
+        "display_name": "Acme Makelaar (BE)",
+        "description": "Leest de exports van Acme",  # nl-be's is empty: nl's
+    }
+    assert localized(TRANSLATIONS, "nl", **DEFAULTS) == TRANSLATIONS["nl"]
+    assert localized(TRANSLATIONS, "pt-BR", **DEFAULTS) == {
+        "display_name": "Corretora Acme",
+        "description": "Reads Acme's exports",  # no Portuguese description: the English
+    }
+
+
+@pytest.mark.parametrize("language", ["es", "fr", "en", None])
+def test_no_usable_translation_gives_the_manifests_own_texts(language: str | None) -> None:
+    assert localized(TRANSLATIONS, language, **DEFAULTS) == DEFAULTS
+    assert localized({}, language, **DEFAULTS) == DEFAULTS
+    assert localized(None, language, **DEFAULTS) == DEFAULTS
+
+
+def test_only_the_texts_asked_for_are_given() -> None:
+    assert localized(TRANSLATIONS, "nl", display_name="Acme") == {"display_name": "Acme Makelaar"}
+
+
+@pytest.mark.parametrize(
+    ("manifest", "found"),
+    [
+        ({"plugin": {"name": "acme", "translations": TRANSLATIONS}}, TRANSLATIONS),
+        ({"plugin": {"name": "acme"}}, {}),
+        ({"plugin": {"translations": ["nl"]}}, {}),  # not the schema's shape
+        ({"plugin": "acme"}, {}),
+        (["plugin"], {}),
+        (None, {}),
+    ],
+    ids=["translations", "none", "a-list", "plugin-not-object", "not-object", "nothing"],
+)
+def test_translations_of_a_stored_manifest(manifest: Any, found: dict[str, Any]) -> None:
+    assert translations_of(manifest) == found

@@ -184,3 +184,113 @@ def test_a_health_check_never_stores_the_plugins_secret(plugin_dirs, settings) -
     stored = HealthCheck.objects.get(pk=check.pk)
     assert secret not in stored.message and stored.message.startswith("login refused for ")
     assert secret not in str(stored.details) and stored.details["user"] == "ana"
+
+
+def _generation() -> int:
+    from stonks_plugins.models import Generation
+
+    found = Generation.objects.filter(key="plugins").first()
+    return found.value if found is not None else 0
+
+
+def test_the_same_failure_again_is_not_news_a_new_wording_is_an_event() -> None:
+    row = failed(ReasonCode.TIMEOUT)
+    events = PluginEvent.objects.filter(plugin=row, kind=EventKind.FAILURE)
+    before = _generation()
+    with transaction.atomic():
+        assert store.fail(row, Problem(ReasonCode.TIMEOUT, "timeout happened")) is False
+    assert events.count() == 0 and _generation() == before
+    # The same failure in other words (a retry naming another pid): an event, and no
+    # process needs to refresh for it.
+    with transaction.atomic():
+        assert store.fail(row, Problem(ReasonCode.TIMEOUT, "late again"), actor="w1") is True
+    assert list(events.values_list("reason", "actor")) == [("late again", "w1")]
+    assert Plugin.objects.get(pk=row.pk).error_message == "late again"
+    assert _generation() == before
+    # Another code changes what processes serve (retryable or not): they must hear of it.
+    with transaction.atomic():
+        assert store.fail(row, Problem(ReasonCode.IMPORT_ERROR, "gone")) is True
+    assert Plugin.objects.get(pk=row.pk).error_code == "import_error"
+    assert _generation() == before + 1
+    assert events.latest("id").actor == "system"
+
+
+def test_the_operator_changing_a_refused_config_retries_the_plugin() -> None:
+    row = failed(ReasonCode.CONFIG_INVALID)
+    before, revision = len(transitions()), row.revision
+    with transaction.atomic():
+        assert store.retry_for_operator(row, "config version 2 saved", actor="ops") is True
+    stored = Plugin.objects.get(pk=row.pk)
+    assert (stored.state, stored.revision) == ("active", revision + 1)
+    walked = transitions()[before:]
+    assert walked[0][0] == "error" and walked[-1][1] == "active"
+    assert {(reason, actor) for *_, reason, actor in walked} == {("config version 2 saved", "ops")}
+
+
+@pytest.mark.parametrize(
+    ("code", "enabled"),
+    [(ReasonCode.TIMEOUT, True), (ReasonCode.AUTH_FAILED, False)],
+    ids=["not-an-operator-code", "disabled"],
+)
+def test_retry_for_operator_leaves_other_failures(code: ReasonCode, enabled: bool) -> None:
+    row = failed(code, enabled=enabled)
+    with transaction.atomic():
+        assert store.retry_for_operator(row, "config saved") is False
+    assert Plugin.objects.get(pk=row.pk).state == "error"
+
+
+def test_failures_never_store_the_plugins_secret(plugin_dirs, settings) -> None:  # type: ignore[no-untyped-def]
+    from stonks_plugins.config import versions
+    from stonks_plugins.manager import manager
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    plugin_dirs.add("config-fixture")
+    manager.sync()
+    secret = "failure-secret-5523"
+    config = {"credentials": {"username": "ana", "password": secret}, "settings": {}}
+    versions.save("config-fixture", config, actor="t", base_version=None)
+    row = Plugin.objects.get(name="config-fixture")
+    problem = Problem(ReasonCode.AUTH_FAILED, f"refused {secret}", ({"sent": secret},))
+    with transaction.atomic():
+        store.fail(row, problem)
+        store.fail(row, Problem(ReasonCode.AUTH_FAILED, f"refused again: {secret}"))
+    store.record_failure("config-fixture", "x" * 3000 + secret, {"sent": secret})
+    store.record_failure("gone", "nobody to tell", {})
+    stored = Plugin.objects.get(pk=row.pk)
+    texts = [stored.error_message, str(stored.error_details)] + [
+        f"{reason} {details}"
+        for reason, details in PluginEvent.objects.filter(plugin=row).values_list(
+            "reason", "details"
+        )
+    ]
+    assert not [t for t in texts if secret in t]
+    assert stored.error_message.startswith("refused again: ")
+    longest = PluginEvent.objects.filter(plugin=row, kind=EventKind.FAILURE).latest("id")
+    assert len(longest.reason) == 2000 and longest.reason.startswith("xxx")
+
+
+def test_a_missing_plugin_is_named_in_the_error() -> None:
+    from stonks_plugins.errors import PluginNotFound
+
+    with pytest.raises(PluginNotFound) as info, transaction.atomic():
+        store.locked("nowhere")
+    assert "'nowhere'" in str(info.value)
+
+
+def test_a_crashed_child_process_is_retried_but_an_in_process_health_failure_is_not() -> None:
+    # A plugin in its own process whose health check failed had its child restarted: it may
+    # come back. One running in the web process waits in error.
+    for name, isolation in (("child", "process"), ("inproc", "thread")):
+        row = Plugin.objects.create(
+            name=name,
+            source="directory",
+            type="broker",
+            state="active",
+            manifest={"isolation": isolation},
+            trust={"trusted": True},
+        )
+        with transaction.atomic():
+            store.fail(row, Problem(ReasonCode.HEALTH_FAILED, "no answer"))
+        store.recover(name, "answered again")
+    assert Plugin.objects.get(name="child").state == "active"
+    assert Plugin.objects.get(name="inproc").state == "error"

@@ -188,3 +188,18 @@ def test_a_recovery_forgets_the_whole_outage(clock: FakeClock) -> None:
     }
     cb.record_failure()  # the next outage starts again from the first delay
     assert cb.retry_in() == 10.0
+
+
+def test_snapshot_shows_the_jittered_delay_to_the_millisecond(clock: FakeClock) -> None:
+    # rng 0.123456 with jitter 0.5: the first delay is 1 s * (1 - 0.376544) = 0.623456 s.
+    cb = CircuitBreaker(threshold=1, base_delay=1.0, jitter=0.5, clock=clock, rng=lambda: 0.123456)
+    cb.record_failure()
+    assert cb.delay == pytest.approx(0.623456)
+    assert cb.snapshot() == {
+        "state": "open",
+        "failures": 1,
+        "threshold": 1,
+        "opens": 1,
+        "delay": 0.623,
+        "retry_in": 0.623,
+    }
