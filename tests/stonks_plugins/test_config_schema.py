@@ -257,3 +257,63 @@ def test_a_schema_file_that_cannot_be_used_says_why_and_where(tmp_path: Path, se
     outside.write_text(json.dumps({"type": "object"}))
     path.symlink_to(outside)  # a link out of the folder is outside it
     assert _schema_file_error(tmp_path).endswith("points outside the plugin folder")
+
+
+@pytest.mark.parametrize(
+    ("field", "name", "secret"),
+    [
+        ({"type": "string", "writeOnly": True}, "", True),
+        ({"type": "string", "format": "password"}, "", True),
+        ({"type": "string", "x-secret": True}, "", True),
+        ({"type": "string", "format": "email"}, "", False),
+        ({"type": "string"}, "api_token", True),  # named like a secret
+        ({"type": "string"}, "region", False),
+        ({"type": "object", "properties": {"user": {}}}, "credentials", False),  # a section
+        ({"allOf": [{"properties": {"user": {}}}]}, "credentials", False),
+        ({"anyOf": [{"properties": {"user": {}}}]}, "credentials", False),
+        ({"oneOf": [{"properties": {"user": {}}}]}, "credentials", False),
+        ({"oneOf": [{"properties": {}}]}, "token", True),  # no named fields: a value
+        ({"type": "string"}, "", False),
+    ],
+)
+def test_what_counts_as_a_secret_field(field: dict[str, Any], name: str, secret: bool) -> None:
+    from stonks_plugins.config.schema import is_secret
+
+    assert is_secret(field, name) is secret
+
+
+def test_a_section_through_a_reference_is_a_section_not_a_secret() -> None:
+    schema = {
+        "$defs": {"login": {"type": "object", "properties": {"user": {"type": "string"}}}},
+        "type": "object",
+        "properties": {
+            "credentials": {"oneOf": [{"$ref": "#/$defs/login"}]},
+            "token": {"oneOf": [{"$ref": "#/$defs/nothing-here"}]},
+        },
+    }
+    paths = set(secret_paths(schema))
+    assert ("credentials",) not in paths and ("token",) in paths
+
+
+def test_what_an_invalid_config_says() -> None:
+    assert validate_config({}, [1]) == (
+        [1],
+        [ConfigIssue("$", "must be a JSON object, not list", "type")],
+    )
+    closed = {"type": "object", "additionalProperties": False}
+    _, [issue] = validate_config(closed, {"a": 1})
+    assert issue == ConfigIssue(
+        "$.a", "unknown key; expected one of: (none)", "additionalProperties"
+    )
+    two = {"type": "object", "properties": {"b": {}, "a": {}}, "additionalProperties": False}
+    _, [issue] = validate_config(two, {"c": 1})
+    assert issue.message == "unknown key; expected one of: a, b"
+    secret = {
+        "type": "object",
+        "properties": {"password": {"type": "string", "minLength": 8}, "n": {"maximum": 3}},
+    }
+    _, issues = validate_config(secret, {"password": "short", "n": 5})
+    assert [(i.path, i.message) for i in issues] == [
+        ("$.n", "5 is greater than the maximum of 3"),
+        ("$.password", "does not satisfy minLength=8 (value hidden: secret field)"),
+    ]

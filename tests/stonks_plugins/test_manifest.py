@@ -231,6 +231,22 @@ def test_a_manifest_built_from_a_dict_keeps_that_dict_as_raw() -> None:
     assert manifest.raw["x-tool"] == {"anything": 1}
 
 
+def test_every_rule_broken_is_reported_and_pre_releases_are_versions() -> None:
+    assert validate_manifest(valid(plugin__version="1.0rc1")) == []  # PEP 440, not plain
+    found = paths(
+        valid(plugin__version="1.0.0-not-pep-440", dependencies__plugins={"other": "bogus"})
+    )
+    assert set(found) == {"$.plugin.version", "$.dependencies.plugins.other"}
+    assert "'1.0.0-not-pep-440' is not a valid version" in found["$.plugin.version"]
+
+
+def test_parsing_a_manifest_that_breaks_a_rule_raises() -> None:
+    with pytest.raises(ManifestError) as err:
+        parse_manifest(valid(api__max_version="0.5.0"), "test")
+    assert err.value.code is ReasonCode.MANIFEST_INVALID
+    assert [i.path for i in err.value.issues] == ["$.api.max_version"]
+
+
 def test_entry_point_main_alone_is_a_complete_broker() -> None:
     data = valid(services=None, entry_points={"main": "acme.plugin:AcmePlugin"})
     assert validate_manifest(data) == []

@@ -294,3 +294,52 @@ def test_a_crashed_child_process_is_retried_but_an_in_process_health_failure_is_
         store.recover(name, "answered again")
     assert Plugin.objects.get(name="child").state == "active"
     assert Plugin.objects.get(name="inproc").state == "error"
+
+
+def test_a_transition_is_announced_on_commit_with_who_why_and_the_code(  # type: ignore[no-untyped-def]
+    django_capture_on_commit_callbacks,
+) -> None:
+    from stonks_plugins.lifecycle.signals import plugin_state_changed
+
+    heard: list[dict[str, object]] = []
+
+    def receiver(sender: object, **kwargs: object) -> None:
+        heard.append({k: v for k, v in kwargs.items() if k != "signal"})
+
+    plugin_state_changed.connect(receiver, weak=False)
+    try:
+        row = Plugin.objects.create(name="p", source="directory", type="broker", state="active")
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            store.transition(row, S.ERROR, "it broke", problem=Problem(ReasonCode.TIMEOUT, "x"))
+            assert heard == []  # not before the change is committed
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            store.transition(row, S.DISCOVERED, "retry", actor="ops")
+    finally:
+        plugin_state_changed.disconnect(receiver)
+    assert heard == [
+        {
+            "name": "p",
+            "from_state": "active",
+            "to_state": "error",
+            "reason": "it broke",
+            "actor": "system",
+            "code": "timeout",
+        },
+        {
+            "name": "p",
+            "from_state": "error",
+            "to_state": "discovered",
+            "reason": "retry",
+            "actor": "ops",
+            "code": "",
+        },
+    ]
+    stored = Plugin.objects.get(pk=row.pk)
+    assert (stored.error_code, stored.error_message) == ("", "")  # cleared on the way back
+
+
+def test_a_transition_with_a_problem_outside_error_keeps_no_error() -> None:
+    row = Plugin.objects.create(name="p", source="directory", type="broker", state="loaded")
+    with transaction.atomic():
+        store.transition(row, S.ACTIVE, "up", problem=Problem(ReasonCode.TIMEOUT, "stale"))
+    assert Plugin.objects.get(pk=row.pk).error_code == ""

@@ -203,3 +203,8 @@ def test_snapshot_shows_the_jittered_delay_to_the_millisecond(clock: FakeClock) 
         "delay": 0.623,
         "retry_in": 0.623,
     }
+
+
+def test_a_success_of_a_healthy_plugin_is_no_recovery(clock: FakeClock) -> None:
+    cb = breaker(clock)
+    assert cb.record_success() is False  # nothing was wrong: nothing to report
