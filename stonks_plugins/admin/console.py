@@ -19,7 +19,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import get_language, gettext
 
-from ..config.shown import ANY_PLUGIN, Scrubber, scrubber
+from ..config.shown import ANY_PLUGIN, Scrubber, scrubber_for
 from ..errors import PluginError
 from ..imports import ImportReportUnavailable
 from ..lifecycle.states import PluginState
@@ -69,7 +69,7 @@ def plugin_page(
 ) -> dict[str, Any]:
     """The plugin page's context beyond the model form. ``bound``: the config form as posted
     (with its errors); ``action_url(verb)``: where an action button posts."""
-    scrub = scrubber(plugin.name)
+    scrub = scrubber_for(plugin)
     manifest = plugin.manifest if isinstance(plugin.manifest, dict) else {}
     capabilities = manifest.get("capabilities") or {}
     services = manifest.get("services") or {}

@@ -20,7 +20,7 @@ from django.urls import path
 from django.utils.html import format_html
 from django.utils.translation import gettext, gettext_lazy
 
-from ..config.shown import ANY_PLUGIN, scrubber
+from ..config.shown import ANY_PLUGIN, scrubber_for
 from ..config.validation import ConfigInvalid
 from ..config.versions import ConfigView, StaleConfig
 from ..manager import manager
@@ -147,7 +147,7 @@ class PluginAdmin(ActionsAdminMixin, InstallAdminMixin, InstancesAdminMixin, adm
         return format_html(
             '{} <span class="so-trust">{}</span>',
             trust_badge(obj.trust, obj.source),
-            scrubber(obj.name).text(describe_trust(obj.trust, source=obj.source)),
+            scrubber_for(obj).text(describe_trust(obj.trust, source=obj.source)),
         )
 
     @admin.display(description=gettext_lazy("last error"), ordering="error_code")
@@ -170,7 +170,7 @@ class PluginAdmin(ActionsAdminMixin, InstallAdminMixin, InstancesAdminMixin, adm
         return format_html(
             '<span class="so-error"><code>{}</code> {}</span>',
             obj.error_code,
-            scrubber(obj.name).text(obj.error_message),
+            scrubber_for(obj).text(obj.error_message),
         )
 
     @admin.display(description=gettext_lazy("error details"))
@@ -297,7 +297,7 @@ class PluginAdmin(ActionsAdminMixin, InstallAdminMixin, InstancesAdminMixin, adm
             )
             self.message_user(request, text % values, messages.SUCCESS)
         elif saved.status == "failed":
-            values["why"] = scrubber(plugin.name).text(saved.message)
+            values["why"] = scrubber_for(plugin).text(saved.message)
             text = gettext(
                 "Saved config version %(version)s (%(changed)s), but the plugin refused it: "
                 "failed — %(why)s. The previous config stays in effect."

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..models import PluginConfig
+from ..models import Plugin, PluginConfig
 from ..redaction import redact, scrub_text
 from . import versions
 from .system import secret_values
@@ -43,6 +43,16 @@ ANY_PLUGIN = Scrubber()
 def scrubber(name: str) -> Scrubber:
     """The scrubber of plugin ``name``'s texts. Never raises (see ``secret_values``)."""
     return Scrubber(tuple(sorted(secret_values(name), key=len, reverse=True)))
+
+
+def scrubber_for(plugin: Plugin) -> Scrubber:
+    """The scrubber of ``plugin``'s texts, made once per row instance: the sections and
+    read-only fields of one page share it (one query), instead of reading the secret values
+    again for each."""
+    cached = plugin.__dict__.get("_shown_scrubber")
+    if cached is None:
+        cached = plugin.__dict__["_shown_scrubber"] = scrubber(plugin.name)
+    return cached
 
 
 def masked_data(cfg: PluginConfig) -> dict[str, Any]:
