@@ -17,6 +17,7 @@ from packaging.version import Version
 
 from . import CORE_API_VERSION, versioning
 from .errors import ReasonCode
+from .installed.metadata_files import distribution_version
 from .manifest.model import PluginManifest
 from .versioning import check_interfaces
 
@@ -32,7 +33,10 @@ class CompatIssue:
 @cache
 def core_version() -> Version:
     try:
-        return Version(metadata.version(CORE_DISTRIBUTION))
+        # Discovery asks at start-up; the Version field alone, not the e-mail parser's
+        # reading of the whole METADATA.
+        dist = metadata.distribution(CORE_DISTRIBUTION)
+        return Version(distribution_version(dist) or dist.version)
     except metadata.PackageNotFoundError:
         # Running from a checkout that was not pip-installed: the package knows its version.
         from stonks_overwatch import __version__

@@ -117,6 +117,47 @@ def read_plugin_file(
         os.close(fd)
 
 
+_read_at_start: dict[str, tuple[os.stat_result, bytes]] = {}
+"""Manifests settings read for ``plugin_apps()`` (see :func:`read_manifest_once`), each with
+the ``fstat`` of the open file it was read from, until discovery in ``ready()`` takes them."""
+
+
+def read_manifest_once(path: str, limit: int, setting: str = "") -> bytes:
+    """:func:`read_plugin_file` for a manifest read at start-up before discovery reads it
+    again: the bytes are kept, with the stamp of the very file they came from, for
+    :func:`take_manifest_read` (start-up then reads each manifest once, not twice)."""
+    fd, st = open_regular(path)
+    try:
+        data = read_fd(fd, st.st_size, limit, path, setting)
+    finally:
+        os.close(fd)
+    _read_at_start[path] = (st, data)
+    return data
+
+
+def take_manifest_read(path: str, limit: int) -> tuple[os.stat_result, bytes] | None:
+    """What :func:`read_manifest_once` read of ``path`` (forgotten once taken), if it is
+    within ``limit`` and the file is still the one read (same inode, size and mtime: one
+    ``stat``, where reading it again takes an open, an ``fstat``, a read and a close);
+    None: read the file."""
+    found = _read_at_start.pop(path, None) if _read_at_start else None
+    if found is None or len(found[1]) > limit:
+        return None
+    then = found[0]
+    try:
+        now = os.stat(path)
+    except OSError:
+        return None
+    if (now.st_ino, now.st_size, now.st_mtime_ns) != (then.st_ino, then.st_size, then.st_mtime_ns):
+        return None
+    return found
+
+
+def forget_manifest_reads() -> None:
+    """Drop what start-up read and discovery did not take (it keeps what it needs)."""
+    _read_at_start.clear()
+
+
 def describe(exc: OSError) -> str:
     """What went wrong with a plugin's file, worded to follow its path in a message: "is a
     FIFO (named pipe), not a regular file...", "is 52428800 bytes, more than the limit...",

@@ -23,6 +23,7 @@ import re
 import threading
 import traceback
 from collections.abc import Callable, Iterable
+from functools import cache
 from typing import Any
 
 MASK = "********"
@@ -34,16 +35,26 @@ _TEXT_WORDS = (
     r"|secret[_-]?key|credential|authorization|cookie|session[_-]?id"
 )
 _KEY_WORDS = rf"{_TEXT_WORDS}|pwd|auth[_-]?header|otp|totp|pin"
-_SECRET_KEY = re.compile(rf"(^|[_\-.\s])({_KEY_WORDS})s?($|[_\-.\s])", re.IGNORECASE)
-_SECRET_PAIR = re.compile(
-    # The key ends with the secret word ("db_password", "X-Auth-Token"): a name that only
-    # starts with one ("plugin 'secret-server': ...", "token_count: 3") is no key of a secret.
-    rf"""(?P<key>\b[\w.-]*(?:{_TEXT_WORDS})s?)(?P<sep>['"]?\s*[=:]\s*)"""
-    r"""(?P<quote>['"]?)(?P<value>[^\s'",;&)}\]]+)""",
-    re.IGNORECASE,
-)
-_URL_PASSWORD = re.compile(r"(?P<prefix>\b[a-z][a-z0-9+.-]*://[^\s:/@]+:)(?P<pw>[^\s@/]+)(?=@)")
-_AUTH_SCHEME = re.compile(r"\b(?P<scheme>Bearer|Token|Basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+
+
+@cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """The secret key, the ``key=value`` pair, the password in a URL and the credential after
+    an auth scheme. Compiled on first use, not at import: every process imports this module
+    at start-up (through ``errors``), few scrub text before they serve, and the four cost
+    most of a millisecond to compile."""
+    secret_key = re.compile(rf"(^|[_\-.\s])({_KEY_WORDS})s?($|[_\-.\s])", re.IGNORECASE)
+    secret_pair = re.compile(
+        # The key ends with the secret word ("db_password", "X-Auth-Token"): a name that only
+        # starts with one ("plugin 'secret-server': ...", "token_count: 3") is no key of a
+        # secret.
+        rf"""(?P<key>\b[\w.-]*(?:{_TEXT_WORDS})s?)(?P<sep>['"]?\s*[=:]\s*)"""
+        r"""(?P<quote>['"]?)(?P<value>[^\s'",;&)}\]]+)""",
+        re.IGNORECASE,
+    )
+    url_password = re.compile(r"(?P<prefix>\b[a-z][a-z0-9+.-]*://[^\s:/@]+:)(?P<pw>[^\s@/]+)(?=@)")
+    auth_scheme = re.compile(r"\b(?P<scheme>Bearer|Token|Basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+    return secret_key, secret_pair, url_password, auth_scheme
 
 
 MIN_MASKED = 4
@@ -173,16 +184,17 @@ def _mentions(exc: BaseException, known: tuple[str, ...]) -> bool:
 def is_secret_key(key: str) -> bool:
     """``password``, ``api_key``, ``client_secret``, ``X-Auth-Token``... A harmless key that
     matches (``token_count``) is masked too: that is the cheaper mistake."""
-    return bool(_SECRET_KEY.search(key))
+    return bool(_patterns()[0].search(key))
 
 
 def scrub_text(text: str, secrets: Iterable[str] = ()) -> str:
     """Mask ``secret=value`` pairs, passwords in URLs, ``secrets`` and every secret value
     this process knows."""
     text = _replace_known(text, sorted({*secrets, *_all}, key=len, reverse=True))
-    text = _URL_PASSWORD.sub(lambda m: m.group("prefix") + MASK, text)
-    text = _AUTH_SCHEME.sub(lambda m: f"{m.group('scheme')} {MASK}", text)
-    return _SECRET_PAIR.sub(
+    _, secret_pair, url_password, auth_scheme = _patterns()
+    text = url_password.sub(lambda m: m.group("prefix") + MASK, text)
+    text = auth_scheme.sub(lambda m: f"{m.group('scheme')} {MASK}", text)
+    return secret_pair.sub(
         lambda m: f"{m.group('key')}{m.group('sep')}{m.group('quote')}{MASK}", text
     )
 

@@ -44,8 +44,8 @@ candidate (the manifest caches it while it is in use)."""
 
 
 def deferred_path(path: str) -> Path:
-    """Pass as ``Candidate(root=...)``: ``Path(path)``, built only if somebody reads it (a
-    scan of many folders need not build a ``Path`` for each)."""
+    """Pass as ``Candidate(root=...)``: ``Path(path)``, built when somebody reads it, and not
+    kept (a scan of many folders need not build a ``Path`` for each, nor a sync keep one)."""
     return cast(Path, path)
 
 
@@ -245,8 +245,10 @@ _MANIFEST = _STORED["manifest"]
 
 class _Resolved:
     """A field read through ``resolve(candidate, stored)``; with ``keep`` the resolved value
-    replaces the stand-in (small: a ``Path``, a digest), else it is worked out on each read
-    (large: the parsed manifest and its raw dict, cached elsewhere while in use)."""
+    replaces the stand-in (small: a digest), else it is worked out on each read (large: the
+    parsed manifest and its raw dict, cached elsewhere while in use; and the root's ``Path``,
+    which is not small: its parts list, and each part interned by pathlib, so the
+    interpreter's table of interned strings would grow with every plugin read, for good)."""
 
     __slots__ = ("keep", "resolve", "stored")
 
@@ -292,7 +294,7 @@ def _resolve_fingerprint(cand: Any, value: Any) -> Any:
 
 
 _LAZY = {
-    "root": (_resolve_root, True),
+    "root": (_resolve_root, False),  # a Path per read costs a microsecond; kept, ~400 B
     "manifest": (_resolve_manifest, False),
     "raw": (_resolve_raw, False),
     "fingerprint": (_resolve_fingerprint, True),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..compatibility import CompatIssue, check_compatibility, compatibility
 from ..errors import ReasonCode
+from ..plugin_files import forget_manifest_reads
 from .candidate import Candidate, Problem
 from .directories import generation, scan_directories
 from .entry_points import scan_entry_points
@@ -131,6 +132,7 @@ def discover(
     scanned_at = generation()
     found = scan_entry_points() if entry_points else []
     found += scan_directories(plugin_dirs)
+    forget_manifest_reads()  # start-up's reads that no source took (the caches keep the rest)
     last = _last
     if last is not None and last.generation == scanned_at and _unchanged(last.found, found):
         again = list(last.plugins)

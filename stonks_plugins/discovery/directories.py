@@ -27,10 +27,12 @@ from ..manifest.validation import MANIFEST_FILENAME
 from ..plugin_files import (
     MANIFEST_SETTING,
     PluginFileError,
+    forget_manifest_reads,
     manifest_limit,
     not_regular,
     open_regular,
     read_fd,
+    take_manifest_read,
 )
 from .candidate import Candidate, Problem, Source, deferred_path
 from .entry_points import forget_entry_points
@@ -84,6 +86,7 @@ def clear_cache() -> None:
         _listings.clear()
         _generation += 1
     forget_entry_points()
+    forget_manifest_reads()
     validation.clear_memos()
     compat.clear_memos()
 
@@ -134,7 +137,11 @@ def _open_manifest(path: str, limit: int) -> tuple[Stamp, bytes | OSError] | Non
     open file, so stamp and bytes agree); None when ``path`` is no manifest file (missing,
     or a FIFO, a device, a folder: never read), which is how a listed name that is not a
     plugin folder is told apart. An error reading a manifest that exists, or one over
-    ``limit`` bytes, comes back in place of the bytes: the plugin is listed as unreadable."""
+    ``limit`` bytes, comes back in place of the bytes: the plugin is listed as unreadable.
+    A manifest settings' ``plugin_apps()`` read at start-up is not read again."""
+    early = take_manifest_read(path, limit)
+    if early is not None:
+        return _stamp(early[0]), early[1]
     try:
         fd, st = open_regular(path)
     except (FileNotFoundError, NotADirectoryError, PluginFileError):

@@ -22,7 +22,13 @@ from ..installed import (
 )
 from ..installed import forget as forget_installed
 from ..manifest.validation import MANIFEST_FILENAME
-from ..plugin_files import MANIFEST_SETTING, manifest_limit, open_regular, read_fd
+from ..plugin_files import (
+    MANIFEST_SETTING,
+    manifest_limit,
+    open_regular,
+    read_fd,
+    take_manifest_read,
+)
 from .candidate import Candidate, Problem, Source, deferred_path
 from .manifest_bytes import candidate_from_bytes
 
@@ -31,7 +37,11 @@ __all__ = ["GROUPS", "forget_entry_points", "scan_entry_points"]
 
 def _read(path: str, limit: int) -> tuple[bytes, int]:
     """Bytes and mtime of a manifest: regular files only, at most the limit (one open gives
-    the stamp and the bytes, so the two agree)."""
+    the stamp and the bytes, so the two agree; settings' ``plugin_apps()`` may have read
+    it already, stamp and bytes alike)."""
+    early = take_manifest_read(path, limit)
+    if early is not None:
+        return early[1], early[0].st_mtime_ns
     fd, st = open_regular(path)
     try:
         return read_fd(fd, st.st_size, limit, path, MANIFEST_SETTING), st.st_mtime_ns
@@ -152,12 +162,12 @@ def _stamp(path: str) -> int:
         return -1
 
 
-def _environment_key() -> tuple[tuple[str, int], ...]:
-    """What an entry-point scan depends on: the import path's folders (see
+def _environment_key(paths_key: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
+    """What an entry-point scan depends on: the import path's folders (``paths_key``, see
     ``installed.environment_key``), the manifests read last time (an editable install's
     manifest can change in place), and the size limit."""
     return (
-        environment_key()
+        paths_key
         + tuple((m, _stamp(m)) for m, _ in _manifests_read)
         + ((MANIFEST_SETTING, manifest_limit()),)
     )
@@ -174,13 +184,15 @@ def scan_entry_points() -> list[Candidate]:
     """Candidates of the installed distributions. The result is reused while nothing it
     depends on changed (a refresh after a change happens in every process)."""
     global _last
-    key = _environment_key()
+    paths_key = environment_key()
+    key = _environment_key(paths_key)
     if _last is not None and _last[0] == key:
         return list(_last[1])
-    paths_key = environment_key()
     _manifests_read.clear()
     limit = manifest_limit()
-    found = [_candidate(ep, index, limit) for index, ep in enumerate(plugin_entry_points())]
+    found = [
+        _candidate(ep, index, limit) for index, ep in enumerate(plugin_entry_points(paths_key))
+    ]
     # The stamps the manifests had when read: a change since then shows at the next call.
     _last = (paths_key + tuple(_manifests_read) + ((MANIFEST_SETTING, limit),), found)
     return list(found)

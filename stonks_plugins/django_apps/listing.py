@@ -14,7 +14,7 @@ from importlib.machinery import ModuleSpec
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..plugin_files import MANIFEST_SETTING, read_plugin_file
+from ..plugin_files import MANIFEST_SETTING, read_manifest_once, read_plugin_file
 from .declared import (
     APP_KEY,
     DEFAULT_MANIFEST_LIMIT,
@@ -140,8 +140,9 @@ def _entry_point_apps(seen: set[str], limit: int) -> list[_PluginApp]:
 def _read_declaring(path: str, limit: int) -> Any:
     """The manifest at ``path`` as JSON when it may declare an app, else None: most do not,
     and looking for the key's bytes costs a fraction of parsing them. Only text that spells
-    the key some other way (a ``\\u`` escape) is parsed to be sure."""
-    data = read_plugin_file(path, limit, setting=MANIFEST_SETTING)
+    the key some other way (a ``\\u`` escape) is parsed to be sure. The bytes are kept for
+    discovery in ``ready()``, which would read the same file again."""
+    data = read_manifest_once(path, limit, MANIFEST_SETTING)
     if _APP_KEY_BYTES not in data and b"\\u" not in data:
         return None
     return json.loads(data)

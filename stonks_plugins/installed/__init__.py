@@ -84,12 +84,17 @@ def forget() -> None:
     _last = None
 
 
-def plugin_entry_points() -> tuple[InstalledEntryPoint, ...]:
+def plugin_entry_points(
+    key: tuple[tuple[str, int], ...] | None = None,
+) -> tuple[InstalledEntryPoint, ...]:
     """Every plugin entry point of the installed distributions, in group order (brokers,
     aggregators, views, middleware), then by name, then in ``sys.path`` order. Scanned on
-    the first call in a process, then again only when an import path folder changed."""
+    the first call in a process, then again only when an import path folder changed.
+    ``key`` is :func:`environment_key`'s answer when the caller has just asked for it (one
+    ``stat`` of every import path folder is enough)."""
     global _last
-    key = environment_key()
+    if key is None:
+        key = environment_key()
     last = _last
     if last is not None and last[0] == key:
         return last[1]

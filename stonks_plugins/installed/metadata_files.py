@@ -149,6 +149,21 @@ def plugin_entries(text: str) -> list[tuple[str, str, str]]:
 def distribution_label(folder: str | None, dist: metadata.Distribution | None) -> str:
     """``NAME==VERSION`` from the distribution's METADATA (PKG-INFO for an egg), read once
     and only as far as those two fields."""
+    name, version = name_and_version(folder, dist)
+    return f"{name}=={version}"
+
+
+def distribution_version(dist: metadata.Distribution) -> str | None:
+    """``dist.version``, read as far as the Version field: ``dist.version`` parses the whole
+    METADATA with the e-mail parser, which costs start-up most of a millisecond for one
+    field."""
+    return name_and_version(None, dist)[1]
+
+
+def name_and_version(
+    folder: str | None, dist: metadata.Distribution | None
+) -> tuple[str | None, str | None]:
+    """The Name and Version fields of the distribution's METADATA (PKG-INFO for an egg)."""
     for filename in ("METADATA", "PKG-INFO"):
         head = _head(folder, dist, filename)
         if head is not None:
@@ -168,8 +183,8 @@ def distribution_label(folder: str | None, dist: metadata.Distribution | None) -
     if (name is None or version is None) and end < 0 and len(head) >= _HEAD:
         # unusually long headers: the whole file decides
         message = distribution(folder, dist).metadata
-        return f"{message['Name']}=={message['Version']}"
-    return f"{_text(name)}=={_text(version)}"
+        return message["Name"], message["Version"]
+    return _text(name), _text(version)
 
 
 def _field(headers: bytes, key: bytes) -> bytes | None:

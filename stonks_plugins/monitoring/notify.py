@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connections, transaction
@@ -30,7 +30,12 @@ from .. import tasks
 from ..lifecycle.signals import plugin_state_changed
 from ..models import HealthCheck
 from ..redaction import scrub_text
-from . import alerts, delivery
+
+if TYPE_CHECKING:
+    from . import alerts
+
+# The alert modules (and urllib's opener) are imported when a trigger fires, not by
+# connect(): every process connects at start-up, few ever send an alert.
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +57,8 @@ def _on_state_changed(
     code: str = "",
     **kwargs: Any,
 ) -> None:
+    from . import alerts
+
     if not alerts.configured():
         return
     alert = alerts.from_transition(name, to_state, code=code, reason=reason, actor=actor)
@@ -64,6 +71,8 @@ def _on_health_result(
 ) -> None:
     """A stored health result; compared with the plugin's previous one, read here because
     the caller holds the plugin's row locked (results of one plugin come in order)."""
+    from . import alerts
+
     if not created or raw or not alerts.configured():
         return
     previous = (
@@ -144,6 +153,8 @@ os.register_at_fork(after_in_child=outbound.after_fork)
 
 def handle(alert: alerts.Alert) -> None:
     """Decide and hand over one alert; never raises."""
+    from . import alerts, delivery
+
     try:
         if not alerts.admit(alert):
             return

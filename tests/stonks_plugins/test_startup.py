@@ -316,7 +316,28 @@ def test_one_scan_per_process_each_metadata_file_read_once(
     info = "acme_broker-1.2.0.dist-info"
     assert report["opened"][f"{info}/entry_points.txt"] == 1
     assert report["opened"][f"{info}/METADATA"] == 1
+    # The manifest too: read by settings (does it declare a Django app?), not again by ready().
+    assert report["opened"]["acme_broker/plugin_manifest.json"] == 1
     assert report["found"] == [["acme-broker", True, "acme-broker==1.2.0"]]
+
+
+def test_a_manifest_changed_after_settings_read_it_is_read_again(tmp_path: Path) -> None:
+    from stonks_plugins.django_apps import plugin_apps
+
+    folder = tmp_path / "plugins" / "acme-broker"
+    folder.mkdir(parents=True)
+    manifest = folder / "plugin_manifest.json"
+    data = json.loads(_manifest("acme-broker", "broker"))
+    manifest.write_text(json.dumps(data))
+    clear_cache()
+    try:
+        assert plugin_apps([tmp_path / "plugins"], host_apps=[]) == []  # as settings do
+        data["plugin"]["version"] = "9.9.9"
+        manifest.write_text(json.dumps(data, indent=1))  # another size, whatever the clock
+        cand = discover([tmp_path / "plugins"], entry_points=False).by_name()["acme-broker"]
+        assert cand.manifest is not None and cand.manifest.version == "9.9.9"
+    finally:
+        clear_cache()
 
 
 # -- what discovery keeps -----------------------------------------------------------------------

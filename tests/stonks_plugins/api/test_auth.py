@@ -97,6 +97,22 @@ def test_permissions_through_a_group(make_client, django_user_model, p1) -> None
     assert client.post(f"{API}/plugins/p1/disable/").status_code == 200
 
 
+def test_a_permission_taken_away_counts_at_the_next_request(make_client, p1) -> None:
+    from django.contrib.auth.models import Group, Permission
+
+    view = Permission.objects.get(codename="view_plugin")
+    client = make_client("rita", "view_plugin")
+    assert client.get(f"{API}/plugins/").status_code == 200
+    client.user.user_permissions.remove(view)
+    assert client.get(f"{API}/plugins/").status_code == 403
+    group = Group.objects.create(name="readers")
+    group.permissions.add(view)
+    client.user.groups.add(group)
+    assert client.get(f"{API}/plugins/").status_code == 200
+    group.permissions.remove(view)
+    assert client.get(f"{API}/plugins/").status_code == 403
+
+
 def test_token_authentication_is_what_the_clients_use(reader, p1) -> None:
     # No session cookie anywhere: the token alone authenticates.
     assert not reader.cookies
