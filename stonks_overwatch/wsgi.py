@@ -11,3 +11,9 @@ from stonks_plugins.conf import plugin_settings  # noqa: E402
 from stonks_plugins.runtime.background import ensure_started  # noqa: E402
 
 ensure_started(ready_within=2 * float(plugin_settings.PAGE_BUDGET) + 1)
+
+# The URL configuration (the API's schema views pull in DRF's and Django's test modules) is
+# imported now, not on each worker's first request, which a user would wait for.
+from django.urls import get_resolver  # noqa: E402
+
+get_resolver().url_patterns  # noqa: B018

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -42,6 +43,10 @@ logger = logging.getLogger(__name__)
 IDLE_WORKERS = 4
 """Worker threads a lane keeps parked between calls: handing a call to one costs a queue
 put, starting a thread per call 100-250 µs (most of a process-isolated call's time)."""
+REFRESH_GROWTH = 5
+"""A plugin whose background refreshes keep failing is asked again ever later: after
+``PLUGINS_REVALIDATE_EVERY`` x 2**(n-1) seconds for its n-th failure in a row, n-1 at most
+this (16 min by default), so a broken plugin costs the process a bounded share of its CPU."""
 
 
 @dataclass
@@ -63,6 +68,10 @@ class Lane:
         self._workers = Workers(keep=IDLE_WORKERS)
         self.latency = 0.0
         """Seconds the last completed call took (answered or failed)."""
+        self.sluggish = False
+        """Its calls are slow (``PLUGINS_SLOW_CALL``): set by a call slower than that, cleared
+        only by one faster than half of it, so a plugin whose calls take about the threshold
+        does not make every other page wait for it."""
         self.failure = ""
         """How the last completed call failed ('' when it answered)."""
         self.launched = 0.0
@@ -71,6 +80,14 @@ class Lane:
         """A call overran its caller's deadline and none has answered since: the next
         callers do not wait for this plugin (they are served its last good answer while a
         new call finds out whether it is well again)."""
+        self.failures = 0
+        """Calls that failed in a row (an answer ends the streak)."""
+        self._spread = 1.0
+        """The random stretch of the next refresh's spacing (drawn once per failure), so
+        processes whose plugin failed together do not ask it again together."""
+        self.refused_until = 0.0
+        """Its circuit refused the last call until then (monotonic): asking it before only
+        costs the page two thread hops (its lane, its middleware's) for the same refusal."""
 
     def _take(self, operation: str) -> int | SandboxError:
         now = time.monotonic()
@@ -104,25 +121,39 @@ class Lane:
             running = self._running.pop(ticket, None)
             if running is not None:
                 self.latency = time.monotonic() - running.since
+                threshold = float(plugin_settings.SLOW_CALL)
+                if self.latency > threshold:
+                    self.sluggish = True
+                elif self.latency < threshold / 2:
+                    self.sluggish = False
             if error is None:
                 self.overran = False
                 self.failure = ""
+                self.failures = 0
             else:
                 self.failure = getattr(error, "message", "") or f"{type(error).__name__}"
+                self.failures += 1
+                wait = getattr(error, "retry_in", None)
+                if getattr(error, "code", None) is ReasonCode.CIRCUIT_OPEN and wait:
+                    self.refused_until = time.monotonic() + float(wait)
+                self._spread = 1.0 + float(plugin_settings.RETRY_JITTER) * random.random()
             return running is None or running.abandoned is not None
 
     def slow(self) -> str:
         """Why callers should not wait for this plugin ('' when they should): it overran
-        its caller's deadline, or its last call - answer or failure - took longer than
-        ``PLUGINS_SLOW_CALL`` (a process-isolated plugin whose child keeps crashing is
-        slow to fail: each call restarts it)."""
+        its caller's deadline, its circuit refused the last call and still would, or its
+        last call - answer or failure - took longer than ``PLUGINS_SLOW_CALL`` (a
+        process-isolated plugin whose child keeps crashing is slow to fail: each call
+        restarts it)."""
         if self.overran:
             running = self.running()
             if running:
                 age = time.monotonic() - running[0].since
                 return f"no answer yet: its call is still running after {age:.0f} s"
             return "did not answer in time; asked again in the background"
-        if self.latency > float(plugin_settings.SLOW_CALL):
+        if self.failure and self.refused_until > time.monotonic():
+            return f"failed ({self.failure}); asked again in the background"
+        if self.sluggish:
             if self.failure:
                 return f"failed ({self.failure}); asked again in the background"
             return f"answers slowly ({self.latency:.1f} s); refreshed in the background"
@@ -136,8 +167,13 @@ class Lane:
             return time.monotonic() - self.launched >= self.refresh_after()
 
     def refresh_after(self) -> float:
-        """Seconds a slow plugin's answer is served before it is asked again."""
-        return max(float(plugin_settings.REVALIDATE_EVERY), 4 * self.latency)
+        """Seconds a slow plugin's answer is served before it is asked again: longer after
+        each failure in a row (with jitter), so a plugin that keeps hanging, spinning or
+        crashing its child is asked ever more rarely."""
+        spacing = max(float(plugin_settings.REVALIDATE_EVERY), 4 * self.latency)
+        if self.failures > 1:
+            spacing *= 2 ** min(self.failures - 1, REFRESH_GROWTH) * self._spread
+        return spacing
 
     def _abandon(self, ticket: int) -> bool:
         """Its caller gave up on the call; True the first time (several may wait on it)."""
@@ -177,6 +213,9 @@ class Lane:
         once when the lane is full or an abandoned call still runs. With ``revalidate``
         (calls whose last good answer can stand in), the caller of a plugin that overran
         before does not wait; without it (health checks, config changes) it always does."""
+        # A slow plugin's call is a background refresh: nobody waits for it (see
+        # ``calls._start``), so nobody would abandon it either.
+        unattended = revalidate and bool(self.slow())
         ticket = self._take(operation)
         if isinstance(ticket, SandboxError):
             raise ticket
@@ -208,6 +247,17 @@ class Lane:
             self._give_back(ticket, exc)
             raise
         call = Call(self, operation, pending, ticket, patient=not (revalidate and self.overran))
+        if unattended:
+            # Given up on, as a page's call would be, once a page's budget is over: the
+            # reaper then stops it if it spins, and the lane refuses calls while it runs.
+            reaper.unattended(
+                self.plugin,
+                operation,
+                pending,
+                call.started,
+                after=budget.budget(),
+                on_abandon=lambda: self._abandon(ticket),
+            )
         if key is not None:
             with self._lock:
                 if ticket in self._running:  # not finished already

@@ -26,6 +26,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..conf import plugin_settings
@@ -37,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 SPIN_CPU = 0.25  # CPU seconds a call may still use after its caller gave up
 SPUN_SHARE = 0.5  # on a CPU at least this share of the time its caller waited: it spun
+SPIN_WINDOW = 0.1  # seconds watched at least before a call is judged on its CPU share
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -56,6 +58,8 @@ class Abandoned:
 
 
 _abandoned: list[Abandoned] = []
+_unattended: list[tuple[float, Abandoned, Callable[[], object]]] = []
+"""Calls nobody waits for (background refreshes): abandoned when their time is up."""
 _lock = threading.Lock()
 
 
@@ -67,15 +71,47 @@ def abandon(plugin: str, operation: str, pending: Pending, started: float) -> No
         if any(a.pending is pending for a in _abandoned):
             return  # a call several callers waited for is watched once
     entry = Abandoned(plugin, operation, pending, time.monotonic())
+    loaded = plugin_registry.peek(plugin)
+    if loaded is not None and loaded.host is not None:
+        loaded.host.demote()  # its child spins or waits on idle CPU only from now on
     native = pending.thread.native_id
     cpu = _cpu_of(f"/proc/self/task/{native}/stat") if native is not None else None
     ran = entry.since - started
-    if cpu is not None and cpu >= 0.1 and cpu >= SPUN_SHARE * ran:
+    # On a busy machine (a process's start, every plugin warming up) a spinner gets less than
+    # its share: one that already used twice what it may still use after now spun anyway.
+    if cpu is not None and cpu >= 0.1 and (cpu >= SPUN_SHARE * ran or cpu >= 2 * SPIN_CPU):
         _stop(entry, f"it kept a CPU busy for {cpu:.1f} s of the {ran:.1f} s it ran")
         return
     entry.first_cpu = _cpu(entry)
     with _lock:
         _abandoned.append(entry)
+
+
+def unattended(
+    plugin: str,
+    operation: str,
+    pending: Pending,
+    started: float,
+    after: float,
+    on_abandon: Callable[[], object],
+) -> None:
+    """A call nobody waits for: the sweep treats it as abandoned ``after`` seconds from
+    ``started`` if it still runs then (``on_abandon`` first: the lane marks it)."""
+    with _lock:
+        _unattended.append(
+            (started + after, Abandoned(plugin, operation, pending, started), on_abandon)
+        )
+
+
+def _give_up_unattended(now: float) -> None:
+    with _lock:
+        due = [u for u in _unattended if u[0] <= now or u[1].pending.done.is_set()]
+        _unattended[:] = [u for u in _unattended if u not in due]
+    for _, entry, on_abandon in due:
+        if entry.pending.done.is_set():
+            continue
+        on_abandon()
+        abandon(entry.plugin, entry.operation, entry.pending, entry.since)
 
 
 def watched() -> list[Abandoned]:
@@ -119,6 +155,7 @@ def _cpu(entry: Abandoned) -> float | None:
 def sweep(now: float | None = None) -> list[Abandoned]:
     """Check every abandoned call once; stop those that spin. Returns the ones stopped."""
     now = time.monotonic() if now is None else now
+    _give_up_unattended(now)
     hard_limit = float(plugin_settings.CALL_TIMEOUT)
     stopped: list[Abandoned] = []
     with _lock:
@@ -129,8 +166,15 @@ def sweep(now: float | None = None) -> list[Abandoned]:
         if entry.first_cpu is None:
             entry.first_cpu = cpu
         used = cpu - entry.first_cpu if cpu is not None and entry.first_cpu is not None else 0.0
-        if used >= SPIN_CPU:
-            _stop(entry, f"it used {used:.1f} s of CPU after its caller gave up")
+        watched = now - entry.since
+        # A share, not only a total: a spinner found at the first sweeps is stopped then,
+        # rather than after SPIN_CPU more of every page's GIL and CPU.
+        spinning = watched >= SPIN_WINDOW and used >= 0.05 and used >= SPUN_SHARE * watched
+        if used >= SPIN_CPU or spinning:
+            _stop(
+                entry,
+                f"it used {used:.1f} s of CPU in the {watched:.1f} s after its caller gave up",
+            )
             stopped.append(entry)
         elif now - entry.since >= hard_limit:
             _stop(entry, f"it was still running {hard_limit:g} s after its caller gave up")
@@ -175,3 +219,4 @@ def _stop(entry: Abandoned, reason: str) -> None:
 def reset() -> None:
     with _lock:
         _abandoned.clear()
+        _unattended.clear()

@@ -35,6 +35,7 @@ from stonks_plugins.sandbox.process import (
     ProcessCrashed,
     ProcessHost,
     ProcessTimeout,
+    spawn,
 )
 from tests.conftest import BUNDLED, FIXTURES, ROOT
 from tests.stonks_plugins.runtime.helpers import wait_until
@@ -328,6 +329,28 @@ def test_a_one_off_crash_fails_fast_then_recovers_after_the_backoff(
     assert entry.symbol == "ONCE"
     assert host.pid not in (None, first) and host.restarts == 1
     assert len(host.crashes) == 1 and os.getpid() == me
+
+
+def test_a_crashed_plugins_next_process_runs_on_idle_cpu_until_it_answers(
+    make_host: HostFactory,
+) -> None:
+    host = make_host("proc-crash-once", base_delay=0.05, jitter=0.0)
+    host.start()
+    with pytest.raises(ProcessCrashed, match="exited with status 4"):
+        host.call("portfolio", "get_portfolio")
+    time.sleep(host.retry_in)
+    restarted = host.revive()
+    assert restarted is not None
+    # A restart of a crashing plugin takes only CPU that no page wants.
+    assert os.sched_getscheduler(restarted) == os.SCHED_IDLE
+    [entry] = host.call("portfolio", "get_portfolio")
+    assert entry.symbol == "ONCE" and host.pid == restarted
+    if spawn.lift_allowed():  # without the privilege it stays idle, never raised above
+        assert os.sched_getscheduler(restarted) == os.SCHED_OTHER
+    assert os.getpriority(os.PRIO_PROCESS, restarted) == spawn.CHILD_NICENESS
+
+    host.demote()  # what the runtime does when a page gives up on the child's call
+    assert os.sched_getscheduler(restarted) == os.SCHED_IDLE
 
 
 def test_repeated_crashes_back_off_exponentially_then_give_up(make_host: HostFactory) -> None:

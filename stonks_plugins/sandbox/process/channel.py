@@ -34,8 +34,11 @@ class Channel:
         sent again only when it differs."""
 
     @classmethod
-    def start(cls, plugin: str, spec: ChildSpec, limits: Limits, env: list[bytes]) -> Channel:
-        """Start a child for ``plugin`` (it is not ready yet: read its first reply)."""
+    def start(
+        cls, plugin: str, spec: ChildSpec, limits: Limits, env: list[bytes], idle: bool = False
+    ) -> Channel:
+        """Start a child for ``plugin`` (it is not ready yet: read its first reply); ``idle``:
+        under ``SCHED_IDLE`` (:func:`.spawn.starts_idle`)."""
         ctx = multiprocessing.get_context("spawn")
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         proc = ctx.Process(
@@ -45,7 +48,7 @@ class Channel:
             daemon=True,
         )
         try:
-            start_child(proc, env)
+            start_child(proc, env, idle=idle)
         except Exception:
             parent_conn.close()
             raise

@@ -187,6 +187,12 @@ class ProcessHost:
         restarted with backoff. Safe from another thread; False when no child runs."""
         return self._child.cancel(reason)
 
+    def demote(self) -> None:
+        """Its caller gave up on the call the child runs: until the child answers again it
+        runs only on idle CPU (``SCHED_IDLE``), so what it still does costs no page. Safe
+        from another thread."""
+        self._child.demote()
+
     def close(self, grace: float | None = None) -> None:
         """Ask the child to shut down (the plugin's ``shutdown`` hook runs), then terminate
         and kill it if it does not exit within ``grace`` seconds. Idempotent."""

@@ -1,5 +1,7 @@
 """How a plugin's child is started: ``spawn``, at a lower CPU priority, with only the
-environment its manifest allows.
+environment its manifest allows. Its start, and every child of a plugin whose last child
+crashed, run at idle priority (``SCHED_IDLE``): a plugin that keeps crashing costs the
+pages no CPU however often it is restarted (see the end of this module).
 
 **spawn**, never fork: the host is a threaded web or Celery worker, and a forked child would
 inherit locks held by other threads (logging, the import lock, database drivers) in their
@@ -30,6 +32,15 @@ CHILD_NICENESS = 10
 """A plugin's child yields the CPU to the web and worker processes that serve pages: its
 start (an interpreter and the plugin's imports), a retry or a runaway call then slows the
 plugin, not the site."""
+
+_penalised: set[str] = set()
+"""Plugins whose last child in this process crashed (exit, signal, memory, overrun, a failed
+start): their next children run at idle priority (``SCHED_IDLE``) until one answers a call."""
+_lift_allowed: bool | None = None
+
+IDLE_START_GRACE = 3.0
+"""Seconds a healthy plugin's child starts at idle priority; then (a busy machine) it goes on
+at ``CHILD_NICENESS``. A crashing plugin's children stay idle."""
 
 ISOLATION_ENV = "STONKS_PLUGIN_ISOLATION"
 """Set to ``process`` in the child, so plugin code (and fault fixtures) can tell it runs
@@ -117,17 +128,21 @@ def plugin_environment(candidate: Candidate) -> list[bytes]:
     return [os.fsencode(key) + b"=" + os.fsencode(value) for key, value in env.items()]
 
 
-def start_child(proc: BaseProcess, env: list[bytes] | None = None) -> None:
+def start_child(proc: BaseProcess, env: list[bytes] | None = None, idle: bool = False) -> None:
     """Start ``proc`` from a short-lived thread that runs at a lower CPU priority: on Linux
     priority is per thread and a child inherits its starter's, so the child's whole start
     yields the CPU to the threads serving pages - the starter's own priority could not be
-    raised back without privileges. ``env`` is the child's environment; None: the host's."""
+    raised back without privileges. With ``idle`` (see :func:`starts_idle`) the child starts
+    under ``SCHED_IDLE``: it runs only on a CPU nothing else wants. ``env`` is the child's
+    environment; None: the host's."""
     install()
     failure: list[BaseException] = []
 
     def start() -> None:
         with contextlib.suppress(OSError, AttributeError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHILD_NICENESS)
+        if idle:
+            _set_idle(0)
         _launching.env = env
         try:
             proc.start()
@@ -141,3 +156,94 @@ def start_child(proc: BaseProcess, env: list[bytes] | None = None) -> None:
     starter.join()
     if failure:
         raise failure[0]
+
+
+# -- idle priority for background work ---------------------------------------------------------
+#
+# Nice 10 still takes a tenth of a CPU from a page and preempts late; SCHED_IDLE takes none
+# from a thread that wants the CPU. A child's start (an interpreter and the plugin's imports,
+# about a second of CPU) and anything a crashing or abandoned child does is background work:
+# it runs on idle CPU only, so a plugin that keeps crashing, looping or hogging memory costs
+# the pages nothing however often it is restarted.
+
+
+def starts_idle(plugin: str) -> bool:
+    """Whether ``plugin``'s next child starts under ``SCHED_IDLE``: always when its last child
+    crashed; otherwise only where a ready child can be lifted back (:func:`lift`), so a
+    healthy plugin never serves its calls at idle priority for want of privileges."""
+    return plugin in _penalised or lift_allowed()
+
+
+def penalised() -> frozenset[str]:
+    return frozenset(_penalised)
+
+
+def crashed(plugin: str) -> None:
+    """The plugin's child crashed: its next children start idle until one answers."""
+    _penalised.add(plugin)
+
+
+def answered(plugin: str) -> bool:
+    """The plugin's child answered a call; True when that ends a crash streak."""
+    if plugin in _penalised:
+        _penalised.discard(plugin)
+        return True
+    return False
+
+
+def lift(pid: int | None) -> bool:
+    """Every thread of child ``pid`` back to the normal policy (at nice ``CHILD_NICENESS``):
+    a child that got ready, or answered after crashes, is no longer background work."""
+    if pid is None:
+        return False
+    results = [_set_normal(tid) for tid in _threads(pid)]
+    return any(results)
+
+
+def demote(pid: int | None) -> None:
+    """Child ``pid`` (every thread) to ``SCHED_IDLE``: its call was abandoned, and what it
+    still does until it is stopped is nobody's page (lowering needs no privilege)."""
+    if pid is not None:
+        for tid in _threads(pid):
+            _set_idle(tid)
+
+
+def _threads(pid: int) -> list[int]:
+    try:
+        return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except (OSError, ValueError):
+        return [pid]
+
+
+def lift_allowed() -> bool:
+    """Can this process move a thread from ``SCHED_IDLE`` back to the normal policy (root,
+    ``CAP_SYS_NICE`` or an ``RLIMIT_NICE`` that allows nice 10)? Tried once, on a throwaway
+    thread."""
+    global _lift_allowed
+    if _lift_allowed is None:
+        result: list[bool] = []
+
+        def probe() -> None:
+            result.append(_set_idle(0) and _set_normal(0))
+
+        thread = threading.Thread(target=probe, name="stonks-plugins-priority-probe")
+        thread.start()
+        thread.join()
+        _lift_allowed = bool(result and result[0])
+    return _lift_allowed
+
+
+def _set_idle(tid: int) -> bool:
+    try:
+        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
+def _set_normal(tid: int) -> bool:
+    try:
+        os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
+    except (OSError, AttributeError):
+        return False
+    return True

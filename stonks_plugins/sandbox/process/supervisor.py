@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 from ...discovery.candidate import Candidate
 from ...errors import ReasonCode
 from . import log_relay
+from . import spawn as priority
 from .backoff import Backoff
 from .channel import Channel
 from .errors import ProcessCallError, ProcessCircuitOpen, ProcessCrashed, ProcessTimeout
@@ -61,6 +62,8 @@ class Supervisor:
         self.cancelled: str | None = None
         self.calls = 0
         self.errors = 0
+        self.idle = False
+        """The running child is under ``SCHED_IDLE`` (see :mod:`.spawn`)."""
 
     @property
     def pid(self) -> int | None:
@@ -93,9 +96,12 @@ class Supervisor:
             self.deny_paths,
             log_level=log_relay.host_level(),
         )
+        # A start is background work: idle priority where the child can be lifted once
+        # ready, and always for a plugin whose last child crashed.
+        idle = priority.starts_idle(self.name)
         try:
             env = plugin_environment(self.candidate)
-            channel = Channel.start(self.name, spec, self.limits, env)
+            channel = Channel.start(self.name, spec, self.limits, env, idle=idle)
         except Exception as exc:
             raise self._crashed(
                 ReasonCode.INITIALIZE_FAILED,
@@ -105,10 +111,21 @@ class Supervisor:
             ) from exc
         self.channel = channel
         self.starts += 1
-        reply = self._receive(self.start_timeout, "start")
+        self.idle = idle
+        wait = self.start_timeout
+        if idle and self.name not in priority.penalised():
+            # On a machine kept busy, idle CPU may never come: a healthy plugin's start is
+            # background work for a while, not for ever.
+            grace = min(priority.IDLE_START_GRACE, wait)
+            if not channel.wait(grace):
+                self._lift()
+                wait -= grace
+        reply = self._receive(wait, "start", stated=self.start_timeout)
         if reply[0] == "ready":
             # Kept across crashes: a restarted child loads the same code and says the same.
             self.interfaces = dict(reply[2])
+            if idle and self.name not in priority.penalised():
+                self._lift()  # a healthy plugin's calls are pages' work
             return
         _, code, _exc_type, message, tb = reply
         channel.reap(self.shutdown_grace)
@@ -148,10 +165,12 @@ class Supervisor:
         tag = reply[0]
         if tag == "ok":
             self.backoff.succeeded()
+            self._answered()
             return reply[1]
         self.errors += 1
         if tag == "err":
             self.backoff.succeeded()
+            self._answered()
             _, code, exc_type, message, tb = reply
             reason = ReasonCode(code) if code else ReasonCode.HEALTH_FAILED
             if reason is not ReasonCode.PERMISSION_DENIED:  # that message says it all
@@ -177,12 +196,14 @@ class Supervisor:
             pid=channel.pid,
         )
 
-    def _receive(self, timeout: float, operation: str) -> tuple[Any, ...]:
+    def _receive(
+        self, timeout: float, operation: str, stated: float | None = None
+    ) -> tuple[Any, ...]:
         channel = self.channel
         assert channel is not None
         try:
             if not channel.wait(timeout):
-                self._overran(timeout, operation)
+                self._overran(timeout if stated is None else stated, operation)
             data = channel.receive()
         except (EOFError, OSError):
             self._died(operation)
@@ -201,6 +222,22 @@ class Supervisor:
                 exc_type=type(exc).__name__,
             ) from exc
         return reply
+
+    def _answered(self) -> None:
+        """The child answered: a crash streak is over, and its calls are pages' work again."""
+        priority.answered(self.name)
+        if self.idle:
+            self._lift()
+
+    def _lift(self) -> None:
+        if priority.lift(self.pid):
+            self.idle = False
+
+    def demote(self) -> None:
+        pid = self.pid
+        if pid is not None:
+            self.idle = True
+            priority.demote(pid)
 
     def cancel(self, reason: str) -> bool:
         """Kill the child to stop the call it runs; that call fails with ``timeout`` naming
@@ -317,6 +354,7 @@ class Supervisor:
             signal=signal,
             pid=pid,
         )
+        priority.crashed(self.name)
         at = time.time()
         record = CrashRecord(at, operation, code.value, cause, message, pid, exitcode, signal)
         self.backoff.crashed(err, record)

@@ -5,12 +5,14 @@ other broker renders; stuck calls cost later pages nothing; loads never block ea
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from stonks_plugins import reporting
+from stonks_plugins.errors import ReasonCode
 from stonks_plugins.manager import manager
 from stonks_plugins.models import Plugin
 from stonks_plugins.registry import plugin_registry
@@ -275,3 +277,107 @@ def test_a_background_retry_loads_again_after_a_failed_attempt(make_broker) -> N
 def test_a_middleware_lane_gets_its_slots_even_if_a_health_check_made_it_first() -> None:
     assert lanes.lane("some-middleware").slots == 4  # made by a health check
     assert lanes.lane("some-middleware", 256).slots == 256
+
+
+def test_a_plugin_that_keeps_failing_is_asked_again_ever_more_rarely(settings) -> None:
+    settings.PLUGINS_REVALIDATE_EVERY = 1.0
+    settings.PLUGINS_RETRY_JITTER = 0.0
+    lane = lanes.Lane("failing-again", 1)
+    answer: list[BaseException | None] = [ValueError("the broker is down")]
+
+    def get_portfolio() -> list[str]:
+        if answer[0] is not None:
+            raise answer[0]
+        return ["ROW"]
+
+    def call_once() -> None:
+        lane.start("portfolio.get_portfolio", get_portfolio, revalidate=False)
+        assert wait_until(lambda: not lane.running())
+
+    spacing = []
+    for _ in range(4):
+        call_once()
+        spacing.append(lane.refresh_after())
+    assert spacing == [1.0, 2.0, 4.0, 8.0]
+    answer[0] = None
+    call_once()
+    assert lane.refresh_after() == 1.0  # it answered: back to the usual spacing
+    lane.close()
+
+
+def test_a_background_refresh_that_spins_is_stopped_though_nobody_waits_for_it(
+    settings,
+) -> None:
+    settings.PLUGINS_PAGE_BUDGET = 0.2
+    settings.PLUGINS_SLOW_CALL = 0.1
+    lane = lanes.Lane("spins-unwatched", 2)
+    lane.latency, lane.sluggish = 5.0, True  # slow: its next call is a refresh nobody waits for
+    spun = threading.Event()
+    stopped: list[BaseException] = []
+
+    def spin() -> None:
+        spun.set()
+        try:
+            while True:
+                pass
+        except BaseException as exc:  # CallStopped, raised in this thread by the reaper
+            stopped.append(exc)
+            raise
+
+    lane.start("portfolio.get_portfolio", spin)
+    assert spun.wait(5)
+    assert wait_until(lambda: (reaper.sweep(), bool(stopped))[1], 10)
+    assert isinstance(stopped[0], reaper.CallStopped)
+    assert wait_until(lambda: not lane.running())
+    assert plugin_registry.sandbox("spins-unwatched").circuit.state == "open"
+    lane.close()
+
+
+def test_a_plugin_whose_circuit_refused_it_is_not_asked_by_pages_until_it_may_try_again(
+    settings,
+) -> None:
+    lane = lanes.Lane("circuit-open", 1)
+    refusal = SandboxError(
+        "circuit-open",
+        ReasonCode.CIRCUIT_OPEN,
+        "portfolio.get_portfolio",
+        "circuit open after 5 consecutive failures; retry in 30.0 s",
+        retry_in=30.0,
+    )
+
+    def refused() -> None:
+        raise refusal
+
+    lane.start("portfolio.get_portfolio", refused, revalidate=False)
+    assert wait_until(lambda: not lane.running())
+    # Pages serve its last answer (or its reason) at once instead of a hop to be refused.
+    assert "circuit open after 5 consecutive failures" in lane.slow()
+    lane.refused_until = 0.0  # its circuit may try again: pages ask it as before
+    assert lane.slow() == ""
+    lane.close()
+
+
+def test_a_plugin_about_as_slow_as_the_threshold_stays_served_from_its_last_answer(
+    settings,
+) -> None:
+    settings.PLUGINS_SLOW_CALL = 0.4
+    lane = lanes.Lane("borderline", 1)
+    delay = [0.5]
+
+    def get_portfolio() -> list[str]:
+        time.sleep(delay[0])
+        return ["ROW"]
+
+    def call_once() -> None:
+        lane.start("portfolio.get_portfolio", get_portfolio, revalidate=False)
+        assert wait_until(lambda: not lane.running())
+
+    call_once()
+    assert "answers slowly" in lane.slow()
+    delay[0] = 0.3  # a little under the threshold: pages still do not wait for it
+    call_once()
+    assert "answers slowly" in lane.slow()
+    delay[0] = 0.0  # clearly quick again: pages wait for it as before
+    call_once()
+    assert lane.slow() == ""
+    lane.close()
