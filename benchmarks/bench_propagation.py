@@ -344,6 +344,11 @@ def run(
         if refresh_interval is not None:
             env["PLUGINS_REFRESH_INTERVAL"] = str(refresh_interval)
         os.environ.update(env)  # this process is the client: same database, same Redis
+        # The operator's call shares this process with the observers' threads; with the
+        # switch interval the serving processes run with (runtime/background.py), their
+        # page parsing does not hold the call up 5 ms at each query (a CLI has no such
+        # threads, a web worker has that interval).
+        sys.setswitchinterval(0.001)
 
         import django
 

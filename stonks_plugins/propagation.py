@@ -21,6 +21,7 @@ database, so it works across hosts; the in-process listeners add nothing another
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -60,8 +61,11 @@ def pushing() -> bool:
     return shared_cache() and bool(plugin_settings.PUSH)
 
 
-def bump() -> None:
-    """Call inside the transaction that changes plugins."""
+def bump(config: tuple[str, int] | None = None) -> None:
+    """Call inside the transaction that changes plugins; ``config``: (plugin, version) when
+    the change makes that config version live, which the push then carries (never the
+    config itself: it holds secrets), so a process hands it to the plugin before it reads
+    anything else."""
     updated = Generation.objects.filter(key=KEY).update(value=F("value") + 1)
     if not updated:
         Generation.objects.get_or_create(key=KEY, defaults={"value": 1})
@@ -69,8 +73,16 @@ def bump() -> None:
     # One announcement per transaction, however many bumps it makes (a walk through several
     # states bumps at each step); a callback registered in a savepoint that is rolled back
     # is dropped with it, and the next bump registers one again.
-    if not any(entry[1] is _announce for entry in connection.run_on_commit):
-        transaction.on_commit(_announce)
+    announcement = next(
+        (entry[1] for entry in connection.run_on_commit if isinstance(entry[1], _Announcement)),
+        None,
+    )
+    if announcement is None:
+        announcement = _Announcement()
+        transaction.on_commit(announcement)
+    if config is not None:
+        name, version = config
+        announcement.configs[name] = max(version, announcement.configs.get(name, 0))
 
 
 def read() -> str | None:
@@ -137,14 +149,45 @@ def redis_client() -> redis.Redis:
     return client
 
 
-def publish(value: int) -> int:
-    """Publish a generation; returns how many subscribers heard it."""
-    return int(redis_client().publish(channel(), str(value)))
+def publish(value: int, configs: dict[str, int] | None = None) -> int:
+    """Publish a generation, with the config versions it made live if any (see
+    :func:`decode`); returns how many subscribers heard it."""
+    message = json.dumps({"g": value, "config": configs}) if configs else str(value)
+    return int(redis_client().publish(channel(), message))
 
 
-def _announce() -> None:
+def decode(data: bytes | str) -> tuple[int, dict[str, int]]:
+    """A message's generation and the config versions it made live: a bare generation
+    (``"12"``), or ``{"g": 12, "config": {"plugin": 5}}``. Raises ValueError otherwise."""
+    text = data.decode() if isinstance(data, bytes) else str(data)
+    if not text.startswith("{"):
+        return int(text), {}
+    try:
+        body = json.loads(text)
+        value = body["g"]
+        configs = body.get("config") or {}
+        if not isinstance(value, int) or not isinstance(configs, dict):
+            raise TypeError
+        return value, {str(k): int(v) for k, v in configs.items()}
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"not a plugin change message: {text[:80]!r}") from exc
+
+
+class _Announcement:
+    """The on-commit callback of one transaction that changed plugins."""
+
+    def __init__(self) -> None:
+        self.configs: dict[str, int] = {}
+
+    def __call__(self) -> None:
+        _announce(self.configs)
+
+
+def _announce(configs: dict[str, int] | None = None) -> None:
     """After the commit: the poll's token, then the push. A failure here must not turn a
-    committed change into an error for its caller: it is logged, and the poll covers it."""
+    committed change into an error for its caller: it is logged, and the poll covers it.
+    (A config noted by a bump in a savepoint later rolled back may be announced: the
+    process that hears it reads the live version, whatever the note says.)"""
     if shared_cache():
         try:
             cache.set(CACHE_KEY, uuid.uuid4().hex, timeout=None)
@@ -163,7 +206,7 @@ def _announce() -> None:
             logger.exception("a listener of plugin changes failed")
     if pushing():
         try:
-            publish(value)
+            publish(value, configs)
         except Exception as exc:
             logger.warning(
                 "could not publish plugin change %s on Redis (%s); "

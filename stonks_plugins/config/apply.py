@@ -132,7 +132,7 @@ def apply_version(
             f"config version {version} is live: trying again",
             row.created_by or "system",
         )
-        propagation.bump()
+        propagation.bump(config=(name, version))
         if on_live is not None:
             transaction.on_commit(on_live)
     return ApplyResult(name, version, True, retried=retried)

@@ -30,6 +30,7 @@ import math
 import os
 import queue
 import random
+import sys
 import threading
 import time
 
@@ -51,6 +52,10 @@ from .serving import serving
 logger = logging.getLogger(__name__)
 
 TICK = 0.1  # seconds between two rounds of the loop when nothing is asked of it
+SWITCH_INTERVAL = 0.001  # seconds a thread holds the GIL while another waits for it
+CONNECTION_KEEP = 60.0  # seconds the loop's thread keeps one database connection
+
+_opened: dict[str, float] = {}  # the loop thread's connections: alias -> when first seen
 
 
 class Background:
@@ -60,6 +65,9 @@ class Background:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._pushed = threading.Event()
+        self._pushed_at = 0.0
+        self._configs: dict[str, int] = {}
+        self._configs_lock = threading.Lock()
         self._asked: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._retries: list[tuple[float, str]] = []
         self._retry_at: dict[str, float] = {}
@@ -84,6 +92,10 @@ class Background:
         if not plugin_settings.WARMUP or plugin_settings.SAFE_MODE:
             return False
         self.pid = os.getpid()
+        # A refresh on this thread gives up the GIL at each query, and would wait up to the
+        # switch interval (5 ms by default) to get it back from a thread rendering a page:
+        # several times per refresh, in every process, just when a change is pushed.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         self._stop.clear()
         self._wake.clear()
         self._heard = self.caught_up = 0  # a new receiver hears generations afresh
@@ -98,7 +110,7 @@ class Background:
         ProcessHost.background_restarts = True  # crashed children: restarted by this thread
         _flush_logs_at_exit()
         try:
-            push.start(self._changed)
+            push.start(self._changed, self._configs_pushed)
         except Exception:  # the poll still works: a push that cannot start costs only speed
             logger.exception("plugin changes cannot be pushed to this process; polling")
         if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
@@ -126,6 +138,9 @@ class Background:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._pushed = threading.Event()
+        self._pushed_at = 0.0
+        self._configs = {}
+        self._configs_lock = threading.Lock()
         self._asked = queue.SimpleQueue()
         self._retries = []
         self._retry_at = {}
@@ -133,6 +148,7 @@ class Background:
         self.warmed = threading.Event()
         self._heard = self.caught_up = 0
         self._reviving = set()
+        _opened.clear()
         outbox.background(False)
         ProcessHost.background_restarts = False
         # What the parent served may have changed since it was read, and this process
@@ -145,8 +161,20 @@ class Background:
         if generation is not None:
             self._heard = max(self._heard, generation)
         serving.invalidate()  # a request before the next round refreshes too
+        self._pushed_at = time.monotonic()
         self._pushed.set()
         self._wake.set()
+
+    def _configs_pushed(self, configs: dict[str, int]) -> None:
+        """Config versions a pushed change made live (on the push's thread: noted only)."""
+        with self._configs_lock:
+            for name, version in configs.items():
+                self._configs[name] = max(version, self._configs.get(name, 0))
+
+    def _take_configs(self) -> dict[str, int]:
+        with self._configs_lock:
+            configs, self._configs = self._configs, {}
+        return configs
 
     def _arrived(self, names: list[str]) -> None:
         for name in names:
@@ -195,7 +223,12 @@ class Background:
                     self._pushed.clear()
                     heard = self._heard
                     last_refresh = now
-                    serving.refresh(force=pushed)
+                    # A new config goes to its plugin first - what the change is about,
+                    # with no other read - then the refresh reads everything else.
+                    for name, version in self._take_configs().items():
+                        serving.config_pushed(name, version)
+                    # A request thread may have read the rows since the push: once is enough.
+                    serving.refresh(force=pushed, newer_than=self._pushed_at if pushed else None)
                     if pushed:
                         self.caught_up = max(self.caught_up, heard)
                 self._begin_asked()
@@ -217,9 +250,10 @@ class Background:
             except Exception:  # the loop must outlive anything a round meets
                 logger.exception("plugin runtime round failed")
             finally:
-                connections.close_all()
+                _tidy_connections()
             self._wake.wait(TICK)
             self._wake.clear()
+        connections.close_all()
 
     def _revive_children(self) -> None:
         """Restart each crashed process-isolated child whose backoff is over, on a thread of
@@ -263,6 +297,26 @@ class Background:
             loads.begin(name, retry=True)
         except SandboxError as err:
             logger.warning("%s", err)
+
+
+def _tidy_connections() -> None:
+    """Keep this thread's database connection from one round to the next: a pushed change
+    is then read at once, not after a new connection (several ms, more on a busy machine,
+    in every process at the same moment). One that broke, or is older than
+    ``CONNECTION_KEEP`` seconds, is closed (the next round opens a fresh one)."""
+    now = time.monotonic()
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is None:
+            _opened.pop(conn.alias, None)
+            continue
+        if conn.in_atomic_block:  # a round never leaves one open; if it did, end it
+            conn.close()
+            continue
+        opened = _opened.setdefault(conn.alias, now)
+        broken = conn.errors_occurred and not conn.is_usable()
+        if broken or now - opened >= CONNECTION_KEEP:
+            conn.close()
+            _opened.pop(conn.alias, None)
 
 
 def _warm_page() -> None:

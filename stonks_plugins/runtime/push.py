@@ -45,6 +45,9 @@ logger = logging.getLogger(__name__)
 
 OnChange = Callable[[int | None], None]
 """``on_change(generation)``; None when changes may have been missed (a resubscription)."""
+OnConfigs = Callable[[dict[str, int]], None]
+"""``on_configs({plugin: version})``: config versions a change made live, told before
+``on_change`` (the change's other effects are read by the refresh that wakes)."""
 
 BACKOFF_BASE = 0.1  # seconds before the first reconnection attempt (then doubling)
 LISTEN_TICK = 0.25  # seconds a wait for a message lasts: how soon a stop is noticed
@@ -54,15 +57,16 @@ HEALTH_CHECK = 10  # seconds of silence after which the subscription pings Redis
 class Receiver:
     """Wakes the process once per new generation, whoever brings it."""
 
-    def __init__(self, on_change: OnChange) -> None:
+    def __init__(self, on_change: OnChange, on_configs: OnConfigs | None = None) -> None:
         self._on_change = on_change
+        self._on_configs = on_configs
         self._lock = threading.Lock()
         self.generation = 0
         """The newest generation heard."""
         self.woken = 0
         self.skipped = 0
 
-    def heard(self, generation: int | None) -> bool:
+    def heard(self, generation: int | None, configs: dict[str, int] | None = None) -> bool:
         """Wake the process for ``generation`` unless it is not newer than one already
         heard; None always wakes it. Returns whether it did."""
         with self._lock:
@@ -72,6 +76,8 @@ class Receiver:
                     return False
                 self.generation = generation
             self.woken += 1
+        if configs and self._on_configs is not None:
+            self._on_configs(configs)
         self._on_change(generation)
         return True
 
@@ -181,11 +187,11 @@ class Subscriber:
 
     def _message(self, data: bytes | str) -> None:
         try:
-            value = int(data)
+            value, configs = propagation.decode(data)
         except (TypeError, ValueError):
             logger.warning("plugin changes: ignored a message that is not a generation")
             return
-        self.receiver.heard(value)
+        self.receiver.heard(value, configs)
 
 
 @dataclass
@@ -204,14 +210,14 @@ def client_name() -> str:
     return f"stonks-plugins-push:{socket.gethostname()}:{os.getpid()}"
 
 
-def start(on_change: OnChange) -> Receiver:
+def start(on_change: OnChange, on_configs: OnConfigs | None = None) -> Receiver:
     """Hear changes in this process from now on (idempotent in a process): committed here,
     and on Redis when ``REDIS_URL`` is set and ``PLUGINS_PUSH`` is on."""
     global _current
     with _lock:
         if _current is not None and _current.pid == os.getpid():
             return _current.receiver
-        receiver = Receiver(on_change)
+        receiver = Receiver(on_change, on_configs)
         propagation.add_listener(receiver.heard)
         subscriber = None
         if propagation.pushing():

@@ -123,6 +123,36 @@ def test_a_stale_or_repeated_generation_wakes_nobody(redis_url, make_broker, run
     assert PLUGIN in serving.registered
 
 
+def test_a_push_names_the_config_versions_it_made_live_and_no_config(redis_url) -> None:
+    """A config made live elsewhere is named in its push (plugin and version, never the
+    config: it holds secrets), before the wake-up, so a process hands it to its plugin
+    before it reads anything else. A repeated message names nothing again; a bare
+    generation (an older publisher) still wakes the process; garbage wakes nobody."""
+    told: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
+    receiver = push.Receiver(
+        lambda generation: told.put(("change", generation)),
+        lambda configs: told.put(("configs", configs)),
+    )
+    subscriber = push.Subscriber(redis_url, propagation.channel(), receiver, name="test-push")
+    subscriber.start()
+    try:
+        assert subscriber.connected.wait(10), "the test could not subscribe to Redis"
+        assert propagation.publish(41, {"broker-a": 7}) == 1
+        assert told.get(timeout=5) == ("configs", {"broker-a": 7})
+        assert told.get(timeout=5) == ("change", 41)
+        client = redis.Redis.from_url(redis_url)
+        try:
+            client.publish(propagation.channel(), '{"g": 41, "config": {"broker-a": 7}}')
+            client.publish(propagation.channel(), "not a change")
+            client.publish(propagation.channel(), "42")
+        finally:
+            client.close()
+        assert told.get(timeout=5) == ("change", 42)
+        assert told.empty()
+    finally:
+        subscriber.stop()
+
+
 class Relay:
     """A TCP relay to Redis that a test cuts (every connection dropped, new ones refused)
     and restores on the same port: Redis going away and coming back, for one client."""
