@@ -1,19 +1,26 @@
 """Call-path benchmark: what the whole path the application takes adds to a plugin's method.
 
 The application reaches a broker plugin through ``BrokerFactory().create_service(name,
-"portfolio")``: the runtime's bounded front (the request's deadline, the broker's lane - a
-worker thread the caller waits on, so a hanging plugin never holds a page longer than
-``PLUGINS_PAGE_BUDGET`` - the middleware chain, each middleware on its own lane), then the
-boundary's fast path, then the plugin's method. This benchmark times that path for an
-in-process plugin whose ``get_portfolio()`` returns a prebuilt list (so the call is all
-overhead) against the same method called directly, on a site as deployed (Django on a
-throwaway SQLite database, the plugins synced, enabled and loaded):
+"portfolio")``. Outside a request - a Celery task, the CLI, where a broker's data is
+imported and refreshed - the call runs straight through in the caller's thread
+(``stonks_plugins/runtime/inline.py``): the front, the middleware chain (resolved once per
+change, each ``intercept`` through its boundary's fast path), the plugin's boundary, the
+plugin's method. In a request, each call is instead handed to the broker's lane, a worker
+thread the request waits on at most until its page budget (issue 12): that hop is printed
+as ``page`` for information; its cost is paid once per broker call of a page, and the page
+benchmark (``bench_page.py``) judges the page.
+
+This benchmark times the paths for an in-process plugin whose ``get_portfolio()`` returns a
+prebuilt list (so the call is all overhead) against the same method called directly, on a
+site as deployed (Django on a throwaway SQLite database, the plugins synced, enabled and
+loaded):
 
 - ``direct``    the plugin's own service instance, ``get_portfolio()``;
 - ``boundary``  the same through the sandbox's fast path only (``LoadedPlugin.create_service``);
 - ``app``       ``BrokerFactory().create_service(...).get_portfolio()``, no middleware served;
 - ``app+mw``    the same with one trivial middleware served (``intercept`` returns
-                ``proceed()``).
+                ``proceed()``);
+- ``page``      ``app`` inside a request's budget (informational: the bounded hop).
 
 Each case is timed in ``--repeat`` rounds of ``--n`` calls (the cases interleaved), the
 figure being the median over the rounds of the mean time per call; the overhead is that
@@ -137,6 +144,22 @@ def setup_site(base: Path) -> None:
     call_command("migrate", verbosity=0, interactive=False)
 
 
+def _in_a_request(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` as a view calls it: inside the request's budget (one scope per call, which
+    costs about what ``PageBudgetMiddleware`` adds per page, not per call)."""
+    from stonks_plugins.runtime import budget
+
+    scope = budget.Scope(deadline=time.monotonic() + 3600.0, budget=2.0)
+
+    def call() -> Any:
+        with budget.inherit(scope):
+            value = fn()
+        scope.fanned.clear()  # each call stands for a page's first call of the method
+        return value
+
+    return call
+
+
 def per_call_ns(fn: Callable[[], Any], n: int) -> float:
     """Mean wall time of one call over ``n`` calls (the loop included, as for every case)."""
     rng = range(n)
@@ -186,13 +209,21 @@ def run(n: int, repeat: int, warmup: int) -> dict[str, Any]:
         loaded = plugin_registry.load(BROKER)
         direct = loaded.services[ServiceType.PORTFOLIO]()
         boundary = loaded.create_service(ServiceType.PORTFOLIO)
-        samples: dict[str, list[float]] = {"direct": [], "boundary": [], "app": [], "app+mw": []}
+        samples: dict[str, list[float]] = {
+            "direct": [],
+            "boundary": [],
+            "app": [],
+            "app+mw": [],
+            "page": [],
+        }
         reached = {"app": [0, 0], "app+mw": [0, 0]}  # [calls made, calls counted]
         for _ in range(repeat):
             for case in samples:
-                if case.startswith("app"):
+                if case in ("app", "app+mw", "page"):
                     service = served(case == "app+mw")
                     fn = service.get_portfolio
+                    if case == "page":
+                        fn = _in_a_request(fn)
                     if fn() != direct.get_portfolio():
                         raise SystemExit(f"{case}: the application got another answer")
                 else:

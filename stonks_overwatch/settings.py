@@ -138,6 +138,10 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDI
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# A worker stops (and replaces) a task that runs longer: outside a request, broker calls run
+# in the task's own thread (stonks_plugins/runtime/inline.py), so this is what bounds a
+# plugin that hangs there. Above PLUGINS_PIP_TIMEOUT, the longest wait a task owns.
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
 
 # -- Plugins --------------------------------------------------------------------------------
 PLUGIN_DIRS = [

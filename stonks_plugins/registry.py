@@ -21,7 +21,7 @@ from typing import Any
 
 from stonks_overwatch.core.service_types import ServiceType
 
-from . import loader
+from . import generation, loader
 from .discovery.candidate import Candidate
 from .errors import PluginError, ReasonCode
 from .interface_adapters import SERVICE_INTERFACES as SERVICE_INTERFACES
@@ -109,7 +109,9 @@ class PluginRegistry:
             self._sandboxes.pop(name, None)
             self._load_circuits.pop(name, None)
             self._load_locks.pop(name, None)
-            return self._loaded.pop(name, None)
+            detached = self._loaded.pop(name, None)
+        generation.bump()
+        return detached
 
     def known(self) -> dict[str, Candidate]:
         with self._lock:
@@ -225,6 +227,7 @@ class PluginRegistry:
                 else:
                     stale = False
                     self._loaded[name] = loaded
+            generation.bump()
         if stale:
             # A change made elsewhere (a disable, a new version) won: shut down what loaded,
             # off this thread, and record nothing against the plugin.
@@ -241,6 +244,7 @@ class PluginRegistry:
         shutdown (plugin code) runs on a background thread and nobody waits for it."""
         with self._lock:
             loaded = self._loaded.pop(name, None)
+        generation.bump()
         return self.release(loaded, wait=wait) if loaded is not None else None
 
     def release(self, loaded: LoadedPlugin, *, wait: bool = True) -> LeakReport | None:

@@ -42,7 +42,7 @@ def served_chain() -> list[str]:
 
 
 @dataclass(frozen=True)
-class _Link:
+class Link:
     """One middleware of the chain, its ``intercept`` through its boundary's fast path."""
 
     loaded: LoadedPlugin
@@ -54,13 +54,13 @@ class _Resolved:
     names: list[str]
     loaded: list[LoadedPlugin]
     """What each served name had loaded when the chain was built (compared by identity)."""
-    chain: tuple[_Link, ...]
+    chain: tuple[Link, ...]
 
 
 _resolved = _Resolved([], [], ())
 
 
-def _loaded_chain(names: list[str]) -> tuple[_Link, ...]:
+def _loaded_chain(names: list[str]) -> tuple[Link, ...]:
     """The chain for the middleware plugins ``names``; built again only when they, or the
     loaded code of one of them (a reload, a config change that re-initialised it), changed."""
     last = _resolved
@@ -71,7 +71,7 @@ def _loaded_chain(names: list[str]) -> tuple[_Link, ...]:
     return _resolve(names)
 
 
-def _resolve(names: list[str]) -> tuple[_Link, ...]:
+def _resolve(names: list[str]) -> tuple[Link, ...]:
     global _resolved
     found: list[LoadedPlugin] = []
     links = []
@@ -85,12 +85,18 @@ def _resolve(names: list[str]) -> tuple[_Link, ...]:
         instance = loaded.instance
         if isinstance(instance, BaseMiddlewarePlugin) and loaded.sandbox is not None:
             intercept = loaded.sandbox.wrap_callable(instance.intercept, "intercept")
-            links.append(_Link(loaded, intercept))
+            links.append(Link(loaded, intercept))
     links.sort(key=lambda link: (getattr(link.loaded.instance, "order", 100), link.loaded.name))
     chain = tuple(links)
     if len(found) == len(names):  # one still loading (or failing) is asked for again
         _resolved = _Resolved(list(names), found, chain)
     return chain
+
+
+def resolved_chain() -> tuple[Link, ...]:
+    """The middleware chain served now, each link's ``intercept`` through its boundary's
+    fast path (resolved again only after a change)."""
+    return _loaded_chain(served_chain())
 
 
 def run_chain(call: ServiceCall, target: Callable[[], Any], names: list[str] | None = None) -> Any:
@@ -106,7 +112,7 @@ def run_chain(call: ServiceCall, target: Callable[[], Any], names: list[str] | N
     return step(0)
 
 
-def _intercepted(link: _Link, call: ServiceCall, rest: Callable[[], Any]) -> Any:
+def _intercepted(link: Link, call: ServiceCall, rest: Callable[[], Any]) -> Any:
     """One middleware around ``rest`` (the rest of the chain and the service).
 
     The middleware's ``intercept`` runs on its own lane; when it calls ``proceed()``, the

@@ -4,8 +4,9 @@ A request (``PageBudgetMiddleware``) opens a :class:`Scope` whose deadline is
 ``PLUGINS_PAGE_BUDGET`` seconds away; every wait on plugin code in that request - a load, a
 config, a service call, a panel, a view, a health check - takes what is left of it, so the
 request as a whole waits at most the budget however many plugins misbehave. Outside a
-request (a Celery task, the CLI) there is no scope and each call gets its own
-``PLUGINS_CALL_TIMEOUT``: a worker is never held forever either.
+request (a Celery task, the CLI) there is no scope: a wait on a load or a health check gets
+its own ``PLUGINS_CALL_TIMEOUT``, and broker calls run in the caller's thread
+(:mod:`.inline`), bounded by the task's own time limit.
 
 The scope also carries what the page must tell the user: which brokers were shown from an
 earlier result (and how old it is) and which calls were started together (see
@@ -52,8 +53,8 @@ _scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
 )
 
 
-def current() -> Scope | None:
-    return _scope.get()
+current = _scope.get
+"""The current request's scope (None outside a request); the call path reads it per call."""
 
 
 def budget() -> float:

@@ -1,8 +1,10 @@
 """Every broker service the core's ``BrokerFactory`` hands out goes through here.
 
-A call on a service (``get_portfolio()``...) runs - middleware chain, load wait, the plugin's
-method - as one job on the broker's lane (:mod:`.lanes`), and the caller waits for it at
-most until its deadline (:mod:`.budget`). What then happens:
+Outside a request nobody waits on a deadline and the call runs straight through, in the
+caller's thread (:mod:`.inline`). In a request, a call on a service (``get_portfolio()``...)
+runs - middleware chain, load wait, the plugin's method - as one job on the broker's lane
+(:mod:`.lanes`), and the caller waits for it at most until its deadline (:mod:`.budget`).
+What then happens:
 
 - the job answers in time: that answer, which is also kept as the broker's last good one;
 - it fails or misses the deadline: the last good answer (:mod:`.lastgood`), noted on the
@@ -49,11 +51,13 @@ from ..registry import SERVICE_INTERFACES
 from ..sandbox import SandboxError
 from ..sandbox.process import implementing
 from ..versioning import V1, V2
-from . import budget, lanes, lastgood, loads, outbox
+from . import budget, inline, lanes, lastgood, loads, outbox
 
 logger = logging.getLogger(__name__)
 
 _NO_ARGS: Hashable = ((), ())
+
+in_request = budget.current  # None outside a request: the call takes the inline path
 
 
 class _Refused:
@@ -94,6 +98,7 @@ class BoundedService(Front):
         self._service = service
         # Answers are remembered and shared per version: v1 and v2 methods have one name.
         major = self._version.major
+        self._resolved: inline.Resolved | None = None  # the fast path's (see :mod:`.inline`)
         self._space = service_type.value if major == 1 else f"{service_type.value}@{major}"
 
     def as_v1(self) -> Any:
@@ -136,6 +141,8 @@ class BoundedService(Front):
                 return attr
 
         def call(*args: Any, **kwargs: Any) -> Any:
+            if in_request() is None:
+                return inline.call(self, name, args, kwargs)
             return self._call(name, args, kwargs)
 
         call.__name__ = name
@@ -279,6 +286,8 @@ def _v2_front(interface: type) -> type[_BoundedV2]:
 
 def _bounded_method(name: str) -> Callable[..., Any]:
     def method(self: BoundedService, *args: Any, **kwargs: Any) -> Any:
+        if in_request() is None:
+            return inline.call(self, name, args, kwargs)
         return self._call(name, args, kwargs)
 
     method.__name__ = name

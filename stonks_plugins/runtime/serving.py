@@ -16,6 +16,7 @@ the background. It reads the database and writes nothing.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -27,12 +28,13 @@ from django.db.models import OuterRef, Q, Subquery
 
 from stonks_overwatch.core.registry import BrokerRegistry
 
-from .. import propagation
+from .. import generation, propagation
 from ..conf import plugin_settings
 from ..config.system import config_system
 from ..discovery import Candidate, discover
+from ..discovery.candidate import Source
 from ..instance_names import candidate_for
-from ..legacy.adapter import LegacyRow, legacy_rows, legacy_serving
+from ..legacy.adapter import LegacyRow, legacy_serving
 from ..legacy.bridge import register_broker, unregister_broker
 from ..legacy.modes import registry_mode
 from ..lifecycle.states import PluginState
@@ -59,7 +61,10 @@ class ServingSet:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._applied: str | None = None
-        self._checked_at = 0.0
+        # Never checked: -inf, not 0 (time.monotonic() counts from boot, and a machine up
+        # for less than the interval would otherwise wait for the first check).
+        self._checked_at = -math.inf
+        self._read_at = 0.0  # when the rows this set was last built from were read
         self._registered: dict[str, str] = {}  # plugin name -> _identity(candidate)
         self._config_versions: dict[str, int] = {}
         self._types: dict[str, str] = {}
@@ -81,32 +86,41 @@ class ServingSet:
     def invalidate(self) -> None:
         """Refresh on the next registry read, whatever the throttle says."""
         self._applied = None
-        self._checked_at = 0.0
+        self._checked_at = -math.inf
+        self._read_at = 0.0
 
-    def refresh(self, force: bool = False) -> None:
+    def refresh(self, force: bool = False, newer_than: float | None = None) -> None:
+        """Register what the rows say when plugins changed (the stamp differs; ``force``:
+        whatever it says), at most every ``PLUGINS_REFRESH_INTERVAL`` unless forced.
+        ``newer_than`` (a ``time.monotonic()``, with ``force``): unless the set was built
+        from rows read since - by another thread, as a pushed change wakes them all."""
+        now = time.monotonic()
+        # The throttle first: a page asks this dozens of times, nearly always within it.
+        if not force and now - self._checked_at < float(plugin_settings.REFRESH_INTERVAL):
+            return
         if plugin_settings.SAFE_MODE:
             return  # no plugin is served, whoever asks (views, tasks, the CLI)
         if in_plugin_thread():
             return  # its caller refreshed; this thread must not read the database
-        interval = float(plugin_settings.REFRESH_INTERVAL)
-        now = time.monotonic()
-        if not force and now - self._checked_at < interval:
-            return
         with self._lock:
             self._checked_at = now
+            if newer_than is not None and self._read_at >= newer_than:
+                return
             stamp = propagation.read()
             if stamp is None or (stamp == self._applied and not force):
                 return
             mode = registry_mode()
+            read_at = time.monotonic()
             try:
-                active = _serving_rows() if mode != "legacy" else {}
-                legacy = legacy_rows() if mode != "legacy" else {}
+                active, legacy = _rows() if mode != "legacy" else ({}, {})
             except Exception:
                 logger.exception("could not read plugin states; keeping the current set")
                 return
             arrived, later = self._apply(active, legacy, mode)
             self.failing = frozenset(n for n, row in active.items() if row.failing)
             self._applied = stamp
+            self._read_at = read_at
+        generation.bump()
         # Plugin code (shutdowns, config hooks) only once the lock is released: another
         # thread's refresh never waits on a plugin.
         for work in later:
@@ -183,6 +197,18 @@ class ServingSet:
             arrived.append(name)
         return arrived, later
 
+    def config_pushed(self, name: str, version: int) -> None:
+        """A pushed change made config ``version`` of ``name`` live: hand it to the plugin
+        now, with no wait for the refresh that follows (which finds it done). Versions only
+        go up (a later one is never superseded by an earlier one, ``config.apply``), so an
+        older or repeated note is ignored; the version read is the live one, whatever the
+        note says."""
+        with self._lock:
+            if name not in self._registered or self._config_versions.get(name, 0) >= version:
+                return
+            self._config_versions[name] = version
+        self._config_changed(name)
+
     def _config_changed(self, name: str) -> None:
         """A new config version is live: hand it to the loaded plugin on its lane (unless
         this process already did, when applying it); a plugin that refuses it there is
@@ -243,6 +269,7 @@ class ServingSet:
             self.failing = frozenset()
             self.legacy.restore()
             self.invalidate()
+        generation.bump()
         loads.forget()
         lastgood.forget()
 
@@ -259,6 +286,7 @@ def take_config(loaded: LoadedPlugin, data: dict[str, Any] | None) -> None:
             warn_false_return(loaded.name, "on_config_change")
             raise ValueError("on_config_change() returned False")
     loaded.config = config
+    generation.bump()
 
 
 def reconfigure(name: str, data: dict[str, Any] | None) -> None:
@@ -280,7 +308,10 @@ def reconfigure(name: str, data: dict[str, Any] | None) -> None:
 def check_config(name: str, data: dict[str, Any]) -> None:
     """The apply task's check: the plugin's loaded code here takes the new config, or the
     raised error says why it refuses it (``config.apply`` then keeps the previous one)."""
-    serving.refresh(force=True)
+    if plugin_registry.peek(name) is None:
+        # Not loaded here (yet): is it served here? A loaded one is checked as it is (a
+        # change elsewhere that stops serving it is read after this one commits).
+        serving.refresh(force=True)
     if name not in plugin_registry.known():
         return  # not served in this process (disabled, ...): schema-checked only
     loaded = loads.acquire(name)
@@ -319,22 +350,31 @@ def _identity(cand: Candidate, revision: int) -> str:
     return f"{cand.fingerprint}|{cand.location}|{revision}"
 
 
-def _serving_rows() -> dict[str, Serving]:
+def _rows() -> tuple[dict[str, Serving], dict[str, LegacyRow]]:
     """Plugins this process should serve: active ones, and ones in a failure that may
     pass (retried with backoff in the background) - for a process-isolated plugin that
-    includes a crash of its child, which is restarted."""
-    served = Q(state=PluginState.ACTIVE.value) | may_recover()
+    includes a crash of its child, which is restarted; and the legacy brokers' rows. One
+    query: it is read in every process at each change, all at once."""
+    legacy = Q(source=Source.LEGACY.value)
+    served = (Q(state=PluginState.ACTIVE.value) | may_recover()) & Q(enabled=True, missing=False)
     live_config = PluginConfig.objects.filter(plugin=OuterRef("pk"), is_active=True).values(
         "version"
     )[:1]
     rows = (
-        Plugin.objects.filter(served, enabled=True, missing=False)
-        .exclude(source="legacy")
+        Plugin.objects.filter(legacy | served)
         .annotate(config_version=Subquery(live_config))
-        .values_list("name", "revision", "config_version", "state")
+        .values_list("name", "source", "enabled", "state", "missing", "revision", "config_version")
     )
-    failing = PluginState.ERROR.value
-    return {name: Serving(rev, cv or 0, state == failing) for name, rev, cv, state in rows}
+    active, failing = PluginState.ACTIVE.value, PluginState.ERROR.value
+    plugins: dict[str, Serving] = {}
+    legacies: dict[str, LegacyRow] = {}
+    for name, source, enabled, state, missing, rev, cv in rows:
+        if source == Source.LEGACY.value:
+            on = bool(enabled) and state == active and not missing
+            legacies[name] = LegacyRow(on, rev, cv or 0)
+        else:
+            plugins[name] = Serving(rev, cv or 0, state == failing)
+    return plugins, legacies
 
 
 serving = ServingSet()
