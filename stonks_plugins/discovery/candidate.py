@@ -78,7 +78,7 @@ def _unpack(packed: _Packed) -> PluginManifest:
     same decode accepts them again. Cached for the few plugins in use at a time (a sync
     reads one candidate's manifest several times in a row, a page the few it shows), so the
     cache's memory does not grow with the number of plugins."""
-    manifest = fast_parse_manifest(packed.data, "")
+    manifest = fast_parse_manifest(packed.data, "", checked=True)
     if manifest is None:  # accepted by the slow path when found: it decides again
         manifest = parse_manifest(json_from_bytes(packed.data, ""), "")
     return manifest

@@ -311,6 +311,15 @@ def test_rule_failure_on_the_fast_path_raises_every_issue() -> None:
     assert err.value.issues == validate_manifest(data)
 
 
+def test_a_manifest_decoded_again_after_discovery_is_not_judged_again() -> None:
+    """A discovered manifest is kept as its bytes and decoded again on use (a sync decodes
+    every one); the rules judged those bytes at discovery, so the decode skips them."""
+    data = copy.deepcopy(FULL)
+    data["api"]["max_version"] = "0.5.0"
+    again = fast_parse_manifest(encoded(data), "src", checked=True)
+    assert again is not None and again.raw["api"]["max_version"] == "0.5.0"
+
+
 def test_byte_order_mark_is_accepted_on_the_fast_path(tmp_path: Path) -> None:
     path = tmp_path / "plugin_manifest.json"
     path.write_bytes(b"\xef\xbb\xbf" + encoded(FULL))
