@@ -109,10 +109,16 @@ def read_plugin_file(
     Raises :class:`PluginFileError` (an ``OSError``) for a FIFO, a device, a socket, a
     directory or a file over the limit (``setting`` names the setting that sets it, for the
     message), and ``OSError`` when it cannot be opened or read. Never blocks on a FIFO."""
-    text = os.fspath(path)
-    fd, st = open_regular(text, follow_symlinks=follow_symlinks)
+    return _read_stamped(os.fspath(path), limit, follow_symlinks, setting)[1]
+
+
+def _read_stamped(
+    path: str, limit: int, follow_symlinks: bool, setting: str
+) -> tuple[os.stat_result, bytes]:
+    """:func:`read_plugin_file`, with the ``fstat`` of the very file the bytes came from."""
+    fd, st = open_regular(path, follow_symlinks=follow_symlinks)
     try:
-        return read_fd(fd, st.st_size, limit, text, setting)
+        return st, read_fd(fd, st.st_size, limit, path, setting)
     finally:
         os.close(fd)
 
@@ -126,11 +132,7 @@ def read_manifest_once(path: str, limit: int, setting: str = "") -> bytes:
     """:func:`read_plugin_file` for a manifest read at start-up before discovery reads it
     again: the bytes are kept, with the stamp of the very file they came from, for
     :func:`take_manifest_read` (start-up then reads each manifest once, not twice)."""
-    fd, st = open_regular(path)
-    try:
-        data = read_fd(fd, st.st_size, limit, path, setting)
-    finally:
-        os.close(fd)
+    st, data = _read_stamped(path, limit, True, setting)
     _read_at_start[path] = (st, data)
     return data
 

@@ -28,7 +28,7 @@ from .broker_adapter import (
     migrate_configuration,
 )
 from .rows import LegacySyncReport, reconcile, sync_legacy
-from .serving import LegacyRow, LegacyServing, legacy_rows, legacy_serving
+from .serving import LegacyRow, LegacyServing, legacy_serving
 
 __all__ = [
     "API_MAX_VERSION",
@@ -43,7 +43,6 @@ __all__ = [
     "config_schema_of",
     "dotted_ref",
     "fingerprint",
-    "legacy_rows",
     "legacy_serving",
     "migrate_configuration",
     "reconcile",

@@ -7,14 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import OuterRef, Subquery
-
 from stonks_overwatch.core.factory import BrokerFactory
 from stonks_overwatch.core.registry import BrokerRegistry
 
-from ..discovery.candidate import Source
 from ..lifecycle.states import PluginState
-from ..models import Plugin, PluginConfig
 from ..registry import plugin_registry
 from .broker_adapter import LegacyBrokerAdapter, LegacyRegistration, capture
 
@@ -25,18 +21,14 @@ class LegacyRow:
     revision: int
     config_version: int
 
-
-def legacy_rows() -> dict[str, LegacyRow]:
-    live = PluginConfig.objects.filter(plugin=OuterRef("pk"), is_active=True).values("version")[:1]
-    rows = (
-        Plugin.objects.filter(source=Source.LEGACY.value)
-        .annotate(config_version=Subquery(live))
-        .values_list("name", "enabled", "state", "missing", "revision", "config_version")
-    )
-    return {
-        name: LegacyRow(enabled and state == PluginState.ACTIVE and not missing, rev, cv or 0)
-        for name, enabled, state, missing, rev, cv in rows
-    }
+    @classmethod
+    def of(
+        cls, enabled: bool, state: str, missing: bool, revision: int, config_version: int | None
+    ) -> LegacyRow:
+        """A legacy broker's row as read (the runtime reads them with the plugins' rows): it
+        is served when enabled, active and still registered."""
+        serving = bool(enabled) and state == PluginState.ACTIVE and not missing
+        return cls(serving, revision, config_version or 0)
 
 
 class LegacyServing:

@@ -58,7 +58,8 @@ class Abandoned:
 
 
 _abandoned: list[Abandoned] = []
-_unattended: list[tuple[float, Abandoned, Callable[[], object]]] = []
+_Unattended = tuple[float, Abandoned, Callable[[], object]]
+_unattended: list[_Unattended] = []
 """Calls nobody waits for (background refreshes): abandoned when their time is up."""
 _lock = threading.Lock()
 
@@ -105,8 +106,11 @@ def unattended(
 
 def _give_up_unattended(now: float) -> None:
     with _lock:
-        due = [u for u in _unattended if u[0] <= now or u[1].pending.done.is_set()]
-        _unattended[:] = [u for u in _unattended if u not in due]
+        due: list[_Unattended] = []
+        kept: list[_Unattended] = []
+        for item in _unattended:
+            (due if item[0] <= now or item[1].pending.done.is_set() else kept).append(item)
+        _unattended[:] = kept
     for _, entry, on_abandon in due:
         if entry.pending.done.is_set():
             continue

@@ -365,13 +365,12 @@ def _rows() -> tuple[dict[str, Serving], dict[str, LegacyRow]]:
         .annotate(config_version=Subquery(live_config))
         .values_list("name", "source", "enabled", "state", "missing", "revision", "config_version")
     )
-    active, failing = PluginState.ACTIVE.value, PluginState.ERROR.value
+    failing = PluginState.ERROR.value
     plugins: dict[str, Serving] = {}
     legacies: dict[str, LegacyRow] = {}
     for name, source, enabled, state, missing, rev, cv in rows:
         if source == Source.LEGACY.value:
-            on = bool(enabled) and state == active and not missing
-            legacies[name] = LegacyRow(on, rev, cv or 0)
+            legacies[name] = LegacyRow.of(enabled, state, missing, rev, cv)
         else:
             plugins[name] = Serving(rev, cv or 0, state == failing)
     return plugins, legacies

@@ -38,7 +38,7 @@ class Channel:
         cls, plugin: str, spec: ChildSpec, limits: Limits, env: list[bytes], idle: bool = False
     ) -> Channel:
         """Start a child for ``plugin`` (it is not ready yet: read its first reply); ``idle``:
-        under ``SCHED_IDLE`` (:func:`.spawn.starts_idle`)."""
+        under ``SCHED_IDLE`` (:func:`.spawn.is_crashing`)."""
         ctx = multiprocessing.get_context("spawn")
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         proc = ctx.Process(

@@ -132,7 +132,7 @@ def start_child(proc: BaseProcess, env: list[bytes] | None = None, idle: bool = 
     """Start ``proc`` from a short-lived thread that runs at a lower CPU priority: on Linux
     priority is per thread and a child inherits its starter's, so the child's whole start
     yields the CPU to the threads serving pages - the starter's own priority could not be
-    raised back without privileges. With ``idle`` (see :func:`starts_idle`) the child starts
+    raised back without privileges. With ``idle`` (see :func:`is_crashing`) the child starts
     under ``SCHED_IDLE``: it runs only on a CPU nothing else wants. ``env`` is the child's
     environment; None: the host's."""
     install()
@@ -142,7 +142,7 @@ def start_child(proc: BaseProcess, env: list[bytes] | None = None, idle: bool = 
         with contextlib.suppress(OSError, AttributeError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHILD_NICENESS)
         if idle:
-            _set_idle(0)
+            _set_policy(0, os.SCHED_IDLE)
         _launching.env = env
         try:
             proc.start()
@@ -167,15 +167,12 @@ def start_child(proc: BaseProcess, env: list[bytes] | None = None, idle: bool = 
 # the pages nothing however often it is restarted.
 
 
-def starts_idle(plugin: str) -> bool:
-    """Whether ``plugin``'s next child starts under ``SCHED_IDLE``: always when its last child
-    crashed; otherwise only where a ready child can be lifted back (:func:`lift`), so a
-    healthy plugin never serves its calls at idle priority for want of privileges."""
-    return plugin in _penalised or lift_allowed()
-
-
-def penalised() -> frozenset[str]:
-    return frozenset(_penalised)
+def is_crashing(plugin: str) -> bool:
+    """Its last child crashed: its next children start under ``SCHED_IDLE`` and stay there
+    until one answers. Any other plugin's child starts idle only where a ready child can be
+    lifted back (:func:`lift_allowed`), so a healthy plugin never serves its calls at idle
+    priority for want of privileges."""
+    return plugin in _penalised
 
 
 def crashed(plugin: str) -> None:
@@ -196,7 +193,7 @@ def lift(pid: int | None) -> bool:
     a child that got ready, or answered after crashes, is no longer background work."""
     if pid is None:
         return False
-    results = [_set_normal(tid) for tid in _threads(pid)]
+    results = [_set_policy(tid, os.SCHED_OTHER) for tid in _threads(pid)]
     return any(results)
 
 
@@ -205,7 +202,7 @@ def demote(pid: int | None) -> None:
     still does until it is stopped is nobody's page (lowering needs no privilege)."""
     if pid is not None:
         for tid in _threads(pid):
-            _set_idle(tid)
+            _set_policy(tid, os.SCHED_IDLE)
 
 
 def _threads(pid: int) -> list[int]:
@@ -224,7 +221,7 @@ def lift_allowed() -> bool:
         result: list[bool] = []
 
         def probe() -> None:
-            result.append(_set_idle(0) and _set_normal(0))
+            result.append(_set_policy(0, os.SCHED_IDLE) and _set_policy(0, os.SCHED_OTHER))
 
         thread = threading.Thread(target=probe, name="stonks-plugins-priority-probe")
         thread.start()
@@ -233,17 +230,10 @@ def lift_allowed() -> bool:
     return _lift_allowed
 
 
-def _set_idle(tid: int) -> bool:
+def _set_policy(tid: int, policy: int) -> bool:
+    """Thread ``tid`` (0: this one) under ``policy``; False where that is not allowed."""
     try:
-        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
-    except (OSError, AttributeError):
-        return False
-    return True
-
-
-def _set_normal(tid: int) -> bool:
-    try:
-        os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
+        os.sched_setscheduler(tid, policy, os.sched_param(0))
     except (OSError, AttributeError):
         return False
     return True

@@ -98,7 +98,8 @@ class Supervisor:
         )
         # A start is background work: idle priority where the child can be lifted once
         # ready, and always for a plugin whose last child crashed.
-        idle = priority.starts_idle(self.name)
+        crashing = priority.is_crashing(self.name)
+        idle = crashing or priority.lift_allowed()
         try:
             env = plugin_environment(self.candidate)
             channel = Channel.start(self.name, spec, self.limits, env, idle=idle)
@@ -113,7 +114,7 @@ class Supervisor:
         self.starts += 1
         self.idle = idle
         wait = self.start_timeout
-        if idle and self.name not in priority.penalised():
+        if idle and not crashing:
             # On a machine kept busy, idle CPU may never come: a healthy plugin's start is
             # background work for a while, not for ever.
             grace = min(priority.IDLE_START_GRACE, wait)
@@ -124,7 +125,7 @@ class Supervisor:
         if reply[0] == "ready":
             # Kept across crashes: a restarted child loads the same code and says the same.
             self.interfaces = dict(reply[2])
-            if idle and self.name not in priority.penalised():
+            if idle and not crashing:
                 self._lift()  # a healthy plugin's calls are pages' work
             return
         _, code, _exc_type, message, tb = reply
