@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from . import propagation, store
 from .conf import plugin_settings
+from .config.system import env_prefix
 from .discovery.candidate import Source
 from .errors import PluginNotFound, StonksPluginsError
 from .instance_names import MANIFEST_FIELD, check_label, instance_name
@@ -68,6 +69,23 @@ def _single_instance_reason(base: Plugin) -> str | None:
     return f"supports a single instance: {why}"
 
 
+def _refuse_shared_environment(base: str, label: str, name: str) -> None:
+    """An instance whose environment variables (``STONKS_PLUGIN_<NAME>__...``) another
+    plugin would read as its own, or the other way round: ``a-b:c`` and a plugin ``a-b-c``
+    spell the same prefix, and ``a:b__c`` starts with ``a-b``'s, so a password set for one
+    would configure the other."""
+    mine = env_prefix(name)
+    for other in Plugin.objects.values_list("name", flat=True).iterator():
+        theirs = env_prefix(other)
+        if theirs.startswith(mine) or mine.startswith(theirs):
+            raise InstanceRefused(
+                base,
+                f"an instance labelled '{label}' would read its environment overrides "
+                f"({mine}...) where plugin '{other}' reads its own ({theirs}...): choose "
+                "another label",
+            )
+
+
 def create(base_name: str, label: str, actor: str) -> Plugin:
     """Insert the row of ``base_name``'s instance ``label`` (enabled per
     ``PLUGINS_ENABLE_NEW``, with no stored config: its effective config is the schema's
@@ -93,6 +111,7 @@ def create(base_name: str, label: str, actor: str) -> Plugin:
     name = instance_name(base.name, label)
     if Plugin.objects.filter(name=name).exists():
         raise InstanceRefused(base.name, f"already has an instance labelled '{label}' ({name})")
+    _refuse_shared_environment(base.name, label, name)
     row = Plugin(
         name=name,
         instance_of=base,

@@ -319,6 +319,17 @@ def test_cli_refusals_name_the_plugin_and_what_is_wrong(degiro) -> None:
     assert code == 1 and "no plugin named 'no-such-plugin'" in json.loads(out)["error"]
 
 
+def test_an_instance_never_reads_another_plugins_environment_overrides(degiro) -> None:
+    manager.add_instance(DEGIRO, "a")
+    # 'a__b' would read STONKS_PLUGIN_DEGIRO_BROKER_A__B__..., which instance 'a' reads as
+    # its own setting 'b': a password meant for one would log the other in.
+    code, _, err = cli("instances", "add", DEGIRO, "a__b")
+    assert code == 1 and f"plugin '{DEGIRO}'" in err
+    assert "STONKS_PLUGIN_DEGIRO_BROKER_A__B__" in err and f"'{DEGIRO}:a'" in err
+    assert not Plugin.objects.filter(name=f"{DEGIRO}:a__b").exists()
+    assert manager.add_instance(DEGIRO, "a-b").name == f"{DEGIRO}:a-b"  # a prefix of its own
+
+
 def test_a_new_instance_is_enabled_per_the_setting_and_runs_on_its_defaults(
     degiro, settings, admin_client_logged
 ) -> None:
