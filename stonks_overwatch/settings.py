@@ -96,6 +96,13 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # instead of failing with "database is locked" when one upgrades from reading.
     sqlite_options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
     sqlite_options.setdefault("transaction_mode", "IMMEDIATE")
+elif DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Each process keeps its connection between requests and tasks (checked before it is
+    # used again): a new one costs several ms per page and per task - the apply task of a
+    # config change, on the path to every process, included. ``?conn_max_age=`` in
+    # DATABASE_URL, or DATABASE_CONN_MAX_AGE (0: a connection per request), says otherwise.
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -30,7 +30,7 @@ DEFAULTS: Final[dict[str, Any]] = {
     "CALL_TIMEOUT": 30.0,  # seconds a call outside a request (task, CLI) may wait
     "MAX_INFLIGHT": 4,  # calls of one plugin running at once in a process; more are refused
     "LAST_GOOD_MAX_AGE": 86400.0,  # seconds a last good result may be shown in its place
-    "SLOW_CALL": 0.25,  # seconds: a plugin answering slower is served from its last answer
+    "SLOW_CALL": 0.1,  # seconds: a plugin answering slower is served from its last answer
     "REVALIDATE_EVERY": 30.0,  # least seconds between background refreshes of a slow one
     "SYNC_LOAD_TIMEOUT": 15.0,  # seconds 'plugins sync' waits for new plugins to start
     "WARMUP": True,  # each process loads its plugins in the background at start

@@ -101,6 +101,11 @@ def log_names(candidate: Candidate) -> list[str]:
     return names
 
 
+def _resolve_all(candidate: Candidate, refs: list[str]) -> list[Any]:
+    """Import each object ``refs`` names, in order (the first failure raises)."""
+    return [loader.resolve(candidate, ref) for ref in refs]
+
+
 def load_in_process(
     candidate: Candidate,
     box: PluginSandbox,
@@ -118,12 +123,19 @@ def load_in_process(
     # Before any of its code runs: what it logs while it imports and initialises is its.
     logs = capture.attach(name, log_names(candidate))
 
-    def resolve(ref: str) -> Any:
-        return box.run("import", loader.resolve, candidate, ref)
+    # Every class the manifest names, imported in one call through the boundary (one hop to
+    # a bounded thread, not one per class: an enable waits for this in every process).
+    config_ref = manifest.configuration.config_class or manifest.entry_points.config
+    refs = [r for r in (manifest.entry_points.main, *manifest.services.values(), config_ref) if r]
+    imported = (
+        dict(zip(refs, box.run("import", _resolve_all, candidate, refs), strict=True))
+        if refs
+        else {}
+    )
 
     instance: BasePlugin | None = None
     if manifest.entry_points.main:
-        cls = resolve(manifest.entry_points.main)
+        cls = imported[manifest.entry_points.main]
         if not (isinstance(cls, type) and issubclass(cls, BasePlugin)):
             raise PluginError(
                 name,
@@ -135,7 +147,7 @@ def load_in_process(
         instance.context = box.context
     services: dict[ServiceType, type] = {}
     for stype, ref in manifest.services.items():
-        cls = resolve(ref)
+        cls = imported[ref]
         # API v1 or v2 of its interface (stonks_plugins.versioning); the bridge adapts.
         accepted = accepted_interfaces(stype)
         if not (isinstance(cls, type) and issubclass(cls, accepted)):
@@ -146,8 +158,7 @@ def load_in_process(
                 f"services.{stype.value} '{ref}' does not implement {wanted}",
             )
         services[stype] = cls
-    config_ref = manifest.configuration.config_class or manifest.entry_points.config
-    config_class: Any = resolve(config_ref) if config_ref else BaseConfig
+    config_class: Any = imported[config_ref] if config_ref else BaseConfig
     if isinstance(instance, BaseBrokerPlugin):
         if services:
             instance._services = dict(services)

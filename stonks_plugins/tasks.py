@@ -76,17 +76,30 @@ def apply_plugin_config(name: str, version: int) -> dict[str, Any]:
 
 @shared_task(name="stonks_plugins.probe_config")
 def probe_config(name: str) -> dict[str, Any]:
-    """What this worker process sees of a plugin's config (secrets masked): for diagnostics
-    and for the tests that prove propagation."""
+    """What this worker process sees of a plugin's config (secrets masked; None when it does
+    not serve the plugin), and since when it serves the latest pushed changes
+    (``(generation, time.monotonic())`` pairs): for diagnostics and for the tests and the
+    benchmark that prove propagation."""
+    from stonks_overwatch.core.exceptions import BrokerRegistryError
     from stonks_overwatch.core.factory import BrokerFactory
 
     from .config.secrets import mask
     from .config.system import config_system
+    from .runtime.background import background
 
-    config = BrokerFactory().create_config(name)
+    # When this process began serving each of the latest pushed changes.
+    served = background.served()
+    try:
+        config = BrokerFactory().create_config(name)
+    except BrokerRegistryError:  # not served in this process (disabled, ...)
+        return {"pid": os.getpid(), "config": None, "served": served}
     data = config.to_dict() if hasattr(config, "to_dict") else dict(vars(config))
     hidden = {p[-1] for p in config_system.secret_paths(name)}
-    return {"pid": os.getpid(), "config": mask(data, [(k,) for k in hidden if k in data])}
+    return {
+        "pid": os.getpid(),
+        "config": mask(data, [(k,) for k in hidden if k in data]),
+        "served": served,
+    }
 
 
 def enqueue_apply(name: str, version: int) -> None:

@@ -146,12 +146,16 @@ def secret_values(name: str) -> frozenset[str]:
     it protects: on a failure, the values this process already knows."""
     try:
         layers = (config_system.base_settings(name), env_overrides(name))
-        key = (_versions_key(name), json.dumps(layers, sort_keys=True, default=str))
-        with _cache_lock:
-            hit = _cache.get(name)
-        if hit is not None and hit[0] == key:
-            return hit[1]
-        values = frozenset(_collect(name, key[0], layers))
+        # One savepoint for every read (inside a transaction, a failed query must not
+        # poison it): masking runs in the writes of a save and of an apply, on the path a
+        # config change takes to every process.
+        with transaction.atomic():
+            key = (_versions_key(name), json.dumps(layers, sort_keys=True, default=str))
+            with _cache_lock:
+                hit = _cache.get(name)
+            if hit is not None and hit[0] == key:
+                return hit[1]
+            values = frozenset(_collect(name, key[0], layers))
     except Exception:  # a database, schema or key problem: reported where it matters
         logger.warning("could not read the secrets of plugin %s to mask them", name)
         return frozenset(redaction.known_secrets(name))
@@ -164,14 +168,12 @@ def secret_values(name: str) -> frozenset[str]:
 def _versions_key(name: str) -> tuple[Any, ...]:
     """Changes with any save or apply of the plugin's config (the times too: an id can be
     used again once its row is gone, as after a purge)."""
-    # Inside a transaction, a failed query must not poison it: run in a savepoint.
-    with transaction.atomic():
-        found = PluginConfig.objects.filter(plugin__name=name).aggregate(
-            latest=Max("pk"),
-            live=Max("pk", filter=Q(is_active=True)),
-            created=Max("created_at"),
-            applied=Max("applied_at"),
-        )
+    found = PluginConfig.objects.filter(plugin__name=name).aggregate(
+        latest=Max("pk"),
+        live=Max("pk", filter=Q(is_active=True)),
+        created=Max("created_at"),
+        applied=Max("applied_at"),
+    )
     return found["latest"], found["live"], found["created"], found["applied"]
 
 
@@ -183,23 +185,29 @@ def _collect(
         values |= _named_values(layer)
     if versions_key[0] is None and not any(layers):
         return values  # nothing configured: no query
-    with transaction.atomic():
-        plugin = Plugin.objects.filter(name=name).first()
-        if plugin is None:
-            return values
+    plugin = Plugin.objects.filter(name=name).first()
+    if plugin is None:
+        return values
+    try:
+        paths = list(secret_paths(versions.schema_of(plugin)))
+    except (SchemaError, ValueError):  # an unreadable schema: the names still tell
+        return values
+    # The live version and the pending ones, in one query; of these, the pending versions
+    # newer than the live one count.
+    rows = list(
+        plugin.configs.filter(Q(is_active=True) | Q(status=ConfigStatus.PENDING)).order_by("pk")
+    )
+    live = next((c for c in rows if c.is_active), None)
+    newer = [
+        c
+        for c in rows
+        if c.status == ConfigStatus.PENDING and (live is None or c.version > live.version)
+    ]
+    for cfg in [c for c in (live,) if c is not None] + newer:
         try:
-            paths = list(secret_paths(versions.schema_of(plugin)))
-        except (SchemaError, ValueError):  # an unreadable schema: the names still tell
-            return values
-        live = versions.active(plugin)
-        newer = plugin.configs.filter(status=ConfigStatus.PENDING)
-        if live is not None:
-            newer = newer.filter(version__gt=live.version)
-        for cfg in [c for c in (live,) if c is not None] + list(newer):
-            try:
-                values |= secret_values_in(decrypt(cfg.data, paths), paths)
-            except SecretUnreadable:  # no key decrypts it: it cannot leak either
-                continue
+            values |= secret_values_in(decrypt(cfg.data, paths), paths)
+        except SecretUnreadable:  # no key decrypts it: it cannot leak either
+            continue
     for layer in layers:
         values |= secret_values_in(layer, paths)
     return values

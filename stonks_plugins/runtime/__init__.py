@@ -10,7 +10,8 @@ ever waiting on it longer than the page budget.
 - :mod:`.outbox`    database writes found on plugin threads, written off the request path;
 - :mod:`.background` the per-process thread: warm-up, retries with backoff, the outbox;
 - :mod:`.push`      changes pushed over Redis pub/sub, waking that thread (the poll stays);
-- :mod:`.middleware` the Django middleware that gives each request its budget.
+- :mod:`.middleware` the Django middleware that gives each request its budget;
+- :mod:`.heap`      a warm process's start-up objects frozen out of the collector's way.
 
 This package imports nothing at its top so that any of its modules can be imported alone.
 """

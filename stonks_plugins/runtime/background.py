@@ -24,6 +24,7 @@ Started once per process (and again after a fork) in web and worker processes - 
 from __future__ import annotations
 
 import atexit
+import collections
 import heapq
 import logging
 import math
@@ -46,7 +47,7 @@ from ..registry import plugin_registry
 from ..sandbox import SandboxError
 from ..sandbox.process import ProcessHost
 from ..sandbox.timeouts import Pending
-from . import budget, loads, outbox, push, reaper
+from . import budget, lanes, loads, outbox, push, reaper
 from .serving import serving
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,10 @@ logger = logging.getLogger(__name__)
 TICK = 0.1  # seconds between two rounds of the loop when nothing is asked of it
 SWITCH_INTERVAL = 0.001  # seconds a thread holds the GIL while another waits for it
 CONNECTION_KEEP = 60.0  # seconds the loop's thread keeps one database connection
+SETTLE_POLL = 0.05  # seconds between two looks at a warming process's starting children
+REVIVE_LEAD = 10.0  # seconds before a crashed plugin's next call that its child is restarted
+SERVED_KEPT = 32  # pushed changes whose serving time a process remembers (diagnostics)
+SETTLE_WAIT = 5.0  # seconds a change's hand-overs and loads are waited for, to note it
 
 _opened: dict[str, float] = {}  # the loop thread's connections: alias -> when first seen
 
@@ -80,6 +85,9 @@ class Background:
         """The newest pushed generation a refresh has run for since it was heard: unless
         that refresh could not read the database (it logs why), this process serves every
         change committed up to it."""
+        self._served: collections.deque[tuple[int, float]] = collections.deque(maxlen=SERVED_KEPT)
+        self._served_lock = threading.Lock()
+        self._unsettled: list[Pending] = []  # what earlier changes started, still running
 
     @property
     def running(self) -> bool:
@@ -99,6 +107,9 @@ class Background:
         self._stop.clear()
         self._wake.clear()
         self._heard = self.caught_up = 0  # a new receiver hears generations afresh
+        with self._served_lock:
+            self._served.clear()
+        self._unsettled = []
         self.warmed = threading.Event()
         outbox.background(True)
         serving.on_arrival(self._arrived)
@@ -147,6 +158,9 @@ class Background:
         self._warm_page = False
         self.warmed = threading.Event()
         self._heard = self.caught_up = 0
+        self._served = collections.deque(maxlen=SERVED_KEPT)
+        self._served_lock = threading.Lock()
+        self._unsettled = []
         self._reviving = set()
         _opened.clear()
         outbox.background(False)
@@ -175,6 +189,36 @@ class Background:
         with self._configs_lock:
             configs, self._configs = self._configs, {}
         return configs
+
+    def served(self) -> list[tuple[int, float]]:
+        """The latest pushed changes this process serves: ``(generation, since)``, ``since``
+        a ``time.monotonic()`` (system-wide on Linux) from which every change committed up to
+        that generation was served here - its rows read, its config handed to the loaded
+        plugin and the plugins it brought loaded (or failed). For diagnostics and the
+        propagation benchmark; never a secret."""
+        return list(self._served)
+
+    def _note_served(self, heard: int, work: list[Pending]) -> None:
+        # An earlier change's work still running holds this one back too: a generation
+        # noted means every change up to it is served.
+        running = [p for p in (*self._unsettled, *work) if not p.done.is_set()]
+        self._unsettled = running
+        if not running:
+            self._record_served(heard)
+            return
+        Pending.start(self._settled, (heard, running), name="stonks-plugins-settle")
+
+    def _settled(self, heard: int, work: list[Pending]) -> None:
+        end = time.monotonic() + SETTLE_WAIT
+        for pending in work:
+            pending.done.wait(max(0.0, end - time.monotonic()))
+        self._record_served(heard)
+
+    def _record_served(self, heard: int) -> None:
+        at = time.monotonic()
+        with self._served_lock:
+            if not self._served or heard > self._served[-1][0]:
+                self._served.append((heard, at))
 
     def _arrived(self, names: list[str]) -> None:
         for name in names:
@@ -222,6 +266,7 @@ class Background:
                     # either read by this refresh or causes the next one.
                     self._pushed.clear()
                     heard = self._heard
+                    pushed_at = self._pushed_at
                     last_refresh = now
                     # A new config goes to its plugin first - what the change is about,
                     # with no other read - then the refresh reads everything else.
@@ -231,13 +276,22 @@ class Background:
                     serving.refresh(force=pushed, newer_than=self._pushed_at if pushed else None)
                     if pushed:
                         self.caught_up = max(self.caught_up, heard)
-                self._begin_asked()
+                # The rows read since the push (here, or by a request meanwhile): the
+                # change is served once what it started here is done.
+                settle = pushed and serving.read_at >= pushed_at
+                handovers = serving.settling() if settle else []
+                begun = self._begin_asked()
+                if settle:
+                    self._note_served(heard, [*handovers, *begun])
                 self._begin_due(now)
                 if self._warm_page:
                     self._warm_page = False
                     warming = True
                     Pending.start(
-                        _warm_page, name="stonks-plugins-warm-page", on_exit=self.warmed.set
+                        _warm_page,
+                        (begun,),
+                        name="stonks-plugins-warm-page",
+                        on_exit=self.warmed.set,
                     )
                 elif not warming:
                     self.warmed.set()  # nothing to warm (no plugin served yet)
@@ -257,11 +311,18 @@ class Background:
 
     def _revive_children(self) -> None:
         """Restart each crashed process-isolated child whose backoff is over, on a thread of
-        its own (an interpreter takes a while to start, and a page never waits for one)."""
+        its own (an interpreter takes a while to start, and a page never waits for one) -
+        once a call will want it: a child whose calls the pages do not wait for (its plugin
+        is slow, stuck or failing, :mod:`.lanes`) is restarted only ``REVIVE_LEAD`` seconds
+        before its next background refresh. Restarted at once, a child that crashes on every
+        call would take the CPU of an interpreter's start from the pages after each crash,
+        only to sit unused until then."""
         for name in plugin_registry.known():
             loaded = plugin_registry.peek(name)
             host = loaded.host if loaded is not None else None
             if host is None or name in self._reviving or not host.revivable:
+                continue
+            if not lanes.called_within(name, REVIVE_LEAD):
                 continue
             self._reviving.add(name)
             Pending.start(self._revive, (name, host), name=f"plugin:{name}:restart")
@@ -274,13 +335,17 @@ class Background:
         finally:
             self._reviving.discard(name)
 
-    def _begin_asked(self) -> None:
+    def _begin_asked(self) -> list[Pending]:
+        """Start loading the plugins that arrived; returns the loads under way."""
+        begun: list[Pending] = []
         while True:
             try:
                 name = self._asked.get_nowait()
             except queue.Empty:
-                return
-            self._begin(name)
+                return begun
+            attempt = self._begin(name)
+            if attempt is not None:
+                begun.append(attempt)
 
     def _begin_due(self, now: float) -> None:
         while self._retries and self._retries[0][0] <= now:
@@ -290,13 +355,14 @@ class Background:
             del self._retry_at[name]
             self._begin(name)
 
-    def _begin(self, name: str) -> None:
+    def _begin(self, name: str) -> Pending | None:
         if name not in plugin_registry.known() or plugin_registry.peek(name) is not None:
-            return
+            return None
         try:
-            loads.begin(name, retry=True)
+            return loads.begin(name, retry=True)
         except SandboxError as err:
             logger.warning("%s", err)
+            return None
 
 
 def _tidy_connections() -> None:
@@ -319,13 +385,18 @@ def _tidy_connections() -> None:
             _opened.pop(conn.alias, None)
 
 
-def _warm_page() -> None:
+def _warm_page(loading: list[Pending] | None = None) -> None:
     """The portfolio of every broker, asked within a page's budget, as a first page would:
-    loads are waited for, answers kept, and hanging brokers marked, for the users' pages."""
+    loads are waited for, answers kept, and hanging brokers marked, for the users' pages.
+    The loads its round began (``loading``) are waited for first, within the same budget
+    (the page would wait for them anyway): asked meanwhile, the other brokers would take
+    the CPU from those loads, and so from the change every process is taking in."""
     from stonks_overwatch.core.aggregators import PortfolioAggregator
 
     try:
         with budget.page():
+            for pending in loading or ():
+                pending.done.wait(max(0.0, budget.deadline() - time.monotonic()))
             PortfolioAggregator().get_portfolio()
     except Exception:  # a warm-up must never take the runtime down
         logger.exception("warming the portfolio up failed")
@@ -370,8 +441,46 @@ os.register_at_fork(after_in_child=background.after_fork)
 
 def ensure_started(ready_within: float = 0.0) -> None:
     """Cheap when running; starts the background runtime in a serving process. With
-    ``ready_within``, waits up to that long for the process's first warm-up page: a web
-    worker that takes requests only once its plugins are warm never serves a user's page
-    cold (the wait is bounded like a page, and it is the process's start, not a request)."""
+    ``ready_within``, waits up to that long for the process's first warm-up page and what
+    it set going (:func:`_warm_up_settle`): a web worker that takes requests only once its
+    plugins are warm never serves a user's page cold, nor beside its own start-up work (the
+    wait is bounded like a page, and it is the process's start, not a request)."""
     if background.pid != os.getpid() and background.start() and ready_within > 0:
+        until = time.monotonic() + ready_within
         background.warmed.wait(ready_within)
+        _warm_up_settle(until)
+
+
+def _warm_up_settle(until: float) -> None:
+    """Wait, until ``until`` at most, for what the warm-up set going that would otherwise
+    share the CPU with the first pages: a process-isolated plugin's child still starting (an
+    interpreter and the plugin's imports, a few tenths of a CPU second, seconds at idle
+    priority while the process warms up), still running the warm-up's call (which may spin
+    until the reaper stops it, crash, or fill its memory limit) or crashed by it and due for
+    a restart before then; and the warm-up's records not yet written (the outbox: a failure
+    event per faulty plugin). In-process loads or calls that hang are not waited for: a
+    sleeping thread takes no CPU."""
+    isolated = [
+        name
+        for name, candidate in plugin_registry.known().items()
+        if candidate.manifest is not None and candidate.manifest.isolation == "process"
+    ]
+    while time.monotonic() < until:
+        busy = any(
+            loads.running(name) or lanes.busy(name) or _restart_coming(name, until)
+            for name in isolated
+        )
+        if not busy and not outbox.pending():
+            return
+        time.sleep(SETTLE_POLL)
+
+
+def _restart_coming(name: str, until: float) -> bool:
+    """Is the plugin's child, crashed by a warm-up call, to be restarted before ``until``
+    (or being restarted)? The restart is the warm-up's work too."""
+    loaded = plugin_registry.peek(name)
+    host = loaded.host if loaded is not None else None
+    wait = host.restart_in if host is not None else None
+    if wait is None or time.monotonic() + wait >= until:
+        return False
+    return lanes.called_within(name, REVIVE_LEAD)

@@ -47,6 +47,10 @@ REFRESH_GROWTH = 5
 """A plugin whose background refreshes keep failing is asked again ever later: after
 ``PLUGINS_REVALIDATE_EVERY`` x 2**(n-1) seconds for its n-th failure in a row, n-1 at most
 this (16 min by default), so a broken plugin costs the process a bounded share of its CPU."""
+RECHECK_SLOW = 1.0
+"""Seconds after its first slow answer that a plugin is asked again, in the background,
+before it is served from its last answer for ``PLUGINS_REVALIDATE_EVERY``: one slow call
+may be a busy moment of the process (its start, a neighbour's burst), not the plugin."""
 
 
 @dataclass
@@ -72,6 +76,8 @@ class Lane:
         """Its calls are slow (``PLUGINS_SLOW_CALL``): set by a call slower than that, cleared
         only by one faster than half of it, so a plugin whose calls take about the threshold
         does not make every other page wait for it."""
+        self.confirmed = False
+        """A second call found it slow too (:data:`RECHECK_SLOW`)."""
         self.failure = ""
         """How the last completed call failed ('' when it answered)."""
         self.launched = 0.0
@@ -123,9 +129,10 @@ class Lane:
                 self.latency = time.monotonic() - running.since
                 threshold = float(plugin_settings.SLOW_CALL)
                 if self.latency > threshold:
+                    self.confirmed = self.sluggish
                     self.sluggish = True
                 elif self.latency < threshold / 2:
-                    self.sluggish = False
+                    self.sluggish = self.confirmed = False
             if error is None:
                 self.overran = False
                 self.failure = ""
@@ -171,9 +178,21 @@ class Lane:
         each failure in a row (with jitter), so a plugin that keeps hanging, spinning or
         crashing its child is asked ever more rarely."""
         spacing = max(float(plugin_settings.REVALIDATE_EVERY), 4 * self.latency)
+        if self.sluggish and not self.confirmed and not self.failure and not self.overran:
+            return min(spacing, max(RECHECK_SLOW, 4 * self.latency))
         if self.failures > 1:
             spacing *= 2 ** min(self.failures - 1, REFRESH_GROWTH) * self._spread
         return spacing
+
+    def called_within(self, seconds: float) -> bool:
+        """Will this plugin be called within ``seconds``: pages call it (it is not slow), a
+        call of it runs now, or its background refresh is due by then."""
+        if not self.slow():
+            return True
+        with self._lock:
+            if self._running:
+                return True
+        return self.launched + self.refresh_after() - time.monotonic() <= seconds
 
     def _abandon(self, ticket: int) -> bool:
         """Its caller gave up on the call; True the first time (several may wait on it)."""
@@ -330,6 +349,19 @@ def lane(plugin: str, slots: int | None = None) -> Lane:
     if slots is not None and found.slots < slots:
         found.slots = slots  # whoever made the lane first (a health check) did not know
     return found
+
+
+def called_within(plugin: str, seconds: float) -> bool:
+    """``Lane.called_within`` of the plugin's lane; True when it has none yet (nothing is
+    known against calling it)."""
+    found = _lanes.get(plugin)
+    return True if found is None else found.called_within(seconds)
+
+
+def busy(plugin: str) -> bool:
+    """Does a call of the plugin run now (in this process)?"""
+    found = _lanes.get(plugin)
+    return found is not None and bool(found.running())
 
 
 def run(

@@ -41,6 +41,10 @@ wait for it again (a load that hangs would otherwise cost every request its budg
 _lock = threading.Lock()
 _on_change: list[Any] = []
 _last_codes: dict[str, ReasonCode] = {}
+_failed: dict[str, Pending] = {}
+"""Each plugin's last failed attempt while a retry of it runs: what a page is told meanwhile
+(the background runtime owns the retry, and a retry of a load that hung would otherwise cost
+the first page that meets it the whole budget)."""
 """The reason code of each plugin's last failed load attempt (read by the warmer)."""
 
 
@@ -88,6 +92,8 @@ def begin(name: str, retry: bool = False) -> Pending | None:
         attempt = _attempts.get(name)
         if attempt is not None and not attempt.done.is_set():
             return attempt
+        if attempt is not None and attempt.error is not None:
+            _failed[name] = attempt
         attempt = Pending.start(
             plugin_thread(_attempt),
             (name, data),
@@ -104,6 +110,7 @@ def _attempt(name: str, configs: dict[str, Any] | None) -> LoadedPlugin:
     try:
         loaded = plugin_registry.load(name, configs=configs)
         _last_codes.pop(name, None)
+        _failed.pop(name, None)
     except NotRegistered:
         raise  # withdrawn by a change made elsewhere meanwhile: nothing to record
     except SandboxError as err:
@@ -139,23 +146,33 @@ def on_attempt_end(hook: Any) -> None:
 
 
 def known_failure(name: str) -> SandboxError | None:
-    """Why a caller need not wait for the plugin at all: its last load failed and the
-    background runtime owns the retry (``None`` when it is loaded, loading, or this process
-    retries on demand). Cheap: a page asks it of every plugin before handing it a call."""
+    """Why a caller need not wait for the plugin at all, where the background runtime owns
+    its loads: its last load failed (also while a retry of it runs), or its first load is
+    still running and a caller already waited for it in vain (``None`` when it is loaded,
+    loading for the first time, or this process loads on demand). Cheap: a page asks it of
+    every plugin before handing it a call, so such a plugin costs the page no hop to its
+    lane."""
     attempt = _attempts.get(name)
-    if attempt is None or not attempt.done.is_set() or attempt.error is None:
+    if attempt is None or not outbox.in_background() or plugin_registry.peek(name) is not None:
         return None
-    if not outbox.in_background() or plugin_registry.peek(name) is not None:
+    retrying = not attempt.done.is_set()
+    if retrying:
+        failed = _failed.get(name)
+        if failed is None:
+            return _still_starting(name) if name in _overdue else None
+        attempt = failed
+    if attempt.error is None:
         return None
     _, retry_in = plugin_registry.load_failure(name)
     error = attempt.error
     if isinstance(error, SandboxError) and error.code is not ReasonCode.CIRCUIT_OPEN:
+        when = "being retried now" if retrying else f"next attempt in {retry_in:.0f} s"
         return SandboxError(
             name,
             error.code,
             "load",
-            f"{error.message} (next attempt in {retry_in:.0f} s)",
-            retry_in=retry_in,
+            f"{error.message} ({when})",
+            retry_in=0.0 if retrying else retry_in,
         )
     return SandboxError(
         name,
@@ -163,6 +180,16 @@ def known_failure(name: str) -> SandboxError | None:
         "load",
         f"not loaded; next attempt in {retry_in:.0f} s",
         retry_in=retry_in,
+    )
+
+
+def _still_starting(name: str) -> SandboxError:
+    age = time.monotonic() - _started.get(name, time.monotonic())
+    return SandboxError(
+        name,
+        ReasonCode.TIMEOUT,
+        "load",
+        f"still starting after {age:.0f} s (loading goes on in the background)",
     )
 
 
@@ -192,18 +219,15 @@ def acquire(name: str) -> LoadedPlugin:
             if loaded is not None:
                 return loaded
             raise SandboxError(name, ReasonCode.IMPORT_ERROR, "load", "is not loaded")
+    failed = known_failure(name)
+    if failed is not None:
+        raise failed  # a retry runs, or a caller already waited for this load in vain
     wait = 0.0 if name in _overdue else max(0.0, budget.deadline() - time.monotonic())
     finished = attempt.done.wait(wait)
     outbox.settle()
     if not finished:
         _overdue.add(name)
-        age = time.monotonic() - _started.get(name, time.monotonic())
-        raise SandboxError(
-            name,
-            ReasonCode.TIMEOUT,
-            "load",
-            f"still starting after {age:.0f} s (loading goes on in the background)",
-        )
+        raise _still_starting(name)
     result: LoadedPlugin = attempt.result()
     return result
 
@@ -239,7 +263,9 @@ def forget(name: str | None = None) -> None:
             _attempts.clear()
             _overdue.clear()
             _last_codes.clear()
+            _failed.clear()
         else:
             _attempts.pop(name, None)
             _overdue.discard(name)
             _last_codes.pop(name, None)
+            _failed.pop(name, None)

@@ -42,6 +42,7 @@ from ..loaded import make_config, warn_false_return
 from ..models import Plugin, PluginConfig
 from ..registry import LoadedPlugin, plugin_registry
 from ..sandbox import SandboxError
+from ..sandbox.timeouts import Pending
 from ..store import may_recover
 from . import budget, lanes, lastgood, loads, outbox
 from .threads import in_plugin_thread
@@ -73,6 +74,11 @@ class ServingSet:
         self._arrivals: list[Callable[[list[str]], None]] = []
         self.failing: frozenset[str] = frozenset()
         """Served plugins whose row is in a retryable error (see :class:`Serving`)."""
+        # What a change still has running before it is served here: config hand-overs on
+        # the plugins' lanes, and refreshes still starting them (see :meth:`settling`).
+        self._settle = threading.Condition(threading.Lock())
+        self._starting = 0
+        self._handovers: list[Pending] = []
 
     @property
     def registered(self) -> list[str]:
@@ -88,6 +94,22 @@ class ServingSet:
         self._applied = None
         self._checked_at = -math.inf
         self._read_at = 0.0
+
+    @property
+    def read_at(self) -> float:
+        """When (``time.monotonic()``) the rows this set was built from were read."""
+        return self._read_at
+
+    def settling(self, timeout: float = 5.0) -> list[Pending]:
+        """The config hand-overs still running that the changes read so far started, once
+        every refresh that read them has started its work (waited for at most ``timeout``):
+        what this process still does before it serves those changes."""
+        end = time.monotonic() + timeout
+        with self._settle:
+            while self._starting and self._settle.wait(max(0.0, end - time.monotonic())):
+                pass
+            handovers, self._handovers = self._handovers, []
+        return [h for h in handovers if not h.done.is_set()]
 
     def refresh(self, force: bool = False, newer_than: float | None = None) -> None:
         """Register what the rows say when plugins changed (the stamp differs; ``force``:
@@ -119,14 +141,21 @@ class ServingSet:
             arrived, later = self._apply(active, legacy, mode)
             self.failing = frozenset(n for n, row in active.items() if row.failing)
             self._applied = stamp
+            with self._settle:
+                self._starting += 1
             self._read_at = read_at
-        generation.bump()
-        # Plugin code (shutdowns, config hooks) only once the lock is released: another
-        # thread's refresh never waits on a plugin.
-        for work in later:
-            work()
-        for hook in list(self._arrivals):
-            hook(arrived)
+        try:
+            generation.bump()
+            # Plugin code (shutdowns, config hooks) only once the lock is released: another
+            # thread's refresh never waits on a plugin.
+            for work in later:
+                work()
+            for hook in list(self._arrivals):
+                hook(arrived)
+        finally:
+            with self._settle:
+                self._starting -= 1
+                self._settle.notify_all()
 
     def _apply(
         self,
@@ -232,6 +261,9 @@ class ServingSet:
             logger.warning("plugin %s: %s; unloading it to re-initialise", name, err)
             retire(name)
             return
+        with self._settle:
+            self._handovers = [h for h in self._handovers if not h.done.is_set()]
+            self._handovers.append(running.pending)
         if not outbox.in_background():
             # No background runtime (CLI, tests, a task): finish it before going on.
             try:
@@ -266,6 +298,8 @@ class ServingSet:
             self._config_versions.clear()
             self._types.clear()
             self._hook_done.clear()
+            with self._settle:
+                self._handovers.clear()
             self.failing = frozenset()
             self.legacy.restore()
             self.invalidate()

@@ -141,7 +141,9 @@ def e2e_redis_url() -> Iterator[str]:
         release_redis_db(url)
 
 
-# Loaded by gunicorn with ``-c``: every response says which worker made it.
+# Loaded by gunicorn with ``-c``: every response says which worker made it, and since when
+# (``time.monotonic()``) that worker serves each of the latest pushed changes, as
+# ``generation:since`` pairs (the propagation benchmark's measure; never a secret).
 PID_HEADER_CONF = """
 import os
 
@@ -152,7 +154,11 @@ def post_worker_init(worker):
 
     def app(environ, start_response):
         def start(status, headers, exc_info=None):
-            return start_response(status, [*headers, ("X-Worker-Pid", pid)], exc_info)
+            from stonks_plugins.runtime.background import background
+
+            served = ",".join(f"{g}:{at!r}" for g, at in background.served())
+            extra = [("X-Worker-Pid", pid), ("X-Plugins-Served", served)]
+            return start_response(status, [*headers, *extra], exc_info)
 
         return inner(environ, start)
 

@@ -66,7 +66,8 @@ def absent(page: str) -> bool:
 def probe(stack: Stack) -> dict[str, Any] | None:
     """What the Celery worker sees of the fixture's config; None when it does not serve it."""
     try:
-        return dict(stack.run_task(PROBE, PLUGIN, timeout=5)["config"])
+        seen = stack.run_task(PROBE, PLUGIN, timeout=5)["config"]
+        return dict(seen) if seen is not None else None
     except Exception as exc:  # the worker's BrokerRegistryError, re-raised here
         if "config-fixture" not in str(exc):
             raise
@@ -419,10 +420,23 @@ def test_propagation_benchmark_runs_and_prints_its_table() -> None:
     lines = out.splitlines()
     for label in ("call", "committed", "web (both)", "celery", "every process", "overall "):
         assert any(line.startswith(label) for line in lines), label
+    # Sampled (what the observers saw) and served (each process's own record), both shown;
+    # the verdict is on the served figures.
+    assert "sampled:" in out and "served:" in out
+    assert "overall every process, served:" in out
     figures = json.loads(out[out.index("\n{") + 1 :])
     assert len(figures["web_pids"]) == 2
     assert set(figures["kinds"]) == {"config", "disable", "enable"}
+    assert set(figures["verdicts"]) == {
+        "every process, served",
+        "every process, served after commit",
+    }
+    served_keys = {f"web {pid}, served" for pid in figures["web_pids"]} | {"celery, served"}
     for kind in figures["kinds"].values():
         assert kind["every process"]["n"] == 5
         assert set(kind) >= {"call", "committed", "web (both)", "celery", "every process"}
         assert kind["every process, after commit"]["n"] == 5
+        assert set(kind) >= served_keys
+        # Every process recorded every change (a miss would be null).
+        assert kind["every process, served"]["n"] == 5
+        assert kind["every process, served"]["max"] is not None

@@ -507,3 +507,24 @@ def test_with_the_background_runtime_a_call_never_restarts_a_crashed_child(
     assert pid is not None and host.pid == pid and not host.revivable
     assert host.revive() is None  # nothing more to do
     assert len(host.call("portfolio", "get_portfolio")) > 0
+
+
+def test_a_call_during_a_background_restart_is_refused_at_once(
+    make_host: HostFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the runtime's thread restarts a crashed child, a call - a user's page - is told
+    so at once instead of waiting for the new interpreter to get ready."""
+    monkeypatch.setattr(ProcessHost, "background_restarts", True)
+    host = make_host("proc-crash-once", base_delay=0.05, jitter=0.0)
+    with pytest.raises(ProcessCrashed):
+        host.call("portfolio", "get_portfolio")
+    assert wait_until(lambda: host.revivable, timeout=5)
+    reviving = threading.Thread(target=host.revive)
+    reviving.start()
+    try:
+        assert wait_until(lambda: host._restarting, timeout=5)
+        with pytest.raises(ProcessCircuitOpen, match="being restarted in the background"):
+            host.call("portfolio", "get_portfolio")
+    finally:
+        reviving.join(30)
+    assert len(host.call("portfolio", "get_portfolio")) > 0

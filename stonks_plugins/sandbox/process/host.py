@@ -29,8 +29,8 @@ from ...discovery.candidate import Candidate
 from ...errors import ReasonCode
 from ...health import HealthStatus
 from ...versioning import InterfaceVersion
-from .backoff import Backoff
-from .errors import ProcessCallError
+from .backoff import RESTART_PENDING, Backoff
+from .errors import ProcessCallError, ProcessCircuitOpen
 from .exits import CrashRecord
 from .proxies import ServiceProxy, forwarder, implementing
 from .supervisor import Supervisor
@@ -92,6 +92,8 @@ class ProcessHost:
         )
         self._lock = threading.Lock()
         self._busy_after = call_timeout + start_timeout
+        self._restarting = False
+        """The background runtime is restarting the child (:meth:`revive`, under the lock)."""
         _track(self)
 
     # -- introspection -------------------------------------------------------------------------
@@ -138,6 +140,19 @@ class ProcessHost:
         return not child.closed and child.channel is None and child.backoff.due()
 
     @property
+    def restart_in(self) -> float | None:
+        """Seconds until the background runtime may restart a crashed child (0: now, or a
+        restart runs); None when none is to come (a child runs, never crashed, the host is
+        closed, or it gave up)."""
+        child = self._child
+        if self._restarting:
+            return 0.0
+        backoff = child.backoff
+        if child.closed or child.channel is not None or backoff.failures == 0 or backoff.gave_up:
+            return None
+        return max(0.0, backoff.wait())
+
+    @property
     def retry_in(self) -> float:
         """Seconds until a crashed child may be restarted (0 when it may be now)."""
         return max(0.0, self._child.backoff.wait()) if self._child.channel is None else 0.0
@@ -175,11 +190,15 @@ class ProcessHost:
         """Restart a crashed child whose backoff is over (the background runtime's job; see
         :attr:`background_restarts`); its PID, or None when there was nothing to do. A child
         that fails to start is a crash like any other: recorded, with a longer backoff."""
-        with self._locked("restart"):
-            if not self.revivable:
-                return None
-            self._child.spawn()
-            return self._child.pid
+        self._restarting = True
+        try:
+            with self._locked("restart"):
+                if not self.revivable:
+                    return None
+                self._child.spawn()
+                return self._child.pid
+        finally:
+            self._restarting = False
 
     def cancel(self, reason: str) -> bool:
         """Stop the call the child is running by killing the child (the only way to stop a
@@ -336,7 +355,16 @@ class ProcessHost:
 
     @contextlib.contextmanager
     def _locked(self, operation: str) -> Iterator[None]:
-        """The pipe's lock, waited for no longer than another call may legitimately hold it."""
+        """The pipe's lock, waited for no longer than another call may legitimately hold it -
+        and not at all while the background runtime restarts the child: a call is a page's,
+        which must not wait for an interpreter to start."""
+        if self._restarting and operation not in ("start", "restart"):
+            raise ProcessCircuitOpen(
+                self.name,
+                "its process is being restarted in the background",
+                operation=operation,
+                retry_in=RESTART_PENDING,
+            )
         if not self._lock.acquire(timeout=self._busy_after + 1.0):
             raise ProcessCallError(
                 self.name,
@@ -355,6 +383,7 @@ class ProcessHost:
         """In a forked copy of the host: the child and pipe belong to the parent, and the
         lock may have been held by one of its threads."""
         self._lock = threading.Lock()
+        self._restarting = False
         self._child.forget()
 
 

@@ -70,6 +70,12 @@ class Plugin(BaseBrokerPlugin):
             time.sleep(0.02)
         return HealthStatus.healthy("fine")
 
+    def on_config_change(self, config):
+        while (HERE / "slow-config").exists():
+            time.sleep(0.02)
+        self.config = config
+        return True
+
     def shutdown(self):
         (HERE / "in-shutdown").write_text("1")
         while (HERE / "slow-shutdown").exists():
@@ -83,7 +89,7 @@ def make_broker(plugin_dirs):  # type: ignore[no-untyped-def]
     """``make_broker(name, symbol, slow=("slow-service",))`` writes a broker plugin; the
     names in ``slow`` are marker files that keep that phase sleeping until removed
     (``slow-folder-init``, ``slow-init``, ``slow-service``, ``slow-health``,
-    ``slow-shutdown``), spin a CPU
+    ``slow-shutdown``, ``slow-config``: its ``on_config_change``), spin a CPU
     (``spin-service``) or make it fail (``fail-init``); ``delay-service`` holds seconds
     the service sleeps."""
 

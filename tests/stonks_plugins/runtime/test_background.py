@@ -133,10 +133,108 @@ def test_a_crashed_child_is_restarted_in_the_background_not_by_a_page(
     assert wait_until(lambda: plugin_registry.peek("proc-exit"))
     host = plugin_registry.peek("proc-exit").host
     assert host is not None
-    assert wait_until(lambda: host.pid is not None, timeout=10), host.status()
+    # A child runs, started or restarted (a call during a restart is refused at once).
+    assert wait_until(lambda: host.pid is not None and host.restart_in is None, timeout=10)
     first = host.pid
     with pytest.raises(Exception, match="exited"):
         host.call("portfolio", "get_portfolio")
     # Nobody calls again: the runtime's thread starts a new child once the backoff is over.
-    assert wait_until(lambda: host.pid not in (None, first), timeout=10), host.status()
+    assert wait_until(
+        lambda: host.pid not in (None, first) and host.restart_in is None, timeout=10
+    ), host.status()
     assert host.call("portfolio", "get_portfolio_total").total_value == 1.0
+
+
+def test_a_crashed_child_nobody_waits_for_is_restarted_only_before_its_next_call(
+    plugin_dirs, runtime, settings
+) -> None:
+    """A child that crashes on every call, of a plugin the pages no longer wait for, is not
+    restarted as soon as its backoff is over - that would take an interpreter's start from
+    the pages after each crash - but when its next (background) call comes near."""
+    settings.PLUGINS_BACKOFF_BASE = 0.1
+    settings.PLUGINS_SLOW_CALL = 0.001  # every call is slow: pages serve its last answer
+    settings.PLUGINS_REVALIDATE_EVERY = 30.0
+    plugin_dirs.add("proc-exit")  # its child exits in every get_portfolio
+    manager.sync()
+    _fresh_process()
+    assert background.start()
+    # The warm-up page asks every broker: this one's child starts, and exits in the call.
+    assert wait_until(lambda: background.warmed.is_set() and not lanes.busy("proc-exit"))
+    host = plugin_registry.peek("proc-exit").host
+    assert host is not None and host.crashes, host.status()
+    lane = lanes.lane("proc-exit")
+    assert lane.slow() and not lane.called_within(10.0)
+    assert wait_until(lambda: host.revivable, timeout=5), host.status()
+    assert not background._stop.wait(0.5)  # several rounds of the runtime's loop
+    assert host.pid is None  # nobody will call it for ~30 s: not restarted yet
+
+    settings.PLUGINS_REVALIDATE_EVERY = 1.0  # its refresh is now due within the lead
+    assert lane.called_within(10.0)
+    assert wait_until(lambda: host.pid is not None, timeout=10), host.status()
+
+
+def test_a_web_process_takes_requests_once_its_plugins_children_have_started(
+    plugin_dirs, runtime, settings
+) -> None:
+    """The warm-up page gives up on a child that starts slowly (its budget is a page's);
+    the process still takes no request until the child has started: its start would share
+    the CPU with the first pages."""
+    settings.PLUGINS_PAGE_BUDGET = 0.05
+    plugin_dirs.add("proc-healthy")
+    manager.sync()
+    _fresh_process()
+    ensure_started(ready_within=20.0)
+    assert background.warmed.is_set()
+    loaded = plugin_registry.peek("proc-healthy")
+    assert loaded is not None and loaded.host is not None and loaded.host.pid is not None
+    assert not loads.running("proc-healthy") and not lanes.busy("proc-healthy")
+
+
+def test_a_page_does_not_wait_for_a_background_retry_of_a_failed_load(
+    make_broker, runtime, settings, admin_client_logged
+) -> None:
+    """While the runtime retries a failed load - here one whose initialize() now hangs -
+    a page tells the last failure at once: the retry is the background's, and waiting for
+    it would cost the page its whole budget."""
+    settings.PLUGINS_PAGE_BUDGET = 30.0  # a page that waited for the retry would show it
+    settings.PLUGINS_TIMEOUTS = {**settings.PLUGINS_TIMEOUTS, "initialize": 60.0}
+    root = make_broker("retry-hangs", "RTRH", slow=("fail-init",))
+    make_broker("steady-two", "STD2")
+    manager.sync()
+    _fresh_process()
+    assert background.start()
+    assert wait_until(lambda: plugin_registry.load_failure("retry-hangs")[0] >= 1)
+    (root / "slow-init").write_text("1")  # its next attempt hangs in initialize()
+    try:
+        assert wait_until(lambda: loads.running("retry-hangs"), timeout=10)
+        html = page(admin_client_logged)
+        assert "STD2" in html
+        assert "being retried now" in failures(html)["retry-hangs"]
+    finally:
+        (root / "slow-init").unlink()
+
+
+def test_a_broker_still_loading_after_a_page_waited_for_it_is_answered_without_its_lane(
+    make_broker, runtime, settings, admin_client_logged
+) -> None:
+    """Once one page (here the warm-up's) waited in vain for a plugin's load - its
+    initialize() hangs - later pages say it is still starting without a hop to its lane."""
+    settings.PLUGINS_PAGE_BUDGET = 0.3
+    settings.PLUGINS_TIMEOUTS = {**settings.PLUGINS_TIMEOUTS, "initialize": 60.0}
+    root = make_broker("load-hangs", "LDHG", slow=("slow-init",))
+    make_broker("steady-three", "STD3")
+    manager.sync()
+    _fresh_process()
+    try:
+        ensure_started(ready_within=5.0)
+        assert loads.running("load-hangs")
+        # Its lane need not say it is slow: the warm-up's call may have failed at once, its
+        # page's deadline having passed before it began (as on a busy start).
+        lanes.reset()
+        for _ in range(3):
+            html = page(admin_client_logged)
+            assert "STD3" in html
+            assert "still starting" in failures(html)["load-hangs"]
+        assert lanes.lane("load-hangs").launched == 0.0  # no call was started
+    finally:
+        (root / "slow-init").unlink()

@@ -88,6 +88,34 @@ def test_a_slow_broker_is_served_from_its_last_answer_and_refreshed_in_the_backg
     assert 'data-stale="sluggish"' not in html  # quick again: waited for, fresh
 
 
+def test_one_slow_answer_is_checked_again_soon_before_a_broker_is_served_stale(
+    make_broker, short_budget, settings, admin_client_logged
+) -> None:
+    settings.PLUGINS_SLOW_CALL = 0.1
+    settings.PLUGINS_REVALIDATE_EVERY = 60.0
+    broker = make_broker("hiccup", "HICC")
+    manager.sync()
+    lane = lanes.lane("hiccup")
+    (broker / "delay-service").write_text("0.2")  # a busy moment: one slow answer
+    page(admin_client_logged)
+    (broker / "delay-service").unlink()
+    assert lane.refresh_after() <= lanes.RECHECK_SLOW  # not a minute of stale pages
+    assert 'data-stale="hiccup"' in page(admin_client_logged)  # meanwhile not waited for
+    assert wait_until(lambda: lastgood_age("hiccup") >= lane.refresh_after())
+    page(admin_client_logged)  # due: asked again behind the page, and quick
+    assert wait_until(lambda: lane.latency < 0.05)
+    html = page(admin_client_logged)
+    assert 'data-stale="hiccup"' not in html and symbols(html)["hiccup"] == {"HICC"}
+
+    (broker / "delay-service").write_text("0.2")  # slow for good this time
+    page(admin_client_logged)
+    assert wait_until(lambda: lastgood_age("hiccup") >= lane.refresh_after())
+    page(admin_client_logged)  # the check finds it slow again: confirmed
+    assert wait_until(lambda: lane.confirmed)
+    assert lane.refresh_after() == 60.0
+    assert "answers slowly (0.2 s)" in page(admin_client_logged)
+
+
 def lastgood_age(plugin: str) -> float:
     from stonks_plugins.runtime import lastgood
 

@@ -18,6 +18,7 @@ import queue
 import select
 import socket
 import threading
+import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -26,10 +27,12 @@ import pytest
 import redis
 from django.core.cache import cache
 from django.db.models import F
+from django.utils import timezone
 
 from stonks_plugins import propagation
 from stonks_plugins.manager import manager
-from stonks_plugins.models import Generation, Plugin
+from stonks_plugins.models import ConfigStatus, Generation, Plugin, PluginConfig
+from stonks_plugins.registry import plugin_registry
 from stonks_plugins.runtime import push
 from stonks_plugins.runtime.background import background
 from stonks_plugins.runtime.serving import serving
@@ -121,6 +124,61 @@ def test_a_stale_or_repeated_generation_wakes_nobody(redis_url, make_broker, run
     _publish(redis_url, newer)
     assert wait_until(lambda: background.caught_up >= newer)
     assert PLUGIN in serving.registered
+
+
+def test_a_pushed_change_is_noted_as_served_once_what_it_started_here_is_done(
+    redis_url, make_broker, plugin_dirs, runtime
+) -> None:
+    """Each process notes since when it serves each pushed change (``background.served()``:
+    what the propagation benchmark judges): a disable once the rows are read, an enable once
+    the plugin it brought back is loaded too - not while its ``initialize()`` still runs -
+    and a new config once the loaded plugin has taken it."""
+    _serving_with_push(make_broker)
+    before = time.monotonic()
+    generation = _elsewhere(enabled=False, state="disabled")
+    _publish(redis_url, generation)
+    assert wait_until(lambda: background.served() and background.served()[-1][0] >= generation)
+    noted, since = background.served()[-1]
+    assert noted == generation and before <= since <= time.monotonic()
+    assert PLUGIN not in serving.registered
+
+    marker = plugin_dirs.path / PLUGIN / "slow-init"
+    marker.write_text("1")  # the plugin's initialize() waits while this exists
+    generation = _elsewhere(enabled=True, state="active")
+    _publish(redis_url, generation)
+    assert wait_until(lambda: background.caught_up >= generation)
+    assert PLUGIN in serving.registered  # read and registered, still loading: not served
+    time.sleep(0.2)
+    assert plugin_registry.peek(PLUGIN) is None
+    assert background.served()[-1][0] < generation
+    released = time.monotonic()
+    marker.unlink()
+    assert wait_until(lambda: background.served()[-1][0] >= generation)
+    noted, since = background.served()[-1]
+    assert noted == generation and since >= released
+    assert plugin_registry.peek(PLUGIN) is not None
+
+    # A config made live elsewhere: served once the loaded plugin has taken it.
+    config_marker = plugin_dirs.path / PLUGIN / "slow-config"
+    config_marker.write_text("1")  # its on_config_change() waits while this exists
+    PluginConfig.objects.create(
+        plugin=Plugin.objects.get(name=PLUGIN),
+        version=1,
+        data={},
+        is_active=True,
+        status=ConfigStatus.ACTIVE,
+        applied_at=timezone.now(),
+    )
+    generation = _elsewhere()
+    assert propagation.publish(generation, {PLUGIN: 1}) == 1
+    assert wait_until(lambda: background.caught_up >= generation)
+    time.sleep(0.2)
+    assert background.served()[-1][0] < generation  # still handing the config over
+    released = time.monotonic()
+    config_marker.unlink()
+    assert wait_until(lambda: background.served()[-1][0] >= generation)
+    noted, since = background.served()[-1]
+    assert noted == generation and since >= released
 
 
 def test_a_push_names_the_config_versions_it_made_live_and_no_config(redis_url) -> None:
