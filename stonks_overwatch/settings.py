@@ -8,6 +8,8 @@ from pathlib import Path
 
 import environ
 
+from stonks_plugins.conf import from_environment
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -155,118 +157,13 @@ PLUGIN_DIRS = [
     Path(p) if Path(p).is_absolute() else BASE_DIR / p
     for p in env.list("PLUGIN_DIRS", default=["plugins"])
 ]
-PLUGINS_SAFE_MODE = env.bool("PLUGINS_SAFE_MODE", default=False)
-# Newly discovered plugins start enabled; set to false to review each one first.
-PLUGINS_ENABLE_NEW = env.bool("PLUGINS_ENABLE_NEW", default=True)
-# Legacy brokers from registry_setup.py are registered too ("alongside" the plugins).
-PLUGINS_REGISTER_LEGACY = env.bool("PLUGINS_REGISTER_LEGACY", default=True)
-# legacy: registry_setup.py brokers only; alongside: both (legacy brokers managed as plugins,
-# source "legacy"); plugins: plugins only.
-PLUGINS_REGISTRY_MODE = env.str("PLUGINS_REGISTRY_MODE", default="alongside")
-# List the legacy brokers as plugins (enable, disable, health, config) in "alongside" mode.
-PLUGINS_LEGACY_AS_PLUGINS = env.bool("PLUGINS_LEGACY_AS_PLUGINS", default=True)
-# How often (seconds) a process checks whether plugins changed elsewhere (one cache GET).
-PLUGINS_REFRESH_INTERVAL = env.float("PLUGINS_REFRESH_INTERVAL", default=0.25)
-# With REDIS_URL, each committed change is also pushed (Redis pub/sub) to every process, which
-# refreshes at once; the check above stays as the fallback. A lost subscription is retried
-# with backoff, waiting at most PLUGINS_PUSH_BACKOFF_MAX seconds between two attempts.
-PLUGINS_PUSH = env.bool("PLUGINS_PUSH", default=True)
-PLUGINS_PUSH_BACKOFF_MAX = env.float("PLUGINS_PUSH_BACKOFF_MAX", default=5.0)
-# Trust (see README "Trust"): PLUGINS_SIGNATURE_POLICY is off | warn | enforce (under
-# enforce an unsigned or badly signed plugin is integrity_failed); PLUGINS_TRUSTED_KEYS lists
-# the Ed25519 public keys 'plugins keygen' prints; PLUGINS_ISOLATE_UNTRUSTED runs every plugin
-# not signed by a trusted key in a child process under its declared permissions. Manifests
-# and config schema files larger than the limits (bytes) are refused.
-PLUGINS_SIGNATURE_POLICY = env.str("PLUGINS_SIGNATURE_POLICY", default="off")
-PLUGINS_TRUSTED_KEYS = env.list("PLUGINS_TRUSTED_KEYS", default=[])
-PLUGINS_ISOLATE_UNTRUSTED = env.bool("PLUGINS_ISOLATE_UNTRUSTED", default=False)
-PLUGINS_MAX_MANIFEST_BYTES = env.int("PLUGINS_MAX_MANIFEST_BYTES", default=262144)
-PLUGINS_MAX_SCHEMA_BYTES = env.int("PLUGINS_MAX_SCHEMA_BYTES", default=262144)
-# The isolation boundary: time limits (seconds) for calls into plugin code, the number of
-# consecutive failures that opens a plugin's circuit, and the retry backoff.
-PLUGINS_TIMEOUTS = {
-    "import": env.float("PLUGINS_IMPORT_TIMEOUT", default=30.0),
-    "initialize": env.float("PLUGINS_INITIALIZE_TIMEOUT", default=10.0),
-    "health_check": env.float("PLUGINS_HEALTH_TIMEOUT", default=5.0),
-    "shutdown": env.float("PLUGINS_SHUTDOWN_TIMEOUT", default=5.0),
-}
-PLUGINS_CIRCUIT_THRESHOLD = env.int("PLUGINS_CIRCUIT_THRESHOLD", default=5)
-PLUGINS_BACKOFF_BASE = env.float("PLUGINS_BACKOFF_BASE", default=1.0)
-PLUGINS_BACKOFF_MAX = env.float("PLUGINS_BACKOFF_MAX", default=300.0)
-# First wait (seconds) before a plugin that failed to load is tried again, doubling each time.
-PLUGINS_LOAD_RETRY_BASE = env.float("PLUGINS_LOAD_RETRY_BASE", default=5.0)
-# Health: unhealthy this many times in a row puts a plugin in error (health_failed); this
-# many results are kept per plugin.
-PLUGINS_HEALTH_FAILURE_THRESHOLD = env.int("PLUGINS_HEALTH_FAILURE_THRESHOLD", default=3)
-PLUGINS_HEALTH_HISTORY = env.int("PLUGINS_HEALTH_HISTORY", default=50)
-# Metrics over time: each process adds its plugin call counts to a per-minute row at most
-# every this many seconds; rows older than the retention (hours) are deleted.
-PLUGINS_METRICS_FLUSH_INTERVAL = env.float("PLUGINS_METRICS_FLUSH_INTERVAL", default=15.0)
-PLUGINS_METRICS_RETENTION_HOURS = env.float("PLUGINS_METRICS_RETENTION_HOURS", default=24.0)
-# Seconds between background health checks of every active plugin (Celery beat); 0: off.
-PLUGINS_HEALTH_INTERVAL = env.float("PLUGINS_HEALTH_INTERVAL", default=60.0)
-# Seconds between background retries of plugins whose error may pass (timeout...); 0: off.
-PLUGINS_RETRY_INTERVAL = env.float("PLUGINS_RETRY_INTERVAL", default=30.0)
-# Seconds between two prunings of events, health results and metric samples; 0: off.
-PLUGINS_PRUNE_INTERVAL = env.float("PLUGINS_PRUNE_INTERVAL", default=3600.0)
-# Days plugin events are kept (the one explaining a plugin's current error always stays).
-PLUGINS_EVENT_RETENTION_DAYS = env.float("PLUGINS_EVENT_RETENTION_DAYS", default=90.0)
-# Days health check results are kept (on top of the per-plugin PLUGINS_HEALTH_HISTORY cap).
-PLUGINS_HEALTH_RETENTION_DAYS = env.float("PLUGINS_HEALTH_RETENTION_DAYS", default=30.0)
-# Plugins whose manifest asks for "isolation": "process" run in a child process with these
-# limits: memory (MB), CPU seconds per call, and the time a call or the start may take.
-PLUGINS_PROCESS_LIMITS = {
-    "memory_mb": env.int("PLUGINS_PROCESS_MEMORY_MB", default=512),
-    "cpu_seconds": env.int("PLUGINS_PROCESS_CPU_SECONDS", default=60),
-    "call_timeout": env.float("PLUGINS_PROCESS_CALL_TIMEOUT", default=30.0),
-    "start_timeout": env.float("PLUGINS_PROCESS_START_TIMEOUT", default=20.0),
-}
-
-# The serving runtime: a request waits on plugin code (loading, config, service calls,
-# panels, views, health) at most PLUGINS_PAGE_BUDGET seconds in all; a broker that misses it
-# is shown from its last good answer (at most PLUGINS_LAST_GOOD_MAX_AGE seconds old) or as
-# unavailable. Outside a request a call may take PLUGINS_CALL_TIMEOUT. At most
-# PLUGINS_MAX_INFLIGHT calls of one plugin run at once in a process; 'plugins sync' waits
-# PLUGINS_SYNC_LOAD_TIMEOUT for new plugins to import and initialise. PLUGINS_WARMUP=0 stops
-# web and worker processes from loading plugins in the background at start.
-PLUGINS_PAGE_BUDGET = env.float("PLUGINS_PAGE_BUDGET", default=2.0)
-PLUGINS_CALL_TIMEOUT = env.float("PLUGINS_CALL_TIMEOUT", default=30.0)
-PLUGINS_MAX_INFLIGHT = env.int("PLUGINS_MAX_INFLIGHT", default=4)
-PLUGINS_LAST_GOOD_MAX_AGE = env.float("PLUGINS_LAST_GOOD_MAX_AGE", default=86400.0)
-# A plugin whose last call (answer or failure) took longer than PLUGINS_SLOW_CALL seconds, or
-# missed the budget, is not waited for: pages show its last good answer (or it as
-# unavailable) and it is asked again in the background at most every
-# PLUGINS_REVALIDATE_EVERY seconds (or four times its last call's duration, if longer).
-PLUGINS_SLOW_CALL = env.float("PLUGINS_SLOW_CALL", default=0.25)
-PLUGINS_REVALIDATE_EVERY = env.float("PLUGINS_REVALIDATE_EVERY", default=30.0)
-PLUGINS_SYNC_LOAD_TIMEOUT = env.float("PLUGINS_SYNC_LOAD_TIMEOUT", default=15.0)
-PLUGINS_WARMUP = env.bool("PLUGINS_WARMUP", default=True)
-PLUGINS_RETRY_JITTER = env.float("PLUGINS_RETRY_JITTER", default=0.2)
-
-# Fernet key encrypting plugin config secrets at rest; older keys in the fallbacks still
-# decrypt (rotation: see README). Unset in development: derived from SECRET_KEY, which
+# Every PLUGINS_* setting: the environment variable of the same name, else its default in the
+# one table of them, stonks_plugins/conf.py (each described in the README's settings table).
+# Tables take one variable per entry (PLUGINS_IMPORT_TIMEOUT, PLUGINS_PROCESS_MEMORY_MB...).
+# PLUGINS_SECRET_KEY is unset in development: derived from SECRET_KEY, which
 # `manage.py check --deploy` refuses (stonks_plugins.E002).
-PLUGINS_SECRET_KEY = env.str("PLUGINS_SECRET_KEY", default="")
-PLUGINS_SECRET_KEY_FALLBACKS = env.list("PLUGINS_SECRET_KEY_FALLBACKS", default=[])
-
-# Operations (see README "Operating plugins"): 'plugins install/uninstall' and the console's
-# wheel upload run pip in this environment only with PLUGINS_INSTALL_ENABLED=1 (and the
-# stonks_plugins.install_plugin permission). /metrics answers loopback clients, and others
-# that send "Authorization: Bearer PLUGINS_METRICS_TOKEN". Alerts go to PLUGINS_ALERT_EMAILS
-# (through EMAIL_URL) and PLUGINS_ALERT_WEBHOOKS, at most one per plugin and kind every
-# PLUGINS_ALERT_RATE_LIMIT seconds. Each plugin keeps its last PLUGINS_LOG_RECORDS records.
-PLUGINS_INSTALL_ENABLED = env.bool("PLUGINS_INSTALL_ENABLED", default=False)
-PLUGINS_PIP_TIMEOUT = env.float("PLUGINS_PIP_TIMEOUT", default=300.0)
-PLUGINS_METRICS_TOKEN = env.str("PLUGINS_METRICS_TOKEN", default="")
-PLUGINS_ALERT_EMAILS = env.list("PLUGINS_ALERT_EMAILS", default=[])
-PLUGINS_ALERT_WEBHOOKS = env.list("PLUGINS_ALERT_WEBHOOKS", default=[])
-PLUGINS_ALERT_RATE_LIMIT = env.float("PLUGINS_ALERT_RATE_LIMIT", default=300.0)
-PLUGINS_ALERT_TIMEOUT = env.float("PLUGINS_ALERT_TIMEOUT", default=5.0)
-# The console's public address (https://stonks.example.com): alerts name the site by it and
-# link to the plugin's page; unset, they name this host and carry no link.
-PLUGINS_ALERT_SITE_URL = env.str("PLUGINS_ALERT_SITE_URL", default="")
-PLUGINS_LOG_RECORDS = env.int("PLUGINS_LOG_RECORDS", default=200)
-PLUGINS_LOG_LEVEL = env.str("PLUGINS_LOG_LEVEL", default="INFO")
+_plugins = from_environment(env)
+vars().update(_plugins)
 # Mail (alerts): EMAIL_URL such as smtp://user:pass@host:587/?tls=True; the console backend
 # by default, which prints mail to the log.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
@@ -304,13 +201,13 @@ try:
 
     INSTALLED_APPS += (
         []
-        if PLUGINS_SAFE_MODE
+        if _plugins["PLUGINS_SAFE_MODE"]
         else plugin_apps(
             PLUGIN_DIRS,
             host_apps=INSTALLED_APPS,
-            manifest_limit=PLUGINS_MAX_MANIFEST_BYTES,
-            signature_policy=PLUGINS_SIGNATURE_POLICY,
-            trusted_keys=PLUGINS_TRUSTED_KEYS,
+            manifest_limit=_plugins["PLUGINS_MAX_MANIFEST_BYTES"],
+            signature_policy=_plugins["PLUGINS_SIGNATURE_POLICY"],
+            trusted_keys=_plugins["PLUGINS_TRUSTED_KEYS"],
         )
     )
 except Exception:  # a broken plugin folder never breaks settings

@@ -9,10 +9,12 @@ works without any reload (nothing is cached: a read is one ``getattr``).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Final
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 DEFAULTS: Final[dict[str, Any]] = {
     # -- what is served -------------------------------------------------------------------
@@ -78,6 +80,61 @@ DEFAULTS: Final[dict[str, Any]] = {
     "LOG_RECORDS": 200,  # log records kept per plugin (and instance), newest first
     "LOG_LEVEL": "INFO",  # least level of a plugin's own log records that is kept
 }
+
+
+ENVIRONMENT_PARTS: Final[dict[str, dict[str, str]]] = {
+    "TIMEOUTS": {
+        "import": "PLUGINS_IMPORT_TIMEOUT",
+        "initialize": "PLUGINS_INITIALIZE_TIMEOUT",
+        "health_check": "PLUGINS_HEALTH_TIMEOUT",
+        "shutdown": "PLUGINS_SHUTDOWN_TIMEOUT",
+    },
+    "PROCESS_LIMITS": {
+        "memory_mb": "PLUGINS_PROCESS_MEMORY_MB",
+        "cpu_seconds": "PLUGINS_PROCESS_CPU_SECONDS",
+        "call_timeout": "PLUGINS_PROCESS_CALL_TIMEOUT",
+        "start_timeout": "PLUGINS_PROCESS_START_TIMEOUT",
+    },
+}
+"""The settings that are tables: the environment variable of each entry."""
+_INTERNAL = frozenset({"MODE_NOTE"})
+
+
+def from_environment(env: Any) -> dict[str, Any]:
+    """Every ``PLUGINS_*`` Django setting, read from the environment variable of the same
+    name (a django-environ ``Env``; typed as its default is), else the default above: the
+    host's ``settings.py`` takes them from here rather than restating a default that could
+    drift from this table."""
+    found: dict[str, Any] = {}
+    for key, default in DEFAULTS.items():
+        if key in _INTERNAL:
+            continue
+        parts = ENVIRONMENT_PARTS.get(key)
+        found[f"PLUGINS_{key}"] = (
+            {part: _read(env, var, default[part]) for part, var in parts.items()}
+            if parts is not None
+            else _read(env, f"PLUGINS_{key}", default)
+        )
+    return found
+
+
+def _read(env: Any, var: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):  # before int: a bool is an int
+            return env.bool(var, default=default)
+        if isinstance(default, int):
+            return env.int(var, default=default)
+        if isinstance(default, float):
+            return env.float(var, default=default)
+        if isinstance(default, list):
+            return env.list(var, default=list(default))
+        return env.str(var, default=default)
+    except ValueError as exc:  # django-environ's own message names neither
+        kind = "an integer" if isinstance(default, int) else "a number"
+        raise ImproperlyConfigured(
+            f"environment variable {var}={os.environ.get(var, '')!r} is not {kind} "
+            f"(its default is {default!r})"
+        ) from exc
 
 
 class PluginSettings:

@@ -398,6 +398,17 @@ def _warm_page(loading: list[Pending] | None = None) -> None:
             for pending in loading or ():
                 pending.done.wait(max(0.0, budget.deadline() - time.monotonic()))
             PortfolioAggregator().get_portfolio()
+        again = lanes.recheck_unconfirmed()
+        if again:
+            # Slow once (a busy start?): asked again now, behind a second page, and waited
+            # for like it - not by a user's first pages, beside which an in-process plugin's
+            # work would take the interpreter's lock.
+            with budget.page():
+                PortfolioAggregator().get_portfolio()
+                while any(lanes.busy(name) for name in again):
+                    if time.monotonic() >= budget.deadline():
+                        break
+                    time.sleep(SETTLE_POLL / 5)
     except Exception:  # a warm-up must never take the runtime down
         logger.exception("warming the portfolio up failed")
     finally:

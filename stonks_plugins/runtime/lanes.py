@@ -78,6 +78,8 @@ class Lane:
         does not make every other page wait for it."""
         self.confirmed = False
         """A second call found it slow too (:data:`RECHECK_SLOW`)."""
+        self._recheck_now = False
+        """Its next background refresh is due at once (:meth:`recheck`)."""
         self.failure = ""
         """How the last completed call failed ('' when it answered)."""
         self.launched = 0.0
@@ -118,6 +120,7 @@ class Lane:
             self._next += 1
             self._running[self._next] = Running(operation, now)
             self.launched = now
+            self._recheck_now = False
             return self._next
 
     def _give_back(self, ticket: int, error: BaseException | None) -> bool:
@@ -171,7 +174,17 @@ class Lane:
         with self._lock:
             if self._running:
                 return False
-            return time.monotonic() - self.launched >= self.refresh_after()
+            return self._recheck_now or time.monotonic() - self.launched >= self.refresh_after()
+
+    def recheck(self) -> bool:
+        """Make the background refresh of a plugin judged slow by one call alone due now;
+        True if it was so judged."""
+        with self._lock:
+            unconfirmed = (
+                self.sluggish and not self.confirmed and not self.failure and not self.overran
+            )
+            self._recheck_now = self._recheck_now or unconfirmed
+            return unconfirmed
 
     def refresh_after(self) -> float:
         """Seconds a slow plugin's answer is served before it is asked again: longer after
@@ -356,6 +369,16 @@ def called_within(plugin: str, seconds: float) -> bool:
     known against calling it)."""
     found = _lanes.get(plugin)
     return True if found is None else found.called_within(seconds)
+
+
+def recheck_unconfirmed() -> list[str]:
+    """The plugins one slow call alone judged slow, their background refresh made due now
+    (:meth:`Lane.recheck`): the warm-up asks them again before the process takes requests,
+    so a busy start is not taken for a slow plugin, nor a slow plugin's second call left to
+    run beside a user's page."""
+    with _lanes_lock:
+        found = list(_lanes.values())
+    return [ln.plugin for ln in found if ln.recheck()]
 
 
 def busy(plugin: str) -> bool:

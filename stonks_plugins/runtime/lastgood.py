@@ -36,18 +36,19 @@ class Answer:
 
 _answers: dict[tuple[str, Hashable], Answer] = {}
 _epochs: dict[str, int] = {}
+_everyone = 0  # bumped when every plugin is forgotten, those never seen yet included
 _lock = threading.Lock()
 
 
-def epoch(plugin: str) -> int:
+def epoch(plugin: str) -> tuple[int, int]:
     """Taken when a call starts: an answer from before the plugin was last forgotten (a
-    reload, a new config) is not kept when the call ends."""
-    return _epochs.get(plugin, 0)
+    reload, a new config, the whole process's set reset) is not kept when the call ends."""
+    return _everyone, _epochs.get(plugin, 0)
 
 
-def keep(plugin: str, key: Hashable, value: Any, since: int | None = None) -> None:
+def keep(plugin: str, key: Hashable, value: Any, since: tuple[int, int] | None = None) -> None:
     with _lock:
-        if since is not None and since != _epochs.get(plugin, 0):
+        if since is not None and since != epoch(plugin):
             return
         _answers[(plugin, key)] = Answer(value, time.time())
 
@@ -60,7 +61,11 @@ def get(plugin: str, key: Hashable) -> Answer | None:
 
 
 def forget(plugin: str | None = None) -> None:
+    global _everyone
     with _lock:
+        if plugin is None:
+            # A call of a plugin with no answer yet, running now, started before this too.
+            _everyone += 1
         names = {k[0] for k in _answers} | set(_epochs) if plugin is None else {plugin}
         for name in names:
             _epochs[name] = _epochs.get(name, 0) + 1

@@ -98,6 +98,34 @@ def test_a_web_process_takes_requests_once_warm_and_knows_its_hanging_brokers(
         (hanging / "slow-service").unlink()
 
 
+def test_the_warm_up_asks_a_broker_slow_once_again_before_the_process_takes_requests(
+    make_broker, runtime, settings
+) -> None:
+    settings.PLUGINS_SLOW_CALL = 0.1
+    slow = make_broker("warm-slow", "WSLO")
+    busy = make_broker("warm-busy-start", "WBSY")
+    manager.sync()
+    _fresh_process()
+    (slow / "delay-service").write_text("0.2")
+    (busy / "delay-service").write_text("0.2")  # slowed by the start, for its first call only
+    calls = {"warm-busy-start": 0}
+    lane = lanes.lane("warm-busy-start")
+    original = lane._give_back
+
+    def first_call_only(ticket, error):  # type: ignore[no-untyped-def]
+        calls["warm-busy-start"] += 1
+        (busy / "delay-service").unlink(missing_ok=True)
+        return original(ticket, error)
+
+    lane._give_back = first_call_only  # type: ignore[method-assign]
+    ensure_started(ready_within=5.0)
+    assert background.warmed.is_set()
+    # Both were asked twice before the first request: the slow one is known slow for good
+    # (users' pages will not run it beside them), the other is waited for again.
+    assert lanes.lane("warm-slow").confirmed and lanes.lane("warm-slow").slow()
+    assert calls["warm-busy-start"] == 2 and not lane.slow()
+
+
 def test_a_refresh_shuts_a_leaving_plugin_down_without_holding_the_serving_lock(
     make_broker, settings
 ) -> None:
