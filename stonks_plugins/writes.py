@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from . import propagation
 from .models import Plugin, PluginEvent
-from .redaction import known_secrets, plugin_secrets, scrub_text
+from .redaction import known_secrets, plugin_secrets, remember, scrub_text
 
 _ROWS_PER_UPDATE = 1000
 _ROWS_PER_INSERT = 1000
@@ -62,6 +62,12 @@ class Batch:
         if found is None:
             found = self._secrets[name] = plugin_secrets(name)
         return found
+
+    def knows(self, name: str, values: Iterable[str]) -> None:
+        """The secrets of ``name`` are ``values`` (its caller has just read them) and those
+        this process knows already: no query."""
+        remember(name, values)
+        self._secrets[name] = known_secrets(name)
 
     def no_stored_config(self, names: Iterable[str]) -> None:
         """Plugins with no config stored, nor any in the settings or the environment (rows

@@ -22,6 +22,8 @@ from django.utils import timezone
 from .. import propagation, store, writes
 from ..errors import PluginError
 from ..models import ConfigStatus, EventKind, PluginConfig
+from .schema import secret_paths
+from .secrets import secret_values_in
 from .system import config_system, flatten
 from .versions import plain_data, schema_of
 
@@ -107,11 +109,11 @@ def apply_version(
             row.status = ConfigStatus.SUPERSEDED
             row.save(update_fields=["status"])
             return ApplyResult(name, version, False, "superseded by a later version")
-        # The secrets the event is masked with, read before the versions change: those of
-        # the live version and of every newer one, this one included - what is secret once
-        # it is live, and more (the secrets this process knows are never forgotten). In the
-        # process that saved the version they are known already: no query but the check.
-        batch.secrets_of(name)
+        # The secrets the events below are masked with: this version's, read above with
+        # the settings' and the environment's layers, and every one this process knows.
+        # Those texts are the apply's own; reading every version's secrets again (three
+        # queries and a decryption per version) would delay the change in every process.
+        batch.knows(name, secret_values_in(data, secret_paths(schema)))
         PluginConfig.objects.filter(plugin_id=row.plugin_id, is_active=True).update(
             is_active=False, status=ConfigStatus.SUPERSEDED
         )

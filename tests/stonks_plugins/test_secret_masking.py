@@ -102,6 +102,28 @@ def test_initialize_failure_with_the_password_from_a_stored_config(
     assert "login failed for ana using" in texts["api events"]
 
 
+def test_a_worker_that_applies_a_version_masks_its_password_from_then_on(
+    plugin_dirs, applied
+) -> None:
+    from stonks_plugins.config.apply import apply_version
+    from stonks_plugins.redaction import known_secrets, scrub_text
+
+    plugin_dirs.add(BROKER)
+    manager.sync()
+    applied(
+        manager.set_config, BROKER, {"credentials": {"username": "ana", "password": "old-pass-1"}}
+    )
+    manager.set_config(BROKER, {"credentials": {"password": PASSWORD}}, partial=True)
+    pending = PluginConfig.objects.get(plugin__name=BROKER, status="pending")
+    forget_all()  # the worker process: it has seen no secret of this plugin
+    assert apply_version(BROKER, pending.version).applied
+    assert PASSWORD in known_secrets(BROKER)  # read by the apply itself, no other query
+    assert scrub_text(f"login failed using {PASSWORD}", known_secrets(BROKER)) == (
+        f"login failed using {MASK}"
+    )
+    assert PASSWORD not in json.dumps(list(PluginEvent.objects.values("reason", "details")))
+
+
 def test_initialize_failure_with_the_password_from_the_environment(
     plugin_dirs, admin_client_logged, monkeypatch, caplog
 ) -> None:
