@@ -293,7 +293,14 @@ def _resolve_fingerprint(cand: Any, value: Any) -> Any:
     return value
 
 
+def _resolve_location(cand: Any, value: Any) -> Any:
+    # An installed distribution's label (``installed.DistributionLabel``): its METADATA is
+    # read when somebody asks where the plugin comes from.
+    return value if type(value) is str else str(value)
+
+
 _LAZY = {
+    "location": (_resolve_location, True),
     "root": (_resolve_root, False),  # a Path per read costs a microsecond; kept, ~400 B
     "manifest": (_resolve_manifest, False),
     "raw": (_resolve_raw, False),

@@ -10,7 +10,7 @@ the manifests.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, cast
 
 from ..errors import ReasonCode
 from ..installed import (
@@ -49,6 +49,12 @@ def _read(path: str, limit: int) -> tuple[bytes, int]:
         os.close(fd)
 
 
+def _location(ep: InstalledEntryPoint) -> str:
+    """The candidate's ``location``: the distribution's label, a stand-in that reads its
+    METADATA when the location is first read (``Candidate.location``), else the value."""
+    return cast(str, ep.label) if ep.label is not None else ep.value
+
+
 def _missing(ep: InstalledEntryPoint, common: dict[str, Any]) -> Candidate:
     return Candidate(
         name=ep.name,
@@ -68,7 +74,7 @@ def _common(ep: InstalledEntryPoint, rank: tuple[Any, ...]) -> dict[str, Any]:
     """The fields every candidate of an entry point has, for the ones built by keyword."""
     return {
         "source": Source.ENTRY_POINT,
-        "location": ep.distribution or ep.value,
+        "location": _location(ep),
         "entry_point": ep.value,
         "group": ep.group,
         "rank": rank,
@@ -134,7 +140,7 @@ def _from_bytes(
         data,
         path,
         Source.ENTRY_POINT,
-        ep.distribution or ep.value,
+        _location(ep),
         deferred_path(ep.package_dir) if ep.package_dir is not None else None,
         rank,
         ep.name,

@@ -31,8 +31,8 @@ from .entry_point import (
 )
 from .import_path import ImportPath
 from .metadata_files import (
+    DistributionLabel,
     distribution,
-    distribution_label,
     distributions,
     normalize,
     plugin_entries,
@@ -119,7 +119,7 @@ def _scan() -> tuple[InstalledEntryPoint, ...]:
         entries = plugin_entries(data.decode("utf-8", "replace"))
         if not entries:
             continue
-        label = distribution_label(folder, dist)
+        label = DistributionLabel(folder, dist)
         for group, ep_name, value in entries:
             ep = _entry_point(folder, dist, index, group, ep_name, value, label, path)
             found.append(((_ORDER[group], ep_name, len(found)), ep))
@@ -134,7 +134,7 @@ def _entry_point(
     group: str,
     name: str,
     value: str,
-    label: str,
+    label: DistributionLabel,
     path: ImportPath,
 ) -> InstalledEntryPoint:
     found = MODULE.match(value)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import re
 from importlib import metadata
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from .metadata_files import DistributionLabel
 
 GROUPS: dict[str, str] = {
     "stonks_overwatch.brokers": "broker",
@@ -28,8 +31,9 @@ class InstalledEntryPoint(NamedTuple):
     group: str
     value: str
     """``package.module:Class``, as written in the distribution's ``entry_points.txt``."""
-    distribution: str | None
-    """``NAME==VERSION`` of the distribution that declares it."""
+    label: DistributionLabel | None
+    """``NAME==VERSION`` of the distribution that declares it, read when first asked
+    (:attr:`distribution`)."""
     package_dir: str | None
     """Folder of the entry point's top-level package, where its manifest ships; found
     without importing it (``find_spec`` of a top-level package does not execute it)."""
@@ -37,6 +41,11 @@ class InstalledEntryPoint(NamedTuple):
     """Where the manifest should be: in ``package_dir`` (not checked: its readers open it,
     see :func:`recorded_manifest` when it is not there), else the distribution's own file
     of that name in that package (a package ``find_spec`` cannot see); None for none."""
+
+    @property
+    def distribution(self) -> str | None:
+        """``NAME==VERSION`` of the distribution that declares it."""
+        return None if self.label is None else str(self.label)
 
     @property
     def module(self) -> str:

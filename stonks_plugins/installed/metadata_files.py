@@ -153,6 +153,41 @@ def distribution_label(folder: str | None, dist: metadata.Distribution | None) -
     return f"{name}=={version}"
 
 
+class DistributionLabel:
+    """:func:`distribution_label`, read the first time it is asked for: a scan of the entry
+    points needs it only for what it keeps (settings' ``INSTALLED_APPS`` never does), and
+    reading every plugin distribution's METADATA was a fifth of the scan. Compares, hashes
+    and pickles as its text."""
+
+    __slots__ = ("_dist", "_folder", "_text")
+
+    def __init__(self, folder: str | None, dist: metadata.Distribution | None) -> None:
+        self._folder = folder
+        self._dist = dist
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        text = self._text
+        if text is None:
+            text = self._text = distribution_label(self._folder, self._dist)
+            self._folder = self._dist = None  # what it was read from is not kept
+        return text
+
+    def __repr__(self) -> str:
+        return repr(str(self))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DistributionLabel | str):
+            return str(self) == str(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def __reduce__(self) -> tuple[type[str], tuple[str]]:
+        return (str, (str(self),))
+
+
 def distribution_version(dist: metadata.Distribution) -> str | None:
     """``dist.version``, read as far as the Version field: ``dist.version`` parses the whole
     METADATA with the e-mail parser, which costs start-up most of a millisecond for one

@@ -301,6 +301,31 @@ def test_the_shared_scan_finds_what_importlib_finds(sites: tuple[Path, Path, Pat
     assert tap.problem is not None and "$.plugin.type is 'view'" in tap.problem.message
 
 
+def test_a_distributions_label_is_read_when_a_plugins_location_is(
+    sites: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pickle
+
+    from stonks_plugins.installed import metadata_files
+
+    _, site, _ = sites
+    broker = "[stonks_overwatch.brokers]\nacme-broker = acme_broker.plugin:Plugin\n"
+    install(site, "acme-broker", "1.2.0", broker, "acme_broker", _manifest("acme-broker", "broker"))
+    importlib.invalidate_caches()
+    reads: list[object] = []
+    real = metadata_files.distribution_label
+    monkeypatch.setattr(
+        metadata_files, "distribution_label", lambda f, d: reads.append(f) or real(f, d)
+    )
+    acme = next(c for c in scan_entry_points() if c.entry_point == "acme_broker.plugin:Plugin")
+    assert acme.ok and reads == []  # the scan read no METADATA
+    copy = pickle.loads(pickle.dumps(acme))  # as a process-isolated plugin's child gets it
+    assert type(copy.stored("location")) is str and copy.location == "acme-broker==1.2.0"
+    assert len(reads) == 1
+    assert acme.location == "acme-broker==1.2.0" and acme.label == "acme-broker"
+    assert len(reads) == 1  # read once, kept
+
+
 def test_one_scan_per_process_each_metadata_file_read_once(
     tmp_path: Path,
 ) -> None:
