@@ -36,7 +36,7 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import connections
+from django.db import close_old_connections, connections
 
 from .. import metrics_store, store
 from ..conf import plugin_settings
@@ -54,13 +54,10 @@ logger = logging.getLogger(__name__)
 
 TICK = 0.1  # seconds between two rounds of the loop when nothing is asked of it
 SWITCH_INTERVAL = 0.001  # seconds a thread holds the GIL while another waits for it
-CONNECTION_KEEP = 60.0  # seconds the loop's thread keeps one database connection
 SETTLE_POLL = 0.05  # seconds between two looks at a warming process's starting children
 REVIVE_LEAD = 10.0  # seconds before a crashed plugin's next call that its child is restarted
 SERVED_KEPT = 32  # pushed changes whose serving time a process remembers (diagnostics)
 SETTLE_WAIT = 5.0  # seconds a change's hand-overs and loads are waited for, to note it
-
-_opened: dict[str, float] = {}  # the loop thread's connections: alias -> when first seen
 
 
 class Background:
@@ -162,7 +159,6 @@ class Background:
         self._served_lock = threading.Lock()
         self._unsettled = []
         self._reviving = set()
-        _opened.clear()
         outbox.background(False)
         ProcessHost.background_restarts = False
         # What the parent served may have changed since it was read, and this process
@@ -273,7 +269,7 @@ class Background:
                     for name, version in self._take_configs().items():
                         serving.config_pushed(name, version)
                     # A request thread may have read the rows since the push: once is enough.
-                    serving.refresh(force=pushed, newer_than=self._pushed_at if pushed else None)
+                    serving.refresh(force=pushed, newer_than=pushed_at if pushed else None)
                     if pushed:
                         self.caught_up = max(self.caught_up, heard)
                 # The rows read since the push (here, or by a request meanwhile): the
@@ -304,7 +300,10 @@ class Background:
             except Exception:  # the loop must outlive anything a round meets
                 logger.exception("plugin runtime round failed")
             finally:
-                _tidy_connections()
+                # Kept from one round to the next as settings say (``CONN_MAX_AGE``, 60 s on
+                # PostgreSQL): a pushed change is then read at once, not after a new
+                # connection; a broken or expired one is closed.
+                close_old_connections()
             self._wake.wait(TICK)
             self._wake.clear()
         connections.close_all()
@@ -363,26 +362,6 @@ class Background:
         except SandboxError as err:
             logger.warning("%s", err)
             return None
-
-
-def _tidy_connections() -> None:
-    """Keep this thread's database connection from one round to the next: a pushed change
-    is then read at once, not after a new connection (several ms, more on a busy machine,
-    in every process at the same moment). One that broke, or is older than
-    ``CONNECTION_KEEP`` seconds, is closed (the next round opens a fresh one)."""
-    now = time.monotonic()
-    for conn in connections.all(initialized_only=True):
-        if conn.connection is None:
-            _opened.pop(conn.alias, None)
-            continue
-        if conn.in_atomic_block:  # a round never leaves one open; if it did, end it
-            conn.close()
-            continue
-        opened = _opened.setdefault(conn.alias, now)
-        broken = conn.errors_occurred and not conn.is_usable()
-        if broken or now - opened >= CONNECTION_KEEP:
-            conn.close()
-            _opened.pop(conn.alias, None)
 
 
 def _warm_page(loading: list[Pending] | None = None) -> None:

@@ -180,18 +180,20 @@ class Lane:
         """Make the background refresh of a plugin judged slow by one call alone due now;
         True if it was so judged."""
         with self._lock:
-            unconfirmed = (
-                self.sluggish and not self.confirmed and not self.failure and not self.overran
-            )
+            unconfirmed = self._unconfirmed()
             self._recheck_now = self._recheck_now or unconfirmed
             return unconfirmed
+
+    def _unconfirmed(self) -> bool:
+        """Slow by one answer alone: no second call, failure or overrun says so yet."""
+        return self.sluggish and not self.confirmed and not self.failure and not self.overran
 
     def refresh_after(self) -> float:
         """Seconds a slow plugin's answer is served before it is asked again: longer after
         each failure in a row (with jitter), so a plugin that keeps hanging, spinning or
         crashing its child is asked ever more rarely."""
         spacing = max(float(plugin_settings.REVALIDATE_EVERY), 4 * self.latency)
-        if self.sluggish and not self.confirmed and not self.failure and not self.overran:
+        if self._unconfirmed():
             return min(spacing, max(RECHECK_SLOW, 4 * self.latency))
         if self.failures > 1:
             spacing *= 2 ** min(self.failures - 1, REFRESH_GROWTH) * self._spread

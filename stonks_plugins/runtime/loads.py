@@ -41,11 +41,11 @@ wait for it again (a load that hangs would otherwise cost every request its budg
 _lock = threading.Lock()
 _on_change: list[Any] = []
 _last_codes: dict[str, ReasonCode] = {}
+"""The reason code of each plugin's last failed load attempt (read by the warmer)."""
 _failed: dict[str, Pending] = {}
 """Each plugin's last failed attempt while a retry of it runs: what a page is told meanwhile
 (the background runtime owns the retry, and a retry of a load that hung would otherwise cost
 the first page that meets it the whole budget)."""
-"""The reason code of each plugin's last failed load attempt (read by the warmer)."""
 
 
 def config_for(name: str) -> dict[str, Any] | None:

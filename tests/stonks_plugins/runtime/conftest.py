@@ -37,6 +37,11 @@ class PortfolioService(PortfolioServiceInterface):
         delay = HERE / "delay-service"
         if delay.exists():
             time.sleep(float(delay.read_text()))
+        once = HERE / "delay-once"
+        if once.exists():  # one slow answer, then quick ones
+            seconds = float(once.read_text())
+            once.unlink()
+            time.sleep(seconds)
         spin = HERE / "spin-service"
         while spin.exists():  # a busy loop (the reaper must stop it), rarely looking up
             for _ in range(10_000_000):
@@ -91,7 +96,7 @@ def make_broker(plugin_dirs):  # type: ignore[no-untyped-def]
     (``slow-folder-init``, ``slow-init``, ``slow-service``, ``slow-health``,
     ``slow-shutdown``, ``slow-config``: its ``on_config_change``), spin a CPU
     (``spin-service``) or make it fail (``fail-init``); ``delay-service`` holds seconds
-    the service sleeps."""
+    the service sleeps, ``delay-once`` seconds its next call sleeps (the file goes)."""
 
     def make(name: str, symbol: str, slow: tuple[str, ...] = ()) -> Path:
         root = plugin_dirs.path / name
