@@ -68,8 +68,8 @@ def mount(candidate: Candidate) -> str:
             return prefix
         if existing is not None:
             # Mounted before from another folder: its submodules would still be served.
-            for stale in [m for m in sys.modules if m.startswith(prefix + ".")]:
-                del sys.modules[stale]
+            for stale in _modules_under(prefix, itself=False):
+                sys.modules.pop(stale, None)
         with _lock:
             _ensure_root()
         init = candidate.root / "__init__.py"
@@ -132,18 +132,26 @@ def resolve(candidate: Candidate, ref: str) -> Any:
     return obj
 
 
+def _modules_under(package: str, itself: bool = True) -> list[str]:
+    """The modules of ``package`` imported so far (and ``package`` itself). Read off a copy
+    of ``sys.modules``: another thread - a plugin's load going on in the background - may
+    import a module meanwhile, and a dict that grows during its iteration raises."""
+    below = package + "."
+    return [m for m in list(sys.modules) if (itself and m == package) or m.startswith(below)]
+
+
 def release(candidate: Candidate) -> list[str]:
     """Forget a plugin's modules so the next import reads its files again."""
     if candidate.source is Source.DIRECTORY:
         prefix = package_prefix(candidate.name)
-        names = [m for m in sys.modules if m == prefix or m.startswith(prefix + ".")]
+        names = _modules_under(prefix)
     elif is_instance(candidate.name):
         # An installed plugin's instances import its package under its real name, shared
         # with the plugin (a directory plugin's instance has a package of its own).
         return []
     else:
         top = split_ref(candidate.entry_point or "")[0].split(".", 1)[0]
-        names = [m for m in sys.modules if top and (m == top or m.startswith(top + "."))]
+        names = _modules_under(top) if top else []
     for m in names:
         sys.modules.pop(m, None)
     importlib.invalidate_caches()

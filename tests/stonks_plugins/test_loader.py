@@ -173,3 +173,42 @@ def test_remounting_from_another_folder_serves_the_new_code(tmp_path: Path) -> N
         assert loader.resolve(new, ref)().get_portfolio()[0].symbol == "MOVD"
     finally:
         loader.release(new)
+
+
+def test_a_plugins_modules_are_released_while_another_thread_imports() -> None:
+    """A reload or a reset releases a plugin's modules while a load goes on in the
+    background, importing others: the release must not trip over ``sys.modules`` growing."""
+    import threading
+    import time
+    import types
+
+    from stonks_plugins.discovery.candidate import Source
+
+    name = "race-release"
+    prefix = loader.package_prefix(name)
+    cand = Candidate.quick(name, Source.DIRECTORY, "/nowhere", None, None, None, "")
+    stop = threading.Event()
+    added: list[str] = []
+
+    def import_meanwhile() -> None:
+        while not stop.is_set():
+            module = f"_stonks_release_race_{len(added)}"
+            sys.modules[module] = types.ModuleType(module)
+            added.append(module)
+            time.sleep(0)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    importer = threading.Thread(target=import_meanwhile)
+    importer.start()
+    try:
+        for _ in range(500):
+            sys.modules[f"{prefix}.services"] = types.ModuleType(f"{prefix}.services")
+            assert loader.release(cand) == [f"{prefix}.services"]
+            assert f"{prefix}.services" not in sys.modules
+    finally:
+        stop.set()
+        importer.join()
+        sys.setswitchinterval(interval)
+        for module in added:
+            sys.modules.pop(module, None)
