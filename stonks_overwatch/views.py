@@ -20,16 +20,21 @@ def home(request: HttpRequest) -> HttpResponse:
     portfolio = PortfolioAggregator().get_portfolio()
     total = round(sum(e.value for e in portfolio.items), 2)
     insights = [] if settings.PLUGINS_SAFE_MODE else insight_panels(portfolio.items)
+    # Brokers (and panels) shown from an earlier answer: which, as of when, and why.
+    stale = stale_notes()
+    # Each row carries its broker's "as of" itself: a loop over the notes in every row cost
+    # the page about a millisecond once one broker was late.
+    as_of = {s.plugin: s.as_of for s in stale}
     return render(
         request,
         "home.html",
         {
             "portfolio": portfolio,
+            "rows": [(e, as_of.get(e.broker)) for e in portfolio.items],
             "total": total,
             "safe_mode": getattr(settings, "PLUGINS_SAFE_MODE", False),
             "insights": insights,
-            # Brokers (and panels) shown from an earlier answer: which, as of when, and why.
-            "stale": stale_notes(),
+            "stale": stale,
         },
     )
 

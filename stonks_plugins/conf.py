@@ -3,8 +3,10 @@ model).
 
 The host's ``settings.py`` reads the environment (django-environ) into Django settings of
 the same names; the engine reads them only through :data:`plugin_settings`, so a setting the
-host does not define falls back to the default here, and ``override_settings`` in tests
-works without any reload (nothing is cached: a read is one ``getattr``).
+host does not define falls back to the default here. A value is read from Django's settings
+once and kept (a page reads these a hundred times); Django's ``setting_changed`` signal,
+which ``override_settings`` and pytest-django's ``settings`` fixture send, forgets it, as
+DRF's ``api_settings`` does.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, Final
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 
 DEFAULTS: Final[dict[str, Any]] = {
     # -- what is served -------------------------------------------------------------------
@@ -141,9 +144,17 @@ class PluginSettings:
     """``plugin_settings.PAGE_BUDGET`` reads ``settings.PLUGINS_PAGE_BUDGET`` or the default."""
 
     def __getattr__(self, name: str) -> Any:
+        # Called only for a name not kept yet: the value is kept in the instance's dict,
+        # where the next read finds it without calling this.
         if name not in DEFAULTS:
             raise AttributeError(f"unknown plugin setting PLUGINS_{name}")
-        return getattr(settings, f"PLUGINS_{name}", DEFAULTS[name])
+        value = getattr(settings, f"PLUGINS_{name}", DEFAULTS[name])
+        self.__dict__[name] = value
+        return value
+
+    def forget(self) -> None:
+        """Read every setting from Django's settings again at its next use."""
+        self.__dict__.clear()
 
     @property
     def plugin_dirs(self) -> list[Path]:
@@ -157,3 +168,11 @@ class PluginSettings:
 
 
 plugin_settings = PluginSettings()
+
+
+def _setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith("PLUGINS_"):
+        plugin_settings.forget()
+
+
+setting_changed.connect(_setting_changed, dispatch_uid="stonks_plugins.conf")

@@ -53,3 +53,20 @@ def test_a_malformed_value_names_its_variable(monkeypatch) -> None:
         "environment variable PLUGINS_PAGE_BUDGET='two seconds' is not a number "
         "(its default is 2.0)"
     )
+
+
+def test_a_setting_is_read_once_and_again_after_it_changes(settings) -> None:
+    """A page reads these settings a hundred times: the value is kept, and Django's
+    setting_changed signal (override_settings, the settings fixture) makes it read again."""
+    from django.test import override_settings
+
+    from stonks_plugins.conf import plugin_settings
+
+    settings.PLUGINS_PAGE_BUDGET = 1.5
+    assert plugin_settings.PAGE_BUDGET == 1.5
+    assert plugin_settings.__dict__["PAGE_BUDGET"] == 1.5  # kept: the next read is a lookup
+    with override_settings(PLUGINS_PAGE_BUDGET=0.7):
+        assert plugin_settings.PAGE_BUDGET == 0.7
+    assert plugin_settings.PAGE_BUDGET == 1.5
+    with pytest.raises(AttributeError, match="PLUGINS_NO_SUCH"):
+        plugin_settings.NO_SUCH  # noqa: B018

@@ -20,3 +20,18 @@ def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> bool:
             pass
         time.sleep(0.02)
     return False
+
+
+def while_locked(write: Callable[[], object], timeout: float = 10.0) -> object:
+    """``write()``, tried again while SQLite's shared-cache test database refuses it for a
+    table the runtime's thread is writing. That database reports the lock at once; the file
+    database a site runs on waits for it (the connection's busy timeout), so a write made
+    beside the runtime there simply waits."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            return write()
+        except OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= end:
+                raise
+        time.sleep(0.02)

@@ -4,6 +4,7 @@ other broker renders; stuck calls cost later pages nothing; loads never block ea
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -30,6 +31,11 @@ def short_budget(settings):  # type: ignore[no-untyped-def]
     return 0.5
 
 
+def marked_rows(html: str) -> set[str]:
+    """The brokers whose portfolio rows are marked "as of" an earlier answer."""
+    return set(re.findall(r'<tr data-broker="([^"]+)">(?:(?!</tr>).)*class="stale"', html, re.S))
+
+
 def test_slow_broker_is_shown_as_of_its_last_answer_and_the_page_does_notwait_until(
     make_broker, short_budget, admin_client_logged
 ) -> None:
@@ -51,6 +57,8 @@ def test_slow_broker_is_shown_as_of_its_last_answer_and_the_page_does_notwait_un
         assert shown["slow-broker"] == {"SLOW"}  # its last good answer
         notice = html[html.index('data-stale="slow-broker"') :].split("</li>", 1)[0]
         assert "as of" in notice and "no answer within 0.5 s" in notice
+        # Its rows, and only its rows, carry the time of that answer.
+        assert marked_rows(html) == {"slow-broker"}
         assert failures(html) == {}
     finally:
         marker.unlink()

@@ -36,7 +36,7 @@ from stonks_plugins.registry import plugin_registry
 from stonks_plugins.runtime import push
 from stonks_plugins.runtime.background import background
 from stonks_plugins.runtime.serving import serving
-from tests.stonks_plugins.runtime.helpers import wait_until
+from tests.stonks_plugins.runtime.helpers import wait_until, while_locked
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,8 +57,10 @@ def _elsewhere(**fields: object) -> int:
     """Another process commits a change to the plugin (or none, with no fields) and writes
     the poll's token; returns the generation it would publish."""
     if fields:
-        Plugin.objects.filter(name=PLUGIN).update(**fields)
-    Generation.objects.filter(key=propagation.KEY).update(value=F("value") + 1)
+        while_locked(lambda: Plugin.objects.filter(name=PLUGIN).update(**fields))
+    while_locked(
+        lambda: Generation.objects.filter(key=propagation.KEY).update(value=F("value") + 1)
+    )
     cache.set(propagation.CACHE_KEY, uuid.uuid4().hex, timeout=None)
     generation = propagation.generation()
     assert generation is not None
@@ -354,7 +356,8 @@ def test_embedded_default_a_change_made_here_wakes_this_process(
     assert push.subscriber() is None  # no Redis: nothing to subscribe to
     assert wait_until(lambda: PLUGIN in serving.registered)
 
-    manager.disable(PLUGIN)  # committed in this process: its listener is told at once
+    # Committed in this process: its listener is told at once.
+    while_locked(lambda: manager.disable(PLUGIN))
     generation = propagation.generation()
     assert generation is not None
     assert wait_until(lambda: background.caught_up >= generation)
