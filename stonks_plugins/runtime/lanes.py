@@ -123,13 +123,14 @@ class Lane:
             self._recheck_now = False
             return self._next
 
-    def _give_back(self, ticket: int, error: BaseException | None) -> bool:
+    def _give_back(self, ticket: int, error: BaseException | None, excused: float = 0.0) -> bool:
         """The call's slot back; True when its caller had given up on it (decided under the
-        lock :meth:`_abandon` takes, so a thread the reaper may aim at is never reused)."""
+        lock :meth:`_abandon` takes, so a thread the reaper may aim at is never reused).
+        ``excused``: seconds of the call that were other plugins' (not its latency)."""
         with self._lock:
             running = self._running.pop(ticket, None)
             if running is not None:
-                self.latency = time.monotonic() - running.since
+                self.latency = max(0.0, time.monotonic() - running.since - excused)
                 threshold = float(plugin_settings.SLOW_CALL)
                 if self.latency > threshold:
                     self.confirmed = self.sluggish
@@ -242,11 +243,14 @@ class Lane:
         *args: Any,
         revalidate: bool = True,
         key: Hashable | None = None,
+        excused: Callable[[], float] | None = None,
     ) -> Call:
         """Start ``func(*args)`` on a worker thread; raises a ``timeout`` SandboxError at
         once when the lane is full or an abandoned call still runs. With ``revalidate``
         (calls whose last good answer can stand in), the caller of a plugin that overran
-        before does not wait; without it (health checks, config changes) it always does."""
+        before does not wait; without it (health checks, config changes) it always does.
+        ``excused()``: seconds of the call spent waiting on other plugins' code (a
+        middleware's ``proceed()``), left out of this plugin's latency."""
         # A slow plugin's call is a background refresh: nobody waits for it (see
         # ``calls._start``), so nobody would abandon it either.
         unattended = revalidate and bool(self.slow())
@@ -266,7 +270,9 @@ class Lane:
             with self._lock:
                 if key is not None and getattr(self._shared.get(key), "ticket", None) == ticket:
                     del self._shared[key]
-            abandoned = self._give_back(ticket, failed[0] if failed else None)
+            abandoned = self._give_back(
+                ticket, failed[0] if failed else None, excused() if excused else 0.0
+            )
             connections.close_all()
             return not abandoned  # an abandoned call's thread ends with it
 

@@ -8,7 +8,7 @@ import pytest
 
 from stonks_plugins.manager import manager
 from stonks_plugins.runtime import lanes
-from tests.stonks_overwatch.test_home import page, symbols
+from tests.stonks_overwatch.test_home import ROW, page, symbols
 from tests.stonks_plugins.runtime.helpers import wait_until
 
 pytestmark = pytest.mark.django_db
@@ -89,3 +89,30 @@ def test_a_hanging_middleware_is_skipped_and_the_broker_answers(
         assert "(via slow-middle)" not in html  # its answer came without the middleware
     finally:
         (root / "slow-call").unlink()
+
+
+def test_a_middleware_is_not_blamed_for_the_time_a_broker_takes(
+    make_plugin, make_broker, admin_client_logged, settings
+) -> None:
+    """A broker that answers in 1.2 s (past half the 2 s budget, past PLUGINS_SLOW_CALL)
+    keeps the middleware waiting in ``proceed()`` that long: that is the broker's time, not
+    the middleware's. The middleware stays on every page, around every broker."""
+    settings.PLUGINS_PAGE_BUDGET = 2.0
+    settings.PLUGINS_SLOW_CALL = 0.1  # the site's default (the suite's is higher)
+    make_broker("quick-broker", "QUIK")
+    slow = make_broker("slowish-broker", "SLOW")
+    make_plugin("middleware", "steady-middle")
+    manager.sync()
+    (slow / "delay-service").write_text("1.2")
+    for _ in range(3):
+        html = page(admin_client_logged)
+        assert symbols(html)["quick-broker"] == {"QUIK"}
+        assert symbols(html)["slowish-broker"] == {"SLOW"}
+        names = {m["broker"]: m["name"] for m in ROW.finditer(html)}
+        assert names["quick-broker"].endswith("(via steady-middle)"), names
+        assert names["slowish-broker"].endswith("(via steady-middle)"), names
+        assert lanes.lane("steady-middle").slow() == ""
+    # The broker's 1.2 s are its own latency; the middleware's excludes them.
+    assert lanes.lane("slowish-broker").latency >= 1.2
+    assert lanes.lane("slowish-broker").slow()
+    assert lanes.lane("steady-middle").latency < 0.5
