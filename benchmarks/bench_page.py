@@ -237,6 +237,15 @@ def print_table(res: dict[str, Any]) -> None:
         shown = page_stack.failures(f.body)
         if shown:
             print(f"first fault page lists as unavailable: {', '.join(sorted(shown))}")
+        for run in (clean, faults):
+            first = run["first"]
+            if first.is_home and first.seconds > j["budget_s"] / 8:
+                # What the page waited for: its notes say which plugins did not answer.
+                print(f"first {run['label']} page took {first.seconds:.3f} s; its notes:")
+                for plugin, reason in sorted(page_stack.stale(first.body).items()):
+                    print(f"  {plugin} (earlier answer): {reason}")
+                for plugin, message in sorted(page_stack.failures(first.body).items()):
+                    print(f"  {plugin}: {message}")
     else:
         print(f"first fault page: {f.error or f'status {f.status}, not the portfolio page'}")
     notes = []

@@ -56,6 +56,9 @@ TICK = 0.1  # seconds between two rounds of the loop when nothing is asked of it
 SWITCH_INTERVAL = 0.001  # seconds a thread holds the GIL while another waits for it
 SETTLE_POLL = 0.05  # seconds between two looks at a warming process's starting children
 REVIVE_LEAD = 10.0  # seconds before a crashed plugin's next call that its child is restarted
+_rechecked: set[str] = set()
+"""Brokers the warm-up asked again (slow once): their second call is waited for before the
+process takes requests, past the warm-up page's own budget if need be (:func:`_warm_up_settle`)."""
 SERVED_KEPT = 32  # pushed changes whose serving time a process remembers (diagnostics)
 SETTLE_WAIT = 5.0  # seconds a change's hand-overs and loads are waited for, to note it
 
@@ -378,6 +381,7 @@ def _warm_page(loading: list[Pending] | None = None) -> None:
                 pending.done.wait(max(0.0, budget.deadline() - time.monotonic()))
             PortfolioAggregator().get_portfolio()
         again = lanes.recheck_unconfirmed()
+        _rechecked.update(again)
         if again:
             # Slow once (a busy start?): asked again now, behind a second page, and waited
             # for like it - not by a user's first pages, beside which an in-process plugin's
@@ -448,8 +452,11 @@ def _warm_up_settle(until: float) -> None:
     priority while the process warms up), still running the warm-up's call (which may spin
     until the reaper stops it, crash, or fill its memory limit) or crashed by it and due for
     a restart before then; and the warm-up's records not yet written (the outbox: a failure
-    event per faulty plugin). In-process loads or calls that hang are not waited for: a
-    sleeping thread takes no CPU."""
+    event per faulty plugin); and the second call of a broker the warm-up asked again, in
+    process too: it answered once, slowly, and its work beside a page would take the
+    interpreter's lock from it (a broker reading 320 MiB held a first page 0.5 to 2 s when
+    the warm-up page's budget ran out first on a busy start). Other in-process loads or
+    calls that hang are not waited for: a sleeping thread takes no CPU."""
     isolated = [
         name
         for name, candidate in plugin_registry.known().items()
@@ -459,7 +466,7 @@ def _warm_up_settle(until: float) -> None:
         busy = any(
             loads.running(name) or lanes.busy(name) or _restart_coming(name, until)
             for name in isolated
-        )
+        ) or any(lanes.busy(name) for name in _rechecked)
         if not busy and not outbox.pending():
             return
         time.sleep(SETTLE_POLL)

@@ -62,6 +62,7 @@ FAULT_CORPUS: tuple[str, ...] = (
 ROW = re.compile(
     r'<tr data-broker="(?P<broker>[^"]*)"><td>(?P<name>[^<]*)</td><td>(?P<symbol>[^<]*)</td>'
 )
+STALE = re.compile(r'<li data-stale="(?P<plugin>[^"]*)">.*?</time> \((?P<why>[^<]*)\)</li>')
 FAILURE = re.compile(r'<li data-broker="(?P<broker>[^"]*)"><strong>[^<]*</strong>: (?P<msg>[^<]*)')
 HOME_MARK = 'id="portfolio"'
 
@@ -88,6 +89,11 @@ def rows(html: str) -> set[tuple[str, str]]:
 def failures(html: str) -> dict[str, str]:
     """Broker -> message of the page's "could not be read" list."""
     return {m["broker"]: m["msg"] for m in FAILURE.finditer(html)}
+
+
+def stale(html: str) -> dict[str, str]:
+    """Plugin -> why the page shows its earlier answer (the "as of" notice)."""
+    return {m["plugin"]: m["why"] for m in STALE.finditer(html)}
 
 
 def brokers(found: set[tuple[str, str]]) -> set[str]:

@@ -6,6 +6,7 @@ connection, as in production)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +15,7 @@ from stonks_plugins import reporting
 from stonks_plugins.manager import manager
 from stonks_plugins.models import Plugin
 from stonks_plugins.registry import plugin_registry
-from stonks_plugins.runtime import lanes, loads
+from stonks_plugins.runtime import lanes, loads, outbox
 from stonks_plugins.runtime.background import background, ensure_started
 from stonks_plugins.runtime.serving import serving
 from tests.stonks_overwatch.test_home import failures, page
@@ -258,3 +259,28 @@ def test_a_broker_still_loading_after_a_page_waited_for_it_is_answered_without_i
         assert lanes.lane("load-hangs").launched == 0.0  # no call was started
     finally:
         (root / "slow-init").unlink()
+
+
+def test_a_broker_the_warm_up_asked_again_is_waited_for_before_requests(monkeypatch) -> None:
+    """Its second call, still running when the warm-up page's budget ran out, would run
+    beside the first user's page: the process waits for it, within its start's bound."""
+    from stonks_plugins.runtime import background as background_module
+
+    outbox.clear()
+    monkeypatch.setattr(background_module, "_rechecked", {"settle-recheck"})
+    lane = lanes.lane("settle-recheck")
+    answered = threading.Event()
+    lane.start("portfolio.get_portfolio", answered.wait, 5.0)
+    threading.Timer(0.3, answered.set).start()
+    began = time.monotonic()
+    background_module._warm_up_settle(began + 3.0)
+    assert 0.25 <= time.monotonic() - began < 2.0  # until the call answered, not longer
+    assert not lanes.busy("settle-recheck")
+
+    never = threading.Event()
+    lane.start("portfolio.get_portfolio", never.wait, 5.0)
+    began = time.monotonic()
+    background_module._warm_up_settle(began + 0.3)  # bounded by the start's limit
+    assert time.monotonic() - began < 1.0
+    never.set()
+    assert wait_until(lambda: not lanes.busy("settle-recheck"))
