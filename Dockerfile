@@ -30,6 +30,12 @@ COPY static ./static
 COPY plugins ./plugins
 COPY docker/entrypoint.sh /usr/local/bin/stonks-entrypoint
 
+# PYTHONDONTWRITEBYTECODE keeps the running containers from writing into /app, and /app is
+# what PYTHONPATH imports (not site-packages, which pip compiled): without this, every web
+# and Celery worker and every process-isolated plugin's child compiled the project's sources
+# at each start (a plugin's child started in 0.31 s of CPU instead of 0.17 s).
+RUN python -m compileall -q /app/stonks_overwatch /app/stonks_plugins /app/plugins
+
 # /var/lib/stonks-prometheus: /metrics' multiprocess folder (PROMETHEUS_MULTIPROC_DIR in
 # docker-compose.yml), owned by the user the containers run as, so a volume mounted there is too.
 RUN chmod 0755 /usr/local/bin/stonks-entrypoint \
