@@ -56,11 +56,13 @@ TICK = 0.1  # seconds between two rounds of the loop when nothing is asked of it
 SWITCH_INTERVAL = 0.001  # seconds a thread holds the GIL while another waits for it
 SETTLE_POLL = 0.05  # seconds between two looks at a warming process's starting children
 REVIVE_LEAD = 10.0  # seconds before a crashed plugin's next call that its child is restarted
-_rechecked: set[str] = set()
-"""Brokers the warm-up asked again (slow once): their second call is waited for before the
-process takes requests, past the warm-up page's own budget if need be (:func:`_warm_up_settle`)."""
 SERVED_KEPT = 32  # pushed changes whose serving time a process remembers (diagnostics)
 SETTLE_WAIT = 5.0  # seconds a change's hand-overs and loads are waited for, to note it
+
+_rechecked: set[str] = set()
+"""Brokers the last warm-up asked again (slow once): their second call is waited for before
+the process takes requests, past the warm-up page's own budget if need be
+(:func:`_warm_up_settle`)."""
 
 
 class Background:
@@ -381,6 +383,7 @@ def _warm_page(loading: list[Pending] | None = None) -> None:
                 pending.done.wait(max(0.0, budget.deadline() - time.monotonic()))
             PortfolioAggregator().get_portfolio()
         again = lanes.recheck_unconfirmed()
+        _rechecked.clear()
         _rechecked.update(again)
         if again:
             # Slow once (a busy start?): asked again now, behind a second page, and waited
