@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from stonks_plugins.conf import plugin_settings
 from stonks_plugins.hosting.aggregators import panels as insight_panels
 from stonks_plugins.runtime.budget import stale_notes
 
@@ -19,7 +19,8 @@ from .core.aggregators import PortfolioAggregator
 def home(request: HttpRequest) -> HttpResponse:
     portfolio = PortfolioAggregator().get_portfolio()
     total = round(sum(e.value for e in portfolio.items), 2)
-    insights = [] if settings.PLUGINS_SAFE_MODE else insight_panels(portfolio.items)
+    safe_mode = bool(plugin_settings.SAFE_MODE)
+    insights = [] if safe_mode else insight_panels(portfolio.items)
     # Brokers (and panels) shown from an earlier answer: which, as of when, and why.
     stale = stale_notes()
     # Each row carries its broker's "as of" itself: a loop over the notes in every row cost
@@ -32,7 +33,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "portfolio": portfolio,
             "rows": [(e, as_of.get(e.broker)) for e in portfolio.items],
             "total": total,
-            "safe_mode": getattr(settings, "PLUGINS_SAFE_MODE", False),
+            "safe_mode": safe_mode,
             "insights": insights,
             "stale": stale,
         },

@@ -169,12 +169,13 @@ def _intercepted(link: Link, call: ServiceCall, rest: Callable[[], Any]) -> Any:
         return rest()
     now = time.monotonic()
     deadline = budget.deadline()
-    until = now + (deadline - now) / 2
+    own_share = now + (deadline - now) / 2
+    until = own_share
     while True:
         wake.clear()
         if asked.is_set() and not answered.is_set():
             run_rest()
-            until = min(deadline, until + rest_took[0])
+            until = min(deadline, own_share + rest_took[0])
             continue
         if running.done or time.monotonic() >= until:
             break

@@ -59,10 +59,10 @@ REVIVE_LEAD = 10.0  # seconds before a crashed plugin's next call that its child
 SERVED_KEPT = 32  # pushed changes whose serving time a process remembers (diagnostics)
 SETTLE_WAIT = 5.0  # seconds a change's hand-overs and loads are waited for, to note it
 
-_rechecked: set[str] = set()
+_rechecked: frozenset[str] = frozenset()
 """Brokers the last warm-up asked again (slow once): their second call is waited for before
-the process takes requests, past the warm-up page's own budget if need be
-(:func:`_warm_up_settle`)."""
+the process takes requests (:func:`_warm_up_settle`). Replaced, never changed in place: the
+process's start reads it while a later warm-up may set it."""
 
 
 class Background:
@@ -375,6 +375,7 @@ def _warm_page(loading: list[Pending] | None = None) -> None:
     The loads its round began (``loading``) are waited for first, within the same budget
     (the page would wait for them anyway): asked meanwhile, the other brokers would take
     the CPU from those loads, and so from the change every process is taking in."""
+    global _rechecked
     from stonks_overwatch.core.aggregators import PortfolioAggregator
 
     try:
@@ -383,18 +384,15 @@ def _warm_page(loading: list[Pending] | None = None) -> None:
                 pending.done.wait(max(0.0, budget.deadline() - time.monotonic()))
             PortfolioAggregator().get_portfolio()
         again = lanes.recheck_unconfirmed()
-        _rechecked.clear()
-        _rechecked.update(again)
+        _rechecked = frozenset(again)
         if again:
-            # Slow once (a busy start?): asked again now, behind a second page, and waited
-            # for like it - not by a user's first pages, beside which an in-process plugin's
-            # work would take the interpreter's lock.
+            # Slow once (a busy start?): asked again now, behind a second page that starts
+            # their calls - in the background, as for any slow broker. A starting process
+            # waits for them before it takes requests (``_warm_up_settle``): not beside a
+            # user's first pages, where an in-process plugin's work would take the
+            # interpreter's lock.
             with budget.page():
                 PortfolioAggregator().get_portfolio()
-                while any(lanes.busy(name) for name in again):
-                    if time.monotonic() >= budget.deadline():
-                        break
-                    time.sleep(SETTLE_POLL / 5)
     except Exception:  # a warm-up must never take the runtime down
         logger.exception("warming the portfolio up failed")
     finally:

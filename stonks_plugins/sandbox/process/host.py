@@ -150,7 +150,7 @@ class ProcessHost:
         backoff = child.backoff
         if child.closed or child.channel is not None or backoff.failures == 0 or backoff.gave_up:
             return None
-        return max(0.0, backoff.wait())
+        return self.retry_in
 
     @property
     def retry_in(self) -> float:

@@ -42,6 +42,14 @@ class PortfolioService(PortfolioServiceInterface):
             seconds = float(once.read_text())
             once.unlink()
             time.sleep(seconds)
+        second = HERE / "delay-second"
+        if second.exists():  # the call after the next one is this much slower
+            if (HERE / "delay-second.armed").exists():
+                seconds = float(second.read_text())
+                second.unlink()
+                time.sleep(seconds)
+            else:
+                (HERE / "delay-second.armed").write_text("1")
         spin = HERE / "spin-service"
         while spin.exists():  # a busy loop (the reaper must stop it), rarely looking up
             for _ in range(10_000_000):
@@ -96,7 +104,8 @@ def make_broker(plugin_dirs):  # type: ignore[no-untyped-def]
     (``slow-folder-init``, ``slow-init``, ``slow-service``, ``slow-health``,
     ``slow-shutdown``, ``slow-config``: its ``on_config_change``), spin a CPU
     (``spin-service``) or make it fail (``fail-init``); ``delay-service`` holds seconds
-    the service sleeps, ``delay-once`` seconds its next call sleeps (the file goes)."""
+    the service sleeps, ``delay-once`` seconds its next call sleeps (the file goes),
+    ``delay-second`` seconds the call after the next one sleeps besides."""
 
     def make(name: str, symbol: str, slow: tuple[str, ...] = ()) -> Path:
         root = plugin_dirs.path / name

@@ -270,6 +270,27 @@ def test_a_broker_still_loading_after_a_page_waited_for_it_is_answered_without_i
         (root / "slow-init").unlink()
 
 
+def test_a_start_waits_for_a_second_call_that_outlasts_the_warm_up_page(
+    make_broker, runtime, settings
+) -> None:
+    """Slow once within the budget, then slower than the warm-up page's whole budget when
+    asked again: the process takes requests only once that second call has answered, not
+    while it still runs (in process it would take the interpreter's lock from a page)."""
+    settings.PLUGINS_SLOW_CALL = 0.1
+    settings.PLUGINS_PAGE_BUDGET = 1.0
+    broker = make_broker("warm-slower", "WSLR")
+    manager.sync()
+    _fresh_process()
+    (broker / "delay-service").write_text("0.2")
+    (broker / "delay-second").write_text("1.5")  # the recheck: past the 1 s warm-up page
+    began = time.monotonic()
+    ensure_started(ready_within=5.0)
+    assert not (broker / "delay-second").exists()  # the second call was made
+    assert not lanes.busy("warm-slower")  # and had answered before the start returned
+    assert time.monotonic() - began >= 1.5
+    assert lanes.lane("warm-slower").confirmed
+
+
 def test_a_broker_the_warm_up_asked_again_is_waited_for_before_requests(monkeypatch) -> None:
     """Its second call, still running when the warm-up page's budget ran out, would run
     beside the first user's page: the process waits for it, within its start's bound."""
