@@ -14,6 +14,7 @@ most half of what is left of the budget, so a hanging one never costs the broker
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -101,15 +102,12 @@ def resolved_chain() -> tuple[Link, ...]:
 
 def run_chain(call: ServiceCall, target: Callable[[], Any], names: list[str] | None = None) -> Any:
     chain = _loaded_chain(served_chain() if names is None else names)
-    if not chain:
-        return target()
-
-    def step(i: int) -> Any:
-        if i == len(chain):
-            return target()
-        return _intercepted(chain[i], call, lambda: step(i + 1))
-
-    return step(0)
+    # Each link wraps the rest, built from the service outwards. (A closure that calls
+    # itself for the next link is a cycle: on every broker call, garbage for the collector.)
+    rest = target
+    for link in reversed(chain):
+        rest = functools.partial(_intercepted, link, call, rest)
+    return rest()
 
 
 def _intercepted(link: Link, call: ServiceCall, rest: Callable[[], Any]) -> Any:
@@ -129,6 +127,7 @@ def _intercepted(link: Link, call: ServiceCall, rest: Callable[[], Any]) -> Any:
     answered = threading.Event()
     outcome: dict[str, Any] = {}
     rest_took = [0.0]  # seconds the rest of the chain ran, written before ``answered``
+    returned = threading.Event()  # the intercept is over (set before ``wake``)
 
     def proceed() -> Any:  # on the middleware's thread
         asked.set()
@@ -149,6 +148,7 @@ def _intercepted(link: Link, call: ServiceCall, rest: Callable[[], Any]) -> Any:
             with budget.inherit(scope):
                 return link.intercept(call, proceed)
         finally:
+            returned.set()
             wake.set()
 
     def run_rest() -> None:
@@ -177,9 +177,14 @@ def _intercepted(link: Link, call: ServiceCall, rest: Callable[[], Any]) -> Any:
             run_rest()
             until = min(deadline, own_share + rest_took[0])
             continue
-        if running.done or time.monotonic() >= until:
+        if returned.is_set() or time.monotonic() >= until:
             break
         wake.wait(max(0.0, until - time.monotonic()))
+    if returned.is_set():
+        # Its answer is made; its thread marks the call done a moment later. Woken in
+        # between, this thread must not take the call for unfinished: it would sleep until
+        # the middleware's share of the budget ran out, or skip a middleware that answered.
+        running.pending.done.wait(max(0.0, deadline - time.monotonic()))
     try:
         return running.wait(until, budget.limit())
     except SandboxError as err:

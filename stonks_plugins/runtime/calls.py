@@ -62,13 +62,23 @@ in_request = budget.current  # None outside a request: the call takes the inline
 
 class _Refused:
     """A call that was not made (its plugin is stuck, slow or failing, or its lane is full):
-    waiting on it raises why."""
+    waiting on it raises why, once."""
 
     def __init__(self, error: SandboxError) -> None:
-        self.error = error
+        self.error: SandboxError | None = error
 
     def wait(self, deadline: float, limit: float) -> Any:
-        raise self.error
+        # The traceback keeps this frame and its callers', which hold this object: were it
+        # to keep the error, every refused call would leave a cycle of frames for the
+        # collector (a page with a dozen failed plugins: ~400 objects, a collection of the
+        # middle generation every few pages).
+        error, self.error = self.error, None
+        if error is None:
+            raise RuntimeError("a refused call is waited for once")
+        try:
+            raise error
+        finally:
+            del error
 
 
 class _Stale:

@@ -4,10 +4,13 @@ and a middleware that hangs is skipped - the broker's own answer is shown."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from stonks_plugins.manager import manager
 from stonks_plugins.runtime import lanes
+from stonks_plugins.sandbox.timeouts import Workers
 from tests.stonks_overwatch.test_home import ROW, page, symbols
 from tests.stonks_plugins.runtime.helpers import wait_until
 
@@ -116,3 +119,38 @@ def test_a_middleware_is_not_blamed_for_the_time_a_broker_takes(
     assert lanes.lane("slowish-broker").latency >= 1.2
     assert lanes.lane("slowish-broker").slow()
     assert lanes.lane("steady-middle").latency < 0.5
+
+
+def test_a_middleware_that_answered_is_not_skipped_while_its_thread_finishes(
+    make_plugin, make_broker, admin_client_logged, settings, monkeypatch
+) -> None:
+    """A middleware's thread wakes the broker's thread when ``intercept`` returns, and marks
+    its call done a moment later. A broker thread woken in between took the call for
+    unfinished: it slept until the middleware's half of the budget was over, then skipped
+    the middleware that had answered (the page showed the broker's raw rows) and judged it
+    overrun. Here that moment is stretched to 1.5 s, past the middleware's 1 s share."""
+    settings.PLUGINS_PAGE_BUDGET = 2.0
+    make_broker("quick-broker", "QUIK")
+    make_plugin("middleware", "steady-middle")
+    manager.sync()
+    assert "(via steady-middle)" in page(admin_client_logged)
+
+    start = Workers.start
+
+    def finishing_late(self, func, args=(), *, name, on_exit):  # type: ignore[no-untyped-def]
+        if name.startswith("plugin:steady-middle:"):
+            inner = func
+
+            def func(*a):  # type: ignore[no-untyped-def]
+                try:
+                    return inner(*a)
+                finally:
+                    time.sleep(1.5)  # after intercept's return, before its call is done
+
+        return start(self, func, args, name=name, on_exit=on_exit)
+
+    monkeypatch.setattr(Workers, "start", finishing_late)
+    html = page(admin_client_logged)
+    names = {m["broker"]: m["name"] for m in ROW.finditer(html)}
+    assert names["quick-broker"].endswith("(via steady-middle)"), names
+    assert not lanes.lane("steady-middle").overran
