@@ -35,6 +35,7 @@ from .. import store
 from ..conf import plugin_settings
 from ..errors import ReasonCode
 from ..sandbox import PluginSandbox, SandboxError
+from ..sandbox.process.errors import ProcessCrashed
 from ..sandbox.timeouts import Pending, Workers, thread_stack
 from . import budget, outbox, reaper
 from .threads import plugin_thread
@@ -51,6 +52,13 @@ RECHECK_SLOW = 1.0
 """Seconds after its first slow answer that a plugin is asked again, in the background,
 before it is served from its last answer for ``PLUGINS_REVALIDATE_EVERY``: one slow call
 may be a busy moment of the process (its start, a neighbour's burst), not the plugin."""
+CRASH_LOOP = 2
+"""Calls in a row whose process-isolated child died, after which pages stop calling the
+plugin: it is served from its last answer (or as unavailable) and asked again in the
+background like any failing plugin, and its child restarted only shortly before that
+(``background.REVIVE_LEAD``). Each page's call would otherwise restart the child as soon as
+its backoff allows - an interpreter's start of CPU, seconds apart, beside the pages - only
+to watch it die again. One crash alone is retried as before: it may have been a one-off."""
 
 
 @dataclass
@@ -96,6 +104,11 @@ class Lane:
         self.refused_until = 0.0
         """Its circuit refused the last call until then (monotonic): asking it before only
         costs the page two thread hops (its lane, its middleware's) for the same refusal."""
+        self.crashes = 0
+        """Calls in a row that its child died in (a refusal while it restarts does not end
+        the streak; an answer or any other failure does)."""
+        self.crash = ""
+        """How the last of those calls ended."""
 
     def _take(self, operation: str) -> int | SandboxError:
         now = time.monotonic()
@@ -137,6 +150,11 @@ class Lane:
                     self.sluggish = True
                 elif self.latency < threshold / 2:
                     self.sluggish = self.confirmed = False
+            if isinstance(error, ProcessCrashed):
+                self.crashes += 1
+                self.crash = error.message
+            elif getattr(error, "code", None) is not ReasonCode.CIRCUIT_OPEN:
+                self.crashes = 0
             if error is None:
                 self.overran = False
                 self.failure = ""
@@ -164,6 +182,11 @@ class Lane:
             return "did not answer in time; asked again in the background"
         if self.failure and self.refused_until > time.monotonic():
             return f"failed ({self.failure}); asked again in the background"
+        if self.crashes >= CRASH_LOOP:
+            return (
+                f"its process died in each of its last {self.crashes} calls ({self.crash}); "
+                "asked again in the background"
+            )
         if self.sluggish:
             if self.failure:
                 return f"failed ({self.failure}); asked again in the background"

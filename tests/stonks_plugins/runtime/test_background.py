@@ -194,6 +194,35 @@ def test_a_crashed_child_nobody_waits_for_is_restarted_only_before_its_next_call
     assert wait_until(lambda: host.pid is not None, timeout=10), host.status()
 
 
+def test_a_child_that_dies_in_every_call_is_not_restarted_for_each_page(
+    plugin_dirs, runtime, settings, admin_client_logged
+) -> None:
+    """Once its child died in two calls in a row, the pages stop calling the plugin: they
+    show why at once, and no page's call restarts it as soon as its backoff is over (an
+    interpreter's start of CPU beside the pages, seconds apart, to watch it die again); its
+    child is restarted shortly before its next background call."""
+    settings.PLUGINS_BACKOFF_BASE = 0.1
+    settings.PLUGINS_REVALIDATE_EVERY = 30.0
+    plugin_dirs.add("proc-exit")  # its child exits in every get_portfolio
+    manager.sync()
+    _fresh_process()
+    assert background.start()
+    assert wait_until(lambda: background.warmed.is_set() and not lanes.busy("proc-exit"))
+    host = plugin_registry.peek("proc-exit").host
+    assert host is not None
+    lane = lanes.lane("proc-exit")
+    # One crash is retried by the pages (it may have been a one-off); a second ends that.
+    assert wait_until(lambda: bool(page(admin_client_logged)) and lane.crashes >= 2, timeout=10)
+    restarts = host.restarts
+    shown = failures(page(admin_client_logged))["proc-exit"]
+    assert "died in each of its last 2 calls" in shown and "exited" in shown, shown
+    for _ in range(10):  # ten times its restart backoff
+        page(admin_client_logged)
+        time.sleep(0.1)
+    assert host.restarts == restarts, host.status()
+    assert host.pid is None  # its next call is ~30 s away: not restarted yet
+
+
 def test_a_web_process_takes_requests_once_its_plugins_children_have_started(
     plugin_dirs, runtime, settings
 ) -> None:
