@@ -44,6 +44,9 @@ logger = logging.getLogger(__name__)
 IDLE_WORKERS = 4
 """Worker threads a lane keeps parked between calls: handing a call to one costs a queue
 put, starting a thread per call 100-250 µs (most of a process-isolated call's time)."""
+PARKED_MAX = 16
+"""Workers a lane with more slots than ``IDLE_WORKERS`` keeps parked at most (a middleware's
+lane: one per broker of a page; parked workers end after 10 s without a call)."""
 REFRESH_GROWTH = 5
 """A plugin whose background refreshes keep failing is asked again ever later: after
 ``PLUGINS_REVALIDATE_EVERY`` x 2**(n-1) seconds for its n-th failure in a row, n-1 at most
@@ -77,7 +80,7 @@ class Lane:
         self._running: dict[int, Running] = {}
         self._shared: dict[Hashable, Call] = {}
         self._next = 0
-        self._workers = Workers(keep=IDLE_WORKERS)
+        self._workers = Workers(keep=min(self.slots, IDLE_WORKERS))
         self.latency = 0.0
         """Seconds the last completed call took (answered or failed)."""
         self.sluggish = False
@@ -392,6 +395,10 @@ def lane(plugin: str, slots: int | None = None) -> Lane:
                 found = _lanes[plugin] = Lane(plugin, int(plugin_settings.MAX_INFLIGHT))
     if slots is not None and found.slots < slots:
         found.slots = slots  # whoever made the lane first (a health check) did not know
+        # A lane that runs many calls at once (a middleware's: every broker call of a page,
+        # together) keeps a worker parked for each, up to a point: a call beyond the parked
+        # ones starts a thread, and one beyond ``keep`` ends with its call.
+        found._workers.keep(min(slots, PARKED_MAX))
     return found
 
 

@@ -221,6 +221,11 @@ class Workers:
                     return None
             return inbox.get()  # a caller took this worker just now: its call is on the way
 
+    def keep(self, count: int) -> None:
+        """Park up to ``count`` workers from now on (one whose call ends beyond that ends)."""
+        with self._lock:
+            self._keep = max(self._keep, count)
+
     def close(self) -> None:
         """End the parked workers (running calls finish first)."""
         with self._lock:

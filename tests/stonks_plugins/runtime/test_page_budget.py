@@ -315,6 +315,35 @@ def test_a_middleware_lane_gets_its_slots_even_if_a_health_check_made_it_first()
     assert lanes.lane("some-middleware", 256).slots == 256
 
 
+def test_a_middleware_lane_keeps_a_worker_parked_for_each_call_it_ran_at_once(
+    monkeypatch,
+) -> None:
+    """Every broker call of a page passes the middleware at once: beyond a lane's usual four
+    parked workers, each call of every page started a thread, which ended with the call."""
+    lane = lanes.lane("many-at-once", 256)  # as a middleware's lane is made
+    gate = threading.Event()
+
+    def run_together() -> None:
+        gate.clear()
+        calls = [lane.start("intercept", gate.wait, 5.0, revalidate=False) for _ in range(7)]
+        gate.set()
+        for call in calls:
+            assert call.wait(time.monotonic() + 5, 5.0) is True
+        assert wait_until(lambda: len(lane._workers._parked) == 7)  # back, parked
+
+    run_together()
+    started: list[str] = []
+    start = threading.Thread.start
+
+    def counted(thread: threading.Thread) -> None:
+        started.append(thread.name)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counted)
+    run_together()
+    assert started == []
+
+
 def test_a_plugin_that_keeps_failing_is_asked_again_ever_more_rarely(settings) -> None:
     settings.PLUGINS_REVALIDATE_EVERY = 1.0
     settings.PLUGINS_RETRY_JITTER = 0.0
