@@ -225,3 +225,46 @@ def test_home_page_does_not_show_the_password_of_a_failing_broker(
     home = admin_client_logged.get("/").content.decode()
     assert "session expired for" in home
     assert PASSWORD not in home
+
+
+def test_a_failure_written_by_the_runtime_reads_the_secrets_once_and_masks_them(
+    plugin_dirs, applied, monkeypatch
+) -> None:
+    """A serving process writes each failure of a plugin off the request path, beside its
+    pages: its reason, its details and its event are masked with the plugin's secrets read
+    once (each read is a query), not once for each of them."""
+    from stonks_plugins import store
+    from stonks_plugins.errors import ReasonCode
+    from stonks_plugins.sandbox import SandboxError
+
+    plugin_dirs.add(BROKER)
+    manager.sync()
+    applied(
+        manager.set_config,
+        BROKER,
+        {"credentials": {"username": "ana", "password": PASSWORD}},
+        actor="ops",
+    )
+    reads: list[str] = []
+    read = store.plugin_secrets
+
+    def counted(name: str) -> tuple[str, ...]:
+        reads.append(name)
+        return read(name)
+
+    monkeypatch.setattr(store, "plugin_secrets", counted)
+    error = SandboxError(
+        BROKER,
+        ReasonCode.INITIALIZE_FAILED,
+        "initialize",
+        f"login failed using {PASSWORD}",
+        traceback=f'ConnectionError("refused {PASSWORD}")',
+    )
+    store.mark_failed(error)
+    store.record_failure(BROKER, f"initialize failed: {error.message}", error.as_dict())
+    assert reads == [BROKER, BROKER]  # one read for each of the two writes
+    row = Plugin.objects.get(name=BROKER)
+    assert (row.state, row.error_code) == ("error", "initialize_failed")
+    assert f"login failed using {MASK}" in row.error_message
+    stored = json.dumps([row.error_details, list(PluginEvent.objects.values("reason", "details"))])
+    assert PASSWORD not in stored and MASK in stored
