@@ -402,6 +402,20 @@ def lane(plugin: str, slots: int | None = None) -> Lane:
     return found
 
 
+def forget_crashes(plugin: str | None = None) -> None:
+    """The plugin's code or config is new (None: every plugin's): its earlier children's
+    deaths no longer tell that its next call will die too (:data:`CRASH_LOOP`)."""
+    with _lanes_lock:
+        if plugin is None:
+            found = list(_lanes.values())
+        else:
+            one = _lanes.get(plugin)
+            found = [one] if one is not None else []
+    for ln in found:
+        with ln._lock:
+            ln.crashes = 0
+
+
 def called_within(plugin: str, seconds: float) -> bool:
     """``Lane.called_within`` of the plugin's lane; True when it has none yet (nothing is
     known against calling it)."""

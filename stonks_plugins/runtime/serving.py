@@ -189,6 +189,7 @@ class ServingSet:
                     unregister_broker(name)
                 loads.forget(name)
                 lastgood.forget(name)
+                lanes.forget_crashes(name)
                 detached = plugin_registry.detach(name)
                 if detached is not None:
                     wait = not outbox.in_background()
@@ -246,6 +247,7 @@ class ServingSet:
 
         BrokerFactory().clear_cache(name)
         lastgood.forget(name)
+        lanes.forget_crashes(name)
         if name in self._hook_done:
             self._hook_done.discard(name)
             return
@@ -306,6 +308,7 @@ class ServingSet:
         generation.bump()
         loads.forget()
         lastgood.forget()
+        lanes.forget_crashes()
 
 
 def take_config(loaded: LoadedPlugin, data: dict[str, Any] | None) -> None:
@@ -353,6 +356,7 @@ def check_config(name: str, data: dict[str, Any]) -> None:
     running.wait(budget.deadline(), budget.limit())
     serving.note_config_applied(name)
     lastgood.forget(name)
+    lanes.forget_crashes(name)
 
 
 def retire(name: str) -> None:
@@ -360,6 +364,7 @@ def retire(name: str) -> None:
     shutdown runs on a background thread when this process has the background runtime."""
     loads.forget(name)
     lastgood.forget(name)
+    lanes.forget_crashes(name)
     plugin_registry.unload(name, wait=not outbox.in_background())
 
 

@@ -222,6 +222,13 @@ def test_a_child_that_dies_in_every_call_is_not_restarted_for_each_page(
     assert host.restarts == restarts, host.status()
     assert host.pid is None  # its next call is ~30 s away: not restarted yet
 
+    # Reloaded (its code fixed, say), its old children's deaths no longer keep the pages
+    # from calling it.
+    manager.reload("proc-exit")
+    assert wait_until(lambda: lane.crashes == 0, timeout=10)
+    assert "died in each" not in lane.slow()
+    assert wait_until(lambda: not loads.running("proc-exit"), timeout=10)  # its new child
+
 
 def test_a_web_process_takes_requests_once_its_plugins_children_have_started(
     plugin_dirs, runtime, settings
