@@ -52,8 +52,11 @@ def test_a_load_the_permissions_refuse_ends_in_error_with_an_event(plugin_dirs) 
     row = Plugin.objects.get(name="perm-load-denied")
     assert (row.state, row.error_code) == ("error", "permission_denied")
     assert f'may not read {database}: declare "read:{database}"' in row.error_message
-    # The transition to error is the event, its reason the refusal.
-    event = PluginEvent.objects.filter(plugin=row, to_state="error").latest("pk")
+    # The refusal is the newest event: the transition to error, or, where the sync's own
+    # bounded load had already put the plugin in error (a timeout on a busy machine), the
+    # failure event that changed its reason.
+    event = PluginEvent.objects.filter(plugin=row).latest("pk")
+    assert event.kind in ("transition", "failure"), event.kind
     assert f'declare "read:{database}"' in event.reason
     assert event.details["code"] == "permission_denied"
 
