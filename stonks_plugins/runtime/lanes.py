@@ -113,6 +113,13 @@ class Lane:
         self.crash = ""
         """How the last of those calls ended."""
 
+    def widen(self, slots: int) -> None:
+        """Let ``slots`` calls run at once. A lane that runs many together (a middleware's:
+        every broker call of a page) keeps a worker parked for each, up to ``PARKED_MAX``:
+        a call beyond the parked ones starts a thread, and one beyond those ends with it."""
+        self.slots = slots
+        self._workers.keep(min(slots, PARKED_MAX))
+
     def _take(self, operation: str) -> int | SandboxError:
         now = time.monotonic()
         with self._lock:
@@ -394,11 +401,7 @@ def lane(plugin: str, slots: int | None = None) -> Lane:
             if found is None:
                 found = _lanes[plugin] = Lane(plugin, int(plugin_settings.MAX_INFLIGHT))
     if slots is not None and found.slots < slots:
-        found.slots = slots  # whoever made the lane first (a health check) did not know
-        # A lane that runs many calls at once (a middleware's: every broker call of a page,
-        # together) keeps a worker parked for each, up to a point: a call beyond the parked
-        # ones starts a thread, and one beyond ``keep`` ends with its call.
-        found._workers.keep(min(slots, PARKED_MAX))
+        found.widen(slots)  # whoever made the lane first (a health check) did not know
     return found
 
 

@@ -188,8 +188,7 @@ class ServingSet:
                 if self._types.pop(name, "broker") == "broker":
                     unregister_broker(name)
                 loads.forget(name)
-                lastgood.forget(name)
-                lanes.forget_crashes(name)
+                _start_afresh(name)
                 detached = plugin_registry.detach(name)
                 if detached is not None:
                     wait = not outbox.in_background()
@@ -246,8 +245,7 @@ class ServingSet:
         from stonks_overwatch.core.factory import BrokerFactory
 
         BrokerFactory().clear_cache(name)
-        lastgood.forget(name)
-        lanes.forget_crashes(name)
+        _start_afresh(name)
         if name in self._hook_done:
             self._hook_done.discard(name)
             return
@@ -307,8 +305,14 @@ class ServingSet:
             self.invalidate()
         generation.bump()
         loads.forget()
-        lastgood.forget()
-        lanes.forget_crashes()
+        _start_afresh()
+
+
+def _start_afresh(name: str | None = None) -> None:
+    """The plugin's code or config is new (None: every plugin's): its earlier answers are
+    not shown for it, nor do its earlier children's deaths keep the pages from calling it."""
+    lastgood.forget(name)
+    lanes.forget_crashes(name)
 
 
 def take_config(loaded: LoadedPlugin, data: dict[str, Any] | None) -> None:
@@ -355,16 +359,14 @@ def check_config(name: str, data: dict[str, Any]) -> None:
     running = lanes.lane(name).start("config_change", take_config, loaded, data, revalidate=False)
     running.wait(budget.deadline(), budget.limit())
     serving.note_config_applied(name)
-    lastgood.forget(name)
-    lanes.forget_crashes(name)
+    _start_afresh(name)
 
 
 def retire(name: str) -> None:
     """Unload a plugin that stays registered (it is loaded again, with its new config); its
     shutdown runs on a background thread when this process has the background runtime."""
     loads.forget(name)
-    lastgood.forget(name)
-    lanes.forget_crashes(name)
+    _start_afresh(name)
     plugin_registry.unload(name, wait=not outbox.in_background())
 
 

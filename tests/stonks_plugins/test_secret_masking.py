@@ -14,10 +14,13 @@ from collections.abc import Iterator
 import pytest
 from django.core.management import call_command
 
+from stonks_plugins import store
 from stonks_plugins.config.system import secret_values
+from stonks_plugins.errors import ReasonCode
 from stonks_plugins.manager import manager
 from stonks_plugins.models import HealthCheck, Plugin, PluginConfig, PluginEvent
 from stonks_plugins.redaction import MASK, forget_all
+from stonks_plugins.sandbox import SandboxError
 
 pytestmark = pytest.mark.django_db
 
@@ -67,6 +70,17 @@ def surfaces(client, name: str) -> dict[str, str]:  # type: ignore[no-untyped-de
     return out
 
 
+def store_password(applied, name: str) -> None:  # type: ignore[no-untyped-def]
+    """An operator stores the plugin's credentials, ``PASSWORD`` among them; the version is
+    applied."""
+    applied(
+        manager.set_config,
+        name,
+        {"credentials": {"username": "ana", "password": PASSWORD}},
+        actor="ops",
+    )
+
+
 def assert_clean(texts: dict[str, str]) -> None:
     leaked = [label for label, text in texts.items() if PASSWORD in text]
     assert leaked == [], f"the password shows in: {leaked}"
@@ -77,12 +91,7 @@ def test_initialize_failure_with_the_password_from_a_stored_config(
 ) -> None:
     plugin_dirs.add(BROKER)
     manager.sync()
-    applied(
-        manager.set_config,
-        BROKER,
-        {"credentials": {"username": "ana", "password": PASSWORD}},
-        actor="ops",
-    )
+    store_password(applied, BROKER)
     assert manager.get_config(BROKER).status == "active"
     with caplog.at_level(logging.DEBUG):
         manager.reload(BROKER)  # initialize() runs with the password and quotes it
@@ -148,12 +157,7 @@ def test_service_and_health_failures_with_the_password(
 ) -> None:
     plugin_dirs.add(SERVICE)
     manager.sync()
-    applied(
-        manager.set_config,
-        SERVICE,
-        {"credentials": {"username": "ana", "password": PASSWORD}},
-        actor="ops",
-    )
+    store_password(applied, SERVICE)
     with caplog.at_level(logging.DEBUG):
         # A health check now, through the API (the fresh result) and the CLI.
         checked = admin_client_logged.post(f"/api/v1/plugins/{SERVICE}/health/")
@@ -198,12 +202,7 @@ def test_a_refused_config_does_not_store_the_new_password(
     )
     manager.sync()
     manager.load_plugin(BROKER)
-    applied(
-        manager.set_config,
-        BROKER,
-        {"credentials": {"username": "ana", "password": PASSWORD}},
-        actor="ops",
-    )
+    store_password(applied, BROKER)
     cfg = PluginConfig.objects.get(plugin__name=BROKER)
     assert cfg.status == "failed"
     assert cfg.message.endswith(f"ValueError: refusing {MASK}"), cfg.message
@@ -216,12 +215,7 @@ def test_home_page_does_not_show_the_password_of_a_failing_broker(
 ) -> None:
     plugin_dirs.add(SERVICE)
     manager.sync()
-    applied(
-        manager.set_config,
-        SERVICE,
-        {"credentials": {"username": "ana", "password": PASSWORD}},
-        actor="ops",
-    )
+    store_password(applied, SERVICE)
     home = admin_client_logged.get("/").content.decode()
     assert "session expired for" in home
     assert PASSWORD not in home
@@ -233,18 +227,9 @@ def test_a_failure_written_by_the_runtime_reads_the_secrets_once_and_masks_them(
     """A serving process writes each failure of a plugin off the request path, beside its
     pages: its reason, its details and its event are masked with the plugin's secrets read
     once (each read is a query), not once for each of them."""
-    from stonks_plugins import store
-    from stonks_plugins.errors import ReasonCode
-    from stonks_plugins.sandbox import SandboxError
-
     plugin_dirs.add(BROKER)
     manager.sync()
-    applied(
-        manager.set_config,
-        BROKER,
-        {"credentials": {"username": "ana", "password": PASSWORD}},
-        actor="ops",
-    )
+    store_password(applied, BROKER)
     reads: list[str] = []
     read = store.plugin_secrets
 

@@ -166,24 +166,31 @@ def test_a_crashed_child_is_restarted_in_the_background_not_by_a_page(
     assert host.call("portfolio", "get_portfolio_total").total_value == 1.0
 
 
+def _warmed_with_a_dying_child(plugin_dirs, settings):  # type: ignore[no-untyped-def]
+    """A fresh process serving ``proc-exit`` (its child exits in every get_portfolio), once
+    its warm-up page asked it (the child started, and exited in the call); its host and
+    lane. Restarts are due 0.1 s after a crash, background refreshes every 30 s."""
+    settings.PLUGINS_BACKOFF_BASE = 0.1
+    settings.PLUGINS_REVALIDATE_EVERY = 30.0
+    plugin_dirs.add("proc-exit")
+    manager.sync()
+    _fresh_process()
+    assert background.start()
+    assert wait_until(lambda: background.warmed.is_set() and not lanes.busy("proc-exit"))
+    host = plugin_registry.peek("proc-exit").host
+    assert host is not None
+    return host, lanes.lane("proc-exit")
+
+
 def test_a_crashed_child_nobody_waits_for_is_restarted_only_before_its_next_call(
     plugin_dirs, runtime, settings
 ) -> None:
     """A child that crashes on every call, of a plugin the pages no longer wait for, is not
     restarted as soon as its backoff is over - that would take an interpreter's start from
     the pages after each crash - but when its next (background) call comes near."""
-    settings.PLUGINS_BACKOFF_BASE = 0.1
     settings.PLUGINS_SLOW_CALL = 0.001  # every call is slow: pages serve its last answer
-    settings.PLUGINS_REVALIDATE_EVERY = 30.0
-    plugin_dirs.add("proc-exit")  # its child exits in every get_portfolio
-    manager.sync()
-    _fresh_process()
-    assert background.start()
-    # The warm-up page asks every broker: this one's child starts, and exits in the call.
-    assert wait_until(lambda: background.warmed.is_set() and not lanes.busy("proc-exit"))
-    host = plugin_registry.peek("proc-exit").host
-    assert host is not None and host.crashes, host.status()
-    lane = lanes.lane("proc-exit")
+    host, lane = _warmed_with_a_dying_child(plugin_dirs, settings)
+    assert host.crashes, host.status()
     assert lane.slow() and not lane.called_within(10.0)
     assert wait_until(lambda: host.revivable, timeout=5), host.status()
     assert not background._stop.wait(0.5)  # several rounds of the runtime's loop
@@ -201,16 +208,7 @@ def test_a_child_that_dies_in_every_call_is_not_restarted_for_each_page(
     show why at once, and no page's call restarts it as soon as its backoff is over (an
     interpreter's start of CPU beside the pages, seconds apart, to watch it die again); its
     child is restarted shortly before its next background call."""
-    settings.PLUGINS_BACKOFF_BASE = 0.1
-    settings.PLUGINS_REVALIDATE_EVERY = 30.0
-    plugin_dirs.add("proc-exit")  # its child exits in every get_portfolio
-    manager.sync()
-    _fresh_process()
-    assert background.start()
-    assert wait_until(lambda: background.warmed.is_set() and not lanes.busy("proc-exit"))
-    host = plugin_registry.peek("proc-exit").host
-    assert host is not None
-    lane = lanes.lane("proc-exit")
+    host, lane = _warmed_with_a_dying_child(plugin_dirs, settings)
     # One crash is retried by the pages (it may have been a one-off); a second ends that.
     assert wait_until(lambda: bool(page(admin_client_logged)) and lane.crashes >= 2, timeout=10)
     restarts = host.restarts
