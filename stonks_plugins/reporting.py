@@ -19,7 +19,7 @@ from .discovery.candidate import Candidate
 from .errors import OPERATOR_CODES
 from .lifecycle import signals
 from .registry import Hooks, LoadedPlugin, PluginRegistry
-from .runtime import budget, outbox
+from .runtime import budget, outbox, repeats
 from .runtime.threads import in_plugin_thread
 from .sandbox import LeakReport, SandboxError
 
@@ -40,7 +40,17 @@ def on_failure(err: SandboxError) -> None:
     puts the plugin in ``circuit_open``, and a service call that failed for a reason only the
     operator can fix (the plugin raised ``PluginAuthFailed`` or ``PluginConfigRejected``)
     puts it in error with that code at once. A load failure is recorded by the runtime, a
-    health check's by the check."""
+    health check's by the check. A load failure that repeats the last one this process
+    reported for the plugin (a background retry's) is not recorded again; the signal is
+    sent for every failure."""
+    if repeats.during_load(err.plugin) and not repeats.first_time("event", err):
+        logger.debug("%s (as at the previous attempt)", err)
+    else:
+        _record_failure(err)
+    signals.emit(signals.plugin_failed, PluginRegistry, name=err.plugin, error=err, code=err.code)
+
+
+def _record_failure(err: SandboxError) -> None:
     details = err.as_dict()
     details["traceback"] = details["traceback"][-TRACEBACK_LIMIT:]
     details["stack"] = details["stack"][-TRACEBACK_LIMIT:]
@@ -52,7 +62,6 @@ def on_failure(err: SandboxError) -> None:
             store.mark_failed(err)
 
     deliver(f"a failure of plugin {err.plugin}", write)
-    signals.emit(signals.plugin_failed, PluginRegistry, name=err.plugin, error=err, code=err.code)
 
 
 def on_recover(name: str, operation: str) -> None:

@@ -28,7 +28,7 @@ from ..errors import OPERATOR_CODES, PluginError, ReasonCode
 from ..registry import LoadedPlugin, NotRegistered, plugin_registry
 from ..sandbox import SandboxError
 from ..sandbox.timeouts import Pending
-from . import budget, outbox
+from . import budget, outbox, repeats
 from .threads import in_plugin_thread, plugin_thread
 
 logger = logging.getLogger(__name__)
@@ -108,9 +108,11 @@ def begin(name: str, retry: bool = False) -> Pending | None:
 
 def _attempt(name: str, configs: dict[str, Any] | None) -> LoadedPlugin:
     try:
-        loaded = plugin_registry.load(name, configs=configs)
+        with repeats.loading(name):
+            loaded = plugin_registry.load(name, configs=configs)
         _last_codes.pop(name, None)
         _failed.pop(name, None)
+        repeats.forget(name)
     except NotRegistered:
         raise  # withdrawn by a change made elsewhere meanwhile: nothing to record
     except SandboxError as err:
@@ -129,6 +131,9 @@ def _attempt(name: str, configs: dict[str, Any] | None) -> LoadedPlugin:
 
 
 def _post_failure(err: PluginError) -> None:
+    if not repeats.first_time("state", err):
+        logger.debug("plugin %s still fails to load, as before: %s", err.plugin, err)
+        return
     logger.warning("plugin %s failed to load: %s", err.plugin, err)
     outbox.post(f"the failed load of plugin {err.plugin}", lambda: store.mark_failed(err))
 
@@ -258,6 +263,9 @@ def wait_all(
 
 
 def forget(name: str | None = None) -> None:
+    """Forget the plugin's attempts (None: every plugin's), and the failures they reported:
+    after an operator's enable or reload, its next failure is reported in full."""
+    repeats.forget(name)
     with _lock:
         if name is None:
             _attempts.clear()

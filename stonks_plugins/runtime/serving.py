@@ -44,7 +44,7 @@ from ..registry import LoadedPlugin, plugin_registry
 from ..sandbox import SandboxError
 from ..sandbox.timeouts import Pending
 from ..store import may_recover
-from . import budget, lanes, lastgood, loads, outbox
+from . import budget, lanes, lastgood, loads, outbox, repeats
 from .threads import in_plugin_thread
 
 logger = logging.getLogger(__name__)
@@ -124,6 +124,8 @@ class ServingSet:
             return  # no plugin is served, whoever asks (views, tasks, the CLI)
         if in_plugin_thread():
             return  # its caller refreshed; this thread must not read the database
+        if not force and self._kept_current_for_pages():
+            return
         with self._lock:
             self._checked_at = now
             if newer_than is not None and self._read_at >= newer_than:
@@ -156,6 +158,13 @@ class ServingSet:
             with self._settle:
                 self._starting -= 1
                 self._settle.notify_all()
+
+    def _kept_current_for_pages(self) -> bool:
+        """A page (or the warm-up's) in a process whose background runtime keeps this set
+        current - every ``PLUGINS_REFRESH_INTERVAL``, and at once when a change is pushed -
+        does not read the rows itself once that runtime has read them: reading them again
+        after each change, on the first page of every process, cost that page several ms."""
+        return self._applied is not None and budget.current() is not None and outbox.in_background()
 
     def _apply(
         self,
@@ -313,6 +322,7 @@ def _start_afresh(name: str | None = None) -> None:
     not shown for it, nor do its earlier children's deaths keep the pages from calling it."""
     lastgood.forget(name)
     lanes.forget_crashes(name)
+    repeats.forget(name)
 
 
 def take_config(loaded: LoadedPlugin, data: dict[str, Any] | None) -> None:

@@ -71,7 +71,16 @@ def test_page_benchmark_prints_its_table() -> None:
     # Three requests per run and short bounds: about 20 s when pages answer within the budget,
     # under a minute when every fault-run request hangs until its client timeout.
     out = run_bench(
-        "bench_page.py", "--requests", "3", "--timeout", "10", "--run-timeout", "15", "--json"
+        "bench_page.py",
+        "--requests",
+        "3",
+        "--rounds",
+        "1",
+        "--timeout",
+        "10",
+        "--run-timeout",
+        "15",
+        "--json",
     )
     assert "page benchmark: home page '/', gunicorn -w 2, SQLite" in out
     for header in ("run", "sync s", "in error", "first s", "p50 ms", "p99 ms", "answered"):
@@ -80,12 +89,14 @@ def test_page_benchmark_prints_its_table() -> None:
         assert any(line.startswith(row + " ") for line in out.splitlines()), row
     assert "first request <= budget + 0.5 s" in out
     assert "later p99 <= 1.5x clean p99" in out
+    assert "medians of 1 round(s)" in out
     assert "every healthy broker's rows" in out
-    assert "sync (faults): " in out and "overall: " in out
+    assert "sync (faults, round 1): " in out and "overall: " in out
     res = json_tail(out)
     assert res["requests"] == 3
     clean, faults = res["runs"]["clean"], res["runs"]["faults"]
     # Facts, not timings: the fault run knows the bundled plugins plus the whole corpus, and
     # the clean run's page shows the legacy broker and the bundled ones.
     assert faults["plugins"] == clean["plugins"] + len(res["corpus"])
+    assert [r["round"] for r in faults["rounds"]] == [1]
     assert {"ibkr", "degiro", "bitvavo"} <= set(res["judgement"]["reference_brokers"])

@@ -75,7 +75,12 @@ class Plugin(BaseBrokerPlugin):
         while (HERE / "slow-init").exists():
             time.sleep(0.02)
         if (HERE / "fail-init").exists():
-            raise ConnectionError("runtime test broker: the broker refused the login")
+            says = HERE / "fail-init-says"
+            raise ConnectionError(
+                says.read_text()
+                if says.exists()
+                else "runtime test broker: the broker refused the login"
+            )
         return True
 
     def health_check(self):
@@ -103,7 +108,8 @@ def make_broker(plugin_dirs):  # type: ignore[no-untyped-def]
     names in ``slow`` are marker files that keep that phase sleeping until removed
     (``slow-folder-init``, ``slow-init``, ``slow-service``, ``slow-health``,
     ``slow-shutdown``, ``slow-config``: its ``on_config_change``), spin a CPU
-    (``spin-service``) or make it fail (``fail-init``); ``delay-service`` holds seconds
+    (``spin-service``) or make it fail (``fail-init``; ``fail-init-says`` holds another
+    message for it); ``delay-service`` holds seconds
     the service sleeps, ``delay-once`` seconds its next call sleeps (the file goes),
     ``delay-second`` seconds the call after the next one sleeps besides."""
 

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 from stonks_plugins import reporting
+from stonks_plugins.lifecycle import signals
 from stonks_plugins.manager import manager
-from stonks_plugins.models import Plugin
+from stonks_plugins.models import EventKind, Plugin
 from stonks_plugins.registry import plugin_registry
 from stonks_plugins.runtime import lanes, loads, outbox
 from stonks_plugins.runtime.background import background, ensure_started
@@ -74,6 +75,44 @@ def test_a_failed_load_is_retried_in_the_background_and_comes_back(
     assert row.error_code == ""
     assert row.events.filter(reason__startswith="recovered").exists()
     assert "flaky-login" not in failures(page(admin_client_logged))
+
+
+def test_a_retry_that_fails_as_before_writes_nothing_new_until_it_fails_another_way(
+    make_broker, runtime, settings
+) -> None:
+    """Each retry of a failed load used to write an event and lock the plugin's row beside
+    the pages, though nothing had changed. Its repeats are now only logged at debug level
+    (the plugin_failed signal is still sent); a failure of another kind is news again."""
+    settings.PLUGINS_LOAD_RETRY_BASE = 0.1
+    root = make_broker("refused-login", "RFSD", slow=("fail-init",))
+    manager.sync()
+    row = Plugin.objects.get(name="refused-login")
+    assert (row.state, row.error_code) == ("error", "initialize_failed")
+    _fresh_process()
+    sent: list[str] = []
+
+    def heard(sender, name, **kwargs):  # type: ignore[no-untyped-def]
+        sent.append(name)
+
+    signals.plugin_failed.connect(heard, weak=False)
+    try:
+        assert background.start()
+        assert wait_until(lambda: plugin_registry.load_failure("refused-login")[0] >= 1)
+        assert wait_until(lambda: outbox.pending() == 0)
+        events = row.events.filter(kind=EventKind.FAILURE)
+        first = events.count()
+        assert wait_until(lambda: plugin_registry.load_failure("refused-login")[0] >= 4)
+        assert wait_until(lambda: outbox.pending() == 0)
+        assert events.count() == first  # three retries more, failing as before
+        assert sent.count("refused-login") >= 4  # each one still signalled
+
+        (root / "fail-init-says").write_text("runtime test broker: the login timed out")
+        assert wait_until(lambda: events.filter(reason__contains="timed out").exists())
+        row.refresh_from_db()
+        assert (row.state, row.error_code) == ("error", "initialize_failed")
+        assert "timed out" in row.error_message
+    finally:
+        signals.plugin_failed.disconnect(heard)
 
 
 def test_a_web_process_takes_requests_once_warm_and_knows_its_hanging_brokers(
