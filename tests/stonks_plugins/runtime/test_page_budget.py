@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from stonks_plugins import reporting
+from stonks_plugins import propagation, reporting
 from stonks_plugins.errors import ReasonCode
 from stonks_plugins.manager import manager
 from stonks_plugins.models import Plugin
@@ -288,6 +288,31 @@ def test_a_page_only_reads(make_broker, short_budget, admin_client_logged) -> No
         (slow / "slow-service").unlink()
     outbox.drain()
     assert Plugin.objects.get(name="slow-broker").events.filter(kind="failure").exists()
+
+
+def test_a_page_leaves_the_plugin_rows_to_the_background_runtime(
+    make_broker, admin_client_logged, settings
+) -> None:
+    """In a process whose background runtime keeps the served set current, a change made
+    elsewhere is read by that runtime, not by the first page of each process that meets it
+    (a read of every plugin row, several ms of that page)."""
+    settings.PLUGINS_REFRESH_INTERVAL = 0.0  # any page may look for changes
+    make_broker("rows-read-once", "RRO1")
+    manager.sync()
+    page(admin_client_logged)  # the set is built (the first page of a session may write)
+    propagation.bump()  # a change made elsewhere
+    outbox.background(True)  # as in a serving process
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            html = page(admin_client_logged)
+        assert "RRO1" in html
+        plugin_reads = [q["sql"] for q in queries.captured_queries if "stonks_plugins_" in q["sql"]]
+        assert plugin_reads == []
+    finally:
+        outbox.background(False)
+    with CaptureQueriesContext(connection) as queries:
+        page(admin_client_logged)  # without the runtime, the page reads the change itself
+    assert any("stonks_plugins_plugin" in q["sql"] for q in queries.captured_queries)
 
 
 def test_a_background_retry_loads_again_after_a_failed_attempt(make_broker) -> None:
