@@ -12,18 +12,10 @@ from stonks_plugins.runtime.background import ensure_started  # noqa: E402
 
 ensure_started(ready_within=2 * float(plugin_settings.PAGE_BUDGET) + 1)
 
-# The URL configuration (the API's schema views pull in DRF's and Django's test modules) is
-# imported now, not on each worker's first request, which a user would wait for.
-from django.urls import get_resolver  # noqa: E402
+# What its first page would otherwise import and compile, a user waiting (warm.py).
+from stonks_overwatch.warm import warm_page_path  # noqa: E402
 
-get_resolver().url_patterns  # noqa: B018
-
-# So are the home page's templates (compiled once per process by the cached loader): about
-# 10 ms of each worker's first page otherwise.
-from django.template.loader import get_template  # noqa: E402
-
-for _name in ("base.html", "home.html"):
-    get_template(_name)
+warm_page_path()
 
 # Everything the start made lives as long as the process: out of the collector's way, so an
 # oldest-generation collection during a page walks only what came since (runtime.heap).
