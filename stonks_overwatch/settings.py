@@ -98,11 +98,14 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # instead of failing with "database is locked" when one upgrades from reading.
     sqlite_options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
     sqlite_options.setdefault("transaction_mode", "IMMEDIATE")
-elif DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    # Each process keeps its connection between requests and tasks (checked before it is
-    # used again): a new one costs several ms per page and per task - the apply task of a
-    # config change, on the path to every process, included. ``?conn_max_age=`` in
-    # DATABASE_URL, or DATABASE_CONN_MAX_AGE (0: a connection per request), says otherwise.
+if DATABASES["default"]["ENGINE"].endswith(("postgresql", "sqlite3")):
+    # Each thread keeps its connection between requests, tasks and the plugin runtime's
+    # rounds (checked before it is used again): a new one costs several ms per page and per
+    # task on PostgreSQL - the apply task of a config change, on the path to every process,
+    # included - and on SQLite 1-2 ms of Python each time (its functions registered, its
+    # pragmas run), four times a second in every process's runtime beside the pages.
+    # ``?conn_max_age=`` in DATABASE_URL, or DATABASE_CONN_MAX_AGE (0: a connection per
+    # request), says otherwise.
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -108,9 +108,12 @@ def test_a_retry_that_fails_as_before_writes_nothing_new_until_it_fails_another_
 
         (root / "fail-init-says").write_text("runtime test broker: the login timed out")
         assert wait_until(lambda: events.filter(reason__contains="timed out").exists())
+        # The row says so too (written by the outbox just after the event).
+        assert wait_until(
+            lambda: "timed out" in Plugin.objects.get(name="refused-login").error_message
+        )
         row.refresh_from_db()
         assert (row.state, row.error_code) == ("error", "initialize_failed")
-        assert "timed out" in row.error_message
     finally:
         signals.plugin_failed.disconnect(heard)
 
