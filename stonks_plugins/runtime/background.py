@@ -47,7 +47,7 @@ from ..registry import plugin_registry
 from ..sandbox import SandboxError
 from ..sandbox.process import ProcessHost
 from ..sandbox.timeouts import Pending
-from . import budget, lanes, loads, outbox, push, reaper
+from . import budget, lanes, loads, outbox, push, quiet, reaper
 from .serving import serving
 
 logger = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 TICK = 0.1  # seconds between two rounds of the loop when nothing is asked of it
 SWITCH_INTERVAL = 0.001  # seconds a thread holds the GIL while another waits for it
 SETTLE_POLL = 0.05  # seconds between two looks at a warming process's starting children
+LAST_LOOK_SETTLE = 0.5  # seconds a starting worker waits for its last page's records
 REVIVE_LEAD = 10.0  # seconds before a crashed plugin's next call that its child is restarted
 SERVED_KEPT = 32  # pushed changes whose serving time a process remembers (diagnostics)
 SETTLE_WAIT = 5.0  # seconds a change's hand-overs and loads are waited for, to note it
@@ -284,7 +285,6 @@ class Background:
                 begun = self._begin_asked()
                 if settle:
                     self._note_served(heard, [*handovers, *begun])
-                self._begin_due(now)
                 if self._warm_page:
                     self._warm_page = False
                     warming = True
@@ -297,8 +297,12 @@ class Background:
                 elif not warming:
                     self.warmed.set()  # nothing to warm (no plugin served yet)
                 reaper.sweep()
+                # The rest can wait for a moment without a request (runtime.quiet).
+                quiet.wait()
+                self._begin_due(time.monotonic())
                 self._revive_children()
-                outbox.drain()
+                outbox.drain(pause=quiet.wait)
+                quiet.wait()
                 metrics_store.flush()
                 log_store.flush()
                 _fold_prometheus()
@@ -376,13 +380,11 @@ def _warm_page(loading: list[Pending] | None = None) -> None:
     (the page would wait for them anyway): asked meanwhile, the other brokers would take
     the CPU from those loads, and so from the change every process is taking in."""
     global _rechecked
-    from stonks_overwatch.core.aggregators import PortfolioAggregator
-
     try:
         with budget.page():
             for pending in loading or ():
                 pending.done.wait(max(0.0, budget.deadline() - time.monotonic()))
-            PortfolioAggregator().get_portfolio()
+            _ask_every_broker()
         again = lanes.recheck_unconfirmed()
         _rechecked = frozenset(again)
         if again:
@@ -392,11 +394,18 @@ def _warm_page(loading: list[Pending] | None = None) -> None:
             # user's first pages, where an in-process plugin's work would take the
             # interpreter's lock.
             with budget.page():
-                PortfolioAggregator().get_portfolio()
+                _ask_every_broker()
     except Exception:  # a warm-up must never take the runtime down
         logger.exception("warming the portfolio up failed")
     finally:
         connections.close_all()
+
+
+def _ask_every_broker() -> None:
+    """The portfolio as a page asks it: every served broker, within the current scope."""
+    from stonks_overwatch.core.aggregators import PortfolioAggregator
+
+    PortfolioAggregator().get_portfolio()
 
 
 def _fold_prometheus() -> None:
@@ -444,6 +453,23 @@ def ensure_started(ready_within: float = 0.0) -> None:
         until = time.monotonic() + ready_within
         background.warmed.wait(ready_within)
         _warm_up_settle(until)
+        _last_look()
+
+
+def _last_look() -> None:
+    """A starting worker's own last page before it takes requests: what came due while it
+    warmed up - the trial call of a plugin whose circuit the warm-up opened, the second
+    call of a child the warm-up crashed - is made here, not on a user's first page (each
+    failing call cost that page a few ms: its error, its log line, its record). Only the
+    portfolio, within a page's budget; its records are written before requests come."""
+    try:
+        with budget.page():
+            _ask_every_broker()
+    except Exception:  # a warm-up must never take the runtime down
+        logger.exception("the last warm-up page failed")
+    until = time.monotonic() + LAST_LOOK_SETTLE
+    while outbox.pending() and time.monotonic() < until:
+        time.sleep(SETTLE_POLL)
 
 
 def _warm_up_settle(until: float) -> None:

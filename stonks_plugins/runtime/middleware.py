@@ -1,5 +1,6 @@
 """Gives each request its page budget (``PLUGINS_PAGE_BUDGET``) and makes sure the process
-runs its background runtime (warm-up, retries, the outbox) from its first request on."""
+runs its background runtime (warm-up, retries, the outbox) from its first request on; that
+runtime's deferrable work waits while a request is in flight (:mod:`.quiet`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from . import budget
+from . import budget, quiet
 from .background import ensure_started
 
 
@@ -17,5 +18,5 @@ class PageBudgetMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         ensure_started()
-        with budget.page():
+        with quiet.request(), budget.page():
             return self.get_response(request)

@@ -46,11 +46,14 @@ def in_background() -> bool:
     return _background.is_set()
 
 
-def drain() -> int:
+def drain(pause: Callable[[], object] | None = None) -> int:
     """Write every queued post, oldest first; a failing write is logged and dropped, one
-    refused for a lock is put back and the round ends (tried again at the next drain)."""
+    refused for a lock is put back and the round ends (tried again at the next drain).
+    ``pause`` is called before each write (the runtime's: until no request is in flight)."""
     done = 0
     while True:
+        if pause is not None and _posts:
+            pause()
         try:
             what, write, tries = _posts.popleft()
         except IndexError:

@@ -16,7 +16,7 @@ from stonks_plugins.lifecycle import signals
 from stonks_plugins.manager import manager
 from stonks_plugins.models import EventKind, Plugin
 from stonks_plugins.registry import plugin_registry
-from stonks_plugins.runtime import lanes, loads, outbox
+from stonks_plugins.runtime import lanes, loads, outbox, quiet
 from stonks_plugins.runtime.background import background, ensure_started
 from stonks_plugins.runtime.serving import serving
 from tests.stonks_overwatch.test_home import failures, page
@@ -116,6 +116,33 @@ def test_a_retry_that_fails_as_before_writes_nothing_new_until_it_fails_another_
         assert (row.state, row.error_code) == ("error", "initialize_failed")
     finally:
         signals.plugin_failed.disconnect(heard)
+
+
+def test_the_runtimes_writes_wait_for_a_moment_without_a_request(
+    make_broker, runtime, monkeypatch
+) -> None:
+    """The outbox's writes (a few ms of Python each, holding the interpreter's lock) are
+    made between requests, not beside a page - and a process that is never idle still
+    makes them, after ``quiet.WAIT``."""
+    make_broker("quiet-one", "QUT1")
+    manager.sync()
+    _fresh_process()
+    assert background.start()
+    assert wait_until(lambda: plugin_registry.peek("quiet-one") is not None)
+    written: list[float] = []
+    monkeypatch.setattr(quiet, "WAIT", 30.0)
+    with quiet.request():  # a page in flight
+        outbox.post("a test record", lambda: written.append(time.monotonic()))
+        time.sleep(0.5)  # five rounds of the runtime's loop
+        assert written == []
+        ended = time.monotonic()
+    assert wait_until(lambda: written, timeout=5)
+    assert written[0] >= ended
+
+    monkeypatch.setattr(quiet, "WAIT", 0.3)
+    with quiet.request():  # a process never idle: the write waits no longer than WAIT
+        outbox.post("another test record", lambda: written.append(time.monotonic()))
+        assert wait_until(lambda: len(written) == 2, timeout=5)
 
 
 def test_a_web_process_takes_requests_once_warm_and_knows_its_hanging_brokers(
@@ -222,6 +249,23 @@ def _warmed_with_a_dying_child(plugin_dirs, settings):  # type: ignore[no-untype
     host = plugin_registry.peek("proc-exit").host
     assert host is not None
     return host, lanes.lane("proc-exit")
+
+
+def test_a_starting_worker_makes_the_calls_that_came_due_while_it_warmed_up(
+    plugin_dirs, runtime, settings, admin_client_logged
+) -> None:
+    """The warm-up's call crashed ``proc-exit``'s child, restarted while the worker waited
+    for its warm-up to settle. Its next call - the one a user's first page would have made,
+    to watch it die again - is the worker's own, before it takes requests: the first page
+    already knows the crash loop."""
+    settings.PLUGINS_BACKOFF_BASE = 0.1
+    plugin_dirs.add("proc-exit")
+    manager.sync()
+    _fresh_process()
+    ensure_started(ready_within=10.0)  # what the WSGI module does at import
+    lane = lanes.lane("proc-exit")
+    assert lane.crashes >= 2, lane.slow()
+    assert "died in each of its last" in failures(page(admin_client_logged))["proc-exit"]
 
 
 def test_a_crashed_child_nobody_waits_for_is_restarted_only_before_its_next_call(
