@@ -467,6 +467,10 @@ def _last_look() -> None:
             _ask_every_broker()
     except Exception:  # a warm-up must never take the runtime down
         logger.exception("the last warm-up page failed")
+    finally:
+        # This is the process's start (gunicorn --preload: its master, before it forks):
+        # no connection of it is handed down to the workers.
+        connections.close_all()
     until = time.monotonic() + LAST_LOOK_SETTLE
     while outbox.pending() and time.monotonic() < until:
         time.sleep(SETTLE_POLL)
