@@ -158,7 +158,6 @@ def judge(clean: dict[str, Any], faults: dict[str, Any], budget: float) -> dict[
     later = [p for r in faults["rounds"] for p in r["later"]]
     later_ok = sum(1 for p in later if not missing(p))
     missing_first = set().union(*(missing(r["first"]) for r in faults["rounds"]))
-    p99_target = P99_RATIO * clean["p99"]
     round_ratios = [
         f["p99"] / c["p99"] if c["p99"] > 0 else math.inf
         for c, f in zip(clean["rounds"], faults["rounds"], strict=True)
@@ -176,7 +175,6 @@ def judge(clean: dict[str, Any], faults: dict[str, Any], budget: float) -> dict[
     return {
         "budget_s": budget,
         "first_target_s": first_target,
-        "p99_target_s": p99_target,
         "round_ratios": round_ratios,
         "p99_ratio": p99_ratio,
         "ratio_of_medians": faults["p99"] / clean["p99"] if clean["p99"] > 0 else math.inf,

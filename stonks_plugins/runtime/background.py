@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import heapq
 import logging
 import math
@@ -34,9 +35,12 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.db import close_old_connections, connections
+
+from stonks_overwatch.core.aggregators import PortfolioAggregator
 
 from .. import metrics_store, store
 from ..conf import plugin_settings
@@ -297,12 +301,14 @@ class Background:
                 elif not warming:
                     self.warmed.set()  # nothing to warm (no plugin served yet)
                 reaper.sweep()
-                # The rest can wait for a moment without a request (runtime.quiet).
-                quiet.wait()
+                # The rest waits for moments without a request (runtime.quiet), all of it
+                # together no longer than quiet.WAIT: the next round's refresh is not held.
+                pause = quiet.waiter()
+                pause()
                 self._begin_due(time.monotonic())
                 self._revive_children()
-                outbox.drain(pause=quiet.wait)
-                quiet.wait()
+                outbox.drain(pause=pause)
+                pause()
                 metrics_store.flush()
                 log_store.flush()
                 _fold_prometheus()
@@ -380,11 +386,11 @@ def _warm_page(loading: list[Pending] | None = None) -> None:
     (the page would wait for them anyway): asked meanwhile, the other brokers would take
     the CPU from those loads, and so from the change every process is taking in."""
     global _rechecked
-    try:
+    with _warming("warming the portfolio up"):
         with budget.page():
             for pending in loading or ():
                 pending.done.wait(max(0.0, budget.deadline() - time.monotonic()))
-            _ask_every_broker()
+            PortfolioAggregator().get_portfolio()
         again = lanes.recheck_unconfirmed()
         _rechecked = frozenset(again)
         if again:
@@ -394,18 +400,21 @@ def _warm_page(loading: list[Pending] | None = None) -> None:
             # user's first pages, where an in-process plugin's work would take the
             # interpreter's lock.
             with budget.page():
-                _ask_every_broker()
-    except Exception:  # a warm-up must never take the runtime down
-        logger.exception("warming the portfolio up failed")
+                PortfolioAggregator().get_portfolio()
+
+
+@contextlib.contextmanager
+def _warming(what: str) -> Iterator[None]:
+    """A warm-up step: what it meets is logged, never raised (a warm-up must not take the
+    runtime, or the process's start, down), and it leaves no connection open - on a
+    process's start (gunicorn --preload: its master, before it forks) none is handed down
+    to the workers."""
+    try:
+        yield
+    except Exception:
+        logger.exception("%s failed", what)
     finally:
         connections.close_all()
-
-
-def _ask_every_broker() -> None:
-    """The portfolio as a page asks it: every served broker, within the current scope."""
-    from stonks_overwatch.core.aggregators import PortfolioAggregator
-
-    PortfolioAggregator().get_portfolio()
 
 
 def _fold_prometheus() -> None:
@@ -462,15 +471,8 @@ def _last_look() -> None:
     call of a child the warm-up crashed - is made here, not on a user's first page (each
     failing call cost that page a few ms: its error, its log line, its record). Only the
     portfolio, within a page's budget; its records are written before requests come."""
-    try:
-        with budget.page():
-            _ask_every_broker()
-    except Exception:  # a warm-up must never take the runtime down
-        logger.exception("the last warm-up page failed")
-    finally:
-        # This is the process's start (gunicorn --preload: its master, before it forks):
-        # no connection of it is handed down to the workers.
-        connections.close_all()
+    with _warming("the last warm-up page"), budget.page():
+        PortfolioAggregator().get_portfolio()
     until = time.monotonic() + LAST_LOOK_SETTLE
     while outbox.pending() and time.monotonic() < until:
         time.sleep(SETTLE_POLL)

@@ -13,7 +13,8 @@ call are not deferred.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 WAIT = 0.25
@@ -38,12 +39,16 @@ def request() -> Iterator[None]:
                 _changed.notify_all()
 
 
-def wait(timeout: float | None = None) -> bool:
-    """Return once no request is in flight here, or after ``timeout`` (``WAIT``); True
-    when quiet."""
+def wait(timeout: float) -> bool:
+    """Return once no request is in flight here, or after ``timeout``; True when quiet."""
     with _changed:
-        return _changed.wait_for(lambda: not _in_flight, WAIT if timeout is None else timeout)
+        return _changed.wait_for(lambda: not _in_flight, timeout)
 
 
-def in_flight() -> int:
-    return _in_flight
+def waiter(timeout: float | None = None) -> Callable[[], bool]:
+    """A ``wait`` for the steps of one piece of work (a round of the runtime's loop): each
+    step waits for a moment without a request, all of them together at most ``timeout``
+    (``WAIT``) - forty writes in a process that is never idle wait ``WAIT``, not forty
+    times it."""
+    until = time.monotonic() + (WAIT if timeout is None else timeout)
+    return lambda: wait(max(0.0, until - time.monotonic()))
