@@ -41,11 +41,14 @@ def on_failure(err: SandboxError) -> None:
     operator can fix (the plugin raised ``PluginAuthFailed`` or ``PluginConfigRejected``)
     puts it in error with that code at once. A load failure is recorded by the runtime, a
     health check's by the check. A load failure that repeats the last one this process
-    reported for the plugin (a background retry's) is not recorded again; the signal is
-    sent for every failure."""
-    if repeats.during_load(err.plugin) and not repeats.first_time("event", err):
-        logger.debug("%s (as at the previous attempt)", err)
+    reported for the plugin (a background retry's) is not recorded again; the runtime logs
+    load failures. The signal is sent for every failure."""
+    if repeats.during_load(err.plugin):
+        # The runtime logs a failed load itself, once per kind (loads._post_failure).
+        if repeats.first_time("event", err):
+            _record_failure(err)
     else:
+        logger.warning("%s", err)
         _record_failure(err)
     signals.emit(signals.plugin_failed, PluginRegistry, name=err.plugin, error=err, code=err.code)
 

@@ -321,12 +321,16 @@ class PluginSandbox:
                 cause_code=err.code,
                 retry_in=breaker.retry_in(),
             )
-        logger.warning("%s", err)
-        if self.on_failure is not None:
-            try:
-                self.on_failure(err)
-            except Exception:
-                logger.exception("on_failure hook failed for plugin %s", self.plugin)
+        if self.on_failure is None:
+            logger.warning("%s", err)
+            return err
+        # The hook reports it, the log line included: it knows whether the failure is news
+        # (a background retry failing as the attempt before it did is not).
+        try:
+            self.on_failure(err)
+        except Exception:
+            logger.warning("%s", err)
+            logger.exception("on_failure hook failed for plugin %s", self.plugin)
         return err
 
     def _rejected(self, operation: str) -> SandboxError:

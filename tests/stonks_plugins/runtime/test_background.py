@@ -5,6 +5,7 @@ connection, as in production)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -78,17 +79,20 @@ def test_a_failed_load_is_retried_in_the_background_and_comes_back(
 
 
 def test_a_retry_that_fails_as_before_writes_nothing_new_until_it_fails_another_way(
-    make_broker, runtime, settings
+    make_broker, runtime, settings, caplog
 ) -> None:
     """Each retry of a failed load used to write an event and lock the plugin's row beside
-    the pages, though nothing had changed. Its repeats are now only logged at debug level
+    the pages, though nothing had changed, and to log a warning: an operator's log filled
+    with the same line from every process. Its repeats are now only logged at debug level
     (the plugin_failed signal is still sent); a failure of another kind is news again."""
+    caplog.set_level(logging.WARNING)
     settings.PLUGINS_LOAD_RETRY_BASE = 0.1
     root = make_broker("refused-login", "RFSD", slow=("fail-init",))
     manager.sync()
     row = Plugin.objects.get(name="refused-login")
     assert (row.state, row.error_code) == ("error", "initialize_failed")
     _fresh_process()
+    caplog.clear()  # what sync said, in the process before
     sent: list[str] = []
 
     def heard(sender, name, **kwargs):  # type: ignore[no-untyped-def]
@@ -105,6 +109,8 @@ def test_a_retry_that_fails_as_before_writes_nothing_new_until_it_fails_another_
         assert wait_until(lambda: outbox.pending() == 0)
         assert events.count() == first  # three retries more, failing as before
         assert sent.count("refused-login") >= 4  # each one still signalled
+        said = [r.getMessage() for r in caplog.records if "refused-login" in r.getMessage()]
+        assert len([m for m in said if "initialize failed" in m]) == 1, said
 
         (root / "fail-init-says").write_text("runtime test broker: the login timed out")
         assert wait_until(lambda: events.filter(reason__contains="timed out").exists())
