@@ -70,9 +70,44 @@ class Running:
     since: float
     abandoned: float | None = None
     """When its caller gave up on it (it still holds its slot until it returns)."""
+    era: int = 0
+    """The lane's era when it started (:meth:`Lane.start_afresh`): a call of the plugin's
+    earlier code or config judges nothing about the new one when it ends."""
 
 
 class Lane:
+    latency: float
+    """Seconds the last completed call took (answered or failed)."""
+    sluggish: bool
+    """Its calls are slow (``PLUGINS_SLOW_CALL``): set by a call slower than that, cleared
+    only by one faster than half of it, so a plugin whose calls take about the threshold
+    does not make every other page wait for it."""
+    confirmed: bool
+    """A second call found it slow too (:data:`RECHECK_SLOW`)."""
+    _recheck_now: bool
+    """Its next background refresh is due at once (:meth:`recheck`)."""
+    failure: str
+    """How the last completed call failed ('' when it answered)."""
+    launched: float
+    """When the last call started (monotonic)."""
+    overran: bool
+    """A call overran its caller's deadline and none has answered since: the next
+    callers do not wait for this plugin (they are served its last good answer while a
+    new call finds out whether it is well again)."""
+    failures: int
+    """Calls that failed in a row (an answer ends the streak)."""
+    _spread: float
+    """The random stretch of the next refresh's spacing (drawn once per failure), so
+    processes whose plugin failed together do not ask it again together."""
+    refused_until: float
+    """Its circuit refused the last call until then (monotonic): asking it before only
+    costs the page two thread hops (its lane, its middleware's) for the same refusal."""
+    crashes: int
+    """Calls in a row that its child died in (a refusal while it restarts does not end
+    the streak; an answer or any other failure does)."""
+    crash: str
+    """How the last of those calls ended."""
+
     def __init__(self, plugin: str, slots: int) -> None:
         self.plugin = plugin
         self.slots = max(1, slots)
@@ -81,37 +116,34 @@ class Lane:
         self._shared: dict[Hashable, Call] = {}
         self._next = 0
         self._workers = Workers(keep=min(self.slots, IDLE_WORKERS))
-        self.latency = 0.0
-        """Seconds the last completed call took (answered or failed)."""
-        self.sluggish = False
-        """Its calls are slow (``PLUGINS_SLOW_CALL``): set by a call slower than that, cleared
-        only by one faster than half of it, so a plugin whose calls take about the threshold
-        does not make every other page wait for it."""
-        self.confirmed = False
-        """A second call found it slow too (:data:`RECHECK_SLOW`)."""
-        self._recheck_now = False
-        """Its next background refresh is due at once (:meth:`recheck`)."""
-        self.failure = ""
-        """How the last completed call failed ('' when it answered)."""
         self.launched = 0.0
-        """When the last call started (monotonic)."""
+        self._era = 0
+        self._forget_judgement()
+
+    def _forget_judgement(self) -> None:
+        """What its calls showed so far: nothing (under the lock, or before the lane is
+        shared)."""
+        self.latency = 0.0
+        self.sluggish = False
+        self.confirmed = False
+        self._recheck_now = False
+        self.failure = ""
         self.overran = False
-        """A call overran its caller's deadline and none has answered since: the next
-        callers do not wait for this plugin (they are served its last good answer while a
-        new call finds out whether it is well again)."""
         self.failures = 0
-        """Calls that failed in a row (an answer ends the streak)."""
         self._spread = 1.0
-        """The random stretch of the next refresh's spacing (drawn once per failure), so
-        processes whose plugin failed together do not ask it again together."""
         self.refused_until = 0.0
-        """Its circuit refused the last call until then (monotonic): asking it before only
-        costs the page two thread hops (its lane, its middleware's) for the same refusal."""
         self.crashes = 0
-        """Calls in a row that its child died in (a refusal while it restarts does not end
-        the streak; an answer or any other failure does)."""
         self.crash = ""
-        """How the last of those calls ended."""
+
+    def start_afresh(self) -> None:
+        """Its code or config is new: what its earlier calls showed (slow, failing, overran,
+        refused by its circuit, crashing its child) is not held against its next call, which
+        pages wait for again. Earlier calls still running keep their slots - an abandoned
+        one still refuses new calls while it runs, so hung threads do not pile up - but
+        judge nothing when they end."""
+        with self._lock:
+            self._era += 1
+            self._forget_judgement()
 
     def widen(self, slots: int) -> None:
         """Let ``slots`` calls run at once. A lane that runs many together (a middleware's:
@@ -141,7 +173,7 @@ class Lane:
                     f"not called: {self.slots} calls already running",
                 )
             self._next += 1
-            self._running[self._next] = Running(operation, now)
+            self._running[self._next] = Running(operation, now, era=self._era)
             self.launched = now
             self._recheck_now = False
             return self._next
@@ -152,6 +184,8 @@ class Lane:
         ``excused``: seconds of the call that were other plugins' (not its latency)."""
         with self._lock:
             running = self._running.pop(ticket, None)
+            if running is not None and running.era != self._era:
+                return running.abandoned is not None  # the plugin's earlier code or config
             if running is not None:
                 self.latency = max(0.0, time.monotonic() - running.since - excused)
                 threshold = float(plugin_settings.SLOW_CALL)
@@ -246,8 +280,9 @@ class Lane:
     def _abandon(self, ticket: int) -> bool:
         """Its caller gave up on the call; True the first time (several may wait on it)."""
         with self._lock:
-            self.overran = True
             running = self._running.get(ticket)
+            if running is None or running.era == self._era:
+                self.overran = True
             if running is None or running.abandoned is not None:
                 return False
             running.abandoned = time.monotonic()
@@ -405,9 +440,11 @@ def lane(plugin: str, slots: int | None = None) -> Lane:
     return found
 
 
-def forget_crashes(plugin: str | None = None) -> None:
-    """The plugin's code or config is new (None: every plugin's): its earlier children's
-    deaths no longer tell that its next call will die too (:data:`CRASH_LOOP`)."""
+def start_afresh(plugin: str | None = None) -> None:
+    """The plugin's code or config is new (None: every plugin's): :meth:`Lane.start_afresh`.
+    An operator who fixed a plugin and reloaded it sees its fresh answer on the next page,
+    not its last good one "asked again in the background" for as long as the backoff its
+    failures had earned."""
     with _lanes_lock:
         if plugin is None:
             found = list(_lanes.values())
@@ -415,8 +452,7 @@ def forget_crashes(plugin: str | None = None) -> None:
             one = _lanes.get(plugin)
             found = [one] if one is not None else []
     for ln in found:
-        with ln._lock:
-            ln.crashes = 0
+        ln.start_afresh()
 
 
 def called_within(plugin: str, seconds: float) -> bool:

@@ -319,9 +319,10 @@ class ServingSet:
 
 def _start_afresh(name: str | None = None) -> None:
     """The plugin's code or config is new (None: every plugin's): its earlier answers are
-    not shown for it, nor do its earlier children's deaths keep the pages from calling it."""
+    not shown for it, nor does what its earlier calls showed (slow, failing, crashing its
+    child) keep the pages from calling it."""
     lastgood.forget(name)
-    lanes.forget_crashes(name)
+    lanes.start_afresh(name)
     repeats.forget(name)
 
 

@@ -471,3 +471,51 @@ def test_a_plugin_about_as_slow_as_the_threshold_stays_served_from_its_last_answ
     call_once()
     assert lane.slow() == ""
     lane.close()
+
+
+def test_a_reloaded_plugin_is_waited_for_again_whatever_its_earlier_code_did(
+    make_broker, short_budget, settings, admin_client_logged
+) -> None:
+    """An operator fixed a slow broker and reloaded it: the next page shows its fresh
+    answer. Its lane used to hold the earlier code's slowness against it - and with its last
+    answer forgotten by the reload, the broker was unavailable until its background refresh
+    came due, a minute later here."""
+    settings.PLUGINS_SLOW_CALL = 0.1
+    settings.PLUGINS_REVALIDATE_EVERY = 60.0
+    broker = make_broker("fixed-later", "FIXD")
+    manager.sync()
+    lane = lanes.lane("fixed-later")
+    (broker / "delay-service").write_text("0.2")
+    page(admin_client_logged)  # one slow answer
+    assert wait_until(lambda: lastgood_age("fixed-later") >= lane.refresh_after())
+    page(admin_client_logged)  # asked again behind the page: slow for good
+    assert wait_until(lambda: lane.confirmed)
+    assert 'data-stale="fixed-later"' in page(admin_client_logged)
+
+    (broker / "delay-service").unlink()  # the fix
+    manager.reload("fixed-later")
+    html = page(admin_client_logged)
+    assert failures(html) == {}
+    assert symbols(html)["fixed-later"] == {"FIXD"}
+    assert 'data-stale="fixed-later"' not in html
+
+
+def test_a_call_of_a_plugins_earlier_code_judges_nothing_about_the_new_one() -> None:
+    """A call still running when the plugin's code or config changed fails later: the new
+    code is not taken for failing, nor is it made to wait for that call's backoff."""
+    lane = lanes.Lane("changed-meanwhile", 2)
+    release = threading.Event()
+
+    def old_code() -> None:
+        release.wait(5)
+        raise ValueError("the old code's bug")
+
+    lane.start("portfolio.get_portfolio", old_code, revalidate=False)
+    lane.start_afresh()
+    release.set()
+    assert wait_until(lambda: not lane.running())
+    assert (lane.failure, lane.failures, lane.slow()) == ("", 0, "")
+    lane.start("portfolio.get_portfolio", lambda: ["ROW"], revalidate=False)
+    assert wait_until(lambda: not lane.running())
+    assert lane.latency < 1.0  # the new code's own call is judged as before
+    lane.close()
