@@ -49,19 +49,20 @@ class BaseAggregator(Generic[T]):
 
     def _collect(self, call: Callable[[Any], list[T]]) -> Aggregate[T]:
         result: Aggregate[T] = Aggregate()
-        for broker in self.registry.get_registered_brokers():
-            if not self.registry.broker_supports_service(broker, self.service_type):
-                continue
-            try:
-                service = self.factory.create_service(broker, self.service_type)
-                items = call(service)
-            except Exception as exc:  # one broker must not break the aggregate
-                _log_failure(type(self).__name__, broker, exc)
-                result.failures[broker] = str(exc)
-                continue
-            _reported.pop((type(self).__name__, broker), None)
-            result.brokers.append(broker)
-            result.items.extend(_with_broker(item, broker) for item in items)
+        with self.registry.reading():
+            for broker in self.registry.get_registered_brokers():
+                if not self.registry.broker_supports_service(broker, self.service_type):
+                    continue
+                try:
+                    service = self.factory.create_service(broker, self.service_type)
+                    items = call(service)
+                except Exception as exc:  # one broker must not break the aggregate
+                    _log_failure(type(self).__name__, broker, exc)
+                    result.failures[broker] = str(exc)
+                    continue
+                _reported.pop((type(self).__name__, broker), None)
+                result.brokers.append(broker)
+                result.items.extend(_with_broker(item, broker) for item in items)
         return result
 
 

@@ -34,6 +34,9 @@ class BrokerFactory:
     _service_wrappers: list[ServiceWrapper]
 
     def __new__(cls) -> BrokerFactory:
+        found = cls._instance
+        if found is not None:
+            return found  # the class lock only to make the one instance (read on every lookup)
         with cls._instance_lock:
             if cls._instance is None:
                 inst = super().__new__(cls)
@@ -79,7 +82,7 @@ class BrokerFactory:
         return config
 
     def create_service(self, name: str, service_type: ServiceType | str) -> Any:
-        stype = ServiceType(service_type)
+        stype = service_type if isinstance(service_type, ServiceType) else ServiceType(service_type)
         provider = self.registry.get_service_class(name, stype)
         key = (name, stype)
         with self._lock:

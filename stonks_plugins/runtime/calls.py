@@ -248,18 +248,19 @@ class BoundedService(Front):
 
     def _fan_out(self, scope: budget.Scope, method: str, key: Any) -> None:
         registry, factory = BrokerRegistry(), BrokerFactory()
-        for other in registry.get_registered_brokers():
-            if other == self._broker or not registry.broker_supports_service(other, self._type):
-                continue
-            if (other, key) in scope.pending:
-                continue
-            try:
-                service = factory.create_service(other, self._type)
-            except Exception:  # the aggregator will meet (and report) the same failure
-                continue
-            if isinstance(service, BoundedService):
-                peer = self._peer(service)
-                scope.pending[(other, key)] = peer._start(method, (), {}, key)
+        with registry.reading():
+            for other in registry.get_registered_brokers():
+                if other == self._broker or not registry.broker_supports_service(other, self._type):
+                    continue
+                if (other, key) in scope.pending:
+                    continue
+                try:
+                    service = factory.create_service(other, self._type)
+                except Exception:  # the aggregator will meet (and report) the same failure
+                    continue
+                if isinstance(service, BoundedService):
+                    peer = self._peer(service)
+                    scope.pending[(other, key)] = peer._start(method, (), {}, key)
 
     def _bounded(self, read: Any, operation: str) -> Any:
         """A data attribute of the service, read on its lane (reading may load it)."""

@@ -186,6 +186,24 @@ def test_refresh_hooks_run_before_reads_without_recursion(registry: BrokerRegist
     assert calls == ["hook"]
 
 
+def test_a_run_of_lookups_refreshes_once(registry: BrokerRegistry) -> None:
+    """An aggregate over every broker makes a few lookups per broker: inside ``reading()``
+    the hooks run once, when it begins, and again before the next read after it."""
+    calls: list[str] = []
+    registry.register_complete_broker("acme", BaseConfig, portfolio=Portfolio)
+    registry.add_refresh_hook(lambda: calls.append("hook"))
+    with registry.reading():
+        assert calls == ["hook"]
+        for name in registry.get_registered_brokers():
+            assert registry.broker_supports_service(name, ServiceType.PORTFOLIO)
+            assert registry.get_service_class(name, "portfolio") is Portfolio
+            with registry.reading():  # a nested run (the page's fan-out) refreshes nothing
+                registry.get_broker_capabilities(name)
+        assert calls == ["hook"]
+    registry.get_registered_brokers()
+    assert calls == ["hook", "hook"]
+
+
 # -- snapshot ---------------------------------------------------------------------------------
 
 
