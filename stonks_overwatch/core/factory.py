@@ -32,6 +32,12 @@ class BrokerFactory:
     _service_cache: dict[tuple[str, ServiceType], Any]
     _config_sources: list[ConfigSource]
     _service_wrappers: list[ServiceWrapper]
+    _generations: dict[str, int]
+    """Per broker, bumped by ``clear_cache(name)``: a config or service built from what was
+    read before is returned to its caller but not cached (a change made meanwhile would
+    otherwise be lost until the next one)."""
+    _everything: int
+    """Bumped when every broker's cache is cleared (``clear_cache()``, a new wrapper)."""
 
     def __new__(cls) -> BrokerFactory:
         found = cls._instance
@@ -45,6 +51,8 @@ class BrokerFactory:
                 inst._service_cache = {}
                 inst._config_sources = [_settings_config_source]
                 inst._service_wrappers = []
+                inst._generations = {}
+                inst._everything = 0
                 cls._instance = inst
             return cls._instance
 
@@ -64,11 +72,16 @@ class BrokerFactory:
             if wrapper not in self._service_wrappers:
                 self._service_wrappers.append(wrapper)
                 self._service_cache.clear()
+                self._everything += 1
+
+    def _generation(self, name: str) -> tuple[int, int]:
+        return self._everything, self._generations.get(name, 0)
 
     def create_config(self, name: str) -> Any:
         config_class = self.registry.get_config_class(name)
         with self._lock:
             cached = self._config_cache.get(name)
+            since = self._generation(name)
         if cached is not None:
             return cached
         data: dict[str, Any] | None = None
@@ -78,7 +91,8 @@ class BrokerFactory:
                 break
         config = config_class.from_dict(data or {})
         with self._lock:
-            self._config_cache[name] = config
+            if self._generation(name) == since:
+                self._config_cache[name] = config
         return config
 
     def create_service(self, name: str, service_type: ServiceType | str) -> Any:
@@ -87,6 +101,7 @@ class BrokerFactory:
         key = (name, stype)
         with self._lock:
             cached = self._service_cache.get(key)
+            since = self._generation(name)
         if cached is not None and cached[0] is provider:
             return cached[1]
         config = self.create_config(name) if self.registry.has_config(name) else None
@@ -94,15 +109,18 @@ class BrokerFactory:
         for wrapper in list(self._service_wrappers):
             service = wrapper(name, stype, service)
         with self._lock:
-            self._service_cache[key] = (provider, service)
+            if self._generation(name) == since:
+                self._service_cache[key] = (provider, service)
         return service
 
     def clear_cache(self, name: str | None = None) -> None:
         with self._lock:
             if name is None:
+                self._everything += 1
                 self._config_cache.clear()
                 self._service_cache.clear()
                 return
+            self._generations[name] = self._generations.get(name, 0) + 1
             self._config_cache.pop(name, None)
             for key in [k for k in self._service_cache if k[0] == name]:
                 del self._service_cache[key]

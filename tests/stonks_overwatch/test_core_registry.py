@@ -303,6 +303,39 @@ def test_factory_caches_services_until_cleared(registry: BrokerRegistry) -> None
     assert factory.create_service("acme", "portfolio") is not second
 
 
+def test_a_config_changed_while_a_service_was_being_built_is_not_lost(
+    registry: BrokerRegistry,
+) -> None:
+    """A page builds a broker's service from its old config while the operator's change
+    clears the cache: that page may use the old one, but the cache must not keep it - the
+    change would have been lost until the next one."""
+    registry.register_complete_broker("acme", BaseConfig, portfolio=Portfolio)
+    factory = BrokerFactory()
+    data = {"offline_mode": False}
+    reading, release = threading.Event(), threading.Event()
+
+    def source(name: str) -> dict[str, Any] | None:
+        read = dict(data)
+        if not release.is_set():
+            reading.set()
+            release.wait(5)
+        return read
+
+    factory.add_config_source(source)
+    built: list[Any] = []
+    page = threading.Thread(
+        target=lambda: built.append(factory.create_service("acme", "portfolio"))
+    )
+    page.start()
+    assert reading.wait(5)
+    data["offline_mode"] = True  # the operator's change, made meanwhile
+    factory.clear_cache("acme")
+    release.set()
+    page.join(5)
+    assert built[0].config.offline_mode is False  # that page read the old config
+    assert factory.create_service("acme", "portfolio").config.offline_mode is True
+
+
 def test_factory_clear_cache_of_one_broker_keeps_the_others(registry: BrokerRegistry) -> None:
     registry.register_complete_broker("a", BaseConfig, portfolio=Portfolio)
     registry.register_complete_broker("b", BaseConfig, portfolio=Portfolio)
