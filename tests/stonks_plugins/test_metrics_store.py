@@ -220,3 +220,31 @@ def test_history_chart_geometry() -> None:
     assert chart["bars"][1]["errors_h"] == 55.0
     assert len(chart["line"].split()) == 2  # no latency point where nothing ran
     assert history_chart([{**p, "calls": 0, "errors": 0} for p in points]) is None
+
+
+def test_a_flush_writes_every_plugins_sample_in_one_statement(db) -> None:  # type: ignore[no-untyped-def]
+    """Thirty plugins' deltas, flushed twice in one minute: one upsert each time (not a query
+    per plugin beside the pages), and the second adds to the first's rows."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    names = [f"metrics-{i:02d}" for i in range(30)]
+    Plugin.objects.bulk_create(Plugin(name=n, display_name=n) for n in names)
+    deltas = {
+        n: metrics_store._Delta(calls=i + 1, errors=i % 2, timed=1, total_ms=2.0, max_ms=float(i))
+        for i, n in enumerate(names)
+    }
+    metrics_store.reset()
+    with CaptureQueriesContext(connection) as first:
+        assert metrics_store._write(deltas, 0.0) == 30
+    later = dict(deltas, **{names[0]: metrics_store._Delta(1, 0, 1, 2.0, 99.0)})
+    with CaptureQueriesContext(connection) as second:
+        assert metrics_store._write(later, 0.0) == 30
+    writes = [q for q in second.captured_queries if "metricsample" in q["sql"].lower()]
+    assert len(writes) == 1, writes
+    assert len(second.captured_queries) <= len(first.captured_queries)
+    rows = {r.plugin.name: r for r in MetricSample.objects.select_related("plugin")}
+    assert len(rows) == 30
+    assert (rows[names[5]].calls, rows[names[5]].errors, rows[names[5]].timed) == (12, 2, 2)
+    assert rows[names[5]].total_ms == 4.0 and rows[names[5]].max_ms == 5.0
+    assert (rows[names[0]].calls, rows[names[0]].max_ms) == (2, 99.0)  # the larger max kept
