@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.utils import timezone
 
 from stonks_plugins.conf import plugin_settings
 from stonks_plugins.hosting.aggregators import panels as insight_panels
-from stonks_plugins.runtime.budget import Stale, stale_notes
+from stonks_plugins.runtime.budget import stale_notes
 
 from .core.aggregators import PortfolioAggregator
 
@@ -24,7 +22,7 @@ def home(request: HttpRequest) -> HttpResponse:
     safe_mode = bool(plugin_settings.SAFE_MODE)
     insights = [] if safe_mode else insight_panels(portfolio.items)
     # Brokers (and panels) shown from an earlier answer: which, as of when, and why.
-    stale = [_StaleNote.of(s) for s in stale_notes()]
+    stale = stale_notes()
     # Each row carries its broker's "as of" itself: a loop over the notes in every row cost
     # the page about a millisecond once one broker was late.
     as_of = {s.plugin: s.hhmm for s in stale}
@@ -40,30 +38,6 @@ def home(request: HttpRequest) -> HttpResponse:
             "stale": stale,
         },
     )
-
-
-@dataclass(frozen=True)
-class _StaleNote:
-    """A stale note as the page shows it, its time formatted once here: the template's
-    date filters (localisation, format lookup) cost about 0.1 ms each, and a note and its
-    broker's rows showed the same time four times."""
-
-    plugin: str
-    reason: str
-    iso: str
-    full: str
-    hhmm: str
-
-    @classmethod
-    def of(cls, stale: Stale) -> _StaleNote:
-        local = timezone.localtime(stale.as_of)
-        return cls(
-            stale.plugin,
-            stale.reason,
-            local.isoformat(),
-            local.strftime("%Y-%m-%d %H:%M:%S"),
-            local.strftime("%H:%M"),
-        )
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

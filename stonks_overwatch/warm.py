@@ -10,7 +10,7 @@ from django.conf import settings
 from django.template import engines
 from django.template.loader import get_template
 from django.urls import get_resolver
-from django.utils import dateformat, formats, timezone, translation
+from django.utils import formats, timezone, translation
 from django.utils.module_loading import import_string
 from django.utils.translation import trans_real
 
@@ -34,10 +34,8 @@ def warm_page_path() -> None:
     ):
         import_string(path)
     formats.get_format("DECIMAL_SEPARATOR")
-    # The time zone's rules (read from disk) and the date and language patterns, compiled on
-    # first use: the "as of" of a broker shown from an earlier answer, a browser's language.
-    now = timezone.localtime()
-    dateformat.format(now, "c")
-    dateformat.time_format(now, "H:i")
+    # The time zone's rules (read from disk) and the language patterns, on first use: the
+    # "as of" of a broker shown from an earlier answer, a browser's language.
+    timezone.localtime()
     translation.get_supported_language_variant(settings.LANGUAGE_CODE)
     trans_real.parse_accept_lang_header("en-US,en;q=0.9")

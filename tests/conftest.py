@@ -19,6 +19,10 @@ from hypothesis import settings as hypothesis_settings
 hypothesis_settings.register_profile("stonks", derandomize=True, database=None, deadline=None)
 hypothesis_settings.load_profile("stonks")
 
+# The alert tests' real SMTP server and webhook receiver (``smtp``, ``hooks``): the eager
+# tests in tests/stonks_plugins and the worker's in tests/e2e share them.
+pytest_plugins = ["tests.alert_receivers"]
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "plugins"
 BUNDLED = ROOT / "plugins"

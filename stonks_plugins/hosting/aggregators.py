@@ -45,15 +45,9 @@ def panels(portfolio: list[PortfolioEntry]) -> list[PluginPanels]:
             if earlier is None:
                 out.append(PluginPanels(name, title, error=str(err)))
             else:
-                budget.note_stale(name, earlier.as_of, err.message)
-                out.append(PluginPanels(name, title, earlier.value, as_of=_hhmm(earlier.as_of)))
+                noted = budget.note_stale(name, earlier.as_of, err.message)
+                out.append(PluginPanels(name, title, earlier.value, as_of=noted.hhmm))
             continue
         lastgood.keep(name, "aggregate", valid)
         out.append(PluginPanels(name, title, valid))
     return out
-
-
-def _hhmm(when: object) -> str:
-    from django.utils import timezone
-
-    return timezone.localtime(when).strftime("%H:%M")  # type: ignore[arg-type]

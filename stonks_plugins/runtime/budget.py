@@ -22,18 +22,39 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
+
+from django.utils import timezone
 
 from ..conf import plugin_settings
 
 
 @dataclass(frozen=True)
 class Stale:
-    """A plugin's answer on this page is an earlier one: when it was taken, and why."""
+    """A plugin's answer on this page is an earlier one: when it was taken, and why. Its
+    time as the page shows it is formatted here, once: the template's date filters
+    (localisation, format lookup) cost ~0.1 ms each, four per late broker."""
 
     plugin: str
     as_of: datetime
     reason: str
+
+    @cached_property
+    def local(self) -> datetime:
+        return timezone.localtime(self.as_of)
+
+    @property
+    def iso(self) -> str:
+        return self.local.isoformat()
+
+    @property
+    def full(self) -> str:
+        return self.local.strftime("%Y-%m-%d %H:%M:%S")
+
+    @property
+    def hhmm(self) -> str:
+        return self.local.strftime("%H:%M")
 
 
 @dataclass
@@ -97,10 +118,12 @@ def inherit(scope: Scope | None) -> Iterator[None]:
         _scope.reset(token)
 
 
-def note_stale(plugin: str, as_of: datetime, reason: str) -> None:
+def note_stale(plugin: str, as_of: datetime, reason: str) -> Stale:
+    stale = Stale(plugin, as_of, reason)
     scope = _scope.get()
     if scope is not None:
-        scope.stale[plugin] = Stale(plugin, as_of, reason)
+        scope.stale[plugin] = stale
+    return stale
 
 
 def stale_notes() -> list[Stale]:

@@ -11,17 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import threading
 from collections.abc import Iterator
 from datetime import datetime
-from email import message_from_bytes, policy
-from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.core.cache import cache
 from django.db import transaction
 
@@ -33,102 +27,16 @@ from stonks_plugins.models import Plugin
 from stonks_plugins.monitoring import alerts, notify
 from stonks_plugins.monitoring.alerts import Alert, AlertKind
 from stonks_plugins.redaction import MASK, forget_all
+from tests.alert_receivers import HOOK_TOKEN, SETTLE, Hooks, Inbox, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SITE_URL = "https://stonks.example.com"
 OPS = ["ops@example.com", "oncall@example.com"]
-HOOK_TOKEN = "hook-token-Zq81-never-logged"
 PASSWORD = "pw-7Hq2-alerts-zeta"
-SETTLE = 30.0
-"""Seconds a test waits for the alert thread to finish (it normally takes milliseconds)."""
-
-
-# -- a real SMTP server and a real webhook receiver ----------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Inbox:
-    """aiosmtpd handler: every message the SMTP server accepted, parsed, with its raw bytes."""
-
-    def __init__(self) -> None:
-        self.raw: list[bytes] = []
-        self.recipients: list[list[str]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.raw.append(bytes(envelope.original_content or envelope.content))
-        self.recipients.append(list(envelope.rcpt_tos))
-        return "250 Message accepted for delivery"
-
-    @property
-    def messages(self) -> list[EmailMessage]:
-        return [cast(EmailMessage, message_from_bytes(r, policy=policy.default)) for r in self.raw]
-
-    def subjects(self) -> list[str]:
-        return [str(m["Subject"]) for m in self.messages]
-
-    def bodies(self) -> list[str]:
-        return [m.get_content() for m in self.messages]
-
-
-class Hooks:
-    """What the webhook receiver got: path, headers and raw body of every POST. While
-    ``hold`` is clear, a request is answered only once it is set."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.arrived = threading.Event()
-        self.hold = threading.Event()
-        self.hold.set()
-
-    def payloads(self) -> list[dict[str, Any]]:
-        return [json.loads(r["body"]) for r in self.requests]
-
 
 Alerting = tuple[Inbox, Hooks]
 """The SMTP server's inbox and the webhook receiver, as the ``alerting`` fixture gives them."""
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def hooks() -> Iterator[tuple[Hooks, str]]:
-    got = Hooks()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            got.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-            got.arrived.set()
-            got.hold.wait(SETTLE)
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield got, f"http://127.0.0.1:{server.server_address[1]}/hooks/stonks?token={HOOK_TOKEN}"
-    finally:
-        got.hold.set()
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
@@ -330,7 +238,7 @@ def test_a_dead_or_hanging_target_never_holds_up_the_state_change(
 ) -> None:
     inbox, got = alerting
     live = settings.PLUGINS_ALERT_WEBHOOKS[0]
-    dead_port = _free_port()  # nothing listens there
+    dead_port = free_port()  # nothing listens there
     path_token, userinfo_password = "T0A1B2/hook-path-secret-77", "hook-userinfo-pw-99"
     dead = f"http://bot:{userinfo_password}@127.0.0.1:{dead_port}/services/{path_token}?t=x"
     settings.PLUGINS_ALERT_WEBHOOKS = [dead, live]
@@ -349,7 +257,7 @@ def test_a_dead_or_hanging_target_never_holds_up_the_state_change(
         settle()
 
         # A dead mail server: the webhook still gets the next alert.
-        settings.EMAIL_PORT = _free_port()
+        settings.EMAIL_PORT = free_port()
         settings.EMAIL_HOST_PASSWORD = "smtp-password-never-logged"
         _fail("other-broker", ReasonCode.TIMEOUT, "initialize() did not return")
         settle()
