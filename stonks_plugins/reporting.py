@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
+from django.core.signals import setting_changed
 from django.db import connections
 
 from . import store
@@ -121,7 +123,12 @@ def _config_provider(name: str) -> dict[str, object] | None:
         return None
 
 
+_configured: PluginRegistry | None = None
+
+
 def configure(registry: PluginRegistry) -> None:
+    global _configured
+    _configured = registry
     registry.hooks = Hooks(
         on_failure=on_failure,
         on_recover=on_recover,
@@ -139,3 +146,16 @@ def configure(registry: PluginRegistry) -> None:
         backoff_max=float(plugin_settings.BACKOFF_MAX),
         load_retry_base=float(plugin_settings.LOAD_RETRY_BASE),
     )
+
+
+def _setting_changed(*, setting: str, **kwargs: Any) -> None:
+    """The hooks copy the limits a sandbox is made with: a changed ``PLUGINS_*`` setting
+    (``override_settings``, pytest-django's ``settings``) reaches the next load at once,
+    without a second call of :func:`configure` that a test could forget - its plugin would
+    then hang for the limit the test meant to lift (0.5 s, not 60)."""
+    if setting.startswith("PLUGINS_") and _configured is not None:
+        plugin_settings.forget()  # whichever receiver runs first
+        configure(_configured)
+
+
+setting_changed.connect(_setting_changed, dispatch_uid="stonks_plugins.reporting")

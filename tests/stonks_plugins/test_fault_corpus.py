@@ -165,12 +165,9 @@ def test_healthy_plugins_pass_the_health_command(plugin_dirs) -> None:
 
 
 def test_service_failures_open_the_circuit(plugin_dirs, admin_client_logged, settings) -> None:
-    from stonks_plugins import reporting
-    from stonks_plugins.registry import plugin_registry
 
     settings.PLUGINS_BACKOFF_BASE = 60  # stays open for the whole test, however slow
     settings.PLUGINS_BACKOFF_MAX = 120
-    reporting.configure(plugin_registry)
     _install(plugin_dirs, "fault-service-raises")
     for _ in range(settings.PLUGINS_CIRCUIT_THRESHOLD):
         resp = admin_client_logged.get("/")

@@ -70,3 +70,21 @@ def test_a_setting_is_read_once_and_again_after_it_changes(settings) -> None:
     assert plugin_settings.PAGE_BUDGET == 1.5
     with pytest.raises(AttributeError, match="PLUGINS_NO_SUCH"):
         plugin_settings.NO_SUCH  # noqa: B018
+
+
+def test_a_plugin_loaded_after_a_setting_changed_gets_the_new_limit(
+    settings, plugin_dirs, db
+) -> None:
+    """The registry's hooks copy the limits a plugin's sandbox is made with; a changed
+    setting reaches the next load at once (a test that lifted ``initialize`` to 60 s had its
+    plugin abandoned after the suite's 0.5 s, and failed on a slow machine)."""
+    from stonks_plugins.manager import manager
+    from stonks_plugins.registry import plugin_registry
+
+    settings.PLUGINS_TIMEOUTS = {**settings.PLUGINS_TIMEOUTS, "initialize": 60.0}
+    settings.PLUGINS_CIRCUIT_THRESHOLD = 9
+    plugin_dirs.add("healthy-fixture")
+    manager.sync()
+    box = plugin_registry.sandbox("healthy-fixture")
+    assert box.timeouts["initialize"] == 60.0
+    assert box.circuit.threshold == 9

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from stonks_plugins import reporting
 from stonks_plugins.lifecycle import signals
 from stonks_plugins.manager import manager
 from stonks_plugins.models import EventKind, Plugin
@@ -208,7 +207,6 @@ def test_a_refresh_shuts_a_leaving_plugin_down_without_holding_the_serving_lock(
     where the refreshing thread runs it itself) never keeps another thread's refresh
     waiting: the lock is released before any plugin code runs."""
     settings.PLUGINS_TIMEOUTS = {**settings.PLUGINS_TIMEOUTS, "shutdown": 10.0}
-    reporting.configure(plugin_registry)
     root = make_broker("slow-to-stop", "STOP", slow=("slow-shutdown",))
     manager.sync()
     assert plugin_registry.peek("slow-to-stop") is not None

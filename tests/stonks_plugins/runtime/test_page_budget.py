@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from stonks_plugins import propagation, reporting
+from stonks_plugins import propagation
 from stonks_plugins.errors import ReasonCode
 from stonks_plugins.manager import manager
 from stonks_plugins.models import Plugin
@@ -240,7 +240,6 @@ def test_a_plugin_hanging_while_it_loads_never_delays_another_plugins_load(
 ) -> None:
     settings.PLUGINS_TIMEOUTS = {**settings.PLUGINS_TIMEOUTS, "import": 30.0, "initialize": 30.0}
     settings.PLUGINS_SYNC_LOAD_TIMEOUT = 1.0
-    reporting.configure(plugin_registry)  # the registry's sandboxes take the new limits
     stuck = make_broker("hangs-loading", "HANG", slow=(phase,))
     make_broker("loads-fine", "FINE")
     try:
