@@ -75,8 +75,7 @@ def abandon(plugin: str, operation: str, pending: Pending, started: float) -> No
     loaded = plugin_registry.peek(plugin)
     if loaded is not None and loaded.host is not None:
         loaded.host.demote()  # its child spins or waits on idle CPU only from now on
-    native = pending.thread.native_id
-    cpu = _cpu_of(f"/proc/self/task/{native}/stat") if native is not None else None
+    cpu = _call_cpu(pending)
     ran = entry.since - started
     # On a busy machine (a process's start, every plugin warming up) a spinner gets less than
     # its share: one that already used twice what it may still use after now spun anyway.
@@ -141,6 +140,19 @@ def _child_pid(plugin: str) -> int | None:
     loaded = plugin_registry.peek(plugin)
     host = loaded.host if loaded is not None else None
     return host.pid if host is not None else None
+
+
+def _call_cpu(pending: Pending) -> float | None:
+    """CPU seconds the call's thread used since the call began on it (0 when it has not
+    yet; None when the thread is gone). Not the thread's whole CPU time: a lane's parked
+    thread served earlier calls, and a healthy plugin busy for an hour would look like a
+    spinner at its first call that waits."""
+    native = pending.thread.native_id
+    now = _cpu_of(f"/proc/self/task/{native}/stat") if native is not None else None
+    if now is None:
+        return None
+    began = pending.cpu_start
+    return max(0.0, now - began) if began is not None else 0.0
 
 
 def _cpu(entry: Abandoned) -> float | None:

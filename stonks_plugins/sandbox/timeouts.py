@@ -29,6 +29,7 @@ import logging
 import queue
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -95,6 +96,7 @@ class Pending:
         done = threading.Event()
 
         def work() -> None:
+            box["cpu0"] = time.thread_time()
             try:
                 box["value"] = func(*args, **kw)
             except BaseException as exc:  # handed to the caller, who decides what to re-raise
@@ -118,6 +120,12 @@ class Pending:
     @property
     def value(self) -> Any:
         return self._box.get("value")
+
+    @property
+    def cpu_start(self) -> float | None:
+        """The thread's CPU time (``time.thread_time()``, seconds) when this call began on
+        it; None until it has. What the call itself used is the thread's CPU now less this."""
+        return self._box.get("cpu0")
 
     @property
     def error(self) -> BaseException | None:
@@ -241,6 +249,9 @@ def _run(task: _Task) -> bool:
     threading.current_thread().name = name
 
     def work() -> bool:
+        # The thread's CPU clock as this call begins: a parked thread has served earlier
+        # calls, whose CPU is not this one's (see ``Pending.cpu_start``).
+        box["cpu0"] = time.thread_time()
         try:
             box["value"] = func(*args)
         except BaseException as exc:  # handed to the caller, who decides what to re-raise
