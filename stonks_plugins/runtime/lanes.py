@@ -384,6 +384,9 @@ class Call:
         self.pending = pending
         self.ticket = ticket
         self.started = time.monotonic()
+        self.process_cpu = time.process_time()
+        """The process's CPU time when the call started: was the process busy while its
+        caller waited (see :func:`_busy`)?"""
         self.patient = patient
         """False when the plugin overran before this call started: its caller does not wait."""
 
@@ -397,7 +400,7 @@ class Call:
         wait = max(0.0, deadline - time.monotonic()) if self.patient else 0.0
         if not self.pending.done.wait(wait):
             message = (
-                f"no answer within {limit:g} s (still running in the background)"
+                f"no answer within {limit:g} s (still running in the background)" + _busy(self)
                 if self.patient
                 else "did not answer in time before; asked again in the background"
             )
@@ -409,7 +412,12 @@ class Call:
                 stack=thread_stack(self.pending.thread),
             )
             if self.lane._abandon(self.ticket):
-                _report_overrun(err)
+                if self.patient:
+                    # A call not waited for because the plugin overran before is not news:
+                    # that overrun was reported, and nothing has answered since. (A process's
+                    # busy start once wrote 14 such events for a healthy middleware, one per
+                    # broker call through it.)
+                    _report_overrun(err)
                 reaper.abandon(self.lane.plugin, self.operation, self.pending, self.started)
             raise err
         if isinstance(self.pending.error, reaper.CallStopped):
@@ -420,6 +428,33 @@ class Call:
                 "stopped: it kept a CPU busy after its caller gave up",
             )
         return self.pending.result()
+
+
+BUSY_SHARE = 0.9
+"""A process that used at least this share of one CPU while a caller waited was busy: its
+threads take turns on the interpreter's lock, so a call may have waited for it, not hung."""
+OWN_SHARE = 0.25
+"""...unless the call itself used at least this share of the wait: then the CPU was its own."""
+
+
+def _busy(call: Call) -> str:
+    """Words for an overrun's message when the process was busy all the while its caller
+    waited and the call used little of it ('' otherwise): then the plugin may have been kept
+    waiting (a neighbour spinning, every plugin loading at a process's start), and whoever
+    reads the event should know it before blaming the plugin."""
+    waited = time.monotonic() - call.started
+    if waited <= 0:
+        return ""
+    used = (time.process_time() - call.process_cpu) / waited
+    if used < BUSY_SHARE:
+        return ""
+    own = reaper.call_cpu(call.pending)
+    if own is None or own >= OWN_SHARE * waited:
+        return ""
+    return (
+        f", while this process kept a CPU {min(used, 1.0):.0%} busy and the call used "
+        f"{own / waited:.0%} of it: it may have waited for the CPU, not hung"
+    )
 
 
 _lanes: dict[str, Lane] = {}

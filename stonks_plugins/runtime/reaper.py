@@ -75,7 +75,7 @@ def abandon(plugin: str, operation: str, pending: Pending, started: float) -> No
     loaded = plugin_registry.peek(plugin)
     if loaded is not None and loaded.host is not None:
         loaded.host.demote()  # its child spins or waits on idle CPU only from now on
-    cpu = _call_cpu(pending)
+    cpu = call_cpu(pending)
     ran = entry.since - started
     # On a busy machine (a process's start, every plugin warming up) a spinner gets less than
     # its share: one that already used twice what it may still use after now spun anyway.
@@ -142,7 +142,7 @@ def _child_pid(plugin: str) -> int | None:
     return host.pid if host is not None else None
 
 
-def _call_cpu(pending: Pending) -> float | None:
+def call_cpu(pending: Pending) -> float | None:
     """CPU seconds the call's thread used since the call began on it (0 when it has not
     yet; None when the thread is gone). Not the thread's whole CPU time: a lane's parked
     thread served earlier calls, and a healthy plugin busy for an hour would look like a

@@ -1,6 +1,9 @@
-"""The reaper judges an abandoned call by the CPU that call used, not by what its thread
-used before: a lane hands its calls to parked threads, so a thread that has served a busy
-plugin for an hour carries minutes of CPU that are not the call's."""
+"""An overrun is judged on what the call itself did. The reaper counts the CPU that call
+used, not what its thread used before (a lane hands its calls to parked threads, so a thread
+that has served a busy plugin for an hour carries minutes of CPU that are not the call's);
+the event says when the process was busy all along, so a plugin kept waiting for the CPU is
+not taken for a hung one; and calls not waited for because the plugin overran before write
+no event each."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import time
 import pytest
 
 from stonks_plugins.registry import plugin_registry
-from stonks_plugins.runtime import lanes, reaper
+from stonks_plugins.runtime import lanes, outbox, reaper
 from stonks_plugins.sandbox import SandboxError
 from tests.stonks_plugins.runtime.helpers import wait_until
 
@@ -35,8 +38,9 @@ def test_a_waiting_call_is_not_stopped_for_the_cpu_its_thread_used_on_earlier_ca
     waiting = lane.start("wait", gate.wait, 30, revalidate=False)
     try:
         assert waiting.pending.thread is thread  # the parked thread, its CPU behind it
-        with pytest.raises(SandboxError, match="no answer within"):
+        with pytest.raises(SandboxError, match="no answer within") as raised:
             waiting.wait(time.monotonic() + 0.1, 0.1)
+        assert "may have waited for the CPU" not in raised.value.message  # a quiet process
         # It waits: watched from now on, neither stopped nor its plugin's circuit opened.
         [watched] = reaper.watched()
         assert watched.plugin == PLUGIN and not watched.stopped
@@ -58,10 +62,68 @@ def test_a_call_that_spun_while_its_caller_waited_is_still_stopped_at_once() -> 
 
     spinning = lane.start("spin", spin, revalidate=False)
     try:
-        with pytest.raises(SandboxError, match="no answer within"):
+        with pytest.raises(SandboxError, match="no answer within") as raised:
             spinning.wait(time.monotonic() + 2 * reaper.SPIN_CPU + 0.3, 1.0)
+        # The process was busy, but with this very call: no excuse in its message.
+        assert "may have waited for the CPU" not in raised.value.message
         assert wait_until(lambda: spinning.done, timeout=5)
         assert isinstance(spinning.pending.error, reaper.CallStopped)
         assert plugin_registry.sandbox(PLUGIN).circuit.state == "open"
     finally:
         stop.set()
+
+
+def test_a_call_kept_waiting_by_a_busy_process_says_so() -> None:
+    """A neighbour spins in this process (an in-process endless loop, or every plugin
+    loading at a process's start): a call that only waits misses its deadline too, and its
+    event must not read as if that plugin hung."""
+    stop = threading.Event()
+
+    def neighbour() -> None:
+        while not stop.is_set():
+            pass
+
+    busy = threading.Thread(target=neighbour, daemon=True)
+    busy.start()
+    gate = threading.Event()
+    waiting = lanes.lane(PLUGIN).start("wait", gate.wait, 30, revalidate=False)
+    try:
+        with pytest.raises(SandboxError, match=r"no answer within 0\.3 s") as raised:
+            waiting.wait(time.monotonic() + 0.3, 0.3)
+        assert "may have waited for the CPU, not hung" in raised.value.message
+    finally:
+        stop.set()
+        gate.set()
+        busy.join(5)
+
+
+def test_calls_not_waited_for_after_an_overrun_write_no_event_each() -> None:
+    """Once a plugin overran, its next callers do not wait for it until it answers: each
+    such call is the same news, already reported, not another overrun."""
+    lane = lanes.lane(PLUGIN)
+    gates = [threading.Event() for _ in range(3)]
+
+    def late_and_failing(gate: threading.Event) -> None:
+        gate.wait(30)
+        raise ValueError("the broker's API said no")  # no answer: the overrun still stands
+
+    try:
+        first = lane.start("wait", late_and_failing, gates[0])
+        with pytest.raises(SandboxError, match="no answer within"):
+            first.wait(time.monotonic() + 0.1, 0.1)
+        assert outbox.pending() == 1  # the overrun's event, written off the request path
+        assert lane.slow()
+        # While the abandoned call runs the lane refuses calls; it ends, failing.
+        gates[0].set()
+        assert wait_until(lambda: not lane.running(), timeout=5)
+        for gate in gates[1:]:
+            later = lane.start("wait", late_and_failing, gate)
+            assert not later.patient
+            with pytest.raises(SandboxError, match="did not answer in time before"):
+                later.wait(time.monotonic() + 5, 5)
+            gate.set()
+            assert wait_until(lambda: not lane.running(), timeout=5)
+        assert outbox.pending() == 1
+    finally:
+        for gate in gates:
+            gate.set()
