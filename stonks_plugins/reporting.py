@@ -38,21 +38,37 @@ def deliver(what: str, write: Callable[[], None]) -> None:
 
 
 def on_failure(err: SandboxError) -> None:
-    """Every failure is an event with its traceback; a failure that opened the circuit also
+    """A failure is an event with its traceback; a failure that opened the circuit also
     puts the plugin in ``circuit_open``, and a service call that failed for a reason only the
     operator can fix (the plugin raised ``PluginAuthFailed`` or ``PluginConfigRejected``)
     puts it in error with that code at once. A load failure is recorded by the runtime, a
-    health check's by the check. A load failure that repeats the last one this process
-    reported for the plugin (a background retry's) is not recorded again; the runtime logs
-    load failures. The signal is sent for every failure."""
+    health check's by the check. What repeats the last failure this process reported for the
+    plugin is not recorded again: a load failure of a background retry (the runtime logs
+    load failures), or a call failing as the one before it did with no answer between
+    (:func:`_repeats_its_streak`). The signal is sent for every failure."""
     if repeats.during_load(err.plugin):
         # The runtime logs a failed load itself, once per kind (loads._post_failure).
         if repeats.first_time("event", err):
             _record_failure(err)
+    elif _repeats_its_streak(err):
+        logger.debug("%s (as the call before it; not recorded again)", err)
     else:
         logger.warning("%s", err)
         _record_failure(err)
     signals.emit(signals.plugin_failed, PluginRegistry, name=err.plugin, error=err, code=err.code)
+
+
+def _repeats_its_streak(err: SandboxError) -> bool:
+    """Did a call fail as the call before it did, with no answer between (the circuit's count
+    of failures in a row says there was none)? A broker failing on every page was an event
+    with its traceback on every page, in every process, until its circuit opened. The
+    failure that opens the circuit, and one only an operator can fix, change the plugin's
+    state: always news."""
+    if err.tripped or err.code in OPERATOR_CODES or _configured is None:
+        return False
+    first = repeats.first_time("call", err)  # remembered either way: the streak's failure
+    in_a_row = _configured.sandbox(err.plugin).circuit.failures
+    return in_a_row > 1 and not first
 
 
 def _record_failure(err: SandboxError) -> None:

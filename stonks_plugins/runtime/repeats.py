@@ -1,5 +1,6 @@
-"""Load failures this process has already reported: a retry that fails as the attempt before
-it did is not news.
+"""Failures this process has already reported: a retry that fails as the attempt before it
+did is not news, nor a call that fails as the call before it did (``reporting``: the channel
+``call``, for a streak with no answer between).
 
 Every web and worker process retries a failed load in the background, with backoff
 (:mod:`.background`, Home Assistant's setup retry). Each retry used to report its failure

@@ -50,6 +50,9 @@ class PortfolioService(PortfolioServiceInterface):
                 time.sleep(seconds)
             else:
                 (HERE / "delay-second.armed").write_text("1")
+        failing = HERE / "fail-service"
+        if failing.exists():
+            raise ValueError(failing.read_text() or "runtime test broker: the export is unreadable")
         spin = HERE / "spin-service"
         while spin.exists():  # a busy loop (the reaper must stop it), rarely looking up
             for _ in range(10_000_000):
@@ -109,9 +112,10 @@ def make_broker(plugin_dirs):  # type: ignore[no-untyped-def]
     (``slow-folder-init``, ``slow-init``, ``slow-service``, ``slow-health``,
     ``slow-shutdown``, ``slow-config``: its ``on_config_change``), spin a CPU
     (``spin-service``) or make it fail (``fail-init``; ``fail-init-says`` holds another
-    message for it); ``delay-service`` holds seconds
-    the service sleeps, ``delay-once`` seconds its next call sleeps (the file goes),
-    ``delay-second`` seconds the call after the next one sleeps besides."""
+    message for it; ``fail-service``, its text the ValueError's if any);
+    ``delay-service`` holds seconds the service sleeps, ``delay-once`` seconds its next
+    call sleeps (the file goes), ``delay-second`` seconds the call after the next one
+    sleeps besides."""
 
     def make(name: str, symbol: str, slow: tuple[str, ...] = ()) -> Path:
         root = plugin_dirs.path / name
