@@ -443,7 +443,9 @@ def _busy(call: Call) -> str:
     waiting (a neighbour spinning, every plugin loading at a process's start), and whoever
     reads the event should know it before blaming the plugin."""
     waited = time.monotonic() - call.started
-    if waited <= 0:
+    if waited <= 0 or reaper.child_pid(call.lane.plugin) is not None:
+        # A process-isolated plugin's code runs in its child, not on this process's
+        # interpreter lock: this process's being busy does not excuse it.
         return ""
     used = (time.process_time() - call.process_cpu) / waited
     if used < BUSY_SHARE:

@@ -136,7 +136,8 @@ def _cpu_of(stat_path: str) -> float | None:
         return None
 
 
-def _child_pid(plugin: str) -> int | None:
+def child_pid(plugin: str) -> int | None:
+    """The pid of the plugin's child when it runs process-isolated (else None)."""
     loaded = plugin_registry.peek(plugin)
     host = loaded.host if loaded is not None else None
     return host.pid if host is not None else None
@@ -160,7 +161,7 @@ def _cpu(entry: Abandoned) -> float | None:
     process when the plugin is isolated (the thread itself only waits on the pipe)."""
     native = entry.pending.thread.native_id
     total = _cpu_of(f"/proc/self/task/{native}/stat") if native is not None else None
-    child = _child_pid(entry.plugin)
+    child = child_pid(entry.plugin)
     if child is not None:
         child_cpu = _cpu_of(f"/proc/{child}/stat")
         if child_cpu is not None:
