@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-import multiprocessing
 import pickle
 import select
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from . import log_relay
+from . import forkserver, log_relay
 from .child import serve
 from .spawn import CHILD_NAME_PREFIX, start_child
 from .wire import OP_SHUTDOWN, PROTOCOL, ChildSpec, Limits, load_reply
@@ -34,12 +33,10 @@ class Channel:
         sent again only when it differs."""
 
     @classmethod
-    def start(
-        cls, plugin: str, spec: ChildSpec, limits: Limits, env: list[bytes], idle: bool = False
-    ) -> Channel:
-        """Start a child for ``plugin`` (it is not ready yet: read its first reply); ``idle``:
-        under ``SCHED_IDLE`` (:func:`.spawn.is_crashing`)."""
-        ctx = multiprocessing.get_context("spawn")
+    def start(cls, plugin: str, spec: ChildSpec, limits: Limits) -> Channel:
+        """Start a child for ``plugin`` (it is not ready yet: read its first reply), forked
+        from the fork server where it can be used, else spawned (:mod:`.forkserver`)."""
+        ctx = forkserver.context()
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         proc = ctx.Process(
             target=serve,
@@ -48,7 +45,7 @@ class Channel:
             daemon=True,
         )
         try:
-            start_child(proc, env, idle=idle)
+            start_child(proc, spec.environment, idle=spec.idle)
         except Exception:
             parent_conn.close()
             raise

@@ -1,6 +1,7 @@
 """The child side of process isolation: the loop a process-isolated plugin runs in.
 
-The host starts a ``spawn`` child whose target is :func:`serve`. The child
+The host starts a child whose target is :func:`serve`: forked from the fork server
+(:mod:`.forkserver`), which imported this module once, or spawned. The child
 
 1. puts itself under its resource limits (:mod:`.rlimits`), ignores SIGINT (a Ctrl-C in the
    terminal is the host's to handle), and points :mod:`faulthandler` at the host's crash log
@@ -63,7 +64,7 @@ _crash_log: IO[str] | None = None  # faulthandler writes to its fd: it must stay
 
 
 def serve(conn: Connection, spec: ChildSpec, limits: Limits) -> None:
-    """Entry point of the child process (the ``target`` of the ``spawn`` Process)."""
+    """Entry point of the child process (the ``target`` of its ``Process``)."""
     _prepare_process(spec, limits)
     log_relay.start_in_child(spec.log_level)
     try:
@@ -122,9 +123,14 @@ def interface_versions(loaded: LoadedPlugin) -> dict[str, str]:
 
 def _prepare_process(spec: ChildSpec, limits: Limits) -> None:
     global _crash_log
-    with contextlib.suppress(OSError):  # usually inherited already (spawn.start_child)
+    with contextlib.suppress(OSError):  # usually inherited already (spawn.at_child_priority)
         if os.getpriority(os.PRIO_PROCESS, 0) < CHILD_NICENESS:
             os.setpriority(os.PRIO_PROCESS, 0, CHILD_NICENESS)
+    if spec.idle:  # a forked child has the fork server's policy; lowering needs no privilege
+        with contextlib.suppress(OSError, AttributeError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    if spec.environment is not None:
+        _set_environment(spec.environment)
     os.environ[ISOLATION_ENV] = "process"
     with contextlib.suppress(ValueError):  # not the main thread: cannot happen in a child
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -137,6 +143,14 @@ def _prepare_process(spec: ChildSpec, limits: Limits) -> None:
             faulthandler.enable(_crash_log, all_threads=True)
             faulthandler.register(signal.SIGUSR1, _crash_log, all_threads=True)
     rlimits.apply(limits)
+
+
+def _set_environment(environment: dict[str, str]) -> None:
+    """Make ``os.environ`` exactly ``environment``: a forked child starts with the fork
+    server's (what every plugin gets) and adds its declared variables."""
+    for key in [key for key in os.environ if key not in environment]:
+        del os.environ[key]
+    os.environ.update(environment)
 
 
 def _guard(spec: ChildSpec) -> Guard:

@@ -1,12 +1,15 @@
-"""How a plugin's child is started: ``spawn``, at a lower CPU priority, with only the
-environment its manifest allows. Its start, and every child of a plugin whose last child
-crashed, run at idle priority (``SCHED_IDLE``): a plugin that keeps crashing costs the
-pages no CPU however often it is restarted (see the end of this module).
+"""How a plugin's child is started: forked from a fork server (:mod:`.forkserver`), or by
+``spawn`` where none can run, at a lower CPU priority, with only the environment its manifest
+allows. Its start, and every child of a plugin whose last child crashed, run at idle priority
+(``SCHED_IDLE``): a plugin that keeps crashing costs the pages no CPU however often it is
+restarted (see the end of this module).
 
-**spawn**, never fork: the host is a threaded web or Celery worker, and a forked child would
-inherit locks held by other threads (logging, the import lock, database drivers) in their
-locked state. Children are daemons, so they die with the host; the price is that plugin code
-cannot itself start ``multiprocessing`` children (``subprocess`` is fine).
+Never a fork of the host: the host is a threaded web or Celery worker, and a forked child
+would inherit locks held by other threads (logging, the import lock, database drivers) in
+their locked state. The fork server is a separate, single-threaded interpreter that runs no
+plugin code; ``spawn`` starts a new interpreter per child. Children are daemons, so they die
+with the host; the price is that plugin code cannot itself start ``multiprocessing`` children
+(``subprocess`` is fine).
 
 multiprocessing needs two changes for our children, made by :func:`install`: called by the
 app's ``ready()``, and again (a no-op by then) before each child starts, so a host made
@@ -19,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -47,8 +51,12 @@ ISOLATION_ENV = "STONKS_PLUGIN_ISOLATION"
 isolated."""
 
 _SPAWN_CHILD_FLAG = "--multiprocessing-fork"
+_FORK_SERVER_MAIN = "from multiprocessing.forkserver import main"
 _launching = threading.local()
 """``env``: the environment (``KEY=VALUE`` bytes) of the plugin process this thread starts."""
+_server_pids: list[int] = []
+"""Fork servers this process launched (through the hook), newest last: :mod:`.forkserver`
+checks the environment the newest one got."""
 _install_lock = threading.Lock()
 
 
@@ -86,20 +94,26 @@ def _install_spawn_hook() -> None:
 
 
 def _install_env_hook() -> None:
-    """Start our children with the environment :func:`start_child` was given, not a copy of
-    the host's (whose secrets the plugin must not see).
+    """Start our children, and the fork server they are forked from, with the environment a
+    plugin process may have, not a copy of the host's (whose secrets the plugin must not see).
 
-    multiprocessing cannot pass an environment: ``spawn`` launches through
+    multiprocessing cannot pass an environment: ``spawn`` and the fork server launch through
     ``multiprocessing.util.spawnv_passfds``, which calls ``_posixsubprocess.fork_exec`` with
     ``env=None`` (inherit). Emptying ``os.environ`` around the start would take it from every
     other thread of the host for that moment; scrubbing in the child would leave the secrets
-    in its initial environment block (``/proc/PID/environ``). So that call is wrapped: on a
-    thread starting one of our children (the thread-local is set) and for a spawn child's
-    command line - not the resource tracker the same start may launch first - its ``env``
-    argument becomes ours. ``fork_exec``'s first six arguments (args, executable_list,
-    close_fds, pass_fds, cwd, env) are the same from 3.2 to 3.14; the rest pass through. Where
-    the wrapper is not reached, the child still drops what it was not given, and its audit hook
-    refuses reads of ``/proc``.
+    in its initial environment block (``/proc/PID/environ``). So that call is wrapped, for
+    two command lines only - not the resource tracker the same start may launch first:
+
+    - a spawn child's, on a thread starting one of our children (the thread-local is set): its
+      ``env`` argument becomes the one :func:`start_child` was given;
+    - the fork server's, on any thread (it serves only our children): :func:`server_environment`,
+      what every plugin process gets and nothing a manifest must declare. Its pid is kept for
+      :mod:`.forkserver`, which checks that environment before it forks a child.
+
+    ``fork_exec``'s first six arguments (args, executable_list, close_fds, pass_fds, cwd, env)
+    are the same from 3.2 to 3.14; the rest pass through. Where the wrapper is not reached,
+    a spawn child still drops what it was not given, its audit hook refuses reads of
+    ``/proc``, and the fork server's check fails, so children are spawned.
     """
     import _posixsubprocess
 
@@ -108,50 +122,90 @@ def _install_env_hook() -> None:
         return
 
     def fork_exec(*args: Any, **kwargs: Any) -> Any:
-        env = getattr(_launching, "env", None)
-        if env is not None and len(args) > 5 and args[5] is None:
-            argv = args[0] or ()
-            if _SPAWN_CHILD_FLAG in argv:
+        server = False
+        if len(args) > 5 and args[5] is None:
+            argv = [os.fsdecode(arg) for arg in args[0] or ()]
+            env = getattr(_launching, "env", None)
+            if env is not None and _SPAWN_CHILD_FLAG in argv:
                 args = (*args[:5], env, *args[6:])
-        return original(*args, **kwargs)
+            elif any(arg.startswith(_FORK_SERVER_MAIN) for arg in argv):
+                args = (*args[:5], _encode(server_environment()), *args[6:])
+                server = True
+        pid = original(*args, **kwargs)
+        if server:
+            _server_pids.append(pid)
+        return pid
 
     setattr(fork_exec, "_stonks_plugins_env", True)  # noqa: B010
     setattr(_posixsubprocess, "fork_exec", fork_exec)  # noqa: B010
 
 
-def plugin_environment(candidate: Candidate) -> list[bytes]:
-    """The environment a plugin's process starts with, in ``fork_exec``'s form: what Python
-    needs and the manifest's declared ``env:`` variables, never the project's secrets."""
-    declared = candidate.manifest.permissions if candidate.manifest is not None else ()
-    env = child_environment(declared, os.environ)
+def server_environment() -> dict[str, str]:
+    """The fork server's environment, which every child forked from it starts with: what
+    every plugin process gets, no declared variable (a child sets its own: ``ChildSpec``)."""
+    env = child_environment((), os.environ)
     env[ISOLATION_ENV] = "process"
+    return env
+
+
+def launched_server() -> int | None:
+    """The pid of the newest fork server this process launched, if any."""
+    return _server_pids[-1] if _server_pids else None
+
+
+def _encode(env: dict[str, str]) -> list[bytes]:
     return [os.fsencode(key) + b"=" + os.fsencode(value) for key, value in env.items()]
 
 
-def start_child(proc: BaseProcess, env: list[bytes] | None = None, idle: bool = False) -> None:
-    """Start ``proc`` from a short-lived thread that runs at a lower CPU priority: on Linux
-    priority is per thread and a child inherits its starter's, so the child's whole start
-    yields the CPU to the threads serving pages - the starter's own priority could not be
-    raised back without privileges. With ``idle`` (see :func:`is_crashing`) the child starts
-    under ``SCHED_IDLE``: it runs only on a CPU nothing else wants. ``env`` is the child's
-    environment; None: the host's."""
+def plugin_environment(candidate: Candidate) -> dict[str, str]:
+    """The environment a plugin's process runs with: what Python needs and the manifest's
+    declared ``env:`` variables, never the project's secrets."""
+    declared = candidate.manifest.permissions if candidate.manifest is not None else ()
+    env = child_environment(declared, os.environ)
+    env[ISOLATION_ENV] = "process"
+    return env
+
+
+def start_child(proc: BaseProcess, env: dict[str, str] | None = None, idle: bool = False) -> None:
+    """Start ``proc`` from a short-lived thread at a lower CPU priority (:func:`at_child_priority`).
+    ``env`` is a spawned child's environment (None: the host's); a forked child sets its own
+    (``ChildSpec.environment``), as it puts itself under ``SCHED_IDLE`` (``ChildSpec.idle``):
+    its priority is the fork server's, not its starter's."""
     install()
-    failure: list[BaseException] = []
+    spawned = getattr(proc, "_start_method", None) != "forkserver"
+    launch_env = _encode(env) if env is not None and spawned else None
 
     def start() -> None:
+        _launching.env = launch_env
+        try:
+            proc.start()
+        finally:
+            _launching.env = None
+
+    at_child_priority(start, idle=idle and spawned, name=f"start:{proc.name}")
+
+
+def at_child_priority(
+    work: Callable[[], None], idle: bool = False, name: str = "stonks-plugins-start"
+) -> None:
+    """Run ``work`` on a short-lived thread at ``CHILD_NICENESS`` (with ``idle``: under
+    ``SCHED_IDLE``) and wait for it; what it raises is raised here. On Linux priority is per
+    thread and a process inherits its starter's, so a child (or the fork server) started so
+    yields the CPU to the threads serving pages - the starter's own priority could not be
+    raised back without privileges."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
         with contextlib.suppress(OSError, AttributeError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHILD_NICENESS)
         if idle:
             _set_policy(0, os.SCHED_IDLE)
-        _launching.env = env
         try:
-            proc.start()
+            work()
         except BaseException as exc:  # re-raised in the caller's thread
             failure.append(exc)
-        finally:
-            _launching.env = None
 
-    starter = threading.Thread(target=start, name=f"start:{proc.name}", daemon=True)
+    starter = threading.Thread(target=run, name=name, daemon=True)
     starter.start()
     starter.join()
     if failure:

@@ -90,19 +90,20 @@ class Supervisor:
 
     def spawn(self) -> None:
         """Start a child and wait until it is ready (no child may be running)."""
-        spec = ChildSpec(
-            self.candidate,
-            self.crash_log.ensure(),
-            self.deny_paths,
-            log_level=log_relay.host_level(),
-        )
         # A start is background work: idle priority where the child can be lifted once
         # ready, and always for a plugin whose last child crashed.
         crashing = priority.is_crashing(self.name)
         idle = crashing or priority.lift_allowed()
         try:
-            env = plugin_environment(self.candidate)
-            channel = Channel.start(self.name, spec, self.limits, env, idle=idle)
+            spec = ChildSpec(
+                self.candidate,
+                self.crash_log.ensure(),
+                self.deny_paths,
+                log_level=log_relay.host_level(),
+                environment=plugin_environment(self.candidate),
+                idle=idle,
+            )
+            channel = Channel.start(self.name, spec, self.limits)
         except Exception as exc:
             raise self._crashed(
                 ReasonCode.INITIALIZE_FAILED,

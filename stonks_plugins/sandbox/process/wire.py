@@ -67,6 +67,13 @@ class ChildSpec:
     log_level: int = 20
     """The least level of the plugin's log records that is kept (the host's
     ``PLUGINS_LOG_LEVEL``); they reach the host on the replies (:mod:`.log_relay`)."""
+    environment: dict[str, str] | None = None
+    """The child's whole environment (:func:`.spawn.plugin_environment`): a child forked from
+    the fork server starts with the server's, and sets this before any plugin code runs.
+    None: keep what it started with."""
+    idle: bool = False
+    """Start under ``SCHED_IDLE`` (:func:`.spawn.is_crashing`): a forked child has the fork
+    server's priority, not its starter's, and lowers its own."""
 
 
 # -- reading a reply: data types only -----------------------------------------------------------

@@ -48,6 +48,55 @@ print(json.dumps({{
 }}))
 """
 
+FORKED_FROM_THE_SERVER = """
+import json, os, sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from stonks_plugins.discovery.directories import scan_directory_plugin
+from stonks_plugins.sandbox.process import ProcessHost, forkserver
+
+def parent_of(pid):
+    status = Path(f"/proc/{{pid}}/status").read_text()
+    return int(next(l.split()[1] for l in status.splitlines() if l.startswith("PPid:")))
+
+def started(candidate):
+    host = ProcessHost(candidate, start_timeout=90.0)
+    try:
+        pid = host.start()
+        return {{
+            "answered": host.call("portfolio", "get_portfolio_total").total_value is not None,
+            "child_of": "server" if parent_of(pid) == forkserver.server_pid() else (
+                "host" if parent_of(pid) == os.getpid() else "other"),
+            "child_secret": {secret!r} in Path(f"/proc/{{pid}}/environ").read_bytes(),
+        }}
+    finally:
+        host.close()
+
+candidate = scan_directory_plugin(Path(sys.argv[1]))
+report = started(candidate)
+server = forkserver.server_pid()
+report["refused"] = forkserver.refused()
+if server is not None:
+    report["server_secret"] = {secret!r} in Path(f"/proc/{{server}}/environ").read_bytes()
+    report["server_threads"] = len(os.listdir(f"/proc/{{server}}/task"))
+# A forked copy of this host (gunicorn --preload, Celery prefork) starts children of its own.
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    try:
+        forked = started(candidate)
+        forked["own_server"] = forkserver.server_pid() not in (None, server)
+        os.write(write, json.dumps(forked).encode())
+    finally:
+        os._exit(0)
+os.close(write)
+with os.fdopen(read) as pipe:
+    report["forked"] = json.loads(pipe.read())
+os.waitpid(pid, 0)
+report["after_fork"] = started(candidate)["answered"]
+print(json.dumps(report))
+"""
+
 
 def _run(code: str, env: dict[str, str], *args: str) -> dict[str, object]:
     done = subprocess.run(
@@ -118,3 +167,64 @@ def test_a_host_made_without_django_starts_its_child_without_secrets_or_the_host
     report = _run("", env, str(script), str(plugin))
     assert report == {"before": [False, False], "secret": False, "isolated": True, "answered": True}
     assert not script.exists()
+
+
+def test_a_child_is_forked_from_a_server_without_secrets_and_a_forked_host_starts_its_own(
+    tmp_path: Path,
+) -> None:
+    """The fork server a child is forked from (its start costs no interpreter) runs with no
+    secret in its environment block, one thread, and no plugin code; a copy of the host forked
+    after that server started (gunicorn --preload, Celery prefork) cannot use its parent's
+    and starts children from a server of its own."""
+    plugin = tmp_path / "proc-healthy"
+    shutil.copytree(FIXTURES / "proc-healthy", plugin, ignore=shutil.ignore_patterns("__pycache__"))
+    env = _without_django()
+    env["SECRET_KEY"] = SECRET
+    code = FORKED_FROM_THE_SERVER.format(root=str(ROOT), secret=SECRET.encode())
+    report = _run(code, env, str(plugin))
+    assert report == {
+        "answered": True,
+        "child_of": "server",
+        "child_secret": False,
+        "refused": None,
+        "server_secret": False,
+        "server_threads": 1,
+        "forked": {
+            "answered": True,
+            "child_of": "server",
+            "child_secret": False,
+            "own_server": True,
+        },
+        "after_fork": True,
+    }
+
+
+def test_children_are_spawned_when_the_fork_servers_environment_is_not_clean(
+    tmp_path: Path,
+) -> None:
+    """Were the fork server launched with the host's environment (the launch hook not
+    reached), a child forked from it would start with the host's secrets in its environment
+    block: the server is checked before any child is forked from it, and refused - by the
+    names it holds, never their values - and children are spawned, without the secrets."""
+    plugin = tmp_path / "proc-healthy"
+    shutil.copytree(FIXTURES / "proc-healthy", plugin, ignore=shutil.ignore_patterns("__pycache__"))
+    env = _without_django()
+    env["SECRET_KEY"] = SECRET
+    code = FORKED_FROM_THE_SERVER.format(root=str(ROOT), secret=SECRET.encode()).replace(
+        "candidate = scan_directory_plugin",
+        "from stonks_plugins.sandbox.process import spawn\n"
+        "spawn.server_environment = lambda: dict(os.environ)  # the scrub not reached\n"
+        "candidate = scan_directory_plugin",
+    )
+    report = _run(code, env, str(plugin))
+    assert report["answered"] is True
+    assert report["child_of"] == "host"
+    assert report["child_secret"] is False
+    refused = str(report["refused"])
+    assert "SECRET_KEY" in refused and SECRET not in refused
+    assert report["forked"] == {
+        "answered": True,
+        "child_of": "host",
+        "child_secret": False,
+        "own_server": False,
+    }
