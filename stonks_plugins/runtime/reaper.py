@@ -136,6 +136,12 @@ def _cpu_of(stat_path: str) -> float | None:
         return None
 
 
+def _thread_cpu(pending: Pending) -> float | None:
+    """The whole CPU time of the thread that runs ``pending`` (None when it is gone)."""
+    native = pending.thread.native_id
+    return _cpu_of(f"/proc/self/task/{native}/stat") if native is not None else None
+
+
 def child_pid(plugin: str) -> int | None:
     """The pid of the plugin's child when it runs process-isolated (else None)."""
     loaded = plugin_registry.peek(plugin)
@@ -148,8 +154,7 @@ def call_cpu(pending: Pending) -> float | None:
     yet; None when the thread is gone). Not the thread's whole CPU time: a lane's parked
     thread served earlier calls, and a healthy plugin busy for an hour would look like a
     spinner at its first call that waits."""
-    native = pending.thread.native_id
-    now = _cpu_of(f"/proc/self/task/{native}/stat") if native is not None else None
+    now = _thread_cpu(pending)
     if now is None:
         return None
     began = pending.cpu_start
@@ -159,8 +164,7 @@ def call_cpu(pending: Pending) -> float | None:
 def _cpu(entry: Abandoned) -> float | None:
     """CPU seconds used so far by what runs the call: its thread, plus the plugin's child
     process when the plugin is isolated (the thread itself only waits on the pipe)."""
-    native = entry.pending.thread.native_id
-    total = _cpu_of(f"/proc/self/task/{native}/stat") if native is not None else None
+    total = _thread_cpu(entry.pending)
     child = child_pid(entry.plugin)
     if child is not None:
         child_cpu = _cpu_of(f"/proc/{child}/stat")

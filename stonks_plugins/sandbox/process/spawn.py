@@ -54,9 +54,9 @@ _SPAWN_CHILD_FLAG = "--multiprocessing-fork"
 _FORK_SERVER_MAIN = "from multiprocessing.forkserver import main"
 _launching = threading.local()
 """``env``: the environment (``KEY=VALUE`` bytes) of the plugin process this thread starts."""
-_server_pids: list[int] = []
-"""Fork servers this process launched (through the hook), newest last: :mod:`.forkserver`
-checks the environment the newest one got."""
+_server_pid: int | None = None
+"""The fork server this process launched last (through the hook): :mod:`.forkserver` checks
+the environment it got."""
 _install_lock = threading.Lock()
 
 
@@ -122,6 +122,7 @@ def _install_env_hook() -> None:
         return
 
     def fork_exec(*args: Any, **kwargs: Any) -> Any:
+        global _server_pid
         server = False
         if len(args) > 5 and args[5] is None:
             argv = [os.fsdecode(arg) for arg in args[0] or ()]
@@ -133,7 +134,7 @@ def _install_env_hook() -> None:
                 server = True
         pid = original(*args, **kwargs)
         if server:
-            _server_pids.append(pid)
+            _server_pid = pid
         return pid
 
     setattr(fork_exec, "_stonks_plugins_env", True)  # noqa: B010
@@ -150,7 +151,7 @@ def server_environment() -> dict[str, str]:
 
 def launched_server() -> int | None:
     """The pid of the newest fork server this process launched, if any."""
-    return _server_pids[-1] if _server_pids else None
+    return _server_pid
 
 
 def _encode(env: dict[str, str]) -> list[bytes]:
