@@ -63,12 +63,22 @@ def _repeats_its_streak(err: SandboxError) -> bool:
     of failures in a row says there was none)? A broker failing on every page was an event
     with its traceback on every page, in every process, until its circuit opened. The
     failure that opens the circuit, and one only an operator can fix, change the plugin's
-    state: always news."""
-    if err.tripped or err.code in OPERATOR_CODES or _configured is None:
+    state: always news. A failed trial of the open circuit re-opens it and changes nothing
+    the first opening did not say: when it fails as the streak did, it is a repeat too (each
+    was a warning, an event and a state write, at every trial of every process)."""
+    if err.code in OPERATOR_CODES or _configured is None:
         return False
+    circuit = _configured.sandbox(err.plugin).circuit
+    if err.tripped:
+        reopened = circuit.opens > 1
+        return reopened and not repeats.first_time("call", _cause(err))
     first = repeats.first_time("call", err)  # remembered either way: the streak's failure
-    in_a_row = _configured.sandbox(err.plugin).circuit.failures
-    return in_a_row > 1 and not first
+    return circuit.failures > 1 and not first
+
+
+def _cause(err: SandboxError) -> SandboxError:
+    """The failure that tripped the circuit, as the streak's calls failed (for comparing)."""
+    return SandboxError(err.plugin, err.cause_code, err.operation, err.cause_message)
 
 
 def _record_failure(err: SandboxError) -> None:

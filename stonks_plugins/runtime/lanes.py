@@ -55,6 +55,16 @@ RECHECK_SLOW = 1.0
 """Seconds after its first slow answer that a plugin is asked again, in the background,
 before it is served from its last answer for ``PLUGINS_REVALIDATE_EVERY``: one slow call
 may be a busy moment of the process (its start, a neighbour's burst), not the plugin."""
+FAILING_STREAK = 2
+"""Calls in a row that failed (fast: a slow one is ``sluggish``), after which pages stop
+calling the plugin: they show its last answer (or why it failed) at once, and it is asked
+again in the background, ``RECHECK_FAILED`` apart, until it answers or its circuit opens
+(then at the circuit's trials). Each page's call cost the page the failure itself - the
+exception, its traceback formatted - until the circuit's threshold; one failure alone is
+asked again by the next page (it may have been a one-off)."""
+RECHECK_FAILED = 1.0
+"""Seconds between two background calls of a plugin failing ``FAILING_STREAK`` times in a
+row, until its circuit opens."""
 CRASH_LOOP = 2
 """Calls in a row whose process-isolated child died, after which pages stop calling the
 plugin: it is served from its last answer (or as unavailable) and asked again in the
@@ -100,8 +110,11 @@ class Lane:
     """The random stretch of the next refresh's spacing (drawn once per failure), so
     processes whose plugin failed together do not ask it again together."""
     refused_until: float
-    """Its circuit refused the last call until then (monotonic): asking it before only
-    costs the page two thread hops (its lane, its middleware's) for the same refusal."""
+    """Its circuit opened on, or refused, a call of its failing streak until then
+    (monotonic; 0 once it answers). Asking it before only costs a page two thread hops (its
+    lane, its middleware's) for the same refusal; asking it after is the circuit's trial,
+    made in the background (:meth:`due`), not on a page: a trial that fails as the calls
+    before it did cost the page that carried it its error, its log line and its record."""
     crashes: int
     """Calls in a row that its child died in (a refusal while it restarts does not end
     the streak; an answer or any other failure does)."""
@@ -203,6 +216,7 @@ class Lane:
                 self.overran = False
                 self.failure = ""
                 self.failures = 0
+                self.refused_until = 0.0
             else:
                 self.failure = getattr(error, "message", "") or f"{type(error).__name__}"
                 self.failures += 1
@@ -224,13 +238,15 @@ class Lane:
                 age = time.monotonic() - running[0].since
                 return f"no answer yet: its call is still running after {age:.0f} s"
             return "did not answer in time; asked again in the background"
-        if self.failure and self.refused_until > time.monotonic():
+        if self._circuit_failing():
             return f"failed ({self.failure}); asked again in the background"
         if self.crashes >= CRASH_LOOP:
             return (
                 f"its process died in each of its last {self.crashes} calls ({self.crash}); "
                 "asked again in the background"
             )
+        if self._failing():
+            return f"failed ({self.failure}); asked again in the background"
         if self.sluggish:
             if self.failure:
                 return f"failed ({self.failure}); asked again in the background"
@@ -242,7 +258,26 @@ class Lane:
         with self._lock:
             if self._running:
                 return False
-            return self._recheck_now or time.monotonic() - self.launched >= self.refresh_after()
+            now = time.monotonic()
+            if self._circuit_failing():
+                return now >= self.refused_until  # its circuit lets the trial through
+            if self._failing():
+                return now - self.launched >= RECHECK_FAILED
+            return self._recheck_now or now - self.launched >= self.refresh_after()
+
+    def _failing(self) -> bool:
+        """Its last ``FAILING_STREAK`` calls failed fast, and its circuit is still closed."""
+        return (
+            bool(self.failure)
+            and self.failures >= FAILING_STREAK
+            and not (self.sluggish or self.overran or self.refused_until)
+            and self.crashes < CRASH_LOOP
+        )
+
+    def _circuit_failing(self) -> bool:
+        """Its failing streak opened its circuit: its trials are its background refreshes
+        (a child that died in each of its last calls is asked less often: ``CRASH_LOOP``)."""
+        return bool(self.failure and self.refused_until) and self.crashes < CRASH_LOOP
 
     def recheck(self) -> bool:
         """Make the background refresh of a plugin judged slow by one call alone due now;
@@ -275,6 +310,10 @@ class Lane:
         with self._lock:
             if self._running:
                 return True
+        if self._circuit_failing():
+            return self.refused_until - time.monotonic() <= seconds
+        if self._failing():
+            return self.launched + RECHECK_FAILED - time.monotonic() <= seconds
         return self.launched + self.refresh_after() - time.monotonic() <= seconds
 
     def _abandon(self, ticket: int) -> bool:

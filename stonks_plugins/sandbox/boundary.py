@@ -319,6 +319,7 @@ class PluginSandbox:
                 service=err.service,
                 tripped=True,
                 cause_code=err.code,
+                cause_message=err.message,
                 retry_in=breaker.retry_in(),
             )
         if self.on_failure is None:

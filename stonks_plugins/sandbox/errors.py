@@ -35,6 +35,7 @@ class SandboxError(BrokerUnavailableError, PluginError):
         service: bool = False,
         tripped: bool = False,
         cause_code: ReasonCode | None = None,
+        cause_message: str | None = None,
         retry_in: float | None = None,
     ) -> None:
         # Plugin text may quote a credential; mask it where the error is made, so every
@@ -55,6 +56,8 @@ class SandboxError(BrokerUnavailableError, PluginError):
         """This failure opened (or re-opened) the circuit."""
         self.cause_code = cause_code if cause_code is not None else code
         """The failure's own code, when ``code`` became ``circuit_open`` because it tripped."""
+        self.cause_message = self.message if cause_message is None else mask_known(cause_message)
+        """The failure's own message, without what the circuit adds when it tripped."""
         self.retry_in = retry_in
         """Seconds until the circuit lets a trial through (circuit errors only)."""
 

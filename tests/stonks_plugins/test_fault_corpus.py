@@ -16,6 +16,9 @@ from django.dispatch import receiver
 from stonks_plugins.lifecycle import signals
 from stonks_plugins.manager import manager
 from stonks_plugins.models import HealthCheck, Plugin, PluginEvent
+from stonks_plugins.registry import plugin_registry
+from stonks_plugins.runtime import lanes, outbox
+from tests.stonks_plugins.runtime.helpers import wait_until
 
 pytestmark = pytest.mark.django_db
 ROW = re.compile(r'<tr data-broker="([^"]*)">')
@@ -164,17 +167,27 @@ def test_healthy_plugins_pass_the_health_command(plugin_dirs) -> None:
     assert rows["fault-thread-leak"]["status"] == "healthy"
 
 
-def test_service_failures_open_the_circuit(plugin_dirs, admin_client_logged, settings) -> None:
-
+def test_service_failures_open_the_circuit(
+    plugin_dirs, admin_client_logged, settings, monkeypatch
+) -> None:
     settings.PLUGINS_BACKOFF_BASE = 60  # stays open for the whole test, however slow
     settings.PLUGINS_BACKOFF_MAX = 120
+    # After two failures in a row the pages stop waiting for it: its next calls are made in
+    # the background, this far apart, until the circuit opens.
+    monkeypatch.setattr(lanes, "RECHECK_FAILED", 0.05)
     _install(plugin_dirs, "fault-service-raises")
-    for _ in range(settings.PLUGINS_CIRCUIT_THRESHOLD):
+    circuit = plugin_registry.sandbox("fault-service-raises").circuit
+
+    def failing_page() -> bool:
         resp = admin_client_logged.get("/")
         assert resp.status_code == 200
         html = resp.content.decode()
         assert 'data-broker="healthy-fixture"' in html
         assert "bad row at line 7" in html or "circuit" in html
+        return circuit.state == "open" and not lanes.busy("fault-service-raises")
+
+    assert wait_until(failing_page)
+    outbox.settle()
     row = _row("fault-service-raises")
     assert (row.state, row.error_code) == ("error", "circuit_open")
     # News twice: the first failure, with its traceback, and the one that opened the

@@ -425,9 +425,12 @@ def test_a_background_refresh_that_spins_is_stopped_though_nobody_waits_for_it(
     lane.close()
 
 
-def test_a_plugin_whose_circuit_refused_it_is_not_asked_by_pages_until_it_may_try_again(
+def test_a_plugin_whose_circuit_opened_is_tried_again_in_the_background_not_by_a_page(
     settings,
 ) -> None:
+    """Once its circuit lets a trial through, the trial is the plugin's background refresh:
+    a page that carried it waited for its error, its log line and its record (the slowest
+    pages of a fault run fell on them). The first answer makes pages ask it again."""
     lane = lanes.Lane("circuit-open", 1)
     refusal = SandboxError(
         "circuit-open",
@@ -444,7 +447,47 @@ def test_a_plugin_whose_circuit_refused_it_is_not_asked_by_pages_until_it_may_tr
     assert wait_until(lambda: not lane.running())
     # Pages serve its last answer (or its reason) at once instead of a hop to be refused.
     assert "circuit open after 5 consecutive failures" in lane.slow()
-    lane.refused_until = 0.0  # its circuit may try again: pages ask it as before
+    assert not lane.due()  # the circuit would refuse the trial still
+    lane.refused_until = time.monotonic() - 0.1  # its circuit may try again now
+    assert "circuit open after 5 consecutive failures" in lane.slow()  # pages still don't
+    assert lane.due()  # ...the background asks it
+    assert lane.called_within(0.0)
+
+    lane.start("portfolio.get_portfolio", lambda: ["ROW"])  # the trial answers
+    assert wait_until(lambda: not lane.running())
+    assert lane.slow() == ""  # pages ask it again
+    lane.close()
+
+
+def test_a_plugin_failing_twice_in_a_row_is_asked_in_the_background_not_by_pages(
+    monkeypatch,
+) -> None:
+    """One failure is asked again by the next page (a one-off?); after two in a row, pages
+    stop waiting for the plugin - each paid for its failure until the circuit's threshold -
+    and it is asked in the background, ``RECHECK_FAILED`` apart. An answer ends it."""
+    monkeypatch.setattr(lanes, "RECHECK_FAILED", 0.2)
+    lane = lanes.Lane("fails-fast", 1)
+    answer: list[object] = [ValueError("bad row at line 7")]
+
+    def get_portfolio() -> list[str]:
+        if isinstance(answer[0], Exception):
+            raise answer[0]
+        return ["ROW"]
+
+    def call_once() -> None:
+        lane.start("portfolio.get_portfolio", get_portfolio)
+        assert wait_until(lambda: not lane.running())
+
+    call_once()
+    assert lane.slow() == ""  # one failure: pages still ask it
+    call_once()
+    assert lane.slow() == "failed (ValueError); asked again in the background"
+    assert not lane.due()  # ...not before RECHECK_FAILED
+    assert wait_until(lane.due, timeout=2)
+    assert lane.called_within(0.0)  # a crashed child of it would be restarted by now
+
+    answer[0] = "ok"
+    call_once()  # the background's call answers: pages ask it again
     assert lane.slow() == ""
     lane.close()
 
