@@ -209,15 +209,17 @@ class PluginRegistry:
             else:
                 provider = self.hooks.config_provider
                 config = provider(name) if provider else None
+            isolated = runs_isolated(candidate)
             try:
-                if runs_isolated(candidate):
+                if isolated:
                     loaded = _load_isolated(candidate, box, self.hooks, config)
                 else:
                     loaded = _load(candidate, box, config, self.build_config)
             except PluginError:
                 circuit.record_failure()
                 box.close(join_timeout=0.5)
-                loader.release(candidate)  # a half-imported plugin must not linger
+                if not isolated:  # its child imported it; this process imported nothing
+                    loader.release(candidate)  # a half-imported plugin must not linger
                 raise
             circuit.record_success()
             with self._lock:

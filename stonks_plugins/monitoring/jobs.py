@@ -86,9 +86,10 @@ def retry_failed() -> dict[str, Any]:
     failed: dict[str, str] = {}
     if names:
         codes = dict(Plugin.objects.filter(name__in=names).values_list("name", "error_code"))
+        _refresh_serving()
         for name in names:
             try:
-                if retry_plugin(name, codes.get(name, "")):
+                if retry_plugin(name, codes.get(name, ""), refresh=False):
                     # The registry's recovery hook fires only after a failure seen by this
                     # process; a worker that never tried the plugin before must say it too.
                     # A no-op unless the row is still in a retryable error.

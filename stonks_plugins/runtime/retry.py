@@ -11,11 +11,14 @@ from . import loads, outbox
 from .serving import serving
 
 
-def retry_plugin(name: str, code: str = "") -> bool:
+def retry_plugin(name: str, code: str = "", *, refresh: bool = True) -> bool:
     """Load the plugin here if its backoff allows; True when its code is loaded. A plugin in
     ``circuit_open`` that is loaded already failed in its calls, not its load: only the
-    circuit's half-open trial brings it back (saying so here would make it flap)."""
-    serving.refresh(force=True)
+    circuit's half-open trial brings it back (saying so here would make it flap).
+    ``refresh=False``: the caller brought the served set up to date for a round of retries
+    (a refresh reads every plugin's row: once per round, not once per plugin)."""
+    if refresh:
+        serving.refresh(force=True)
     if name not in plugin_registry.known():
         return False
     if plugin_registry.peek(name) is not None:

@@ -35,6 +35,7 @@ from stonks_plugins.models import (
 )
 from stonks_plugins.monitoring import embedded, jobs, schedule
 from stonks_plugins.monitoring.prune import prune_history
+from stonks_plugins.runtime.serving import serving
 from tests.conftest import ROOT
 
 HEALTHY = "healthy-fixture"
@@ -244,6 +245,27 @@ def test_retry_brings_back_plugins_whose_error_passed(plugin_dirs) -> None:  # t
     assert listed[INIT_RAISES]["state"] == "error"
     assert listed[INIT_RAISES]["error"]["code"] == "initialize_failed"
     assert listed[HANGS]["error"]["code"] == "import_error"
+
+
+@pytest.mark.django_db
+def test_a_round_of_retries_reads_the_plugins_rows_once(plugin_dirs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Each retry refreshed the served set, reading every plugin's row: a round over a dozen
+    failing plugins read them a dozen times, every 30 s in every web process of the
+    embedded default (its scheduler runs there)."""
+    _install(plugin_dirs, HEALTHY, INIT_RAISES)
+    _fail(HEALTHY, ReasonCode.INITIALIZE_FAILED, "broker unreachable at start")
+    _fail(INIT_RAISES, ReasonCode.INITIALIZE_FAILED, "broker unreachable at start")
+    reads: list[bool] = []
+    refresh = serving.refresh
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append(True)
+        return refresh(*args, **kwargs)
+
+    monkeypatch.setattr(serving, "refresh", counted)
+    summary = jobs.retry_failed()
+    assert summary["tried"] == 2 and summary["recovered"] == [HEALTHY]
+    assert len(reads) == 1
 
 
 @pytest.mark.django_db
