@@ -71,14 +71,9 @@ def _repeats_its_streak(err: SandboxError) -> bool:
     circuit = _configured.sandbox(err.plugin).circuit
     if err.tripped:
         reopened = circuit.opens > 1
-        return reopened and not repeats.first_time("call", _cause(err))
+        return reopened and not repeats.first_time("call", err)
     first = repeats.first_time("call", err)  # remembered either way: the streak's failure
     return circuit.failures > 1 and not first
-
-
-def _cause(err: SandboxError) -> SandboxError:
-    """The failure that tripped the circuit, as the streak's calls failed (for comparing)."""
-    return SandboxError(err.plugin, err.cause_code, err.operation, err.cause_message)
 
 
 def _record_failure(err: SandboxError) -> None:

@@ -89,7 +89,7 @@ def retry_failed() -> dict[str, Any]:
         _refresh_serving()
         for name in names:
             try:
-                if retry_plugin(name, codes.get(name, ""), refresh=False):
+                if retry_plugin(name, codes.get(name, "")):
                     # The registry's recovery hook fires only after a failure seen by this
                     # process; a worker that never tried the plugin before must say it too.
                     # A no-op unless the row is still in a retryable error.

@@ -238,18 +238,14 @@ class Lane:
                 age = time.monotonic() - running[0].since
                 return f"no answer yet: its call is still running after {age:.0f} s"
             return "did not answer in time; asked again in the background"
-        if self._circuit_failing():
-            return f"failed ({self.failure}); asked again in the background"
         if self.crashes >= CRASH_LOOP:
             return (
                 f"its process died in each of its last {self.crashes} calls ({self.crash}); "
                 "asked again in the background"
             )
-        if self._failing():
+        if self._circuit_failing() or self._failing() or (self.sluggish and self.failure):
             return f"failed ({self.failure}); asked again in the background"
         if self.sluggish:
-            if self.failure:
-                return f"failed ({self.failure}); asked again in the background"
             return f"answers slowly ({self.latency:.1f} s); refreshed in the background"
         return ""
 
@@ -258,12 +254,17 @@ class Lane:
         with self._lock:
             if self._running:
                 return False
-            now = time.monotonic()
-            if self._circuit_failing():
-                return now >= self.refused_until  # its circuit lets the trial through
-            if self._failing():
-                return now - self.launched >= RECHECK_FAILED
-            return self._recheck_now or now - self.launched >= self.refresh_after()
+            return self._recheck_now or time.monotonic() >= self._next_refresh()
+
+    def _next_refresh(self) -> float:
+        """When a plugin pages do not call is next asked in the background (monotonic):
+        at its circuit's trial once its failing streak opened it, ``RECHECK_FAILED`` after
+        its last call while it fails fast, else ``refresh_after()`` after it."""
+        if self._circuit_failing():
+            return self.refused_until
+        if self._failing():
+            return self.launched + RECHECK_FAILED
+        return self.launched + self.refresh_after()
 
     def _failing(self) -> bool:
         """Its last ``FAILING_STREAK`` calls failed fast, and its circuit is still closed."""
@@ -310,11 +311,7 @@ class Lane:
         with self._lock:
             if self._running:
                 return True
-        if self._circuit_failing():
-            return self.refused_until - time.monotonic() <= seconds
-        if self._failing():
-            return self.launched + RECHECK_FAILED - time.monotonic() <= seconds
-        return self.launched + self.refresh_after() - time.monotonic() <= seconds
+        return self._next_refresh() - time.monotonic() <= seconds
 
     def _abandon(self, ticket: int) -> bool:
         """Its caller gave up on the call; True the first time (several may wait on it)."""

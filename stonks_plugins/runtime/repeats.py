@@ -29,12 +29,14 @@ _loading = threading.local()
 
 
 def first_time(channel: str, err: PluginError) -> bool:
-    """Note a load failure reported on ``channel`` (the event, the state); False when it
-    repeats the last one reported there for its plugin."""
+    """Note a failure reported on ``channel`` (a load's event or state, a call's); False when
+    it repeats the last one reported there for its plugin. A failure that tripped a circuit
+    is compared by its own code and message (``cause_code``, ``cause_message``): what the
+    circuit adds to them changes at every trip."""
     key = (
         str(getattr(err, "operation", "")),
-        str(err.code),
-        _PID.sub("pid #", err.message),
+        str(getattr(err, "cause_code", err.code)),
+        _PID.sub("pid #", getattr(err, "cause_message", err.message)),
     )
     with _lock:
         if _reported.get((channel, err.plugin)) == key:

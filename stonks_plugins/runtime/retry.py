@@ -8,17 +8,14 @@ from ..conf import plugin_settings
 from ..errors import ReasonCode
 from ..registry import plugin_registry
 from . import loads, outbox
-from .serving import serving
 
 
-def retry_plugin(name: str, code: str = "", *, refresh: bool = True) -> bool:
+def retry_plugin(name: str, code: str = "") -> bool:
     """Load the plugin here if its backoff allows; True when its code is loaded. A plugin in
     ``circuit_open`` that is loaded already failed in its calls, not its load: only the
-    circuit's half-open trial brings it back (saying so here would make it flap).
-    ``refresh=False``: the caller brought the served set up to date for a round of retries
-    (a refresh reads every plugin's row: once per round, not once per plugin)."""
-    if refresh:
-        serving.refresh(force=True)
+    circuit's half-open trial brings it back (saying so here would make it flap). The caller
+    brings the served set up to date first, once for a round of retries (a refresh reads
+    every plugin's row)."""
     if name not in plugin_registry.known():
         return False
     if plugin_registry.peek(name) is not None:

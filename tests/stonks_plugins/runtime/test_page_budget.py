@@ -18,6 +18,8 @@ from stonks_plugins.manager import manager
 from stonks_plugins.models import Plugin
 from stonks_plugins.registry import plugin_registry
 from stonks_plugins.runtime import lanes, loads, outbox, reaper
+from stonks_plugins.runtime.retry import retry_plugin
+from stonks_plugins.runtime.serving import serving
 from stonks_plugins.sandbox import SandboxError
 from tests.stonks_overwatch.test_home import failures, page, symbols
 from tests.stonks_plugins.runtime.helpers import wait_until
@@ -320,7 +322,6 @@ def test_a_page_leaves_the_plugin_rows_to_the_background_runtime(
 def test_a_background_retry_loads_again_after_a_failed_attempt(make_broker) -> None:
     """In a worker whose background runtime owns retries, a user's request never retries a
     load, but beat's retry task does (once the backoff is over)."""
-    from stonks_plugins.runtime.retry import retry_plugin
 
     root = make_broker("flaky-login", "FLKY", slow=("fail-init",))
     manager.sync()
@@ -331,6 +332,7 @@ def test_a_background_retry_loads_again_after_a_failed_attempt(make_broker) -> N
         assert wait_until(lambda: plugin_registry.load_failure("flaky-login")[1] == 0)
         with pytest.raises(SandboxError, match="next attempt"):
             loads.acquire("flaky-login")  # a request: it says when, and does not retry
+        serving.refresh(force=True)  # as beat's round does before its retries
         assert retry_plugin("flaky-login", "initialize_failed")
     finally:
         outbox.background(False)
